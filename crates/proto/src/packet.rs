@@ -1,0 +1,1 @@
+//! Packets (RFC 9000 §17): headers, packet numbers, coalescing.
