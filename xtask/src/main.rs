@@ -1,2 +1,52 @@
-//! Project automation, run as `cargo xtask <command>`.
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in
+//! `.cargo/config.toml`).
+//!
+//! - `cargo xtask fuzz --seconds N` runs every cargo-fuzz target for N
+//!   seconds each and prints the executions per target.
+//! - `cargo xtask lint` checks the house rules rustc and clippy cannot:
+//!   file sizes and the RFC citation grammar.
+#![forbid(unsafe_code)]
+
+mod fuzz;
+mod lint;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+/// The command line of `cargo xtask`.
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Tern's project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every fuzz target (or the named ones) for a fixed time each.
+    Fuzz(fuzz::Args),
+    /// Check file sizes and the RFC citation grammar.
+    Lint(lint::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Fuzz(args) => fuzz::run(&args),
+        Command::Lint(args) => lint::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map_or(manifest.clone(), PathBuf::from)
+}
