@@ -92,10 +92,7 @@ impl TransportErrorCode {
     pub fn crypto_alert(self) -> Option<u8> {
         if self.0 >= 0x100 && self.0 <= 0x1ff {
             // The range check makes the subtraction fit in a byte.
-            match u8::try_from(self.0 - 0x100) {
-                Ok(alert) => Some(alert),
-                Err(_) => None,
-            }
+            u8::try_from(self.0 - 0x100).ok()
         } else {
             None
         }
