@@ -43,7 +43,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let root = workspace_root();
     let fuzz_dir = root.join("fuzz");
     ensure_cargo_fuzz()?;
-    let targets = if args.targets.is_empty() { list_targets(&fuzz_dir)? } else { args.targets.clone() };
+    let targets = if args.targets.is_empty() {
+        list_targets(&fuzz_dir)?
+    } else {
+        args.targets.clone()
+    };
     if targets.is_empty() {
         return Err("no fuzz targets found in fuzz/fuzz_targets".into());
     }
@@ -51,18 +55,35 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     for target in &targets {
         outcomes.push(run_target(&fuzz_dir, target, args)?);
     }
-    println!("\n{:<28} {:>14} {:>12} {:>16}  result", "target", "executions", "exec/s", "wall s (+build)");
+    println!(
+        "\n{:<28} {:>14} {:>12} {:>16}  result",
+        "target", "executions", "exec/s", "wall s (+build)"
+    );
     for o in &outcomes {
-        let execs = o.executions.map_or_else(|| "?".to_string(), |e| e.to_string());
-        let rate = o.exec_per_sec.map_or_else(|| "?".to_string(), |e| e.to_string());
+        let execs = o
+            .executions
+            .map_or_else(|| "?".to_string(), |e| e.to_string());
+        let rate = o
+            .exec_per_sec
+            .map_or_else(|| "?".to_string(), |e| e.to_string());
         let result = if o.ok { "ok" } else { "CRASH" };
-        println!("{:<28} {:>14} {:>12} {:>16.1}  {result}", o.target, execs, rate, o.seconds);
+        println!(
+            "{:<28} {:>14} {:>12} {:>16.1}  {result}",
+            o.target, execs, rate, o.seconds
+        );
     }
-    let failed: Vec<_> = outcomes.iter().filter(|o| !o.ok).map(|o| o.target.as_str()).collect();
+    let failed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| !o.ok)
+        .map(|o| o.target.as_str())
+        .collect();
     if failed.is_empty() {
         Ok(())
     } else {
-        Err(format!("fuzz targets failed: {} (artifacts in fuzz/artifacts/<target>/)", failed.join(", ")))
+        Err(format!(
+            "fuzz targets failed: {} (artifacts in fuzz/artifacts/<target>/)",
+            failed.join(", ")
+        ))
     }
 }
 
@@ -72,16 +93,29 @@ fn ensure_cargo_fuzz() -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .output()
-        .is_ok_and(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).contains(CARGO_FUZZ_VERSION));
+        .is_ok_and(|out| {
+            out.status.success()
+                && String::from_utf8_lossy(&out.stdout).contains(CARGO_FUZZ_VERSION)
+        });
     if installed {
         return Ok(());
     }
     eprintln!("xtask: installing cargo-fuzz {CARGO_FUZZ_VERSION} from the Rust package registry");
     let status = Command::new("cargo")
-        .args(["install", "--locked", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION])
+        .args([
+            "install",
+            "--locked",
+            "cargo-fuzz",
+            "--version",
+            CARGO_FUZZ_VERSION,
+        ])
         .status()
         .map_err(|e| format!("cannot run cargo install: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("cargo install cargo-fuzz failed with {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("cargo install cargo-fuzz failed with {status}"))
+    }
 }
 
 fn list_targets(fuzz_dir: &Path) -> Result<Vec<String>, String> {
@@ -101,12 +135,20 @@ fn list_targets(fuzz_dir: &Path) -> Result<Vec<String>, String> {
 fn run_target(fuzz_dir: &Path, target: &str, args: &Args) -> Result<Outcome, String> {
     eprintln!("xtask: fuzzing {target} for {} s", args.seconds);
     let mut cmd = Command::new("cargo");
-    cmd.current_dir(fuzz_dir).env("RUSTC_BOOTSTRAP", "1").args(["fuzz", "run"]);
+    cmd.current_dir(fuzz_dir)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .args(["fuzz", "run"]);
     if args.no_sanitizer {
         cmd.args(["--sanitizer", "none"]);
     }
-    cmd.arg(target).arg("--").arg(format!("-max_total_time={}", args.seconds)).arg("-print_final_stats=1");
-    #[expect(clippy::disallowed_methods, reason = "xtask measures wall time; it is not protocol code")]
+    cmd.arg(target)
+        .arg("--")
+        .arg(format!("-max_total_time={}", args.seconds))
+        .arg("-print_final_stats=1");
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "xtask measures wall time; it is not protocol code"
+    )]
     let start = Instant::now();
     let output = cmd
         .stdout(Stdio::inherit())
@@ -116,7 +158,14 @@ fn run_target(fuzz_dir: &Path, target: &str, args: &Args) -> Result<Outcome, Str
     let seconds = start.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&output.stderr);
     // Keep the tail of libFuzzer's log visible: it names any crash artifact.
-    for line in stderr.lines().rev().take(12).collect::<Vec<_>>().into_iter().rev() {
+    for line in stderr
+        .lines()
+        .rev()
+        .take(12)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+    {
         eprintln!("  {line}");
     }
     Ok(Outcome {
@@ -130,14 +179,22 @@ fn run_target(fuzz_dir: &Path, target: &str, args: &Args) -> Result<Outcome, Str
 
 /// One of libFuzzer's `-print_final_stats=1` lines.
 fn stat(log: &str, key: &str) -> Option<u64> {
-    log.lines().rev().find_map(|line| line.strip_prefix(key)?.trim().parse().ok())
+    log.lines()
+        .rev()
+        .find_map(|line| line.strip_prefix(key)?.trim().parse().ok())
 }
 
 /// libFuzzer ends with `Done N runs in S second(s)` and, with
 /// `-print_final_stats=1`, `stat::number_of_executed_units: N`.
 fn executions(log: &str) -> Option<u64> {
     stat(log, "stat::number_of_executed_units:").or_else(|| {
-        log.lines().rev().find_map(|line| line.strip_prefix("Done ")?.split_whitespace().next()?.parse().ok())
+        log.lines().rev().find_map(|line| {
+            line.strip_prefix("Done ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
     })
 }
 

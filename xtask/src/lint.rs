@@ -30,8 +30,13 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     files.sort();
     let mut problems = Vec::new();
     for file in &files {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let shown = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let shown = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         if args.verbose {
             eprintln!("lint: {shown}");
         }
@@ -49,7 +54,9 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
 }
 
 fn collect_rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.filter_map(Result::ok) {
         let path = entry.path();
         if path.is_dir() {
@@ -70,7 +77,9 @@ fn check_file(path: &str, text: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let lines = text.lines().count();
     if !is_test_file(path) && lines > MAX_LINES {
-        problems.push(format!("{path}: {lines} lines (limit {MAX_LINES}): split it by concern"));
+        problems.push(format!(
+            "{path}: {lines} lines (limit {MAX_LINES}): split it by concern"
+        ));
     }
     for (number, line) in text.lines().enumerate() {
         if let Some(problem) = check_citation(line) {
@@ -96,14 +105,20 @@ fn check_citation(line: &str) -> Option<String> {
     let section = after_number.strip_prefix(" §");
     let valid = (3..=5).contains(&digits.len())
         && section.is_some_and(|s| {
-            let sec: String = s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+            let sec: String = s
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .collect();
             let tail = &s[sec.len()..];
             !sec.is_empty() && (tail.starts_with(": ") || tail.starts_with(" (test): "))
         });
     if valid {
         None
     } else {
-        Some(format!("citation `{}` does not read `RFC NNNN §X.Y: ...`", comment.trim_end()))
+        Some(format!(
+            "citation `{}` does not read `RFC NNNN §X.Y: ...`",
+            comment.trim_end()
+        ))
     }
 }
 
@@ -113,10 +128,19 @@ mod tests {
 
     #[test]
     fn well_formed_citations_pass() {
-        assert_eq!(check_citation("    // RFC 9000 §13.2.1: ack within max_ack_delay"), None);
-        assert_eq!(check_citation("// RFC 9001 §A.2 (test): client initial"), None);
+        assert_eq!(
+            check_citation("    // RFC 9000 §13.2.1: ack within max_ack_delay"),
+            None
+        );
+        assert_eq!(
+            check_citation("// RFC 9001 §A.2 (test): client initial"),
+            None
+        );
         assert_eq!(check_citation("// plain comment"), None);
-        assert_eq!(check_citation("/// RFC 9000 section 16 in a doc comment"), None);
+        assert_eq!(
+            check_citation("/// RFC 9000 section 16 in a doc comment"),
+            None
+        );
     }
 
     #[test]

@@ -124,10 +124,6 @@ impl<B: BufMut + ?Sized> BufMutExt for B {}
 
 /// Converts a wire length to `usize`, saturating on 32-bit targets so that
 /// the following bounds check fails instead of truncating.
-#[expect(
-    dead_code,
-    reason = "used by the frame and transport parameter decoders"
-)]
 pub(crate) fn wire_len(value: VarInt) -> usize {
     usize::try_from(value.into_inner()).unwrap_or(usize::MAX)
 }

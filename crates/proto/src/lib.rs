@@ -42,6 +42,9 @@ pub mod varint;
 pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::FrameType;
+pub use transport_params::{
+    PreferredAddress, ReservedParameter, TransportParameters, VersionInformation,
+};
 pub use varint::VarInt;
 
 /// Which end of a connection an endpoint is.
