@@ -41,7 +41,7 @@ pub mod varint;
 
 pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
 pub use error::{TransportError, TransportErrorCode};
-pub use frame::FrameType;
+pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
 pub use transport_params::{
     PreferredAddress, ReservedParameter, TransportParameters, VersionInformation,
 };

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::varint::VarInt;
+use crate::{EncryptionLevel, varint::VarInt};
 
 /// A frame type as it appears on the wire, known or not.
 #[derive(Copy, Clone, Eq, PartialEq, Hash, PartialOrd, Ord)]
@@ -102,6 +102,51 @@ impl FrameType {
     #[must_use]
     pub const fn is_stream(self) -> bool {
         self.0 >= 0x08 && self.0 <= 0x0f
+    }
+
+    /// Whether this is a frame type this crate knows (RFC 9000 §19, RFC 9221 §4).
+    #[must_use]
+    pub const fn is_known(self) -> bool {
+        self.name().is_some()
+    }
+
+    /// Whether a frame of this type may appear in a packet of `level`.
+    /// Unknown types are allowed nowhere.
+    #[must_use]
+    pub const fn is_allowed_in(self, level: EncryptionLevel) -> bool {
+        if !self.is_known() {
+            return false;
+        }
+        match level {
+            // RFC 9000 §12.4: Initial and Handshake packets carry only PADDING,
+            // PING, ACK, CRYPTO and CONNECTION_CLOSE of type 0x1c.
+            // RFC 9221 §4: DATAGRAM frames go in 0-RTT and 1-RTT packets only.
+            EncryptionLevel::Initial | EncryptionLevel::Handshake => matches!(
+                self,
+                Self::PADDING
+                    | Self::PING
+                    | Self::ACK
+                    | Self::ACK_ECN
+                    | Self::CRYPTO
+                    | Self::CONNECTION_CLOSE
+            ),
+            // RFC 9000 §12.4: 0-RTT packets never carry ACK, CRYPTO, NEW_TOKEN,
+            // HANDSHAKE_DONE or PATH_RESPONSE.
+            // RFC 9000 §17.2.3: a server may also reject RETIRE_CONNECTION_ID in
+            // 0-RTT, which a client cannot send there; we do.
+            EncryptionLevel::ZeroRtt => !matches!(
+                self,
+                Self::ACK
+                    | Self::ACK_ECN
+                    | Self::CRYPTO
+                    | Self::NEW_TOKEN
+                    | Self::HANDSHAKE_DONE
+                    | Self::PATH_RESPONSE
+                    | Self::RETIRE_CONNECTION_ID
+            ),
+            // RFC 9000 §12.4: 1-RTT packets may carry every frame type.
+            EncryptionLevel::OneRtt => true,
+        }
     }
 
     /// The type as a variable-length integer.
