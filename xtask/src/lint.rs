@@ -4,7 +4,8 @@
 //!   that it is asking to be split by concern. Test files are exempt.
 //! - An RFC citation in a `//` comment follows one grammar:
 //!   `// RFC 9000 §13.2.1: our paraphrase` or, above a test that proves a
-//!   MUST, `// RFC 9000 §13.2.1 (test): ...`. No URLs in citations.
+//!   MUST, `// RFC 9000 §13.2.1 (test): ...`; several sections may be
+//!   joined (`// RFC 9000 §18.2, RFC 9287 §3: ...`). No URLs in citations.
 
 use std::path::{Path, PathBuf};
 
@@ -100,18 +101,7 @@ fn check_citation(line: &str) -> Option<String> {
     if comment.contains("://") {
         return Some("citation with a URL; cite as `RFC NNNN §X.Y: ...`".into());
     }
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    let after_number = &rest[digits.len()..];
-    let section = after_number.strip_prefix(" §");
-    let valid = (3..=5).contains(&digits.len())
-        && section.is_some_and(|s| {
-            let sec: String = s
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-                .collect();
-            let tail = &s[sec.len()..];
-            !sec.is_empty() && (tail.starts_with(": ") || tail.starts_with(" (test): "))
-        });
+    let valid = citation_list_ends_well(rest);
     if valid {
         None
     } else {
@@ -119,6 +109,33 @@ fn check_citation(line: &str) -> Option<String> {
             "citation `{}` does not read `RFC NNNN §X.Y: ...`",
             comment.trim_end()
         ))
+    }
+}
+
+/// `rest` follows the first `RFC `: one or more `NNNN §X.Y` joined by
+/// `, RFC `, then `: ` or ` (test): ` and some text.
+fn citation_list_ends_well(mut rest: &str) -> bool {
+    loop {
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        let Some(section) = rest[digits..].strip_prefix(" §") else {
+            return false;
+        };
+        let len = section
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+            .count();
+        let tail = &section[len..];
+        if !(3..=5).contains(&digits) || len == 0 {
+            return false;
+        }
+        if let Some(next) = tail.strip_prefix(", RFC ") {
+            rest = next;
+            continue;
+        }
+        let text = tail
+            .strip_prefix(": ")
+            .or_else(|| tail.strip_prefix(" (test): "));
+        return text.is_some_and(|t| !t.trim().is_empty());
     }
 }
 
@@ -149,5 +166,6 @@ mod tests {
         assert!(check_citation("// RFC 9000 section 4: wrong grammar").is_some());
         assert!(check_citation("// RFC 9000 §4 see https://example.invalid").is_some());
         assert!(check_citation("// RFC 9000 §4 no colon").is_some());
+        assert!(check_citation("// RFC 9000 §4, and more: text").is_some());
     }
 }

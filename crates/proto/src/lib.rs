@@ -42,6 +42,10 @@ pub mod varint;
 pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
+pub use packet::{
+    CoalescedPackets, DecodeOptions, PacketDecodeError, PacketNumber, PacketType, PartialDecode,
+    Version,
+};
 pub use transport_params::{
     PreferredAddress, ReservedParameter, TransportParameters, VersionInformation,
 };
