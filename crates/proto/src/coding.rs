@@ -23,6 +23,18 @@ pub struct BufferTooShort {
     pub available: usize,
 }
 
+impl BufferTooShort {
+    /// The first `needed` bytes of `out`, or this error when it is shorter:
+    /// the check every `encode_to_slice` / `write_to` makes before writing.
+    ///
+    /// # Errors
+    /// [`BufferTooShort`] when `out.len() < needed`.
+    pub fn prefix(out: &mut [u8], needed: usize) -> Result<&mut [u8], Self> {
+        let available = out.len();
+        out.get_mut(..needed).ok_or(Self { needed, available })
+    }
+}
+
 /// Checked, non-panicking reads from a buffer of peer input.
 pub trait BufExt: Buf {
     /// Reads one byte.

@@ -210,13 +210,7 @@ impl Frame {
     /// [`encoded_len`](Self::encoded_len); nothing is written then.
     pub fn write_to(&self, buf: &mut [u8]) -> Result<usize, BufferTooShort> {
         let needed = self.encoded_len();
-        if buf.len() < needed {
-            return Err(BufferTooShort {
-                needed,
-                available: buf.len(),
-            });
-        }
-        let mut out = &mut buf[..needed];
+        let mut out = BufferTooShort::prefix(buf, needed)?;
         self.encode(&mut out);
         Ok(needed)
     }

@@ -205,10 +205,7 @@ impl LongHeader<'_> {
     /// [`encoded_len`](Self::encoded_len); nothing is written then.
     pub fn encode_to_slice(&self, out: &mut [u8]) -> Result<LongHeaderLayout, BufferTooShort> {
         let needed = self.encoded_len();
-        let available = out.len();
-        let mut room = out
-            .get_mut(..needed)
-            .ok_or(BufferTooShort { needed, available })?;
+        let mut room = BufferTooShort::prefix(out, needed)?;
         Ok(self.encode(&mut room))
     }
 }
@@ -264,10 +261,7 @@ impl ShortHeader {
     /// [`encoded_len`](Self::encoded_len); nothing is written then.
     pub fn encode_to_slice(&self, out: &mut [u8]) -> Result<usize, BufferTooShort> {
         let needed = self.encoded_len();
-        let available = out.len();
-        let mut room = out
-            .get_mut(..needed)
-            .ok_or(BufferTooShort { needed, available })?;
+        let mut room = BufferTooShort::prefix(out, needed)?;
         Ok(self.encode(&mut room))
     }
 }

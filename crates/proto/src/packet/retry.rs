@@ -80,10 +80,7 @@ impl RetryHeader<'_> {
     /// [`encoded_len`](Self::encoded_len); nothing is written then.
     pub fn encode_to_slice(&self, out: &mut [u8]) -> Result<usize, BufferTooShort> {
         let needed = self.encoded_len();
-        let available = out.len();
-        let mut room = out
-            .get_mut(..needed)
-            .ok_or(BufferTooShort { needed, available })?;
+        let mut room = BufferTooShort::prefix(out, needed)?;
         self.encode(&mut room);
         Ok(needed)
     }
