@@ -66,7 +66,11 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         let rate = o
             .exec_per_sec
             .map_or_else(|| "?".to_string(), |e| e.to_string());
-        let result = if o.ok { "ok" } else { "CRASH" };
+        let result = match (o.ok, o.executions) {
+            (true, _) => "ok",
+            (false, Some(_)) => "CRASH",
+            (false, None) => "FAILED to build or start (see the log above)",
+        };
         println!(
             "{:<28} {:>14} {:>12} {:>16.1}  {result}",
             o.target, execs, rate, o.seconds

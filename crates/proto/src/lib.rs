@@ -12,6 +12,8 @@
 //! - [`cid`]: connection IDs and their generators (RFC 9000 §5.1);
 //! - [`packet`]: packet headers, packet numbers and coalescing (RFC 9000 §17, §12.2);
 //! - [`frame`]: every frame of RFC 9000 §19 and DATAGRAM (RFC 9221);
+//! - [`crypto`]: packet protection, Initial keys, key updates and Retry
+//!   integrity (RFC 9001 §5, §6; RFC 9369 §3.3);
 //! - [`transport_params`]: transport parameters (RFC 9000 §18, RFC 9221,
 //!   RFC 9287, RFC 9368);
 //! - [`error`]: transport error codes (RFC 9000 §20.1).
@@ -33,6 +35,7 @@
 
 pub mod cid;
 pub mod coding;
+pub mod crypto;
 pub mod error;
 pub mod frame;
 pub mod packet;
@@ -40,6 +43,7 @@ pub mod transport_params;
 pub mod varint;
 
 pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
+pub use crypto::CryptoError;
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
 pub use packet::{

@@ -213,7 +213,7 @@ fn active_connection_id_limit(id: ParameterId, value: &[u8]) -> Result<VarInt, T
 fn version_information(sender: Side, value: &[u8]) -> Result<VersionInformation, TransportError> {
     // RFC 9368 §4: a value shorter than 4 bytes or not a multiple of 4 fails
     // to parse, which QUIC v1 closes with TRANSPORT_PARAMETER_ERROR.
-    if value.len() < 4 || value.len() % 4 != 0 {
+    if value.len() < 4 || !value.len().is_multiple_of(4) {
         return Err(ParameterId::VersionInformation.malformed());
     }
     let mut versions = value.chunks_exact(4).map(|chunk| {

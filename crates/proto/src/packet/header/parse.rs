@@ -123,7 +123,7 @@ fn parse_version_negotiation(
     let start = invariant.header_len();
     // RFC 9000 §17.2.1: the rest of the datagram is a list of 32-bit versions.
     let list_len = data.len().saturating_sub(start);
-    if list_len % 4 != 0 {
+    if !list_len.is_multiple_of(4) {
         return Err(PacketDecodeError::PartialVersion);
     }
     let kind = Kind::VersionNegotiation {

@@ -1,0 +1,117 @@
+//! Packet protection (RFC 9001 §5, §6; RFC 9369 §3.3) on rustls's QUIC API.
+//!
+//! TLS (rustls) produces the secrets; this module turns them into the
+//! operations a connection performs on every packet, all in place and
+//! without allocating:
+//!
+//! - [`Keys::initial`] derives the Initial keys from the client's first
+//!   Destination Connection ID, for QUIC v1 and v2 (RFC 9001 §5.2,
+//!   RFC 9369 §3.3.1).
+//! - [`DirectionalKeys::seal`] encrypts a packet's payload with the header
+//!   as associated data and then applies header protection;
+//!   [`DirectionalKeys::open`] undoes both and recovers the full packet
+//!   number. Each is also available in two steps ([`PacketKey`] and
+//!   [`HeaderKey`]) for 1-RTT packets, whose packet key depends on the key
+//!   phase bit that header protection hides.
+//! - [`Secrets::next_packet_keys`] derives the next 1-RTT generation for a
+//!   key update (RFC 9001 §6); header protection keys do not change.
+//! - [`retry_integrity_tag`] and [`verify_retry_integrity`] compute and
+//!   check a Retry packet's integrity tag (RFC 9001 §5.8, RFC 9369 §3.3.3).
+//!
+//! Nothing here logs or prints key material: the `Debug` output of every
+//! key type shows only its sizes.
+//!
+//! ```
+//! use tern_proto::Side;
+//! use tern_proto::crypto::Keys;
+//! use tern_proto::packet::Version;
+//!
+//! let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+//! let client = Keys::initial(Version::V1, &dcid, Side::Client);
+//! let server = Keys::initial(Version::V1, &dcid, Side::Server);
+//!
+//! // A short header with an empty DCID: the first byte (a 1-byte packet
+//! // number), packet number 7 in the clear, the payload, room for the tag.
+//! let mut packet = vec![0x40, 7, 1, 2, 3, 4, 5, 6, 7, 8];
+//! packet.resize(packet.len() + client.local.packet.tag_len(), 0);
+//! client.local.seal(7, &mut packet, 1).unwrap();
+//!
+//! let opened = server.remote.open(&mut packet, 1, None).unwrap();
+//! assert_eq!(opened.pn, 7);
+//! assert_eq!(&packet[opened.payload][..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
+//! ```
+
+mod key_update;
+mod keys;
+mod retry;
+
+#[cfg(test)]
+mod tests;
+
+pub use key_update::{PacketKeyPair, Secrets};
+pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
+pub use retry::{retry_integrity_tag, verify_retry_integrity};
+
+use crate::packet::Version;
+
+/// RFC 9001 §5.4.2: the header protection sample starts this many bytes
+/// after the start of the packet number field, as if it were 4 bytes long.
+pub const SAMPLE_OFFSET: usize = 4;
+
+/// Why a packet could not be protected or unprotected.
+///
+/// Every variant on the receive path means the packet is dropped (and,
+/// for [`AuthenticationFailed`](Self::AuthenticationFailed), counted
+/// towards the integrity limit); none is a connection error by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+pub enum CryptoError {
+    /// The packet is too short for its header, the header protection
+    /// sample or the AEAD tag. A received packet is dropped; a sender must
+    /// pad the payload (RFC 9001 §5.4.2).
+    #[error("packet of {len} bytes is too short: {needed} bytes needed")]
+    PacketTooShort {
+        /// Bytes in the packet.
+        len: usize,
+        /// Bytes the operation needs.
+        needed: usize,
+    },
+    /// The packet number offset is 0, which leaves no room for the first
+    /// byte. Pass the offset the header parser or encoder reported.
+    #[error("packet number offset {0} is inside the first byte")]
+    InvalidPnOffset(usize),
+    /// The payload did not authenticate under this key: drop the packet and
+    /// count it against the integrity limit.
+    #[error("packet failed authentication")]
+    AuthenticationFailed,
+    /// The AEAD refused to seal, because the payload is longer than the
+    /// algorithm allows. Send smaller packets.
+    #[error("packet payload could not be sealed")]
+    SealFailed,
+    /// The recovered packet number lies past 2^62 - 1, so the packet is
+    /// invalid and dropped.
+    #[error("packet number beyond the end of the packet number space")]
+    PacketNumberOverflow,
+    /// The packet has no packet protection (Retry or Version Negotiation).
+    #[error("packet type carries no packet protection")]
+    NotProtected,
+    /// A Retry packet's integrity tag did not match: the client drops the
+    /// packet (RFC 9001 §5.8).
+    #[error("retry integrity tag mismatch")]
+    RetryIntegrity,
+}
+
+/// The rustls version for one of ours.
+const fn rustls_version(version: Version) -> rustls::quic::Version {
+    match version {
+        Version::V1 => rustls::quic::Version::V1,
+        Version::V2 => rustls::quic::Version::V2,
+    }
+}
+
+/// The rustls side for one of ours.
+const fn rustls_side(side: crate::Side) -> rustls::Side {
+    match side {
+        crate::Side::Client => rustls::Side::Client,
+        crate::Side::Server => rustls::Side::Server,
+    }
+}
