@@ -39,6 +39,7 @@ pub mod crypto;
 pub mod error;
 pub mod frame;
 pub mod packet;
+pub mod transmit;
 pub mod transport_params;
 pub mod varint;
 
@@ -50,6 +51,7 @@ pub use packet::{
     CoalescedPackets, DecodeOptions, PacketDecodeError, PacketNumber, PacketType, PartialDecode,
     Version,
 };
+pub use transmit::{EcnCodepoint, Transmit};
 pub use transport_params::{
     PreferredAddress, ReservedParameter, TransportParameters, VersionInformation,
 };
