@@ -112,22 +112,32 @@ fn check_citation(line: &str) -> Option<String> {
     }
 }
 
-/// `rest` follows the first `RFC `: one or more `NNNN §X.Y` joined by
-/// `, RFC `, then `: ` or ` (test): ` and some text.
+/// `rest` follows the first `RFC `: one or more `NNNN §X.Y` (further
+/// sections of the same RFC as `, §X.Z`) joined by `, RFC `, then `: ` or
+/// ` (test): ` and some text.
 fn citation_list_ends_well(mut rest: &str) -> bool {
     loop {
         let digits = rest.chars().take_while(char::is_ascii_digit).count();
-        let Some(section) = rest[digits..].strip_prefix(" §") else {
-            return false;
-        };
-        let len = section
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
-            .count();
-        let tail = &section[len..];
-        if !(3..=5).contains(&digits) || len == 0 {
+        if !(3..=5).contains(&digits) {
             return false;
         }
+        let Some(mut section) = rest[digits..].strip_prefix(" §") else {
+            return false;
+        };
+        let tail = loop {
+            let len = section
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.')
+                .count();
+            if len == 0 {
+                return false;
+            }
+            let tail = &section[len..];
+            match tail.strip_prefix(", §") {
+                Some(next) => section = next,
+                None => break tail,
+            }
+        };
         if let Some(next) = tail.strip_prefix(", RFC ") {
             rest = next;
             continue;

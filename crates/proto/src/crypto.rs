@@ -17,6 +17,8 @@
 //!   key update (RFC 9001 §6); header protection keys do not change.
 //! - [`retry_integrity_tag`] and [`verify_retry_integrity`] compute and
 //!   check a Retry packet's integrity tag (RFC 9001 §5.8, RFC 9369 §3.3.3).
+//! - [`TlsSession`] runs the TLS 1.3 handshake over CRYPTO data and hands
+//!   out each level's keys as a [`KeyChange`] (RFC 9001 §4).
 //!
 //! Nothing here logs or prints key material: the `Debug` output of every
 //! key type shows only its sizes.
@@ -44,6 +46,7 @@
 mod key_update;
 mod keys;
 mod retry;
+mod session;
 
 #[cfg(test)]
 mod tests;
@@ -51,6 +54,7 @@ mod tests;
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
 pub use retry::{retry_integrity_tag, verify_retry_integrity};
+pub use session::{KeyChange, TlsConfigError, TlsSession};
 
 use crate::packet::Version;
 

@@ -35,18 +35,26 @@
 
 pub mod cid;
 pub mod coding;
+pub mod config;
+pub mod connection;
 pub mod crypto;
+pub mod endpoint;
 pub mod error;
 pub mod frame;
+pub mod handshake_info;
 pub mod packet;
+pub mod range_set;
+pub mod recovery;
+pub mod streams;
 pub mod transmit;
 pub mod transport_params;
 pub mod varint;
 
 pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
-pub use crypto::CryptoError;
+pub use crypto::{CryptoError, TlsSession};
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
+pub use handshake_info::{CipherSuiteInfo, EarlyData, HandshakeInfo, TlsDetails, TlsVersion};
 pub use packet::{
     CoalescedPackets, DecodeOptions, PacketDecodeError, PacketNumber, PacketType, PartialDecode,
     Version,

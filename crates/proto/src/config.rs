@@ -1,0 +1,149 @@
+//! Configuration of endpoints and connections.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    VarInt,
+    cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
+    packet::Version,
+};
+
+/// Transport settings shared by client and server connections.
+///
+/// The defaults suit a general-purpose service; each field says what it
+/// trades.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// Close a connection that has been silent this long (RFC 9000 §10.1).
+    /// The peer's value applies when it is shorter; `None` disables ours.
+    pub max_idle_timeout: Option<Duration>,
+    /// The RTT assumed before the first sample (RFC 9002 §6.2.2).
+    pub initial_rtt: Duration,
+    /// Bytes of out-of-order CRYPTO data buffered per packet number space
+    /// before the connection fails with CRYPTO_BUFFER_EXCEEDED
+    /// (RFC 9000 §7.5 asks for at least 4096).
+    pub crypto_buffer_size: u64,
+    /// Separate out-of-order CRYPTO fragments held per space before the
+    /// peer is treated as hostile (CRYPTO_BUFFER_EXCEEDED).
+    pub crypto_max_fragments: usize,
+    /// Largest ACK delay we promise the peer (max_ack_delay, RFC 9000 §18.2).
+    pub max_ack_delay: Duration,
+    /// Received packet number ranges remembered per space for ACK frames;
+    /// the oldest are forgotten first.
+    pub max_ack_ranges: usize,
+    /// Connection-level flow control limit advertised (initial_max_data).
+    pub initial_max_data: VarInt,
+    /// Per-stream limit for streams we open (initial_max_stream_data_bidi_local).
+    pub initial_max_stream_data_bidi_local: VarInt,
+    /// Per-stream limit for bidirectional streams the peer opens.
+    pub initial_max_stream_data_bidi_remote: VarInt,
+    /// Per-stream limit for unidirectional streams the peer opens.
+    pub initial_max_stream_data_uni: VarInt,
+    /// Bidirectional streams the peer may open.
+    pub initial_max_streams_bidi: VarInt,
+    /// Unidirectional streams the peer may open.
+    pub initial_max_streams_uni: VarInt,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        Self {
+            max_idle_timeout: Some(Duration::from_secs(30)),
+            initial_rtt: Duration::from_millis(333),
+            crypto_buffer_size: 64 * 1024,
+            crypto_max_fragments: 64,
+            max_ack_delay: Duration::from_millis(25),
+            max_ack_ranges: 64,
+            initial_max_data: VarInt::from_u32(10 * 1024 * 1024),
+            initial_max_stream_data_bidi_local: VarInt::from_u32(1024 * 1024),
+            initial_max_stream_data_bidi_remote: VarInt::from_u32(1024 * 1024),
+            initial_max_stream_data_uni: VarInt::from_u32(1024 * 1024),
+            initial_max_streams_bidi: VarInt::from_u32(100),
+            initial_max_streams_uni: VarInt::from_u32(100),
+        }
+    }
+}
+
+/// What a client needs to open a connection.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The TLS configuration; it must allow TLS 1.3 and set ALPN protocols.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Transport settings.
+    pub transport: Arc<TransportConfig>,
+    /// The QUIC version to offer.
+    pub version: Version,
+}
+
+impl ClientConfig {
+    /// A client configuration with default transport settings and QUIC v1.
+    #[must_use]
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
+        Self {
+            tls,
+            transport: Arc::new(TransportConfig::default()),
+            version: Version::V1,
+        }
+    }
+}
+
+/// What a server needs to accept connections.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The TLS configuration; it must allow TLS 1.3, set ALPN protocols and
+    /// `max_early_data_size` to 0 or `u32::MAX` as rustls's QUIC API asks.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Transport settings.
+    pub transport: Arc<TransportConfig>,
+    /// Keep the TLS session after the handshake instead of freeing it.
+    ///
+    /// By default a server frees its rustls session once the handshake is
+    /// confirmed and its session tickets are sent, which saves several
+    /// kilobytes per connection; the handshake information snapshot stays
+    /// available either way. Keep it only to export keying material later.
+    pub retain_tls_state: bool,
+    /// Most connections held at once; further clients are not answered.
+    pub max_connections: usize,
+}
+
+impl ServerConfig {
+    /// A server configuration with default transport settings.
+    #[must_use]
+    pub fn new(tls: Arc<rustls::ServerConfig>) -> Self {
+        Self {
+            tls,
+            transport: Arc::new(TransportConfig::default()),
+            retain_tls_state: false,
+            max_connections: 100_000,
+        }
+    }
+
+    /// Keeps (or frees, the default) the TLS session after the handshake.
+    #[must_use]
+    pub fn retain_tls_state(mut self, retain: bool) -> Self {
+        self.retain_tls_state = retain;
+        self
+    }
+}
+
+/// Settings of an endpoint, client or server.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Makes the connection IDs this endpoint hands out.
+    pub cid_generator: Arc<dyn ConnectionIdGenerator>,
+    /// Versions accepted from clients, most preferred first.
+    pub supported_versions: Vec<Version>,
+    /// Stateless answers (Version Negotiation) queued at most; more are
+    /// dropped rather than buffered.
+    pub max_stateless_responses: usize,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        Self {
+            cid_generator: Arc::new(RandomConnectionIdGenerator::default()),
+            supported_versions: vec![Version::V1],
+            max_stateless_responses: 64,
+        }
+    }
+}

@@ -1,0 +1,452 @@
+//! One QUIC connection, client or server, as a sans-IO state machine.
+//!
+//! # Driving a connection
+//!
+//! The owner (normally [`Endpoint`](crate::endpoint::Endpoint)) calls, in
+//! any order and as often as it likes:
+//!
+//! - `handle_datagram(now, …)` for every datagram routed to it;
+//! - [`poll_transmit`](Connection::poll_transmit) until it returns `None`,
+//!   sending each datagram;
+//! - [`poll_timeout`](Connection::poll_timeout), arming one timer, and
+//!   [`handle_timeout`](Connection::handle_timeout) when it fires;
+//! - [`poll`](Connection::poll) until `None`, for application events.
+//!
+//! After any input, poll again: input may create output.
+//!
+//! The work is split by concern: [`spaces`] holds each packet number
+//! space's state, `recv` decrypts and dispatches, `send` assembles
+//! datagrams, `handshake` drives TLS and captures the handshake
+//! information, `timers` handles loss detection, idle and closing.
+
+mod events;
+mod handshake;
+mod recv;
+mod send;
+mod spaces;
+mod timers;
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+
+pub use self::events::{
+    Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState,
+};
+use self::spaces::{PacketSpace, index};
+use crate::{
+    ConnectionId, Side, SpaceId, TransportError, VarInt,
+    config::TransportConfig,
+    crypto::TlsSession,
+    handshake_info::HandshakeInfo,
+    packet::Version,
+    recovery::{PathState, Recovery, RecoveryConfig, SentPacket},
+    transport_params::TransportParameters,
+};
+
+/// The smallest datagram that may carry a client's Initial packet, and the
+/// size every datagram is sent at before path MTU discovery (RFC 9000 §14.1).
+pub const MIN_INITIAL_SIZE: usize = 1200;
+
+/// What recovery remembers about each packet sent, to act when it is
+/// acknowledged or lost.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SentFrames {
+    /// CRYPTO bytes the packet carried.
+    crypto: Option<std::ops::Range<u64>>,
+    /// Whether it carried HANDSHAKE_DONE.
+    handshake_done: bool,
+}
+
+/// Where the connection is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// The handshake is running.
+    Handshaking,
+    /// The handshake completed.
+    Established,
+    /// We closed: CONNECTION_CLOSE goes out in answer to the peer's packets
+    /// until the deadline (RFC 9000 §10.2.1).
+    Closing { deadline: Instant },
+    /// The peer closed: nothing more is sent (RFC 9000 §10.2.2).
+    Draining { deadline: Instant },
+    /// Finished: the owner may forget the connection.
+    Drained,
+}
+
+/// The frame that closes the connection, kept to repeat while closing.
+#[derive(Debug, Clone)]
+enum CloseReason {
+    Transport(TransportError),
+    Application { code: VarInt, reason: Bytes },
+}
+
+/// A QUIC connection: handshake, packet protection, ACKs, loss recovery of
+/// handshake data and closing. See the module documentation for how to
+/// drive it.
+pub struct Connection {
+    side: Side,
+    version: Version,
+    state: State,
+    config: Arc<TransportConfig>,
+    /// The TLS session; `None` once a server freed it after the handshake.
+    tls: Option<TlsSession>,
+    /// When the TLS session was freed.
+    tls_freed_at: Option<Instant>,
+    /// The space TLS currently writes handshake bytes in.
+    tls_write_space: SpaceId,
+    /// 1-RTT secrets for key updates (RFC 9001 §6); independent of the
+    /// TLS session, so they survive its release.
+    secrets: Option<crate::crypto::Secrets>,
+    retain_tls_state: bool,
+    spaces: [PacketSpace; 3],
+    recovery: Recovery<SentFrames>,
+    /// Reused buffers for recovery's outputs (no allocation per ACK).
+    acked_buf: Vec<SentPacket<SentFrames>>,
+    lost_buf: Vec<(SpaceId, SentPacket<SentFrames>)>,
+    discarded_buf: Vec<SentFrames>,
+
+    /// Our connection ID (the peer sends packets to it).
+    local_cid: ConnectionId,
+    /// The peer's connection ID (we send packets to it).
+    remote_cid: ConnectionId,
+    /// The Destination Connection ID of the client's first Initial, from
+    /// which Initial keys derive (RFC 9001 §5.2) and which the server must
+    /// echo in original_destination_connection_id (RFC 9000 §7.3).
+    original_dcid: ConnectionId,
+    /// Whether the client has switched to the server's chosen CID.
+    remote_cid_set: bool,
+    remote: SocketAddr,
+    local: Option<SocketAddr>,
+
+    local_params: TransportParameters,
+    peer_params: Option<TransportParameters>,
+
+    /// RFC 9000 §8.1: until the peer's address is validated a server sends
+    /// at most three times what it received.
+    address_validated: bool,
+    amplification_received: u64,
+    amplification_sent: u64,
+
+    handshake_complete: bool,
+    handshake_confirmed: bool,
+    handshake_done_pending: bool,
+    handshake_info: Option<Arc<HandshakeInfo>>,
+
+    created_at: Instant,
+    /// Last time we received a packet or sent the first ack-eliciting
+    /// packet after one (RFC 9000 §10.1).
+    idle_since: Instant,
+    ack_eliciting_sent_since_receive: bool,
+    close: Option<CloseReason>,
+    close_pending: bool,
+    events: VecDeque<Event>,
+    stats: ConnectionStats,
+}
+
+/// Everything needed to start a connection, assembled by the endpoint.
+pub(crate) struct ConnectionInit {
+    pub(crate) side: Side,
+    pub(crate) version: Version,
+    pub(crate) config: Arc<TransportConfig>,
+    pub(crate) tls: TlsSession,
+    pub(crate) retain_tls_state: bool,
+    pub(crate) local_cid: ConnectionId,
+    pub(crate) remote_cid: ConnectionId,
+    pub(crate) original_dcid: ConnectionId,
+    pub(crate) remote: SocketAddr,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) local_params: TransportParameters,
+}
+
+impl Connection {
+    pub(crate) fn new(now: Instant, init: ConnectionInit) -> Self {
+        let config = init.config;
+        let mut spaces = [
+            PacketSpace::new(&config),
+            PacketSpace::new(&config),
+            PacketSpace::new(&config),
+        ];
+        // RFC 9001 §5.2: Initial keys come from the client's first DCID.
+        spaces[index(SpaceId::Initial)].keys = Some(crate::crypto::Keys::initial(
+            init.version,
+            &init.original_dcid,
+            init.side,
+        ));
+        let recovery = Recovery::new(RecoveryConfig {
+            initial_rtt: config.initial_rtt,
+            ..RecoveryConfig::default()
+        });
+        let mut conn = Self {
+            side: init.side,
+            version: init.version,
+            state: State::Handshaking,
+            config,
+            tls: Some(init.tls),
+            tls_freed_at: None,
+            tls_write_space: SpaceId::Initial,
+            secrets: None,
+            retain_tls_state: init.retain_tls_state,
+            spaces,
+            recovery,
+            acked_buf: Vec::new(),
+            lost_buf: Vec::new(),
+            discarded_buf: Vec::new(),
+            local_cid: init.local_cid,
+            remote_cid: init.remote_cid,
+            original_dcid: init.original_dcid,
+            remote_cid_set: init.side.is_server(),
+            remote: init.remote,
+            local: init.local,
+            local_params: init.local_params,
+            peer_params: None,
+            // RFC 9000 §8.1: a client never limits itself; a server starts
+            // unvalidated.
+            address_validated: init.side.is_client(),
+            amplification_received: 0,
+            amplification_sent: 0,
+            handshake_complete: false,
+            handshake_confirmed: false,
+            handshake_done_pending: false,
+            handshake_info: None,
+            created_at: now,
+            idle_since: now,
+            ack_eliciting_sent_since_receive: false,
+            close: None,
+            close_pending: false,
+            events: VecDeque::new(),
+            stats: ConnectionStats {
+                tls_state_retained: true,
+                ..ConnectionStats::default()
+            },
+        };
+        if conn.side.is_client() {
+            // The ClientHello goes out in the first Initial.
+            conn.drive_tls(now);
+        }
+        conn
+    }
+
+    /// Which end of the connection this is.
+    #[must_use]
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The QUIC version in use.
+    #[must_use]
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// The peer's address.
+    #[must_use]
+    pub fn remote_address(&self) -> SocketAddr {
+        self.remote
+    }
+
+    /// Our connection ID, which the peer addresses packets to.
+    #[must_use]
+    pub fn local_cid(&self) -> ConnectionId {
+        self.local_cid
+    }
+
+    /// The Destination Connection ID of the client's first Initial.
+    #[must_use]
+    pub fn original_dcid(&self) -> ConnectionId {
+        self.original_dcid
+    }
+
+    /// Whether the handshake is still running.
+    #[must_use]
+    pub fn is_handshaking(&self) -> bool {
+        self.state == State::Handshaking
+    }
+
+    /// Whether the handshake is confirmed (RFC 9001 §4.1.2).
+    #[must_use]
+    pub fn is_handshake_confirmed(&self) -> bool {
+        self.handshake_confirmed
+    }
+
+    /// Whether the connection is closing, draining or finished.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        matches!(
+            self.state,
+            State::Closing { .. } | State::Draining { .. } | State::Drained
+        )
+    }
+
+    /// Whether the connection is finished and can be forgotten.
+    #[must_use]
+    pub fn is_drained(&self) -> bool {
+        self.state == State::Drained
+    }
+
+    /// Whether the server has validated the client's address (RFC 9000
+    /// §8.1); always true on a client.
+    #[must_use]
+    pub fn is_address_validated(&self) -> bool {
+        self.address_validated
+    }
+
+    /// The handshake information snapshot, from the Connected event on.
+    ///
+    /// Captured once when the handshake completed; it stays readable after
+    /// the server freed its TLS session and after the connection closed.
+    #[must_use]
+    pub fn handshake_info(&self) -> Option<&Arc<HandshakeInfo>> {
+        self.handshake_info.as_ref()
+    }
+
+    /// Whether the TLS session is still held.
+    #[must_use]
+    pub fn tls_state_retained(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The peer's transport parameters, once received.
+    #[must_use]
+    pub fn peer_params(&self) -> Option<&TransportParameters> {
+        self.peer_params.as_ref()
+    }
+
+    /// The smoothed round-trip time (RFC 9002 §5.3).
+    #[must_use]
+    pub fn rtt(&self) -> Duration {
+        self.recovery.rtt().smoothed()
+    }
+
+    /// Counters of this connection.
+    #[must_use]
+    pub fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            tls_state_retained: self.tls.is_some(),
+            pto_count: self.stats.pto_count,
+            ..self.stats
+        }
+    }
+
+    /// The next application event, if any.
+    pub fn poll(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Exports keying material from the TLS session (RFC 8446 §7.5).
+    ///
+    /// # Errors
+    /// [`ExportError::InvalidState`] when the TLS session is not there: a
+    /// server frees it once the handshake is confirmed unless
+    /// [`ServerConfig::retain_tls_state`](crate::config::ServerConfig::retain_tls_state)
+    /// is set, and nothing can be exported before the handshake completes.
+    /// [`ExportError::Tls`] when rustls refuses the request.
+    pub fn export_keying_material(
+        &self,
+        out: &mut [u8],
+        label: &[u8],
+        context: Option<&[u8]>,
+    ) -> Result<(), ExportError> {
+        if !self.handshake_complete {
+            return Err(InvalidState {
+                what: "keying material cannot be exported before the handshake completes".into(),
+            }
+            .into());
+        }
+        let Some(tls) = &self.tls else {
+            let since = self
+                .tls_freed_at
+                .map(|at| at.saturating_duration_since(self.created_at));
+            return Err(InvalidState {
+                what: format!(
+                    "the server freed its tls session to save memory when the handshake was \
+                     confirmed ({} after the connection started), so keying material can no \
+                     longer be exported; the handshake information snapshot is still available; \
+                     set ServerConfig::retain_tls_state(true) to keep the session",
+                    since.map_or_else(|| "at close".to_string(), |d| format!("{d:?}"))
+                ),
+            }
+            .into());
+        };
+        tls.export_keying_material(out, label, context)
+            .map_err(|e| ExportError::Tls(e.to_string()))
+    }
+
+    /// Closes the connection with an application error code (RFC 9000
+    /// §10.2); the peer sees the code and reason.
+    pub fn close(&mut self, now: Instant, code: VarInt, reason: Bytes) {
+        if self.is_closed() {
+            return;
+        }
+        self.start_closing(
+            now,
+            CloseReason::Application {
+                code,
+                reason: reason.clone(),
+            },
+        );
+        self.events
+            .push_back(Event::Closed(ConnectionError::Application {
+                code,
+                reason,
+                closed_by: Closer::Local,
+            }));
+    }
+
+    fn space(&self, space: SpaceId) -> &PacketSpace {
+        &self.spaces[index(space)]
+    }
+
+    /// What recovery needs to know of the path (RFC 9002 §A.6, §A.8).
+    fn path_state(&self) -> PathState {
+        PathState {
+            handshake_confirmed: self.handshake_confirmed,
+            // RFC 9002 §A.8: a server knows the client validated it; a
+            // client knows once it has Handshake acknowledgements or the
+            // handshake is confirmed.
+            peer_completed_address_validation: self.side.is_server()
+                || self.handshake_confirmed
+                || self.recovery.largest_acked(SpaceId::Handshake).is_some(),
+            amplification_blocked: !self.address_validated
+                && self.amplification_budget() < MIN_INITIAL_SIZE as u64,
+            has_handshake_keys: self.space(SpaceId::Handshake).keys.is_some(),
+            max_ack_delay: self.peer_max_ack_delay(),
+            is_client: self.side.is_client(),
+        }
+    }
+
+    fn peer_max_ack_delay(&self) -> Duration {
+        self.peer_params
+            .as_ref()
+            .map_or(Duration::from_millis(25), |p| p.max_ack_delay)
+    }
+
+    /// Bytes a server may still send before the client's address is
+    /// validated (RFC 9000 §8.1).
+    fn amplification_budget(&self) -> u64 {
+        if self.address_validated {
+            u64::MAX
+        } else {
+            (3 * self.amplification_received).saturating_sub(self.amplification_sent)
+        }
+    }
+
+    /// Fails the connection with a transport error we detected.
+    fn fail(&mut self, now: Instant, error: TransportError) {
+        if self.is_closed() {
+            return;
+        }
+        tracing::debug!(code = ?error.code, reason = %error.reason, "closing on transport error");
+        self.events
+            .push_back(Event::Closed(ConnectionError::Transport {
+                error: error.clone(),
+                closed_by: Closer::Local,
+            }));
+        self.start_closing(now, CloseReason::Transport(error));
+    }
+}

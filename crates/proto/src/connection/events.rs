@@ -1,0 +1,116 @@
+//! What a connection reports to its owner, and how it can fail.
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+
+use crate::{TransportError, VarInt, handshake_info::HandshakeInfo};
+
+/// An event from [`Connection::poll`](super::Connection::poll).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake completed. The snapshot is captured exactly once, here,
+    /// and the same `Arc` is returned by
+    /// [`Connection::handshake_info`](super::Connection::handshake_info)
+    /// for the rest of the connection's life.
+    Connected(Arc<HandshakeInfo>),
+    /// The connection closed; no more packets will be processed.
+    Closed(ConnectionError),
+}
+
+/// Which end closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Closer {
+    /// This endpoint.
+    Local,
+    /// The peer, with a CONNECTION_CLOSE frame.
+    Peer,
+}
+
+/// Why a connection ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// A transport error: one we detected in the peer's behaviour
+    /// ([`Closer::Local`]) or one the peer reported ([`Closer::Peer`]).
+    /// Check the code; a `CRYPTO_ERROR` carries the TLS alert.
+    #[error("transport error closed by {closed_by:?}: {error}")]
+    Transport {
+        /// The error and its code.
+        error: TransportError,
+        /// Who closed.
+        closed_by: Closer,
+    },
+    /// The application closed the connection with a code of its protocol.
+    #[error(
+        "application closed by {closed_by:?} with code {code}: {}",
+        String::from_utf8_lossy(reason)
+    )]
+    Application {
+        /// The application protocol's error code.
+        code: VarInt,
+        /// The reason phrase as sent.
+        reason: Bytes,
+        /// Who closed.
+        closed_by: Closer,
+    },
+    /// Nothing was heard from the peer within the idle timeout (RFC 9000
+    /// §10.1). The peer may be gone or the path broken; reconnect.
+    #[error("idle timeout: no packet from the peer for {0:?}")]
+    TimedOut(Duration),
+    /// The server supports none of the versions we offered (RFC 9000 §6).
+    #[error("version negotiation failed: the server supports none of our versions")]
+    VersionMismatch,
+}
+
+/// An operation needed state the connection no longer (or does not yet) hold.
+///
+/// The message says what was missing, since when, and which setting keeps
+/// it; the handshake information snapshot is never affected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid state: {what}")]
+pub struct InvalidState {
+    /// What was missing and why, in words a user can act on.
+    pub what: String,
+}
+
+/// Why keying material could not be exported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The TLS session is gone (freed after the handshake, or the
+    /// connection closed) or not ready; see the message.
+    #[error(transparent)]
+    InvalidState(#[from] InvalidState),
+    /// rustls refused the export (for example an empty output buffer).
+    #[error("tls export failed: {0}")]
+    Tls(String),
+}
+
+/// Counters of one connection, cheap to read at any time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// UDP datagrams sent.
+    pub datagrams_sent: u64,
+    /// UDP datagrams received.
+    pub datagrams_received: u64,
+    /// Bytes of UDP payload sent.
+    pub bytes_sent: u64,
+    /// Bytes of UDP payload received.
+    pub bytes_received: u64,
+    /// QUIC packets sent.
+    pub packets_sent: u64,
+    /// QUIC packets received and successfully decrypted.
+    pub packets_received: u64,
+    /// Packets declared lost (RFC 9002 §6.1).
+    pub packets_lost: u64,
+    /// Packets dropped unprocessed: undecryptable, unparsable, duplicate or
+    /// for keys already discarded.
+    pub packets_dropped: u64,
+    /// Probe timeouts that fired (RFC 9002 §6.2).
+    pub pto_count: u64,
+    /// Whether the TLS session is still held (a server frees it after the
+    /// handshake unless configured to keep it).
+    pub tls_state_retained: bool,
+}

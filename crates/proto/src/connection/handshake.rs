@@ -1,0 +1,181 @@
+//! Driving TLS: handshake bytes in and out, key changes, transport
+//! parameters, handshake completion and confirmation, and the snapshot.
+
+use std::{sync::Arc, time::Instant};
+
+use super::{Connection, Event, State, spaces::index};
+use crate::{
+    Side, SpaceId, TransportError, crypto::KeyChange, frame::Crypto, handshake_info::HandshakeInfo,
+    transport_params::TransportParameters,
+};
+
+impl Connection {
+    /// Reassembles a CRYPTO frame and feeds what is now in order to TLS.
+    pub(super) fn on_crypto_frame(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        frame: Crypto,
+    ) -> Result<(), TransportError> {
+        let sp = &mut self.spaces[index(space)];
+        // RFC 9000 §7.5: buffering beyond our limit is CRYPTO_BUFFER_EXCEEDED.
+        sp.crypto_recv
+            .insert(frame.offset.into_inner(), frame.data)
+            .map_err(|_| {
+                TransportError::crypto_buffer_exceeded("crypto data beyond the buffer limit")
+            })?;
+        while let Some(chunk) = self.spaces[index(space)].crypto_recv.read() {
+            let Some(tls) = self.tls.as_mut() else {
+                // The server freed TLS after the handshake; a client has no
+                // post-handshake message to send it in QUIC.
+                return Err(TransportError::protocol_violation(
+                    "crypto data after the handshake",
+                ));
+            };
+            tls.read_handshake(&chunk)?;
+        }
+        self.try_drive_tls(now)
+    }
+
+    /// Collects TLS output; on error the connection closes.
+    pub(super) fn drive_tls(&mut self, now: Instant) {
+        if let Err(error) = self.try_drive_tls(now) {
+            self.fail(now, error);
+        }
+    }
+
+    fn try_drive_tls(&mut self, now: Instant) -> Result<(), TransportError> {
+        let Some(tls) = self.tls.as_mut() else {
+            return Ok(());
+        };
+        loop {
+            let mut bytes = Vec::new();
+            let change = tls.write_handshake(&mut bytes);
+            if !bytes.is_empty() {
+                self.spaces[index(self.tls_write_space)]
+                    .crypto_send
+                    .write(&bytes);
+            }
+            match change {
+                None => break,
+                Some(KeyChange::Handshake(keys)) => {
+                    self.spaces[index(SpaceId::Handshake)].keys = Some(keys);
+                    self.tls_write_space = SpaceId::Handshake;
+                }
+                Some(KeyChange::OneRtt { keys, secrets }) => {
+                    self.spaces[index(SpaceId::Data)].keys = Some(keys);
+                    self.secrets = Some(secrets);
+                    self.tls_write_space = SpaceId::Data;
+                }
+            }
+        }
+        let handshaking = tls.is_handshaking();
+        let raw_params = match self.peer_params {
+            None => tls.peer_transport_parameters().map(<[u8]>::to_vec),
+            Some(_) => None,
+        };
+        if let Some(raw) = raw_params {
+            self.on_peer_params(&raw)?;
+        }
+        if !self.handshake_complete && !handshaking {
+            self.on_handshake_complete(now)?;
+        }
+        Ok(())
+    }
+
+    /// Validates the peer's transport parameters (RFC 9000 §7.4, §7.3).
+    fn on_peer_params(&mut self, raw: &[u8]) -> Result<(), TransportError> {
+        let sender = match self.side {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        };
+        let params = TransportParameters::decode(sender, raw)?;
+        // RFC 9000 §7.3: the connection IDs both sides used must be
+        // authenticated by the parameters.
+        params.check_connection_ids(sender, &self.remote_cid, &self.original_dcid, None)?;
+        self.peer_params = Some(params);
+        Ok(())
+    }
+
+    /// The handshake completed: capture the snapshot, and on the server
+    /// confirm the handshake (RFC 9001 §4.1.2).
+    fn on_handshake_complete(&mut self, now: Instant) -> Result<(), TransportError> {
+        let Some(peer_params) = self.peer_params.clone() else {
+            // RFC 9001 §8.2: the transport parameters extension is mandatory.
+            // (TLS alert 109 is missing_extension.)
+            return Err(TransportError::new(
+                crate::TransportErrorCode::crypto(109),
+                "peer sent no transport parameters",
+            ));
+        };
+        let Some(tls) = self.tls.as_ref() else {
+            return Ok(());
+        };
+        self.handshake_complete = true;
+        self.state = State::Established;
+        let info = Arc::new(HandshakeInfo::new(
+            self.side,
+            self.version,
+            tls.details(),
+            peer_params,
+            self.local,
+            self.remote,
+            now.saturating_duration_since(self.created_at),
+            self.recovery.rtt().smoothed(),
+            now,
+        ));
+        self.handshake_info = Some(info.clone());
+        self.events.push_back(Event::Connected(info));
+        tracing::debug!(side = ?self.side, "handshake complete");
+        if self.side.is_server() {
+            // RFC 9001 §4.1.2: the server's handshake is confirmed when it
+            // completes; it tells the client with HANDSHAKE_DONE.
+            self.handshake_done_pending = true;
+            self.confirm_handshake();
+        }
+        Ok(())
+    }
+
+    /// RFC 9001 §4.9.2: once the handshake is confirmed, Handshake keys are
+    /// discarded.
+    pub(super) fn confirm_handshake(&mut self) {
+        if self.handshake_confirmed {
+            return;
+        }
+        self.handshake_confirmed = true;
+        self.discard_space(SpaceId::Handshake);
+    }
+
+    /// Forgets a space's keys, buffers and packets in flight (RFC 9001
+    /// §4.9, RFC 9002 §6.4).
+    pub(super) fn discard_space(&mut self, space: SpaceId) {
+        if self.spaces[index(space)].discarded {
+            return;
+        }
+        let mut dropped = std::mem::take(&mut self.discarded_buf);
+        self.recovery.discard_space(space, &mut dropped);
+        dropped.clear();
+        self.discarded_buf = dropped;
+        let config = self.config.clone();
+        self.spaces[index(space)].discard(&config);
+        tracing::trace!(?space, "keys discarded");
+    }
+
+    /// A server frees its TLS session once the handshake is confirmed and
+    /// every post-handshake TLS message (session tickets) was sent; our own
+    /// CRYPTO buffer keeps those bytes for retransmission. The snapshot was
+    /// captured before and is unaffected.
+    pub(super) fn maybe_free_tls(&mut self, now: Instant) {
+        if self.side.is_server()
+            && !self.retain_tls_state
+            && self.handshake_confirmed
+            && self.tls.is_some()
+            && self.spaces[index(SpaceId::Data)].crypto_send.all_sent()
+        {
+            // The 1-RTT secrets for key updates live apart from the session.
+            self.tls = None;
+            self.tls_freed_at = Some(now);
+            tracing::debug!("tls session freed after the handshake");
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! The receive path: split datagrams, remove protection, dispatch frames.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use bytes::{Bytes, BytesMut};
+
+use super::{Closer, Connection, ConnectionError, Event, SentFrames, State, spaces::index};
+use crate::{
+    EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
+    frame::Ack,
+    packet::{DecodeOptions, PartialDecode},
+};
+
+impl Connection {
+    /// Processes one datagram the endpoint routed to this connection.
+    pub(crate) fn handle_datagram(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        mut data: BytesMut,
+    ) {
+        let _ = ecn; // ECN validation arrives with congestion control.
+        if remote != self.remote {
+            // Migration is not supported yet: packets from elsewhere are dropped.
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let len = data.len() as u64;
+        self.stats.datagrams_received += 1;
+        self.stats.bytes_received += len;
+        // RFC 9000 §8.1: every byte received from the client counts
+        // towards the server's amplification budget.
+        self.amplification_received = self.amplification_received.saturating_add(len);
+        let Ok(options) = DecodeOptions::new(self.local_cid.len()) else {
+            return;
+        };
+        let mut first_dcid = None;
+        while !data.is_empty() {
+            let Ok(packet) = PartialDecode::split_from(&mut data, options) else {
+                // RFC 9000 §12.2: what cannot be parsed ends the datagram.
+                self.stats.packets_dropped += 1;
+                break;
+            };
+            // RFC 9000 §12.2: coalesced packets with another DCID are ignored.
+            let dcid = *packet.dcid();
+            if *first_dcid.get_or_insert(dcid) != dcid {
+                self.stats.packets_dropped += 1;
+                continue;
+            }
+            self.handle_packet(now, packet);
+        }
+    }
+
+    fn handle_packet(&mut self, now: Instant, mut packet: PartialDecode) {
+        match self.state {
+            State::Draining { .. } | State::Drained => return,
+            State::Closing { .. } => {
+                // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE again.
+                self.close_pending = true;
+                return;
+            }
+            State::Handshaking | State::Established => {}
+        }
+        let Some(level) = packet.encryption_level() else {
+            // Retry and Version Negotiation are not handled yet: dropped.
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        if level == EncryptionLevel::ZeroRtt
+            || packet.version().is_some_and(|v| v != self.version.to_u32())
+        {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        let space = level.space();
+        let sp = &self.spaces[index(space)];
+        let Some(keys) = sp.keys.as_ref() else {
+            // No keys (yet, or any more): the packet cannot be read.
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        let Ok(opened) = keys.remote.open_decoded(&mut packet, sp.largest_received) else {
+            self.stats.packets_dropped += 1;
+            return;
+        };
+        // RFC 9000 §17.2, §17.3.1: reserved bits must be zero once
+        // protection is removed; otherwise PROTOCOL_VIOLATION.
+        if packet
+            .protected_bits(opened.first_byte)
+            .is_some_and(|b| !b.reserved_bits_are_zero())
+        {
+            self.fail(
+                now,
+                TransportError::protocol_violation("reserved header bits set"),
+            );
+            return;
+        }
+        let pn = opened.pn;
+        if self.spaces[index(space)].received.contains(pn) {
+            // RFC 9000 §12.3: a duplicate packet is dropped.
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        if self.side.is_client() && !self.remote_cid_set && space != SpaceId::Data {
+            // RFC 9000 §7.2: the client switches to the server's chosen ID.
+            if let Some(scid) = packet.scid() {
+                self.remote_cid = *scid;
+                self.remote_cid_set = true;
+            }
+        }
+        if self.side.is_server() && space == SpaceId::Handshake {
+            // RFC 9000 §8.1: a Handshake packet proves the client's address.
+            self.address_validated = true;
+            // RFC 9001 §4.9.1: the server drops Initial keys once it
+            // processes a Handshake packet.
+            self.discard_space(SpaceId::Initial);
+        }
+        let payload = packet.into_data().freeze().slice(opened.payload);
+        self.stats.packets_received += 1;
+        let ack_eliciting = match self.handle_payload(now, space, level, payload) {
+            Ok(eliciting) => eliciting,
+            Err(error) => {
+                self.fail(now, error);
+                return;
+            }
+        };
+        self.on_packet_received(now, space, pn, ack_eliciting);
+    }
+
+    /// Records a processed packet for ACKs and the idle timer.
+    fn on_packet_received(&mut self, now: Instant, space: SpaceId, pn: u64, ack_eliciting: bool) {
+        self.idle_since = now;
+        self.ack_eliciting_sent_since_receive = false;
+        let max_ack_delay = self.config.max_ack_delay;
+        let sp = &mut self.spaces[index(space)];
+        if sp.discarded {
+            return;
+        }
+        sp.received.insert_one(pn);
+        if sp.largest_received.is_none_or(|largest| pn > largest) {
+            sp.largest_received = Some(pn);
+            sp.largest_received_at = Some(now);
+        }
+        if ack_eliciting {
+            sp.unacked_eliciting += 1;
+            // RFC 9000 §13.2.1: Initial and Handshake packets are
+            // acknowledged at once; 1-RTT packets after two, or within
+            // max_ack_delay (§13.2.2).
+            if space != SpaceId::Data || sp.unacked_eliciting >= 2 {
+                sp.ack_pending = true;
+            } else if sp.ack_deadline.is_none() {
+                sp.ack_deadline = Some(now + max_ack_delay);
+            }
+        }
+    }
+
+    /// Handles every frame of a payload; returns whether it was ack-eliciting.
+    fn handle_payload(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        level: EncryptionLevel,
+        payload: Bytes,
+    ) -> Result<bool, TransportError> {
+        let mut ack_eliciting = false;
+        for frame in Frames::new(payload, level) {
+            let frame = frame?;
+            // RFC 9002 §2: every frame but ACK, PADDING and
+            // CONNECTION_CLOSE elicits an acknowledgement.
+            ack_eliciting |= !matches!(
+                frame,
+                Frame::Ack(_)
+                    | Frame::Padding(_)
+                    | Frame::ConnectionClose(_)
+                    | Frame::ApplicationClose(_)
+            );
+            self.handle_frame(now, space, frame)?;
+            if self.is_closed() {
+                break;
+            }
+        }
+        Ok(ack_eliciting)
+    }
+
+    fn handle_frame(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        frame: Frame,
+    ) -> Result<(), TransportError> {
+        match frame {
+            Frame::Padding(_) | Frame::Ping => {}
+            Frame::Ack(ack) => self.on_ack(now, space, &ack)?,
+            Frame::Crypto(crypto) => self.on_crypto_frame(now, space, crypto)?,
+            Frame::ConnectionClose(close) => {
+                let error = TransportError {
+                    code: close.error_code,
+                    frame_type: Some(close.frame_type),
+                    reason: String::from_utf8_lossy(&close.reason).into_owned().into(),
+                };
+                self.on_peer_close(
+                    now,
+                    ConnectionError::Transport {
+                        error,
+                        closed_by: Closer::Peer,
+                    },
+                );
+            }
+            Frame::ApplicationClose(close) => {
+                self.on_peer_close(
+                    now,
+                    ConnectionError::Application {
+                        code: close.error_code,
+                        reason: close.reason,
+                        closed_by: Closer::Peer,
+                    },
+                );
+            }
+            Frame::HandshakeDone => {
+                // RFC 9000 §19.20: a server receiving HANDSHAKE_DONE treats
+                // it as PROTOCOL_VIOLATION.
+                if self.side.is_server() {
+                    return Err(TransportError::protocol_violation(
+                        "handshake_done from a client",
+                    ));
+                }
+                // RFC 9001 §4.1.2: HANDSHAKE_DONE confirms the handshake.
+                if self.handshake_complete {
+                    self.confirm_handshake();
+                }
+            }
+            Frame::NewToken(_) if self.side.is_server() => {
+                // RFC 9000 §19.7: a server receiving NEW_TOKEN treats it as
+                // PROTOCOL_VIOLATION.
+                return Err(TransportError::protocol_violation(
+                    "new_token from a client",
+                ));
+            }
+            other => {
+                // Streams, flow control, connection IDs, paths and datagrams
+                // arrive with the next issues; for now they are ignored.
+                tracing::trace!(ty = ?other.ty(), "frame ignored");
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer closed the connection: drain (RFC 9000 §10.2.2).
+    fn on_peer_close(&mut self, now: Instant, error: ConnectionError) {
+        if self.is_closed() {
+            return;
+        }
+        let pto = self.recovery.pto_duration(&self.path_state());
+        self.state = State::Draining {
+            deadline: now + pto * 3,
+        };
+        self.events.push_back(Event::Closed(error));
+    }
+
+    /// Processes an ACK frame (RFC 9002 §A.7).
+    fn on_ack(&mut self, now: Instant, space: SpaceId, ack: &Ack) -> Result<(), TransportError> {
+        let ack_delay = if space == SpaceId::Data {
+            // RFC 9000 §19.3: the delay is scaled by the peer's exponent.
+            let exponent = self
+                .peer_params
+                .as_ref()
+                .map_or(3, |p| p.ack_delay_exponent);
+            let micros = ack
+                .ack_delay()
+                .into_inner()
+                .checked_shl(u32::from(exponent))
+                .unwrap_or(u64::MAX);
+            Duration::from_micros(micros)
+        } else {
+            Duration::ZERO
+        };
+        let path = self.path_state();
+        let mut acked = std::mem::take(&mut self.acked_buf);
+        let mut lost = std::mem::take(&mut self.lost_buf);
+        let result = self.recovery.on_ack_received(
+            now,
+            space,
+            ack.iter(),
+            ack_delay,
+            &path,
+            &mut acked,
+            &mut lost,
+        );
+        for packet in acked.drain(..) {
+            self.on_frames_acked(space, packet.data);
+        }
+        self.acked_buf = acked;
+        self.lost_buf = lost;
+        self.on_packets_lost();
+        result?;
+        // RFC 9001 §4.1.2: a client may also confirm the handshake when a
+        // 1-RTT packet it sent is acknowledged.
+        if self.side.is_client() && space == SpaceId::Data && self.handshake_complete {
+            self.confirm_handshake();
+        }
+        Ok(())
+    }
+
+    fn on_frames_acked(&mut self, space: SpaceId, frames: SentFrames) {
+        if let Some(range) = frames.crypto {
+            self.spaces[index(space)].crypto_send.on_ack(range);
+        }
+    }
+
+    /// Queues the contents of lost packets to be sent again.
+    pub(super) fn on_packets_lost(&mut self) {
+        let mut lost = std::mem::take(&mut self.lost_buf);
+        for (space, packet) in lost.drain(..) {
+            let frames = packet.data;
+            self.stats.packets_lost += 1;
+            if let Some(range) = frames.crypto {
+                self.spaces[index(space)].crypto_send.on_lost(range);
+            }
+            if frames.handshake_done {
+                self.handshake_done_pending = true;
+            }
+        }
+        self.lost_buf = lost;
+    }
+}

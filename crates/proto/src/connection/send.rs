@@ -1,0 +1,353 @@
+//! The send path: assemble coalesced, padded, protected datagrams.
+
+use std::time::Instant;
+
+use super::{
+    CloseReason, Connection, MIN_INITIAL_SIZE, SentFrames, State,
+    spaces::{SPACES, index},
+};
+use crate::{
+    FrameType, SpaceId, Transmit, TransportErrorCode, VarInt,
+    frame::{Ack, ApplicationClose, ConnectionClose, Crypto},
+    packet::{LongHeader, LongHeaderLayout, LongHeaderType, PacketNumber, ShortHeader},
+    recovery::SentPacket,
+};
+
+/// The AEAD tag every packet ends with (all QUIC v1 suites use 16 bytes).
+const TAG_LEN: usize = 16;
+/// RFC 9001 §5.4.2: the packet number plus payload must reach 4 bytes so
+/// that the header protection sample exists.
+const MIN_PN_AND_PAYLOAD: usize = 4;
+/// Below this much room a new packet is not started.
+const MIN_PACKET_ROOM: usize = 64;
+
+/// A packet whose header and frames are written but which is not sealed
+/// yet, so that the last one of a datagram can still take padding.
+struct OpenPacket {
+    start: usize,
+    space: SpaceId,
+    pn: u64,
+    pn_offset: usize,
+    layout: Option<LongHeaderLayout>,
+    frames: SentFrames,
+    ack_eliciting: bool,
+}
+
+impl Connection {
+    /// Writes the next datagram to send into `buf` (cleared first) and says
+    /// where to send it; `None` when there is nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        buf.clear();
+        let closing = match self.state {
+            State::Draining { .. } | State::Drained => return None,
+            State::Closing { .. } => {
+                if !self.close_pending {
+                    return None;
+                }
+                true
+            }
+            State::Handshaking | State::Established => false,
+        };
+        let max_size = MIN_INITIAL_SIZE;
+        // RFC 9000 §8.1: before validation a server sends at most three
+        // times what it received; a full datagram must fit the budget.
+        if self.amplification_budget() < max_size as u64 {
+            return None;
+        }
+        let mut open: Option<OpenPacket> = None;
+        let mut pad = false;
+        let mut sent_handshake = false;
+        for space in SPACES {
+            if !self.should_send_in(now, space, closing) {
+                continue;
+            }
+            if buf.len() + MIN_PACKET_ROOM > max_size {
+                break;
+            }
+            if let Some(packet) = open.take() {
+                self.seal_packet(now, buf, packet, false);
+            }
+            let Some(packet) = self.write_packet(now, space, buf, max_size, closing) else {
+                continue;
+            };
+            // RFC 9000 §14.1: a client pads every datagram with an Initial
+            // packet, a server those with an ack-eliciting Initial packet.
+            if space == SpaceId::Initial && (self.side.is_client() || packet.ack_eliciting) {
+                pad = true;
+            }
+            sent_handshake |= space == SpaceId::Handshake;
+            open = Some(packet);
+        }
+        let packet = open?;
+        self.seal_packet(now, buf, packet, pad);
+        if closing {
+            self.close_pending = false;
+        }
+        if self.side.is_client() && sent_handshake {
+            // RFC 9001 §4.9.1: a client drops Initial keys once it sends a
+            // Handshake packet.
+            self.discard_space(SpaceId::Initial);
+        }
+        let size = buf.len();
+        self.amplification_sent = self.amplification_sent.saturating_add(size as u64);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += size as u64;
+        self.maybe_free_tls(now);
+        Some(Transmit {
+            destination: self.remote,
+            ecn: None,
+            size,
+            segment_size: None,
+            src_ip: self.local.map(|addr| addr.ip()),
+        })
+    }
+
+    fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool) -> bool {
+        let sp = &self.spaces[index(space)];
+        if sp.keys.is_none() {
+            return false;
+        }
+        if closing {
+            // RFC 9000 §10.2.3: before confirmation, close in every space
+            // the peer may be able to read; 1-RTT only once complete.
+            return space != SpaceId::Data || self.handshake_complete;
+        }
+        if space == SpaceId::Data && !self.handshake_complete && self.side.is_server() {
+            // 1-RTT keys exist before completion, but nothing is due yet.
+            return false;
+        }
+        sp.wants_to_send(now) || (space == SpaceId::Data && self.handshake_done_pending)
+    }
+
+    /// Writes one packet's header and frames; `None` when nothing fit.
+    fn write_packet(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        buf: &mut Vec<u8>,
+        max_size: usize,
+        closing: bool,
+    ) -> Option<OpenPacket> {
+        let start = buf.len();
+        let pn = self.spaces[index(space)].next_pn;
+        let truncated = PacketNumber::new(pn, self.recovery.largest_acked(space));
+        let (pn_offset, layout) = match space {
+            SpaceId::Initial | SpaceId::Handshake => {
+                let ty = if space == SpaceId::Initial {
+                    LongHeaderType::Initial { token: &[] }
+                } else {
+                    LongHeaderType::Handshake
+                };
+                let header = LongHeader {
+                    ty,
+                    version: self.version,
+                    dcid: self.remote_cid,
+                    scid: self.local_cid,
+                    pn: truncated,
+                    grease_fixed_bit: false,
+                };
+                let layout = header.encode(buf);
+                (start + layout.pn_offset, Some(layout))
+            }
+            SpaceId::Data => {
+                let header = ShortHeader {
+                    dcid: self.remote_cid,
+                    pn: truncated,
+                    spin: false,
+                    key_phase: false,
+                    grease_fixed_bit: false,
+                };
+                (start + header.encode(buf), None)
+            }
+        };
+        let header_end = buf.len();
+        let limit = max_size.saturating_sub(TAG_LEN);
+        let mut frames = SentFrames::default();
+        let ack_eliciting = if closing {
+            self.write_close(space, buf, limit);
+            false
+        } else {
+            self.write_frames(now, space, buf, limit, &mut frames)
+        };
+        if buf.len() == header_end {
+            buf.truncate(start);
+            return None;
+        }
+        // RFC 9001 §5.4.2: pad so that the header protection sample exists.
+        let pn_and_payload = buf.len() - pn_offset;
+        if pn_and_payload < MIN_PN_AND_PAYLOAD {
+            buf.resize(buf.len() + MIN_PN_AND_PAYLOAD - pn_and_payload, 0);
+        }
+        self.spaces[index(space)].next_pn += 1;
+        Some(OpenPacket {
+            start,
+            space,
+            pn,
+            pn_offset,
+            layout,
+            frames,
+            ack_eliciting,
+        })
+    }
+
+    /// Writes ACK, HANDSHAKE_DONE, CRYPTO and PING frames as due; returns
+    /// whether any is ack-eliciting.
+    fn write_frames(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        frames: &mut SentFrames,
+    ) -> bool {
+        let mut ack_eliciting = false;
+        self.write_ack(now, space, buf, limit);
+        if space == SpaceId::Data && self.handshake_done_pending && buf.len() < limit {
+            buf.push(0x1e); // HANDSHAKE_DONE, RFC 9000 §19.20
+            self.handshake_done_pending = false;
+            frames.handshake_done = true;
+            ack_eliciting = true;
+        }
+        let sp = &mut self.spaces[index(space)];
+        let room = limit.saturating_sub(buf.len());
+        let end = VarInt::from_u64_bounded(sp.crypto_send.end());
+        if let Some(max_len) = Crypto::max_data_len(end, room)
+            && let Some((offset, data)) = sp.crypto_send.next_chunk(max_len)
+        {
+            let len = data.len();
+            Crypto::encode_header(VarInt::from_u64_bounded(offset), len, buf);
+            buf.extend_from_slice(data);
+            frames.crypto = Some(offset..offset + len as u64);
+            ack_eliciting = true;
+        }
+        if sp.probes > 0 {
+            sp.probes -= 1;
+            // RFC 9002 §6.2.4: a probe must be ack-eliciting.
+            if !ack_eliciting && buf.len() < limit {
+                buf.push(0x01); // PING, RFC 9000 §19.2
+                ack_eliciting = true;
+            }
+        }
+        ack_eliciting
+    }
+
+    /// Writes an ACK frame of every range received, when one is due or can
+    /// ride along.
+    fn write_ack(&mut self, now: Instant, space: SpaceId, buf: &mut Vec<u8>, limit: usize) {
+        let sp = &mut self.spaces[index(space)];
+        if sp.received.is_empty()
+            || (!sp.ack_pending && sp.unacked_eliciting == 0 && sp.ack_deadline.is_none())
+        {
+            return;
+        }
+        let delay = if space == SpaceId::Data {
+            // RFC 9000 §19.3: microseconds since the largest was received,
+            // scaled down by our ack_delay_exponent.
+            let since = sp
+                .largest_received_at
+                .map_or(std::time::Duration::ZERO, |at| {
+                    now.saturating_duration_since(at)
+                });
+            let micros = u64::try_from(since.as_micros()).unwrap_or(u64::MAX);
+            VarInt::from_u64_bounded(
+                (micros >> self.local_params.ack_delay_exponent).min(VarInt::MAX.into_inner()),
+            )
+        } else {
+            VarInt::from_u32(0)
+        };
+        let ranges = sp.received.iter().rev().map(|r| r.start..=r.end - 1);
+        let Ok(ack) = Ack::from_ranges(ranges, delay, None) else {
+            return;
+        };
+        if buf.len() + ack.encoded_len() > limit {
+            return;
+        }
+        ack.encode(buf);
+        sp.ack_pending = false;
+        sp.unacked_eliciting = 0;
+        sp.ack_deadline = None;
+    }
+
+    /// Writes the CONNECTION_CLOSE of a closing connection.
+    fn write_close(&self, space: SpaceId, buf: &mut Vec<u8>, limit: usize) {
+        let Some(reason) = &self.close else { return };
+        let room = limit.saturating_sub(buf.len()).saturating_sub(32);
+        match reason {
+            CloseReason::Transport(error) => {
+                let mut frame = ConnectionClose::from_error(error);
+                frame.reason.truncate(room);
+                frame.encode(buf);
+            }
+            // RFC 9000 §10.2.3: an application close is not sent in Initial
+            // or Handshake packets; APPLICATION_ERROR stands in for it.
+            CloseReason::Application { .. } if space != SpaceId::Data => {
+                ConnectionClose {
+                    error_code: TransportErrorCode::APPLICATION_ERROR,
+                    frame_type: FrameType::PADDING,
+                    reason: bytes::Bytes::new(),
+                }
+                .encode(buf);
+            }
+            CloseReason::Application { code, reason } => {
+                let mut reason = reason.clone();
+                reason.truncate(room);
+                ApplicationClose {
+                    error_code: *code,
+                    reason,
+                }
+                .encode(buf);
+            }
+        }
+    }
+
+    /// Pads (if asked), sets the Length, seals the packet and hands it to
+    /// loss recovery.
+    fn seal_packet(&mut self, now: Instant, buf: &mut Vec<u8>, packet: OpenPacket, pad: bool) {
+        if pad && buf.len() + TAG_LEN < MIN_INITIAL_SIZE {
+            // PADDING frames are zero bytes (RFC 9000 §19.1).
+            buf.resize(MIN_INITIAL_SIZE - TAG_LEN, 0);
+        }
+        buf.resize(buf.len() + TAG_LEN, 0);
+        let bytes = &mut buf[packet.start..];
+        if let Some(layout) = packet.layout
+            && layout.set_length(bytes).is_err()
+        {
+            buf.truncate(packet.start);
+            return;
+        }
+        let Some(keys) = self.spaces[index(packet.space)].keys.as_ref() else {
+            buf.truncate(packet.start);
+            return;
+        };
+        if keys
+            .local
+            .seal(packet.pn, bytes, packet.pn_offset - packet.start)
+            .is_err()
+        {
+            buf.truncate(packet.start);
+            return;
+        }
+        let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
+        // RFC 9002 §2: padded packets count as in flight too.
+        let in_flight = packet.ack_eliciting || pad;
+        self.recovery.on_packet_sent(
+            now,
+            packet.space,
+            packet.pn,
+            SentPacket {
+                time_sent: now,
+                size,
+                ack_eliciting: packet.ack_eliciting,
+                in_flight,
+                data: packet.frames,
+            },
+        );
+        self.stats.packets_sent += 1;
+        if packet.ack_eliciting && !self.ack_eliciting_sent_since_receive {
+            // RFC 9000 §10.1: sending the first ack-eliciting packet after
+            // receiving restarts the idle timer.
+            self.ack_eliciting_sent_since_receive = true;
+            self.idle_since = now;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! Time: loss detection and probes, delayed ACKs, the idle timeout, and
+//! the closing and draining periods.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    CloseReason, Connection, ConnectionError, Event, State,
+    spaces::{SPACES, index},
+};
+use crate::recovery::TimeoutOutcome;
+
+impl Connection {
+    /// The earliest time [`handle_timeout`](Self::handle_timeout) must be
+    /// called, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Drained => None,
+            State::Closing { deadline } | State::Draining { deadline } => Some(deadline),
+            State::Handshaking | State::Established => {
+                let path = self.path_state();
+                let acks = SPACES
+                    .iter()
+                    .filter_map(|&space| self.spaces[index(space)].ack_deadline);
+                self.recovery
+                    .loss_detection_timer(&path)
+                    .into_iter()
+                    .chain(self.idle_deadline())
+                    .chain(acks)
+                    .min()
+            }
+        }
+    }
+
+    /// Acts on every timer that expired by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Drained => return,
+            State::Closing { deadline } | State::Draining { deadline } => {
+                if now >= deadline {
+                    self.state = State::Drained;
+                }
+                return;
+            }
+            State::Handshaking | State::Established => {}
+        }
+        if self.idle_deadline().is_some_and(|deadline| now >= deadline) {
+            // RFC 9000 §10.1: an idle connection is closed silently.
+            let idle = self.idle_timeout().unwrap_or_default();
+            self.state = State::Drained;
+            self.events
+                .push_back(Event::Closed(ConnectionError::TimedOut(idle)));
+            return;
+        }
+        for space in SPACES {
+            let sp = &mut self.spaces[index(space)];
+            if sp.ack_deadline.is_some_and(|deadline| now >= deadline) {
+                sp.ack_pending = true;
+            }
+        }
+        let path = self.path_state();
+        if self
+            .recovery
+            .loss_detection_timer(&path)
+            .is_some_and(|t| now >= t)
+        {
+            let mut lost = std::mem::take(&mut self.lost_buf);
+            let outcome = self
+                .recovery
+                .on_loss_detection_timeout(now, &path, &mut lost);
+            self.lost_buf = lost;
+            self.on_packets_lost();
+            if let TimeoutOutcome::Probe { space, packets } = outcome {
+                self.stats.pto_count += 1;
+                let sp = &mut self.spaces[index(space)];
+                if sp.keys.is_some() {
+                    // RFC 9002 §6.2.4: probes carry data when there is some,
+                    // so unacknowledged handshake bytes go out again.
+                    sp.probes = sp.probes.max(packets);
+                    sp.crypto_send.requeue_unacked();
+                }
+            }
+        }
+    }
+
+    /// The negotiated idle timeout: the smaller of both sides' non-zero
+    /// values (RFC 9000 §10.1).
+    fn idle_timeout(&self) -> Option<Duration> {
+        let local = self.config.max_idle_timeout.filter(|d| !d.is_zero());
+        let peer = self
+            .peer_params
+            .as_ref()
+            .map(|p| p.max_idle_timeout)
+            .filter(|d| !d.is_zero());
+        match (local, peer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// RFC 9000 §10.1: the idle deadline, never shorter than three PTOs.
+    fn idle_deadline(&self) -> Option<Instant> {
+        let idle = self.idle_timeout()?;
+        let pto = self.recovery.pto_duration(&self.path_state());
+        Some(self.idle_since + idle.max(pto * 3))
+    }
+
+    /// Enters the closing state (RFC 9000 §10.2.1) for three PTOs.
+    pub(super) fn start_closing(&mut self, now: Instant, reason: CloseReason) {
+        let pto = self.recovery.pto_duration(&self.path_state());
+        self.state = State::Closing {
+            deadline: now + pto * 3,
+        };
+        self.close = Some(reason);
+        self.close_pending = true;
+    }
+}

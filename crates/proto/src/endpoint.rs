@@ -1,0 +1,393 @@
+//! The endpoint: owns connections, routes datagrams to them by connection
+//! ID, accepts new clients and answers what it cannot route without
+//! keeping state (RFC 9000 §5.2, §6).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::Arc,
+    time::Instant,
+};
+
+use bytes::BytesMut;
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+
+use crate::{
+    ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters,
+    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    connection::{Connection, ConnectionInit, Event, MIN_INITIAL_SIZE},
+    crypto::{TlsConfigError, TlsSession},
+    packet::{InvariantHeader, PacketType, Version, VersionNegotiationPacket},
+};
+
+/// Names a connection owned by an [`Endpoint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnectionHandle(pub u64);
+
+/// Why a client connection could not be started.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The TLS configuration cannot be used for QUIC; the message says what
+    /// to change.
+    #[error(transparent)]
+    Tls(#[from] TlsConfigError),
+}
+
+/// A QUIC endpoint: a set of connections sharing one UDP socket.
+pub struct Endpoint {
+    config: Arc<EndpointConfig>,
+    server: Option<Arc<ServerConfig>>,
+    rng: StdRng,
+    connections: HashMap<ConnectionHandle, Connection>,
+    /// Connection IDs (ours, and a client's original DCID) to connections.
+    routes: HashMap<ConnectionId, ConnectionHandle>,
+    next_handle: u64,
+    /// Stateless answers waiting to go out, bounded.
+    responses: VecDeque<(SocketAddr, Vec<u8>)>,
+    /// Server connections created, for the owner to pick up.
+    accepted: VecDeque<ConnectionHandle>,
+    /// Connections polled for transmits in turn, for fairness.
+    send_order: VecDeque<ConnectionHandle>,
+    local: Option<SocketAddr>,
+    dropped_datagrams: u64,
+}
+
+impl Endpoint {
+    /// An endpoint; `server` makes it accept connections. `seed` drives
+    /// every random choice the protocol makes (connection IDs), so a run
+    /// is repeatable; use a random seed in production.
+    #[must_use]
+    pub fn new(
+        config: Arc<EndpointConfig>,
+        server: Option<Arc<ServerConfig>>,
+        local: Option<SocketAddr>,
+        seed: u64,
+    ) -> Self {
+        Self {
+            config,
+            server,
+            rng: StdRng::seed_from_u64(seed),
+            connections: HashMap::new(),
+            routes: HashMap::new(),
+            next_handle: 0,
+            responses: VecDeque::new(),
+            accepted: VecDeque::new(),
+            send_order: VecDeque::new(),
+            local,
+            dropped_datagrams: 0,
+        }
+    }
+
+    /// Starts a client connection to `remote`, authenticating it as
+    /// `server_name`.
+    ///
+    /// # Errors
+    /// [`ConnectError`] when the TLS configuration cannot be used for QUIC.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        config: &ClientConfig,
+        remote: SocketAddr,
+        server_name: &str,
+    ) -> Result<ConnectionHandle, ConnectError> {
+        let local_cid = self.config.cid_generator.generate(&mut self.rng);
+        // RFC 9000 §7.2: the client's first DCID is random, at least 8 bytes.
+        let mut dcid = [0; 16];
+        self.rng.fill_bytes(&mut dcid);
+        let original_dcid = ConnectionId::new(&dcid).unwrap_or(ConnectionId::EMPTY);
+        let params = local_params(&config.transport, &local_cid, None);
+        let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?;
+        let conn = Connection::new(
+            now,
+            ConnectionInit {
+                side: Side::Client,
+                version: config.version,
+                config: config.transport.clone(),
+                tls,
+                retain_tls_state: true,
+                local_cid,
+                remote_cid: original_dcid,
+                original_dcid,
+                remote,
+                local: self.local,
+                local_params: params,
+            },
+        );
+        let handle = self.insert(conn, &[local_cid]);
+        Ok(handle)
+    }
+
+    /// Processes a datagram received from `remote`.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
+        let cid_len = self.config.cid_generator.cid_len();
+        let Ok(header) = InvariantHeader::parse(&data, cid_len) else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        let route = ConnectionId::new(header.dcid())
+            .ok()
+            .and_then(|cid| self.routes.get(&cid).copied());
+        if let Some(handle) = route {
+            if let Some(conn) = self.connections.get_mut(&handle) {
+                conn.handle_datagram(now, remote, ecn, data);
+            }
+            return;
+        }
+        let Some(version) = header.version() else {
+            // A short header for no connection of ours: stateless reset
+            // comes later; for now it is dropped.
+            self.dropped_datagrams += 1;
+            return;
+        };
+        if version == 0 {
+            // RFC 9000 §6.2: Version Negotiation is never answered.
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let supported =
+            Version::from_u32(version).filter(|v| self.config.supported_versions.contains(v));
+        let Some(version) = supported else {
+            self.answer_version_negotiation(&data, remote, cid_len);
+            return;
+        };
+        self.accept(now, remote, ecn, version, data);
+    }
+
+    /// RFC 9000 §6.1: answers an unknown version with the ones we support,
+    /// but only for a datagram big enough to start a connection (§14.1).
+    fn answer_version_negotiation(&mut self, data: &[u8], remote: SocketAddr, cid_len: usize) {
+        if self.server.is_none()
+            || data.len() < MIN_INITIAL_SIZE
+            || self.responses.len() >= self.config.max_stateless_responses
+        {
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let Ok(header) = InvariantHeader::parse(data, cid_len) else {
+            return;
+        };
+        let versions: Vec<u32> = self
+            .config
+            .supported_versions
+            .iter()
+            .map(|v| v.to_u32())
+            .collect();
+        let random = u8::try_from(self.rng.next_u32() & 0x7f).unwrap_or(0);
+        let Some(packet) = VersionNegotiationPacket::answering(&header, &versions, random) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(packet.encoded_len());
+        packet.encode(&mut out);
+        self.responses.push_back((remote, out));
+    }
+
+    /// Starts a server connection for a client's first Initial.
+    fn accept(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        version: Version,
+        data: BytesMut,
+    ) {
+        let Some(server) = self.server.clone() else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        // RFC 9000 §14.1: a client's Initial arrives in a datagram of at
+        // least 1200 bytes; smaller ones are dropped.
+        if data.len() < MIN_INITIAL_SIZE || self.connections.len() >= server.max_connections {
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let Ok(options) = crate::packet::DecodeOptions::new(self.config.cid_generator.cid_len())
+        else {
+            return;
+        };
+        let mut peek = data.clone();
+        let Ok(first) = crate::packet::PartialDecode::split_from(&mut peek, options) else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        // RFC 9000 §7.2: the client's first DCID is at least 8 bytes.
+        let (Some(client_scid), true) = (first.scid().copied(), first.dcid().len() >= 8) else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        if first.packet_type() != PacketType::Initial {
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let original_dcid = *first.dcid();
+        let local_cid = self.config.cid_generator.generate(&mut self.rng);
+        let params = local_params(&server.transport, &local_cid, Some(&original_dcid));
+        let Ok(tls) = TlsSession::server(server.tls.clone(), version, &params) else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        let mut conn = Connection::new(
+            now,
+            ConnectionInit {
+                side: Side::Server,
+                version,
+                config: server.transport.clone(),
+                tls,
+                retain_tls_state: server.retain_tls_state,
+                local_cid,
+                remote_cid: client_scid,
+                original_dcid,
+                remote,
+                local: self.local,
+                local_params: params,
+            },
+        );
+        conn.handle_datagram(now, remote, ecn, data);
+        // A datagram that did not decrypt creates no state.
+        if conn.stats().packets_received == 0 {
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let handle = self.insert(conn, &[local_cid, original_dcid]);
+        self.accepted.push_back(handle);
+    }
+
+    fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> ConnectionHandle {
+        let handle = ConnectionHandle(self.next_handle);
+        self.next_handle += 1;
+        for cid in cids {
+            self.routes.insert(*cid, handle);
+        }
+        self.connections.insert(handle, conn);
+        self.send_order.push_back(handle);
+        handle
+    }
+
+    /// The next datagram to send, written into `buf`; `None` when nothing
+    /// is due now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+        if let Some((destination, bytes)) = self.responses.pop_front() {
+            buf.clear();
+            buf.extend_from_slice(&bytes);
+            return Some(Transmit {
+                destination,
+                ecn: None,
+                size: bytes.len(),
+                segment_size: None,
+                src_ip: self.local.map(|a| a.ip()),
+            });
+        }
+        for _ in 0..self.send_order.len() {
+            let handle = self.send_order.pop_front()?;
+            self.send_order.push_back(handle);
+            if let Some(conn) = self.connections.get_mut(&handle)
+                && let Some(transmit) = conn.poll_transmit(now, buf)
+            {
+                return Some(transmit);
+            }
+        }
+        None
+    }
+
+    /// The earliest deadline of any connection.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.connections
+            .values()
+            .filter_map(Connection::poll_timeout)
+            .min()
+    }
+
+    /// Runs the timers of every connection due by `now`, and forgets
+    /// connections that finished.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for conn in self.connections.values_mut() {
+            if conn.poll_timeout().is_some_and(|t| t <= now) {
+                conn.handle_timeout(now);
+            }
+        }
+    }
+
+    /// The next event of any connection. Drained connections stay until
+    /// their events are taken, then are forgotten.
+    pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
+        let mut found = None;
+        let mut finished = Vec::new();
+        for (&handle, conn) in &mut self.connections {
+            if let Some(event) = conn.poll() {
+                found = Some((handle, event));
+                break;
+            }
+            if conn.is_drained() {
+                finished.push(handle);
+            }
+        }
+        for handle in finished {
+            self.remove(handle);
+        }
+        found
+    }
+
+    fn remove(&mut self, handle: ConnectionHandle) {
+        self.connections.remove(&handle);
+        self.routes.retain(|_, h| *h != handle);
+        self.send_order.retain(|h| *h != handle);
+    }
+
+    /// A server connection created since the last call.
+    pub fn poll_accepted(&mut self) -> Option<ConnectionHandle> {
+        self.accepted.pop_front()
+    }
+
+    /// A connection, by handle.
+    #[must_use]
+    pub fn connection(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.connections.get(&handle)
+    }
+
+    /// A connection, by handle, to act on it.
+    pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        self.connections.get_mut(&handle)
+    }
+
+    /// How many connections the endpoint holds.
+    #[must_use]
+    pub fn connection_count(&self) -> usize {
+        self.connections.len()
+    }
+
+    /// Datagrams dropped without creating or touching a connection.
+    #[must_use]
+    pub fn dropped_datagrams(&self) -> u64 {
+        self.dropped_datagrams
+    }
+}
+
+/// The transport parameters we send (RFC 9000 §18.2).
+fn local_params(
+    config: &TransportConfig,
+    local_cid: &ConnectionId,
+    original_dcid: Option<&ConnectionId>,
+) -> TransportParameters {
+    TransportParameters {
+        max_idle_timeout: config.max_idle_timeout.unwrap_or_default(),
+        initial_max_data: config.initial_max_data,
+        initial_max_stream_data_bidi_local: config.initial_max_stream_data_bidi_local,
+        initial_max_stream_data_bidi_remote: config.initial_max_stream_data_bidi_remote,
+        initial_max_stream_data_uni: config.initial_max_stream_data_uni,
+        initial_max_streams_bidi: config.initial_max_streams_bidi,
+        initial_max_streams_uni: config.initial_max_streams_uni,
+        max_ack_delay: config.max_ack_delay,
+        // RFC 9000 §7.3: each side names the SCID of its first packet; the
+        // server echoes the client's original DCID.
+        initial_source_connection_id: Some(*local_cid),
+        original_destination_connection_id: original_dcid.copied(),
+        ..TransportParameters::default()
+    }
+}

@@ -1,0 +1,323 @@
+//! What a completed handshake negotiated, kept as a plain value.
+//!
+//! [`HandshakeInfo`] answers "what did this connection agree on?": the QUIC
+//! and TLS versions, the cipher suite with its AEAD, key length and hash,
+//! the key exchange group, ALPN, the server name, the peer's certificate
+//! chain, resumption and 0-RTT outcome, the peer's transport parameters,
+//! the addresses, and how long the handshake took.
+//!
+//! It is captured exactly once, when the handshake completes (the
+//! connection's Connected event), and shared as an `Arc<HandshakeInfo>`.
+//! It copies everything it holds out of the TLS session, so it outlives
+//! that session: a server frees its TLS state once the handshake is
+//! confirmed and its session tickets are sent, and the snapshot still
+//! answers afterwards. Nothing in it changes after it is built.
+//!
+//! [`TlsDetails`] is the part the TLS session knows
+//! ([`TlsSession::details`](crate::crypto::TlsSession::details));
+//! [`HandshakeInfo::new`] adds what the connection knows.
+//!
+//! With the `serde` feature, `HandshakeInfo` serializes to a flat object
+//! for logs and tools (see its `Serialize` implementation).
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use rustls::pki_types::CertificateDer;
+
+use crate::{Side, packet::Version, transport_params::TransportParameters};
+
+#[cfg(feature = "serde")]
+mod json;
+#[cfg(test)]
+mod tests;
+
+/// The TLS protocol version of a handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLS 1.3 (RFC 8446), the only version QUIC runs on (RFC 9001 §4.2).
+    Tls13,
+}
+
+impl TlsVersion {
+    /// The version's conventional name, `"TLSv1.3"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls13 => "TLSv1.3",
+        }
+    }
+}
+
+/// A negotiated TLS 1.3 cipher suite and the algorithms it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CipherSuiteInfo {
+    /// The IANA name, such as `"TLS13_AES_128_GCM_SHA256"`.
+    pub name: &'static str,
+    /// The AEAD that protects packets: `"AES-128-GCM"`, `"AES-256-GCM"` or
+    /// `"CHACHA20-POLY1305"` (`"unknown"` for a suite this crate does not
+    /// know, from a custom crypto provider).
+    pub aead: &'static str,
+    /// The AEAD key length in bytes: 16 for AES-128, 32 for AES-256 and
+    /// ChaCha20.
+    pub key_len: usize,
+    /// The hash of the key schedule: `"SHA-256"` or `"SHA-384"`.
+    pub hash: &'static str,
+}
+
+impl CipherSuiteInfo {
+    /// Describes a cipher suite rustls negotiated.
+    #[must_use]
+    pub fn from_rustls(suite: rustls::SupportedCipherSuite) -> Self {
+        use rustls::{CipherSuite as C, crypto::hash::HashAlgorithm as H};
+
+        let id = suite.suite();
+        let (name, aead) = match id {
+            C::TLS13_AES_128_GCM_SHA256 => ("TLS13_AES_128_GCM_SHA256", "AES-128-GCM"),
+            C::TLS13_AES_256_GCM_SHA384 => ("TLS13_AES_256_GCM_SHA384", "AES-256-GCM"),
+            C::TLS13_CHACHA20_POLY1305_SHA256 => {
+                ("TLS13_CHACHA20_POLY1305_SHA256", "CHACHA20-POLY1305")
+            }
+            C::TLS13_AES_128_CCM_SHA256 => ("TLS13_AES_128_CCM_SHA256", "AES-128-CCM"),
+            other => (other.as_str().unwrap_or("unknown"), "unknown"),
+        };
+        let tls13 = suite.tls13();
+        let key_len = tls13
+            .and_then(|tls13| tls13.quic)
+            .map_or(0, |quic| quic.aead_key_len());
+        let hash = match tls13.map(|tls13| tls13.common.hash_provider.algorithm()) {
+            Some(H::SHA256) => "SHA-256",
+            Some(H::SHA384) => "SHA-384",
+            Some(H::SHA512) => "SHA-512",
+            _ => "unknown",
+        };
+        Self {
+            name,
+            aead,
+            key_len,
+            hash,
+        }
+    }
+}
+
+/// What happened to 0-RTT data on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EarlyData {
+    /// The client did not offer 0-RTT.
+    #[default]
+    NotAttempted,
+    /// The client offered 0-RTT and the server accepted it.
+    Accepted,
+    /// The client offered 0-RTT and the server rejected it: data sent in
+    /// 0-RTT packets was lost and must be sent again in 1-RTT.
+    Rejected,
+}
+
+impl EarlyData {
+    /// The outcome in snake case: `"not_attempted"`, `"accepted"` or
+    /// `"rejected"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::NotAttempted => "not_attempted",
+            Self::Accepted => "accepted",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// What the TLS session negotiated, copied out of it.
+///
+/// [`TlsSession::details`](crate::crypto::TlsSession::details) fills it;
+/// the fields are public so that the connection can correct what only it
+/// knows (a server learns that 0-RTT was offered and rejected from the 0-RTT
+/// packets it had to drop, not from TLS) before it builds the
+/// [`HandshakeInfo`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDetails {
+    /// The TLS version; always TLS 1.3 for QUIC.
+    pub tls_version: TlsVersion,
+    /// The cipher suite; `None` only before the ServerHello.
+    pub cipher_suite: Option<CipherSuiteInfo>,
+    /// The key exchange group, such as `"X25519"` or `"secp256r1"`; `None`
+    /// before the ServerHello and for a resumption without a key exchange.
+    pub key_exchange_group: Option<&'static str>,
+    /// The application protocol both sides agreed on.
+    pub alpn: Option<Vec<u8>>,
+    /// On the client the name it dialed; on the server the name the client
+    /// sent (SNI), if any.
+    pub server_name: Option<String>,
+    /// The peer's certificate chain, end entity first, in DER; empty when
+    /// the peer sent none (a client without client authentication, or a
+    /// resumed session).
+    pub peer_certificates: Vec<CertificateDer<'static>>,
+    /// Whether the session was resumed from a ticket.
+    pub resumed: bool,
+    /// What happened to 0-RTT.
+    pub early_data: EarlyData,
+}
+
+/// An immutable snapshot of a completed handshake.
+///
+/// The connection builds it once, when the handshake completes, and hands
+/// out an `Arc<HandshakeInfo>` to everyone who asks; it owns copies of
+/// everything, so it stays valid after the TLS session is freed and after
+/// the connection is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeInfo {
+    side: Side,
+    quic_version: u32,
+    tls: TlsDetails,
+    peer_transport_parameters: TransportParameters,
+    local_address: Option<SocketAddr>,
+    remote_address: SocketAddr,
+    handshake_duration: Duration,
+    rtt: Duration,
+    completed_at: Instant,
+}
+
+impl HandshakeInfo {
+    /// Assembles the snapshot from what the TLS session negotiated and what
+    /// the connection knows at the moment the handshake completes.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one constructor called once per connection; a builder would only restate the fields"
+    )]
+    #[must_use]
+    pub fn new(
+        side: Side,
+        version: Version,
+        tls: TlsDetails,
+        peer_transport_parameters: TransportParameters,
+        local_address: Option<SocketAddr>,
+        remote_address: SocketAddr,
+        handshake_duration: Duration,
+        rtt: Duration,
+        completed_at: Instant,
+    ) -> Self {
+        Self {
+            side,
+            quic_version: version.to_u32(),
+            tls,
+            peer_transport_parameters,
+            local_address,
+            remote_address,
+            handshake_duration,
+            rtt,
+            completed_at,
+        }
+    }
+
+    /// Which end of the connection took this snapshot.
+    #[must_use]
+    pub const fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The QUIC version the connection runs, as on the wire
+    /// ([`QUIC_V1`](crate::QUIC_V1) or [`QUIC_V2`](crate::QUIC_V2)).
+    #[must_use]
+    pub const fn quic_version(&self) -> u32 {
+        self.quic_version
+    }
+
+    /// The TLS version; always TLS 1.3 for QUIC.
+    #[must_use]
+    pub const fn tls_version(&self) -> TlsVersion {
+        self.tls.tls_version
+    }
+
+    /// The cipher suite with its AEAD, key length and hash. `None` only for
+    /// a snapshot built from a session that had not yet seen a ServerHello,
+    /// which the connection never does.
+    #[must_use]
+    pub const fn cipher_suite(&self) -> Option<&CipherSuiteInfo> {
+        self.tls.cipher_suite.as_ref()
+    }
+
+    /// The key exchange group, such as `"X25519"`; `None` when a resumed
+    /// session skipped the key exchange.
+    #[must_use]
+    pub const fn key_exchange_group(&self) -> Option<&'static str> {
+        self.tls.key_exchange_group
+    }
+
+    /// The negotiated application protocol (ALPN).
+    #[must_use]
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.tls.alpn.as_deref()
+    }
+
+    /// On the client the server name it dialed; on the server the name the
+    /// client indicated (SNI), if it sent one.
+    #[must_use]
+    pub fn server_name(&self) -> Option<&str> {
+        self.tls.server_name.as_deref()
+    }
+
+    /// The peer's certificate chain in DER, end entity first; empty when
+    /// the peer presented none.
+    #[must_use]
+    pub fn peer_certificates(&self) -> &[CertificateDer<'static>] {
+        &self.tls.peer_certificates
+    }
+
+    /// Whether the TLS session was resumed.
+    #[must_use]
+    pub const fn resumed(&self) -> bool {
+        self.tls.resumed
+    }
+
+    /// What happened to 0-RTT.
+    #[must_use]
+    pub const fn early_data(&self) -> EarlyData {
+        self.tls.early_data
+    }
+
+    /// The transport parameters the peer declared.
+    #[must_use]
+    pub const fn peer_transport_parameters(&self) -> &TransportParameters {
+        &self.peer_transport_parameters
+    }
+
+    /// Our address, when the endpoint knows it (a socket bound to a
+    /// wildcard address may not).
+    #[must_use]
+    pub const fn local_address(&self) -> Option<SocketAddr> {
+        self.local_address
+    }
+
+    /// The peer's address when the handshake completed.
+    #[must_use]
+    pub const fn remote_address(&self) -> SocketAddr {
+        self.remote_address
+    }
+
+    /// From the first packet sent (client) or received (server) to the
+    /// handshake's completion.
+    #[must_use]
+    pub const fn handshake_duration(&self) -> Duration {
+        self.handshake_duration
+    }
+
+    /// The smoothed round-trip time when the handshake completed.
+    #[must_use]
+    pub const fn rtt(&self) -> Duration {
+        self.rtt
+    }
+
+    /// When the handshake completed, on the clock the connection is driven by.
+    #[must_use]
+    pub const fn completed_at(&self) -> Instant {
+        self.completed_at
+    }
+
+    /// Everything the TLS session contributed.
+    #[must_use]
+    pub const fn tls_details(&self) -> &TlsDetails {
+        &self.tls
+    }
+}

@@ -1,0 +1,315 @@
+//! Out-of-order reassembly of a byte stream, zero-copy and bounded.
+//!
+//! CRYPTO frames (and, later, STREAM frames) carry pieces of a byte stream
+//! at explicit offsets; packets are lost, reordered and retransmitted with
+//! different boundaries. The [`Assembler`] holds the pieces that arrived
+//! ahead of the reader and hands them back in order, each byte once.
+//!
+//! The pieces are slices of the packet buffers they arrived in ([`Bytes`]),
+//! so in-order data is never copied. Because a slice keeps its whole parent
+//! buffer alive, the number of pieces held is bounded as well as the bytes:
+//! [`AssemblerLimits::max_chunks`] bounds how many packet buffers one
+//! assembler can pin. Small pieces (at most 64 bytes together) are copied
+//! into a fresh buffer and merged with their small neighbours, so that a
+//! peer sending tiny frames pins no packet buffers and uses few chunks.
+
+use std::{collections::BTreeMap, ops::Range};
+
+use bytes::{Bytes, BytesMut};
+
+#[cfg(test)]
+mod tests;
+
+/// Adjacent chunks whose total length is at most this many bytes are copied
+/// into one buffer; a new chunk this small is copied even alone. Copying so
+/// little costs less than a map entry and frees the packet buffer behind it.
+const COALESCE_MAX: usize = 64;
+
+/// How much an [`Assembler`] may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AssemblerLimits {
+    /// How far past the read offset data may reach, in bytes. Data ending
+    /// further out is refused with [`AssemblerError::BeyondLimit`].
+    ///
+    /// RFC 9000 §7.5 asks for at least 4096 bytes for CRYPTO data; for
+    /// streams this is the receive window.
+    pub max_buffered: u64,
+    /// How many separate chunks may be held. Each chunk may keep one packet
+    /// buffer alive, so this also bounds how many packet buffers are pinned.
+    ///
+    /// A chunk is held for every run of data that arrived ahead of a gap (and
+    /// for data at the read offset not yet read). A peer's legitimate
+    /// reordering needs about one chunk per packet in flight behind a loss,
+    /// plus one for the retransmission that fills the gap; leave headroom.
+    pub max_chunks: usize,
+}
+
+/// Why an [`Assembler`] refused data. The caller maps it to a transport
+/// error, such as `CRYPTO_BUFFER_EXCEEDED` for CRYPTO frames or
+/// `FLOW_CONTROL_ERROR` for STREAM frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AssemblerError {
+    /// The data ends more than [`AssemblerLimits::max_buffered`] bytes past
+    /// the read offset, or its end does not fit in a `u64`. Close the
+    /// connection: the peer exceeded the window it was given.
+    #[error("data reaches beyond the reassembly limit")]
+    BeyondLimit,
+    /// Holding the data would need more than
+    /// [`AssemblerLimits::max_chunks`] chunks. Close the connection: the
+    /// peer fragments its data more than any sender needs to.
+    #[error("data too fragmented to reassemble")]
+    TooFragmented,
+}
+
+/// Reassembles a byte stream from pieces that arrive out of order,
+/// overlapping or repeated, and returns its bytes in order, once each.
+///
+/// ```
+/// use bytes::Bytes;
+/// use tern_proto::streams::assembler::{Assembler, AssemblerLimits};
+///
+/// let mut asm = Assembler::new(AssemblerLimits { max_buffered: 4096, max_chunks: 16 });
+/// asm.insert(5, Bytes::from_static(b" world")).unwrap();
+/// assert_eq!(asm.read(), None, "bytes 0..5 are missing");
+/// asm.insert(0, Bytes::from_static(b"hello")).unwrap();
+/// let mut out = Vec::new();
+/// while let Some(chunk) = asm.read() {
+///     out.extend_from_slice(&chunk);
+/// }
+/// assert_eq!(out, b"hello world");
+/// assert_eq!(asm.read_offset(), 11);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Assembler {
+    /// Non-overlapping chunks by start offset, each non-empty and starting
+    /// at or after `read_offset`.
+    chunks: BTreeMap<u64, Bytes>,
+    /// The offset of the next byte to read.
+    read_offset: u64,
+    /// The total length of `chunks`.
+    buffered: u64,
+    /// The bounds on what is held.
+    limits: AssemblerLimits,
+}
+
+/// One piece of the run of data an insert touches: a chunk already held or
+/// a new piece of the inserted data.
+struct Piece {
+    start: u64,
+    data: Bytes,
+    held: bool,
+}
+
+impl Assembler {
+    /// An empty assembler whose stream starts at offset 0.
+    #[must_use]
+    pub const fn new(limits: AssemblerLimits) -> Self {
+        Self {
+            chunks: BTreeMap::new(),
+            read_offset: 0,
+            buffered: 0,
+            limits,
+        }
+    }
+
+    /// Adds `data`, found at stream offset `offset`.
+    ///
+    /// Bytes below the read offset or already held are dropped: slices of
+    /// `data` are kept without copying, and overlapping retransmissions never
+    /// duplicate a byte. An empty `data` is a no-op. On an error nothing is
+    /// kept.
+    ///
+    /// # Errors
+    /// - [`AssemblerError::BeyondLimit`] when the data ends more than
+    ///   `max_buffered` bytes past the read offset, or `offset + len`
+    ///   overflows;
+    /// - [`AssemblerError::TooFragmented`] when holding the new bytes would
+    ///   need more than `max_chunks` chunks.
+    pub fn insert(&mut self, offset: u64, mut data: Bytes) -> Result<(), AssemblerError> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = offset
+            .checked_add(len64(&data))
+            .ok_or(AssemblerError::BeyondLimit)?;
+        if end <= self.read_offset {
+            return Ok(());
+        }
+        // RFC 9000 §7.5: data beyond what the endpoint is willing to buffer
+        // is an error; the caller picks the code.
+        if end - self.read_offset > self.limits.max_buffered {
+            return Err(AssemblerError::BeyondLimit);
+        }
+        let mut offset = offset;
+        if offset < self.read_offset {
+            // RFC 9000 §2.2: data already received may be discarded.
+            data = slice(&data, offset, self.read_offset..end);
+            offset = self.read_offset;
+        }
+        let run = self.run(offset, &data);
+        if run.iter().all(|piece| piece.held) {
+            return Ok(());
+        }
+        let groups = groups(&run);
+        let held = run.iter().filter(|piece| piece.held).count();
+        let chunks = self.chunks.len() - held + groups.len();
+        if chunks > self.limits.max_chunks {
+            return Err(AssemblerError::TooFragmented);
+        }
+        for group in groups {
+            self.store(&run[group]);
+        }
+        debug_assert_eq!(self.chunks.len(), chunks, "chunk count planned");
+        Ok(())
+    }
+
+    /// The next bytes of the stream, when the byte at the read offset has
+    /// arrived; advances the read offset past them.
+    pub fn read(&mut self) -> Option<Bytes> {
+        let entry = self.chunks.first_entry()?;
+        if *entry.key() != self.read_offset {
+            return None;
+        }
+        let data = entry.remove();
+        let len = len64(&data);
+        self.read_offset = self.read_offset.saturating_add(len);
+        self.buffered -= len;
+        Some(data)
+    }
+
+    /// The offset of the next byte [`Assembler::read`] returns: the number of
+    /// bytes read so far.
+    #[must_use]
+    pub const fn read_offset(&self) -> u64 {
+        self.read_offset
+    }
+
+    /// How many bytes are held, not yet read.
+    #[must_use]
+    pub const fn buffered(&self) -> u64 {
+        self.buffered
+    }
+
+    /// How many separate chunks are held.
+    #[must_use]
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Whether no bytes are held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// The contiguous run of pieces covering `offset..offset + data.len()`:
+    /// the held chunks it overlaps or touches, and new pieces of `data` for
+    /// the gaps between them, in order.
+    fn run(&self, offset: u64, data: &Bytes) -> Vec<Piece> {
+        let end = offset.saturating_add(len64(data));
+        let mut run = Vec::new();
+        let mut cursor = offset;
+        let below = self.chunks.range(..offset).next_back();
+        let from = below.filter(|&(&start, chunk)| chunk_end(start, chunk) >= offset);
+        for (&start, chunk) in from.into_iter().chain(self.chunks.range(offset..=end)) {
+            if start > cursor {
+                run.push(Piece {
+                    start: cursor,
+                    data: slice(data, offset, cursor..start),
+                    held: false,
+                });
+            }
+            run.push(Piece {
+                start,
+                data: chunk.clone(),
+                held: true,
+            });
+            cursor = cursor.max(chunk_end(start, chunk));
+        }
+        if cursor < end {
+            run.push(Piece {
+                start: cursor,
+                data: slice(data, offset, cursor..end),
+                held: false,
+            });
+        }
+        debug_assert!(
+            run.windows(2)
+                .all(|w| chunk_end(w[0].start, &w[0].data) == w[1].start),
+            "a run is contiguous"
+        );
+        run
+    }
+
+    /// Stores one group of contiguous pieces as a single chunk.
+    fn store(&mut self, group: &[Piece]) {
+        if let [piece] = group {
+            if !piece.held {
+                // Copying a small piece frees the packet buffer it points into.
+                let data = if piece.data.len() <= COALESCE_MAX {
+                    Bytes::copy_from_slice(&piece.data)
+                } else {
+                    piece.data.clone()
+                };
+                self.buffered += len64(&data);
+                self.chunks.insert(piece.start, data);
+            }
+            return;
+        }
+        let Some(first) = group.first() else {
+            return;
+        };
+        let mut merged = BytesMut::with_capacity(group.iter().map(|p| p.data.len()).sum());
+        for piece in group {
+            if piece.held {
+                self.chunks.remove(&piece.start);
+            } else {
+                self.buffered += len64(&piece.data);
+            }
+            merged.extend_from_slice(&piece.data);
+        }
+        self.chunks.insert(first.start, merged.freeze());
+    }
+}
+
+/// Splits a contiguous run into groups stored as one chunk each: consecutive
+/// pieces are grouped while their total stays within [`COALESCE_MAX`].
+fn groups(run: &[Piece]) -> Vec<Range<usize>> {
+    let mut groups: Vec<Range<usize>> = Vec::new();
+    let mut total = 0_usize;
+    for (i, piece) in run.iter().enumerate() {
+        let len = piece.data.len();
+        match groups.last_mut() {
+            Some(group) if total.saturating_add(len) <= COALESCE_MAX => {
+                group.end = i + 1;
+                total += len;
+            }
+            _ => {
+                groups.push(i..i + 1);
+                total = len;
+            }
+        }
+    }
+    groups
+}
+
+/// A buffer's length as a stream length.
+fn len64(data: &Bytes) -> u64 {
+    // A buffer in memory is shorter than 2^64 bytes on every target.
+    u64::try_from(data.len()).unwrap_or(u64::MAX)
+}
+
+/// Where a chunk held at `start` ends; inserts checked that it fits.
+fn chunk_end(start: u64, chunk: &Bytes) -> u64 {
+    start.saturating_add(len64(chunk))
+}
+
+/// The bytes of `range` (stream offsets) out of `data`, which starts at
+/// stream offset `offset`; `range` must lie within `data`.
+fn slice(data: &Bytes, offset: u64, range: Range<u64>) -> Bytes {
+    let index = |at: u64| {
+        let i = at.saturating_sub(offset);
+        usize::try_from(i).map_or(data.len(), |i| i.min(data.len()))
+    };
+    data.slice(index(range.start)..index(range.end))
+}
