@@ -14,7 +14,7 @@
 //!
 //! After any input, poll again: input may create output.
 //!
-//! The work is split by concern: [`spaces`] holds each packet number
+//! The work is split by concern: `spaces` holds each packet number
 //! space's state, `recv` decrypts and dispatches, `send` assembles
 //! datagrams, `handshake` drives TLS and captures the handshake
 //! information, `timers` handles loss detection, idle and closing.
@@ -143,6 +143,8 @@ pub struct Connection {
     /// packet after one (RFC 9000 §10.1).
     idle_since: Instant,
     ack_eliciting_sent_since_receive: bool,
+    /// Packets that arrived before their keys (RFC 9001 §5.7), bounded.
+    undecryptable: Vec<crate::packet::PartialDecode>,
     close: Option<CloseReason>,
     close_pending: bool,
     events: VecDeque<Event>,
@@ -217,6 +219,7 @@ impl Connection {
             created_at: now,
             idle_since: now,
             ack_eliciting_sent_since_receive: false,
+            undecryptable: Vec::new(),
             close: None,
             close_pending: false,
             events: VecDeque::new(),

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use tern_proto::{
     EcnCodepoint, HandshakeInfo, Transmit,
     config::{ClientConfig, EndpointConfig, ServerConfig},
-    connection::{ConnectionError, Event},
+    connection::{Connection, ConnectionError, ConnectionStats, Event, ExportError},
     endpoint::{ConnectionHandle, Endpoint},
     packet::{DecodeOptions, PacketType, PartialDecode},
 };
@@ -72,6 +72,9 @@ pub struct HandshakeRun {
     pub time_limit: Duration,
     /// Whether the server keeps its TLS session after the handshake.
     pub retain_tls_state: bool,
+    /// Keep every network event in [`HandshakeReport::trace`], to replay a
+    /// failing seed and see what happened.
+    pub record_trace: bool,
 }
 
 impl HandshakeRun {
@@ -83,6 +86,7 @@ impl HandshakeRun {
             link,
             time_limit: Duration::from_secs(60),
             retain_tls_state: false,
+            record_trace: false,
         }
     }
 
@@ -98,6 +102,7 @@ impl HandshakeRun {
             Arc::new(ServerConfig::new(server_tls).retain_tls_state(self.retain_tls_state));
         let mut sim = Sim::new(self.seed);
         sim.set_default_link(self.link.clone());
+        sim.record_trace(self.record_trace);
         let server = Endpoint::new(
             endpoint_config.clone(),
             Some(server_config),
@@ -155,6 +160,13 @@ impl HandshakeRun {
         );
         let client = sim.node(client_index).connection(client_handle);
         let server = server_handle.and_then(|h| sim.node(server_index).connection(h));
+        let export = |conn: Option<&Connection>| {
+            conn.map(|c| {
+                let mut out = [0; 32];
+                c.export_keying_material(&mut out, b"EXPORTER-tern-sim", None)
+                    .map(|()| out)
+            })
+        };
         let client_info = client.and_then(|c| c.handshake_info().cloned());
         let server_info = server.and_then(|c| c.handshake_info().cloned());
         let check = check.borrow();
@@ -164,13 +176,18 @@ impl HandshakeRun {
             outcome,
             client_info,
             server_info,
-            server_tls_retained: server.map(tern_proto::connection::Connection::tls_state_retained),
+            server_tls_retained: server.map(Connection::tls_state_retained),
+            client_stats: client.map(Connection::stats),
+            server_stats: server.map(Connection::stats),
+            client_export: export(client),
+            server_export: export(server),
             client_error: errors.0,
             server_error: errors.1,
             sim_time: sim.elapsed(),
             datagrams: sim.stats().sent,
             amplification_violation: check.violation.clone(),
             server_bytes_before_validation: check.sent_before_validation,
+            trace: sim.take_trace(),
         }
     }
 }
@@ -213,6 +230,15 @@ pub struct HandshakeReport {
     pub server_info: Option<Arc<HandshakeInfo>>,
     /// Whether the server still holds its TLS session at the end.
     pub server_tls_retained: Option<bool>,
+    /// The client connection's counters at the end.
+    pub client_stats: Option<ConnectionStats>,
+    /// The server connection's counters at the end.
+    pub server_stats: Option<ConnectionStats>,
+    /// 32 bytes of keying material the client exported at the end.
+    pub client_export: Option<Result<[u8; 32], ExportError>>,
+    /// The same export attempted on the server at the end: an invalid-state
+    /// error once it freed its TLS session.
+    pub server_export: Option<Result<[u8; 32], ExportError>>,
     /// Why the client's connection closed, if it did.
     pub client_error: Option<ConnectionError>,
     /// Why the server's connection closed, if it did.
@@ -226,6 +252,8 @@ pub struct HandshakeReport {
     pub amplification_violation: Option<String>,
     /// Bytes the server sent before the client's address was validated.
     pub server_bytes_before_validation: u64,
+    /// Every network event, when [`HandshakeRun::record_trace`] was set.
+    pub trace: Vec<TraceEvent>,
 }
 
 /// RFC 9000 §8.1, checked from the network's point of view as the interop

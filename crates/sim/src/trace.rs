@@ -100,7 +100,7 @@ impl TraceEvent {
     }
 
     /// The variant's name, for logs.
-    pub(crate) const fn kind(&self) -> &'static str {
+    pub const fn kind(&self) -> &'static str {
         match self {
             Self::Sent { .. } => "sent",
             Self::Dropped { .. } => "dropped",

@@ -14,6 +14,10 @@ use crate::{
     packet::{DecodeOptions, PartialDecode},
 };
 
+/// Packets kept for keys not yet available (RFC 9001 §5.7); each holds at
+/// most one datagram's bytes.
+const MAX_UNDECRYPTABLE: usize = 8;
+
 impl Connection {
     /// Processes one datagram the endpoint routed to this connection.
     pub(crate) fn handle_datagram(
@@ -53,6 +57,23 @@ impl Connection {
             }
             self.handle_packet(now, packet);
         }
+        self.replay_buffered(now);
+    }
+
+    /// Processes packets buffered for keys that have arrived since.
+    fn replay_buffered(&mut self, now: Instant) {
+        while let Some(i) = self.undecryptable.iter().position(|p| {
+            p.encryption_level()
+                .is_some_and(|level| self.spaces[index(level.space())].keys.is_some())
+        }) {
+            let packet = self.undecryptable.swap_remove(i);
+            self.handle_packet(now, packet);
+        }
+        // Packets whose keys were discarded will never be readable.
+        self.undecryptable.retain(|p| {
+            p.encryption_level()
+                .is_some_and(|level| !self.spaces[index(level.space())].discarded)
+        });
     }
 
     fn handle_packet(&mut self, now: Instant, mut packet: PartialDecode) {
@@ -79,8 +100,14 @@ impl Connection {
         let space = level.space();
         let sp = &self.spaces[index(space)];
         let Some(keys) = sp.keys.as_ref() else {
-            // No keys (yet, or any more): the packet cannot be read.
-            self.stats.packets_dropped += 1;
+            // RFC 9001 §5.7: a packet that arrives before its keys may be
+            // kept, a bounded few, until the keys are there; one for
+            // discarded keys never will be readable.
+            if !sp.discarded && self.undecryptable.len() < MAX_UNDECRYPTABLE {
+                self.undecryptable.push(packet);
+            } else {
+                self.stats.packets_dropped += 1;
+            }
             return;
         };
         let Ok(opened) = keys.remote.open_decoded(&mut packet, sp.largest_received) else {

@@ -90,6 +90,10 @@ impl Connection {
         }
         let size = buf.len();
         self.amplification_sent = self.amplification_sent.saturating_add(size as u64);
+        debug_assert!(
+            self.address_validated || self.amplification_sent <= 3 * self.amplification_received,
+            "anti-amplification limit exceeded"
+        );
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.maybe_free_tls(now);

@@ -7,7 +7,7 @@ use super::{
     CloseReason, Connection, ConnectionError, Event, State,
     spaces::{SPACES, index},
 };
-use crate::recovery::TimeoutOutcome;
+use crate::{SpaceId, recovery::TimeoutOutcome};
 
 impl Connection {
     /// The earliest time [`handle_timeout`](Self::handle_timeout) must be
@@ -74,10 +74,21 @@ impl Connection {
                 self.stats.pto_count += 1;
                 let sp = &mut self.spaces[index(space)];
                 if sp.keys.is_some() {
-                    // RFC 9002 §6.2.4: probes carry data when there is some,
-                    // so unacknowledged handshake bytes go out again.
                     sp.probes = sp.probes.max(packets);
-                    sp.crypto_send.requeue_unacked();
+                }
+                // RFC 9002 §6.2.4: probes carry data when there is some. Before
+                // confirmation the peer may miss handshake bytes of either
+                // long-header space, so both are sent again, coalesced.
+                let spaces: &[SpaceId] = if self.handshake_confirmed {
+                    &[space]
+                } else {
+                    &[SpaceId::Initial, SpaceId::Handshake, space]
+                };
+                for &s in spaces {
+                    let sp = &mut self.spaces[index(s)];
+                    if sp.keys.is_some() {
+                        sp.crypto_send.requeue_unacked();
+                    }
                 }
             }
         }

@@ -1,0 +1,162 @@
+//! What a server endpoint does with datagrams that belong to no
+//! connection: nothing stateful (RFC 9000 §5.2, §6, §14.1).
+
+use std::{net::SocketAddr, sync::Arc};
+
+use bytes::BytesMut;
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+use tern_proto::{
+    ConnectionId,
+    config::{ClientConfig, EndpointConfig, ServerConfig},
+    endpoint::Endpoint,
+    packet::{InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version},
+};
+use tern_sim::{certs, epoch};
+
+const CLIENT: SocketAddr = tern_sim::quic::CLIENT_ADDR;
+
+fn server() -> Endpoint {
+    let (_, server_tls) = certs::test_configs(&[b"hq-interop"]);
+    Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        Some(Arc::new(ServerConfig::new(server_tls))),
+        Some(tern_sim::quic::SERVER_ADDR),
+        1,
+    )
+}
+
+/// A 1200-byte datagram with a well-formed v1 Initial header and a payload
+/// of noise: it parses, but cannot decrypt.
+fn initial_with_noise(rng: &mut StdRng) -> Vec<u8> {
+    let header = LongHeader {
+        ty: LongHeaderType::Initial { token: &[] },
+        version: Version::V1,
+        dcid: ConnectionId::new(&rng.next_u64().to_be_bytes()).expect("8 bytes"),
+        scid: ConnectionId::new(&[7; 8]).expect("8 bytes"),
+        pn: PacketNumber::new(0, None),
+        grease_fixed_bit: false,
+    };
+    let mut datagram = Vec::new();
+    let layout = header.encode(&mut datagram);
+    datagram.resize(1200, 0);
+    rng.fill_bytes(&mut datagram[layout.header_len..]);
+    layout.set_length(&mut datagram).expect("the length fits");
+    datagram
+}
+
+fn assert_no_state(endpoint: &mut Endpoint) {
+    assert_eq!(endpoint.connection_count(), 0);
+    assert_eq!(endpoint.poll_timeout(), None, "no timer was armed");
+    assert!(endpoint.poll_accepted().is_none());
+}
+
+#[test]
+fn garbage_datagrams_create_no_state() {
+    let mut endpoint = server();
+    let mut rng = StdRng::seed_from_u64(9);
+    let now = epoch();
+    for len in [0, 1, 20, 100, 1199, 1200, 1500] {
+        for _ in 0..50 {
+            let mut data = vec![0; len];
+            rng.fill_bytes(&mut data);
+            // Random first bytes are mostly long headers of unknown versions;
+            // keep the version field v1 half of the time to reach deeper.
+            if len > 5 && rng.next_u32() % 2 == 0 {
+                data[0] |= 0xc0;
+                data[1..5].copy_from_slice(&1_u32.to_be_bytes());
+            }
+            endpoint.handle(now, CLIENT, None, BytesMut::from(&data[..]));
+        }
+    }
+    assert_no_state(&mut endpoint);
+    assert!(endpoint.dropped_datagrams() > 0);
+}
+
+#[test]
+fn an_initial_that_does_not_decrypt_creates_no_connection() {
+    let mut endpoint = server();
+    let mut rng = StdRng::seed_from_u64(10);
+    for _ in 0..100 {
+        let datagram = initial_with_noise(&mut rng);
+        endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    }
+    assert_no_state(&mut endpoint);
+    let mut buf = Vec::new();
+    assert!(
+        endpoint.poll_transmit(epoch(), &mut buf).is_none(),
+        "nothing is answered"
+    );
+}
+
+#[test]
+fn a_short_client_initial_is_dropped() {
+    // RFC 9000 §14.1 (test): a client Initial in a datagram under 1200
+    // bytes creates no connection, even though it would decrypt.
+    let (client_tls, _) = certs::test_configs(&[b"hq-interop"]);
+    let mut client = Endpoint::new(Arc::new(EndpointConfig::default()), None, Some(CLIENT), 2);
+    client
+        .connect(
+            epoch(),
+            &ClientConfig::new(client_tls),
+            tern_sim::quic::SERVER_ADDR,
+            "localhost",
+        )
+        .unwrap();
+    let mut buf = Vec::new();
+    let transmit = client
+        .poll_transmit(epoch(), &mut buf)
+        .expect("the client's first Initial");
+    assert_eq!(
+        transmit.size, 1200,
+        "RFC 9000 §14.1: the client pads its Initial to 1200 bytes"
+    );
+
+    let mut endpoint = server();
+    let mut short = buf[..transmit.size].to_vec();
+    short.truncate(1100);
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&short[..]));
+    assert_no_state(&mut endpoint);
+
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&buf[..transmit.size]));
+    assert_eq!(
+        endpoint.connection_count(),
+        1,
+        "the intact Initial is accepted"
+    );
+}
+
+#[test]
+fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
+    // RFC 9000 §6.1 (test): a big enough datagram of an unknown version gets
+    // a Version Negotiation packet listing ours, and no connection.
+    let mut endpoint = server();
+    let mut datagram = vec![0; 1200];
+    datagram[0] = 0xc0;
+    datagram[1..5].copy_from_slice(&0x1a2a_3a4a_u32.to_be_bytes());
+    datagram[5] = 8;
+    datagram[6..14].copy_from_slice(&[1; 8]);
+    datagram[14] = 4;
+    datagram[15..19].copy_from_slice(&[2; 4]);
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    assert_no_state(&mut endpoint);
+
+    let mut buf = Vec::new();
+    let transmit = endpoint
+        .poll_transmit(epoch(), &mut buf)
+        .expect("a version negotiation packet");
+    assert_eq!(transmit.destination, CLIENT);
+    let header = InvariantHeader::parse(&buf[..transmit.size], 8).unwrap();
+    assert_eq!(header.version(), Some(0));
+    assert_eq!(header.dcid(), &[2; 4], "it echoes the client's SCID");
+    assert_eq!(header.scid(), Some(&[1; 8][..]), "and its DCID");
+    assert_eq!(
+        &buf[transmit.size - 4..transmit.size],
+        &1_u32.to_be_bytes(),
+        "it offers v1"
+    );
+
+    // RFC 9000 §6.1 (test): a small datagram is not answered.
+    datagram.truncate(1000);
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    assert!(endpoint.poll_transmit(epoch(), &mut buf).is_none());
+}
