@@ -75,6 +75,10 @@ pub struct HandshakeRun {
     /// Keep every network event in [`HandshakeReport::trace`], to replay a
     /// failing seed and see what happened.
     pub record_trace: bool,
+    /// Restrict both sides to this TLS 1.3 cipher suite.
+    pub cipher_suite: Option<rustls::SupportedCipherSuite>,
+    /// The ALPN protocols the client offers (the server accepts `hq-interop`).
+    pub client_alpn: Vec<Vec<u8>>,
 }
 
 impl HandshakeRun {
@@ -87,6 +91,8 @@ impl HandshakeRun {
             time_limit: Duration::from_secs(60),
             retain_tls_state: false,
             record_trace: false,
+            cipher_suite: None,
+            client_alpn: vec![b"hq-interop".to_vec()],
         }
     }
 
@@ -96,7 +102,13 @@ impl HandshakeRun {
     /// When the test certificates cannot be made (they always can).
     #[must_use]
     pub fn run(&self) -> HandshakeReport {
-        let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
+        let (client_tls, server_tls) = match self.cipher_suite {
+            Some(suite) => certs::test_configs_with_suite(&[b"hq-interop"], suite),
+            None => certs::test_configs(&[b"hq-interop"]),
+        };
+        let mut client_tls = (*client_tls).clone();
+        client_tls.alpn_protocols.clone_from(&self.client_alpn);
+        let client_tls = Arc::new(client_tls);
         let endpoint_config = Arc::new(EndpointConfig::default());
         let server_config =
             Arc::new(ServerConfig::new(server_tls).retain_tls_state(self.retain_tls_state));
@@ -203,11 +215,16 @@ fn finished(
     let Some(client) = client.connection(client_handle) else {
         return true;
     };
+    if client.is_closed() {
+        // The client gave up or heard the server's CONNECTION_CLOSE.
+        return true;
+    }
     let Some(server) = server_handle.and_then(|h| server.connection(h)) else {
         return false;
     };
-    if client.is_closed() || server.is_closed() {
-        return true;
+    if server.is_closed() {
+        // Keep going until the client learns of it (or times out).
+        return false;
     }
     client.is_handshake_confirmed()
         && server.handshake_info().is_some()

@@ -160,3 +160,80 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
     endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
     assert!(endpoint.poll_transmit(epoch(), &mut buf).is_none());
 }
+
+/// A client Initial whose frames are `payload`, sealed with the real keys.
+fn sealed_initial(dcid: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+    let keys = tern_proto::crypto::Keys::initial(Version::V1, dcid, tern_proto::Side::Client);
+    let header = LongHeader {
+        ty: LongHeaderType::Initial { token: &[] },
+        version: Version::V1,
+        dcid: ConnectionId::new(dcid).expect("8 bytes"),
+        scid: ConnectionId::new(&[7; 8]).expect("8 bytes"),
+        pn: PacketNumber::new(0, None),
+        grease_fixed_bit: false,
+    };
+    let mut packet = Vec::new();
+    let layout = header.encode(&mut packet);
+    packet.extend_from_slice(payload);
+    packet.resize(1200, 0);
+    layout.set_length(&mut packet).expect("the length fits");
+    keys.local
+        .seal(0, &mut packet, layout.pn_offset)
+        .expect("room for the tag");
+    packet
+}
+
+#[test]
+fn crypto_data_far_beyond_the_buffer_limit_is_crypto_buffer_exceeded() {
+    // RFC 9000 §7.5 (test): CRYPTO data past what we buffer closes the
+    // connection with CRYPTO_BUFFER_EXCEEDED, and the close is sent.
+    let mut endpoint = server();
+    // CRYPTO frame: type 0x06, offset 1_000_000 (4-byte varint), length 1, data.
+    let frame = [0x06, 0x80, 0x0f, 0x42, 0x40, 0x01, 0xaa];
+    let datagram = sealed_initial(&[3; 8], &frame);
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    assert_eq!(
+        endpoint.connection_count(),
+        1,
+        "the packet decrypted, so a connection exists"
+    );
+    let (_, event) = endpoint.poll_event().expect("the connection closed");
+    let tern_proto::connection::Event::Closed(tern_proto::connection::ConnectionError::Transport {
+        error,
+        closed_by: tern_proto::connection::Closer::Local,
+    }) = event
+    else {
+        panic!("expected a local transport error, got {event:?}");
+    };
+    assert_eq!(
+        error.code,
+        tern_proto::TransportErrorCode::CRYPTO_BUFFER_EXCEEDED
+    );
+    let mut buf = Vec::new();
+    let transmit = endpoint
+        .poll_transmit(epoch(), &mut buf)
+        .expect("the CONNECTION_CLOSE goes out");
+    assert_eq!(transmit.destination, CLIENT);
+}
+
+#[test]
+fn a_frame_not_allowed_in_initial_packets_is_a_protocol_violation() {
+    // RFC 9000 §12.4 (test): HANDSHAKE_DONE in an Initial packet.
+    let mut endpoint = server();
+    let datagram = sealed_initial(&[4; 8], &[0x1e]);
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    let Some((
+        _,
+        tern_proto::connection::Event::Closed(tern_proto::connection::ConnectionError::Transport {
+            error,
+            ..
+        }),
+    )) = endpoint.poll_event()
+    else {
+        panic!("expected the connection to close");
+    };
+    assert_eq!(
+        error.code,
+        tern_proto::TransportErrorCode::PROTOCOL_VIOLATION
+    );
+}

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use tern_proto::connection::ExportError;
+use tern_proto::connection::{Closer, ConnectionError, ExportError};
 use tern_sim::{
     LinkConfig, Seed,
     quic::{HandshakeReport, HandshakeRun},
@@ -187,4 +187,55 @@ fn a_blackout_longer_than_the_idle_timeout_fails_the_handshake_with_a_timeout() 
         panic!("expected an idle timeout, got {:?}", report.client_error);
     };
     assert_eq!(idle, Duration::from_secs(30));
+}
+
+#[test]
+fn every_quic_cipher_suite_completes_when_the_config_selects_it() {
+    use rustls::crypto::ring::cipher_suite::{
+        TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
+    };
+    for (suite, name) in [
+        (TLS13_AES_128_GCM_SHA256, "TLS13_AES_128_GCM_SHA256"),
+        (TLS13_AES_256_GCM_SHA384, "TLS13_AES_256_GCM_SHA384"),
+        (
+            TLS13_CHACHA20_POLY1305_SHA256,
+            "TLS13_CHACHA20_POLY1305_SHA256",
+        ),
+    ] {
+        let mut run = HandshakeRun::new(6, impaired(0.1));
+        run.cipher_suite = Some(suite);
+        let report = run.run();
+        assert_handshake_ok(&report);
+        let info = report.server_info.expect("server snapshot");
+        assert_eq!(info.cipher_suite().map(|s| s.name), Some(name));
+    }
+}
+
+#[test]
+fn an_alpn_mismatch_closes_both_sides_with_the_tls_alert() {
+    // RFC 9001 §8.1 (test): without a common application protocol the
+    // server fails the handshake with no_application_protocol (alert 120),
+    // and the client learns it from the CONNECTION_CLOSE.
+    let mut run = HandshakeRun::new(8, perfect());
+    run.client_alpn = vec![b"h3".to_vec()];
+    let report = run.run();
+    assert!(!report.completed);
+    assert!(report.client_info.is_none() && report.server_info.is_none());
+    let code = tern_proto::TransportErrorCode::crypto(120);
+    match (&report.client_error, &report.server_error) {
+        (
+            Some(ConnectionError::Transport {
+                error: client,
+                closed_by: Closer::Peer,
+            }),
+            Some(ConnectionError::Transport {
+                error: server,
+                closed_by: Closer::Local,
+            }),
+        ) => {
+            assert_eq!(client.code, code);
+            assert_eq!(server.code, code);
+        }
+        other => panic!("expected a crypto error on both sides, got {other:?}"),
+    }
 }
