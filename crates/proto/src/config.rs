@@ -43,6 +43,18 @@ pub struct TransportConfig {
     pub initial_max_streams_bidi: VarInt,
     /// Unidirectional streams the peer may open.
     pub initial_max_streams_uni: VarInt,
+    /// Largest DATAGRAM frame we accept (RFC 9221 §3); `None` refuses
+    /// datagrams altogether.
+    pub max_datagram_frame_size: Option<u16>,
+    /// Received datagrams held for the application; the oldest is dropped
+    /// when a new one arrives at a full queue.
+    pub datagram_receive_queue: usize,
+    /// Datagrams waiting to be sent; the oldest is dropped when the
+    /// application queues one more.
+    pub datagram_send_queue: usize,
+    /// Send a PING after this long without sending anything ack-eliciting,
+    /// to keep the connection (and NAT bindings) alive; `None` never does.
+    pub keep_alive_interval: Option<Duration>,
 }
 
 impl Default for TransportConfig {
@@ -60,6 +72,10 @@ impl Default for TransportConfig {
             initial_max_stream_data_uni: VarInt::from_u32(1024 * 1024),
             initial_max_streams_bidi: VarInt::from_u32(100),
             initial_max_streams_uni: VarInt::from_u32(100),
+            max_datagram_frame_size: Some(u16::MAX),
+            datagram_receive_queue: 64,
+            datagram_send_queue: 64,
+            keep_alive_interval: None,
         }
     }
 }
@@ -133,9 +149,14 @@ pub struct EndpointConfig {
     pub cid_generator: Arc<dyn ConnectionIdGenerator>,
     /// Versions accepted from clients, most preferred first.
     pub supported_versions: Vec<Version>,
-    /// Stateless answers (Version Negotiation) queued at most; more are
-    /// dropped rather than buffered.
+    /// Stateless answers (Version Negotiation, stateless resets) queued at
+    /// most; more are dropped rather than buffered.
     pub max_stateless_responses: usize,
+    /// Key from which stateless reset tokens are derived (RFC 9000 §10.3.2).
+    /// Endpoints that must recognise each other's connection IDs (several
+    /// servers behind one address) share it; `None` takes a random key from
+    /// the endpoint's seeded RNG.
+    pub reset_key: Option<[u8; 32]>,
 }
 
 impl Default for EndpointConfig {
@@ -144,6 +165,7 @@ impl Default for EndpointConfig {
             cid_generator: Arc::new(RandomConnectionIdGenerator::default()),
             supported_versions: vec![Version::V1],
             max_stateless_responses: 64,
+            reset_key: None,
         }
     }
 }

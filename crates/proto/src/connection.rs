@@ -19,6 +19,7 @@
 //! datagrams, `handshake` drives TLS and captures the handshake
 //! information, `timers` handles loss detection, idle and closing.
 
+mod datagrams;
 mod events;
 mod handshake;
 mod recv;
@@ -36,7 +37,7 @@ use std::{
 use bytes::Bytes;
 
 pub use self::events::{
-    Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState,
+    Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState, SendDatagramError,
 };
 use self::spaces::{PacketSpace, index};
 use crate::{
@@ -149,6 +150,15 @@ pub struct Connection {
     close_pending: bool,
     events: VecDeque<Event>,
     stats: ConnectionStats,
+    datagrams_in: datagrams::DatagramQueue,
+    datagrams_out: datagrams::DatagramQueue,
+    /// A keep-alive PING is due in the Data space.
+    keep_alive_pending: bool,
+    /// When we last sent an ack-eliciting packet, for keep-alives.
+    last_ack_eliciting_sent: Instant,
+    /// The peer's stateless reset token (RFC 9000 §10.3), from its
+    /// transport parameters.
+    peer_reset_token: Option<[u8; 16]>,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -227,6 +237,11 @@ impl Connection {
                 tls_state_retained: true,
                 ..ConnectionStats::default()
             },
+            datagrams_in: datagrams::DatagramQueue::default(),
+            datagrams_out: datagrams::DatagramQueue::default(),
+            keep_alive_pending: false,
+            last_ack_eliciting_sent: now,
+            peer_reset_token: None,
         };
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
@@ -421,6 +436,11 @@ impl Connection {
             max_ack_delay: self.peer_max_ack_delay(),
             is_client: self.side.is_client(),
         }
+    }
+
+    /// The largest UDP payload we may send on the path now.
+    fn max_datagram_payload(&self) -> usize {
+        MIN_INITIAL_SIZE
     }
 
     fn peer_max_ack_delay(&self) -> Duration {

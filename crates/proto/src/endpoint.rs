@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
 use crate::{
-    ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters,
+    ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters, VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
     connection::{Connection, ConnectionInit, Event, MIN_INITIAL_SIZE},
     crypto::{TlsConfigError, TlsSession},
@@ -51,6 +51,8 @@ pub struct Endpoint {
     send_order: VecDeque<ConnectionHandle>,
     local: Option<SocketAddr>,
     dropped_datagrams: u64,
+    /// Derives stateless reset tokens from connection IDs (RFC 9000 §10.3.2).
+    reset_key: ring::hmac::Key,
 }
 
 impl Endpoint {
@@ -64,10 +66,17 @@ impl Endpoint {
         local: Option<SocketAddr>,
         seed: u64,
     ) -> Self {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let reset_key = config.reset_key.unwrap_or_else(|| {
+            let mut key = [0; 32];
+            rng.fill_bytes(&mut key);
+            key
+        });
         Self {
+            reset_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key),
             config,
             server,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             connections: HashMap::new(),
             routes: HashMap::new(),
             next_handle: 0,
@@ -141,9 +150,16 @@ impl Endpoint {
             return;
         }
         let Some(version) = header.version() else {
-            // A short header for no connection of ours: stateless reset
-            // comes later; for now it is dropped.
-            self.dropped_datagrams += 1;
+            // RFC 9000 §10.3.1: a stateless reset carries a random connection
+            // ID, so an unroutable short header is checked against the reset
+            // tokens of our connections to that peer.
+            let reset = self
+                .connections
+                .values_mut()
+                .any(|conn| conn.handle_unroutable(now, remote, &data));
+            if !reset {
+                self.send_stateless_reset(&data, header.dcid(), remote);
+            }
             return;
         };
         if version == 0 {
@@ -188,6 +204,38 @@ impl Endpoint {
         self.responses.push_back((remote, out));
     }
 
+    /// The stateless reset token of one of our connection IDs (RFC 9000
+    /// §10.3.2): a keyed hash, so it needs no state to recompute.
+    fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
+        let tag = ring::hmac::sign(&self.reset_key, cid);
+        let mut token = [0; 16];
+        token.copy_from_slice(&tag.as_ref()[..16]);
+        token
+    }
+
+    /// RFC 9000 §10.3: answers a short-header packet for a connection we do
+    /// not know with a stateless reset, smaller than what triggered it (so
+    /// two endpoints cannot loop), at least 21 bytes, and looking like any
+    /// short-header packet.
+    fn send_stateless_reset(&mut self, data: &[u8], dcid: &[u8], remote: SocketAddr) {
+        self.dropped_datagrams += 1;
+        const MIN_RESET: usize = 21;
+        if self.server.is_none()
+            || data.len() <= MIN_RESET + 1
+            || dcid.len() != self.config.cid_generator.cid_len()
+            || self.responses.len() >= self.config.max_stateless_responses
+        {
+            return;
+        }
+        let len = (data.len() - 1).clamp(MIN_RESET, MIN_INITIAL_SIZE);
+        let mut packet = vec![0; len];
+        self.rng.fill_bytes(&mut packet[..len - 16]);
+        // RFC 9000 §10.3: a short header first byte, fixed bit set.
+        packet[0] = (packet[0] & 0x3f) | 0x40;
+        packet[len - 16..].copy_from_slice(&self.reset_token(dcid));
+        self.responses.push_back((remote, packet));
+    }
+
     /// Starts a server connection for a client's first Initial.
     fn accept(
         &mut self,
@@ -227,7 +275,9 @@ impl Endpoint {
         }
         let original_dcid = *first.dcid();
         let local_cid = self.config.cid_generator.generate(&mut self.rng);
-        let params = local_params(&server.transport, &local_cid, Some(&original_dcid));
+        let mut params = local_params(&server.transport, &local_cid, Some(&original_dcid));
+        // RFC 9000 §18.2: the server's token for the ID it chose.
+        params.stateless_reset_token = Some(self.reset_token(&local_cid));
         let Ok(tls) = TlsSession::server(server.tls.clone(), version, &params) else {
             self.dropped_datagrams += 1;
             return;
@@ -388,6 +438,7 @@ fn local_params(
         // server echoes the client's original DCID.
         initial_source_connection_id: Some(*local_cid),
         original_destination_connection_id: original_dcid.copied(),
+        max_datagram_frame_size: config.max_datagram_frame_size.map(VarInt::from),
         ..TransportParameters::default()
     }
 }

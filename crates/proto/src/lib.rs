@@ -43,6 +43,7 @@ pub mod error;
 pub mod frame;
 pub mod handshake_info;
 pub mod packet;
+pub mod path;
 pub mod range_set;
 pub mod recovery;
 pub mod streams;

@@ -103,6 +103,7 @@
 pub mod certs;
 mod link;
 mod outcome;
+pub mod pair;
 pub mod quic;
 mod seed;
 mod sim;

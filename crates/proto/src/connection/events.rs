@@ -17,6 +17,9 @@ pub enum Event {
     Connected(Arc<HandshakeInfo>),
     /// The connection closed; no more packets will be processed.
     Closed(ConnectionError),
+    /// A datagram arrived (RFC 9221); take it with
+    /// [`Connection::recv_datagram`](super::Connection::recv_datagram).
+    DatagramReceived,
 }
 
 /// Which end closed a connection.
@@ -62,6 +65,30 @@ pub enum ConnectionError {
     /// The server supports none of the versions we offered (RFC 9000 §6).
     #[error("version negotiation failed: the server supports none of our versions")]
     VersionMismatch,
+    /// The peer lost the connection's state and sent a stateless reset
+    /// (RFC 9000 §10.3); reconnect.
+    #[error("the peer reset the connection (stateless reset): it no longer knows it")]
+    Reset,
+}
+
+/// Why a datagram could not be queued for sending (RFC 9221).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendDatagramError {
+    /// The peer did not advertise max_datagram_frame_size, or the handshake
+    /// has not told us yet; datagrams cannot be sent on this connection.
+    #[error("the peer does not accept datagrams")]
+    UnsupportedByPeer,
+    /// The datagram is larger than both the peer's limit and the path allow;
+    /// send at most `max` bytes.
+    #[error("datagram too large: at most {max} bytes fit")]
+    TooLarge {
+        /// The largest datagram that fits now.
+        max: usize,
+    },
+    /// The connection is closed.
+    #[error("the connection is closed")]
+    ConnectionClosed,
 }
 
 /// An operation needed state the connection no longer (or does not yet) hold.
@@ -113,4 +140,6 @@ pub struct ConnectionStats {
     /// Whether the TLS session is still held (a server frees it after the
     /// handshake unless configured to keep it).
     pub tls_state_retained: bool,
+    /// Datagrams (RFC 9221) dropped from a full send or receive queue.
+    pub datagrams_dropped: u64,
 }

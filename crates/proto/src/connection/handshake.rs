@@ -93,6 +93,7 @@ impl Connection {
         // RFC 9000 §7.3: the connection IDs both sides used must be
         // authenticated by the parameters.
         params.check_connection_ids(sender, &self.remote_cid, &self.original_dcid, None)?;
+        self.peer_reset_token = params.stateless_reset_token;
         self.peer_params = Some(params);
         Ok(())
     }

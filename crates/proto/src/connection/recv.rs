@@ -14,6 +14,20 @@ use crate::{
     packet::{DecodeOptions, PartialDecode},
 };
 
+/// RFC 9000 §10.3: the last 16 bytes of a datagram that could be a
+/// stateless reset (at least 21 bytes, short header form).
+fn reset_token_candidate(datagram: &[u8]) -> Option<[u8; 16]> {
+    if datagram.len() < 21 || datagram.first().is_none_or(|b| b & 0x80 != 0) {
+        return None;
+    }
+    datagram.get(datagram.len() - 16..)?.try_into().ok()
+}
+
+/// Compares tokens without branching on their contents.
+fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 /// Packets kept for keys not yet available (RFC 9001 §5.7); each holds at
 /// most one datagram's bytes.
 const MAX_UNDECRYPTABLE: usize = 8;
@@ -42,6 +56,8 @@ impl Connection {
         let Ok(options) = DecodeOptions::new(self.local_cid.len()) else {
             return;
         };
+        let tail = reset_token_candidate(&data);
+        let processed_before = self.stats.packets_received;
         let mut first_dcid = None;
         while !data.is_empty() {
             let Ok(packet) = PartialDecode::split_from(&mut data, options) else {
@@ -58,6 +74,42 @@ impl Connection {
             self.handle_packet(now, packet);
         }
         self.replay_buffered(now);
+        if self.stats.packets_received == processed_before {
+            self.check_stateless_reset(now, tail);
+        }
+    }
+
+    /// Checks a datagram that matched no connection ID (a stateless reset
+    /// carries a random one) against this connection's reset token;
+    /// returns whether it was our peer's reset.
+    pub(crate) fn handle_unroutable(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        if remote != self.remote || self.is_closed() {
+            return false;
+        }
+        self.check_stateless_reset(now, reset_token_candidate(data));
+        matches!(self.state, State::Draining { .. })
+    }
+
+    /// RFC 9000 §10.3.1: a datagram we could not process whose last 16
+    /// bytes are the peer's stateless reset token ends the connection.
+    fn check_stateless_reset(&mut self, now: Instant, tail: Option<[u8; 16]>) {
+        let (Some(tail), Some(token)) = (tail, self.peer_reset_token) else {
+            return;
+        };
+        if self.is_closed() || !constant_time_eq(&tail, &token) {
+            return;
+        }
+        tracing::debug!("stateless reset received");
+        let pto = self.recovery.pto_duration(&self.path_state());
+        self.state = State::Draining {
+            deadline: now + pto * 3,
+        };
+        self.events.push_back(Event::Closed(ConnectionError::Reset));
     }
 
     /// Processes packets buffered for keys that have arrived since.
@@ -260,6 +312,7 @@ impl Connection {
                     self.confirm_handshake();
                 }
             }
+            Frame::Datagram(datagram) => self.on_datagram_frame(datagram)?,
             Frame::NewToken(_) if self.side.is_server() => {
                 // RFC 9000 §19.7: a server receiving NEW_TOKEN treats it as
                 // PROTOCOL_VIOLATION.

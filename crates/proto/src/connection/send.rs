@@ -120,7 +120,11 @@ impl Connection {
             // 1-RTT keys exist before completion, but nothing is due yet.
             return false;
         }
-        sp.wants_to_send(now) || (space == SpaceId::Data && self.handshake_done_pending)
+        sp.wants_to_send(now)
+            || (space == SpaceId::Data
+                && (self.handshake_done_pending
+                    || (self.handshake_complete
+                        && (self.has_datagrams() || self.keep_alive_pending))))
     }
 
     /// Writes one packet's header and frames; `None` when nothing fit.
@@ -211,6 +215,15 @@ impl Connection {
             self.handshake_done_pending = false;
             frames.handshake_done = true;
             ack_eliciting = true;
+        }
+        if space == SpaceId::Data && self.handshake_complete {
+            if self.keep_alive_pending && buf.len() < limit {
+                buf.push(0x01); // PING, RFC 9000 §19.2
+                self.keep_alive_pending = false;
+                ack_eliciting = true;
+            }
+            // RFC 9221 §5: datagrams are ack-eliciting but never resent.
+            ack_eliciting |= self.write_datagrams(buf, limit);
         }
         let sp = &mut self.spaces[index(space)];
         let room = limit.saturating_sub(buf.len());
@@ -347,6 +360,9 @@ impl Connection {
             },
         );
         self.stats.packets_sent += 1;
+        if packet.ack_eliciting {
+            self.last_ack_eliciting_sent = now;
+        }
         if packet.ack_eliciting && !self.ack_eliciting_sent_since_receive {
             // RFC 9000 §10.1: sending the first ack-eliciting packet after
             // receiving restarts the idle timer.

@@ -26,6 +26,7 @@ impl Connection {
                     .loss_detection_timer(&path)
                     .into_iter()
                     .chain(self.idle_deadline())
+                    .chain(self.keep_alive_deadline())
                     .chain(acks)
                     .min()
             }
@@ -51,6 +52,12 @@ impl Connection {
             self.events
                 .push_back(Event::Closed(ConnectionError::TimedOut(idle)));
             return;
+        }
+        if self
+            .keep_alive_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            self.keep_alive_pending = true;
         }
         for space in SPACES {
             let sp = &mut self.spaces[index(space)];
@@ -92,6 +99,14 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// When a keep-alive PING is due: the interval after the last
+    /// ack-eliciting packet we sent, once the handshake is complete.
+    fn keep_alive_deadline(&self) -> Option<Instant> {
+        let interval = self.config.keep_alive_interval?;
+        (self.handshake_complete && !self.keep_alive_pending)
+            .then(|| self.last_ack_eliciting_sent + interval)
     }
 
     /// The negotiated idle timeout: the smaller of both sides' non-zero

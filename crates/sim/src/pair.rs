@@ -1,0 +1,175 @@
+//! A client and a server endpoint on the simulated network, connected, for
+//! tests that go beyond the handshake: the connections are reachable
+//! between runs, and the test drives them like an application would.
+
+use std::{sync::Arc, time::Duration};
+
+use tern_proto::{
+    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    connection::{Connection, Event},
+    endpoint::{ConnectionHandle, Endpoint},
+};
+
+use crate::{
+    LinkConfig, RunOutcome, Sim, certs,
+    quic::{CLIENT_ADDR, SERVER_ADDR},
+};
+
+/// Two endpoints and their connection, on one simulated path.
+pub struct Pair {
+    /// The network and both endpoints (node [`SERVER`] and node [`CLIENT`]).
+    pub sim: Sim<Endpoint>,
+    /// The connections and the events taken from them.
+    pub state: PairState,
+}
+
+/// The connections of a [`Pair`] and the events taken from them.
+#[derive(Debug)]
+pub struct PairState {
+    /// The client's connection.
+    pub client_conn: ConnectionHandle,
+    /// The server's connection, once accepted.
+    pub server_conn: Option<ConnectionHandle>,
+    /// Events taken from the client's endpoint, in order.
+    pub client_events: Vec<Event>,
+    /// Events taken from the server's endpoint, in order.
+    pub server_events: Vec<Event>,
+}
+
+/// The pair as a predicate of [`Pair::run_until`] sees it.
+pub struct PairView<'a> {
+    /// The network and both endpoints.
+    pub sim: &'a mut Sim<Endpoint>,
+    /// The connections and their events.
+    pub state: &'a mut PairState,
+}
+
+/// Node index of the server in [`Pair::sim`].
+pub const SERVER: usize = 0;
+/// Node index of the client in [`Pair::sim`].
+pub const CLIENT: usize = 1;
+
+impl Pair {
+    /// Both endpoints with `transport` settings on both sides, over `link`,
+    /// the client connecting (not yet run).
+    ///
+    /// # Panics
+    /// When the test certificates cannot be made (they always can).
+    #[must_use]
+    pub fn new(
+        seed: u64,
+        link: LinkConfig,
+        transport: TransportConfig,
+        endpoint: EndpointConfig,
+    ) -> Self {
+        let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
+        let transport = Arc::new(transport);
+        let endpoint = Arc::new(endpoint);
+        let mut server_config = ServerConfig::new(server_tls);
+        server_config.transport = transport.clone();
+        let mut client_config = ClientConfig::new(client_tls);
+        client_config.transport = transport;
+        let mut sim = Sim::new(seed);
+        sim.set_default_link(link);
+        let server = Endpoint::new(
+            endpoint.clone(),
+            Some(Arc::new(server_config)),
+            Some(SERVER_ADDR),
+            seed.wrapping_mul(2),
+        );
+        let client = Endpoint::new(endpoint, None, Some(CLIENT_ADDR), seed.wrapping_mul(2) + 1);
+        assert_eq!(sim.add_node(SERVER_ADDR, server), SERVER);
+        assert_eq!(sim.add_node(CLIENT_ADDR, client), CLIENT);
+        let now = sim.now();
+        let client_conn = sim
+            .node_mut(CLIENT)
+            .connect(now, &client_config, SERVER_ADDR, "localhost")
+            .expect("the test client config is usable for QUIC");
+        let state = PairState {
+            client_conn,
+            server_conn: None,
+            client_events: Vec::new(),
+            server_events: Vec::new(),
+        };
+        Self { sim, state }
+    }
+
+    /// Runs until both sides are connected and the handshake confirmed.
+    pub fn connect(&mut self, limit: Duration) -> bool {
+        self.run_until(limit, |pair| {
+            pair.client()
+                .is_some_and(Connection::is_handshake_confirmed)
+                && pair
+                    .server()
+                    .is_some_and(Connection::is_handshake_confirmed)
+        })
+        .is_satisfied()
+    }
+
+    /// Runs until `done` holds (checked after every instant), taking the
+    /// endpoints' events as they come.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(&mut PairView<'_>) -> bool,
+    ) -> RunOutcome {
+        let state = &mut self.state;
+        self.sim.run_until(
+            |sim| {
+                state.collect(sim);
+                done(&mut PairView { sim, state })
+            },
+            limit,
+        )
+    }
+
+    /// A view of the pair, for the accessors.
+    pub fn view(&mut self) -> PairView<'_> {
+        PairView {
+            sim: &mut self.sim,
+            state: &mut self.state,
+        }
+    }
+}
+
+impl PairView<'_> {
+    /// The client's connection, while it exists.
+    #[must_use]
+    pub fn client(&self) -> Option<&Connection> {
+        self.sim.node(CLIENT).connection(self.state.client_conn)
+    }
+
+    /// The client's connection, to act on it.
+    pub fn client_mut(&mut self) -> Option<&mut Connection> {
+        self.sim
+            .node_mut(CLIENT)
+            .connection_mut(self.state.client_conn)
+    }
+
+    /// The server's connection, once accepted and while it exists.
+    #[must_use]
+    pub fn server(&self) -> Option<&Connection> {
+        self.sim.node(SERVER).connection(self.state.server_conn?)
+    }
+
+    /// The server's connection, to act on it.
+    pub fn server_mut(&mut self) -> Option<&mut Connection> {
+        let handle = self.state.server_conn?;
+        self.sim.node_mut(SERVER).connection_mut(handle)
+    }
+}
+
+impl PairState {
+    fn collect(&mut self, sim: &mut Sim<Endpoint>) {
+        let server = sim.node_mut(SERVER);
+        while let Some(handle) = server.poll_accepted() {
+            self.server_conn.get_or_insert(handle);
+        }
+        while let Some((_, event)) = sim.node_mut(SERVER).poll_event() {
+            self.server_events.push(event);
+        }
+        while let Some((_, event)) = sim.node_mut(CLIENT).poll_event() {
+            self.client_events.push(event);
+        }
+    }
+}
