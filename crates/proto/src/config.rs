@@ -52,6 +52,9 @@ pub struct TransportConfig {
     /// Datagrams waiting to be sent; the oldest is dropped when the
     /// application queues one more.
     pub datagram_send_queue: usize,
+    /// Mark packets ECT(0) and validate the path's ECN support (RFC 9000
+    /// §13.4); the marks stop by themselves on a path that mangles them.
+    pub ecn: bool,
     /// Send a PING after this long without sending anything ack-eliciting,
     /// to keep the connection (and NAT bindings) alive; `None` never does.
     pub keep_alive_interval: Option<Duration>,
@@ -76,6 +79,7 @@ impl Default for TransportConfig {
             datagram_receive_queue: 64,
             datagram_send_queue: 64,
             keep_alive_interval: None,
+            ecn: true,
         }
     }
 }

@@ -62,6 +62,8 @@ pub(crate) struct SentFrames {
     crypto: Option<std::ops::Range<u64>>,
     /// Whether it carried HANDSHAKE_DONE.
     handshake_done: bool,
+    /// Whether it went out marked ECT(0) (RFC 9000 §13.4.2).
+    ect0: bool,
 }
 
 /// Where the connection is in its life.
@@ -159,6 +161,8 @@ pub struct Connection {
     /// The peer's stateless reset token (RFC 9000 §10.3), from its
     /// transport parameters.
     peer_reset_token: Option<[u8; 16]>,
+    /// ECN marking and validation on the path (RFC 9000 §13.4).
+    ecn: crate::path::ecn::EcnState,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -179,6 +183,7 @@ pub(crate) struct ConnectionInit {
 impl Connection {
     pub(crate) fn new(now: Instant, init: ConnectionInit) -> Self {
         let config = init.config;
+        let ecn_enabled = config.ecn;
         let mut spaces = [
             PacketSpace::new(&config),
             PacketSpace::new(&config),
@@ -242,6 +247,7 @@ impl Connection {
             keep_alive_pending: false,
             last_ack_eliciting_sent: now,
             peer_reset_token: None,
+            ecn: crate::path::ecn::EcnState::new(ecn_enabled),
         };
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
@@ -347,6 +353,7 @@ impl Connection {
         ConnectionStats {
             tls_state_retained: self.tls.is_some(),
             pto_count: self.stats.pto_count,
+            ecn_capable: self.ecn.is_capable(),
             ..self.stats
         }
     }

@@ -116,7 +116,7 @@ use bytes::BytesMut;
 pub use tern_proto;
 use tern_proto::{EcnCodepoint, Transmit};
 
-pub use crate::link::{BurstLoss, LinkConfig};
+pub use crate::link::{BurstLoss, EcnPolicy, LinkConfig};
 pub use crate::outcome::{RunOutcome, SimError};
 pub use crate::seed::{SEED_ENV, Seed};
 pub use crate::sim::{Sim, epoch};

@@ -43,6 +43,20 @@ pub struct LinkConfig {
     pub(crate) bandwidth: Option<u64>,
     pub(crate) queue_limit: Option<usize>,
     pub(crate) blackout: Option<Range<Duration>>,
+    pub(crate) ecn: EcnPolicy,
+}
+
+/// What the path does to ECN marks.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum EcnPolicy {
+    /// Marks arrive as sent.
+    #[default]
+    Pass,
+    /// Marks are cleared (a path that bleaches ECN).
+    Bleach,
+    /// An ECT-marked datagram arrives marked CE with this probability (an
+    /// AQM signalling congestion instead of dropping).
+    MarkCe(f64),
 }
 
 /// A simple burst loss model: at each datagram a burst starts with
@@ -70,6 +84,7 @@ impl Default for LinkConfig {
             bandwidth: None,
             queue_limit: None,
             blackout: None,
+            ecn: EcnPolicy::Pass,
         }
     }
 }
@@ -163,6 +178,13 @@ impl LinkConfig {
     #[must_use]
     pub fn blackout(mut self, window: Range<Duration>) -> Self {
         self.blackout = Some(window);
+        self
+    }
+
+    /// What the path does to ECN marks.
+    #[must_use]
+    pub fn ecn(mut self, policy: EcnPolicy) -> Self {
+        self.ecn = policy;
         self
     }
 

@@ -354,6 +354,18 @@ impl<N> Sim<N> {
             data: data.clone(),
         });
         let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
+        let ecn = match (config.ecn, ecn) {
+            (crate::link::EcnPolicy::Pass, ecn) | (_, ecn @ None) => ecn,
+            (crate::link::EcnPolicy::Bleach, Some(_)) => None,
+            (crate::link::EcnPolicy::MarkCe(p), Some(mark)) => {
+                if rand::Rng::random_bool(&mut self.rng, p.clamp(0.0, 1.0)) {
+                    Some(EcnCodepoint::Ce)
+                } else {
+                    Some(mark)
+                }
+            }
+        };
+        let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
         let fate =
             self.link_states
                 .entry((from, to))

@@ -142,4 +142,8 @@ pub struct ConnectionStats {
     pub tls_state_retained: bool,
     /// Datagrams (RFC 9221) dropped from a full send or receive queue.
     pub datagrams_dropped: u64,
+    /// Whether the path passed ECN validation (RFC 9000 §13.4.2).
+    pub ecn_capable: bool,
+    /// ECN-CE marks the peer reported for our packets.
+    pub ecn_ce_reported: u64,
 }

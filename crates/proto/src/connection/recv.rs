@@ -41,7 +41,6 @@ impl Connection {
         ecn: Option<EcnCodepoint>,
         mut data: BytesMut,
     ) {
-        let _ = ecn; // ECN validation arrives with congestion control.
         if remote != self.remote {
             // Migration is not supported yet: packets from elsewhere are dropped.
             self.stats.packets_dropped += 1;
@@ -71,7 +70,7 @@ impl Connection {
                 self.stats.packets_dropped += 1;
                 continue;
             }
-            self.handle_packet(now, packet);
+            self.handle_packet(now, packet, ecn);
         }
         self.replay_buffered(now);
         if self.stats.packets_received == processed_before {
@@ -119,7 +118,7 @@ impl Connection {
                 .is_some_and(|level| self.spaces[index(level.space())].keys.is_some())
         }) {
             let packet = self.undecryptable.swap_remove(i);
-            self.handle_packet(now, packet);
+            self.handle_packet(now, packet, None);
         }
         // Packets whose keys were discarded will never be readable.
         self.undecryptable.retain(|p| {
@@ -128,7 +127,12 @@ impl Connection {
         });
     }
 
-    fn handle_packet(&mut self, now: Instant, mut packet: PartialDecode) {
+    fn handle_packet(
+        &mut self,
+        now: Instant,
+        mut packet: PartialDecode,
+        ecn: Option<EcnCodepoint>,
+    ) {
         match self.state {
             State::Draining { .. } | State::Drained => return,
             State::Closing { .. } => {
@@ -207,6 +211,8 @@ impl Connection {
                 return;
             }
         };
+        // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
+        self.ecn.on_packet_received(space, ecn);
         self.on_packet_received(now, space, pn, ack_eliciting);
     }
 
@@ -370,6 +376,14 @@ impl Connection {
             &mut acked,
             &mut lost,
         );
+        let ect0_acked = acked.iter().filter(|p| p.data.ect0).count() as u64;
+        if !acked.is_empty() {
+            // RFC 9000 §13.4.2.1: validate the peer's ECN counts.
+            let outcome = self
+                .ecn
+                .on_ack(space, ack.largest().into_inner(), ect0_acked, ack.ecn());
+            self.on_ecn_ce(now, outcome.ce_increase);
+        }
         for packet in acked.drain(..) {
             self.on_frames_acked(space, packet.data);
         }
@@ -385,6 +399,15 @@ impl Connection {
         Ok(())
     }
 
+    /// RFC 9002 §7.1: an increase in CE counts is a congestion signal; the
+    /// controller reacts once per round trip.
+    fn on_ecn_ce(&mut self, _now: Instant, ce_increase: u64) {
+        if ce_increase > 0 {
+            self.stats.ecn_ce_reported += ce_increase;
+            tracing::trace!(ce_increase, "ecn congestion experienced");
+        }
+    }
+
     fn on_frames_acked(&mut self, space: SpaceId, frames: SentFrames) {
         if let Some(range) = frames.crypto {
             self.spaces[index(space)].crypto_send.on_ack(range);
@@ -396,6 +419,9 @@ impl Connection {
         let mut lost = std::mem::take(&mut self.lost_buf);
         for (space, packet) in lost.drain(..) {
             let frames = packet.data;
+            if frames.ect0 {
+                self.ecn.on_packets_lost(space, 1);
+            }
             self.stats.packets_lost += 1;
             if let Some(range) = frames.crypto {
                 self.spaces[index(space)].crypto_send.on_lost(range);

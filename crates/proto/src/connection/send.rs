@@ -54,6 +54,8 @@ impl Connection {
         if self.amplification_budget() < max_size as u64 {
             return None;
         }
+        // RFC 9000 §13.4.2: every packet of the datagram carries its mark.
+        let ecn = self.ecn.codepoint();
         let mut open: Option<OpenPacket> = None;
         let mut pad = false;
         let mut sent_handshake = false;
@@ -65,7 +67,7 @@ impl Connection {
                 break;
             }
             if let Some(packet) = open.take() {
-                self.seal_packet(now, buf, packet, false);
+                self.seal_packet(now, buf, packet, false, ecn);
             }
             let Some(packet) = self.write_packet(now, space, buf, max_size, closing) else {
                 continue;
@@ -79,7 +81,7 @@ impl Connection {
             open = Some(packet);
         }
         let packet = open?;
-        self.seal_packet(now, buf, packet, pad);
+        self.seal_packet(now, buf, packet, pad, ecn);
         if closing {
             self.close_pending = false;
         }
@@ -99,7 +101,7 @@ impl Connection {
         self.maybe_free_tls(now);
         Some(Transmit {
             destination: self.remote,
-            ecn: None,
+            ecn,
             size,
             segment_size: None,
             src_ip: self.local.map(|addr| addr.ip()),
@@ -273,7 +275,8 @@ impl Connection {
             VarInt::from_u32(0)
         };
         let ranges = sp.received.iter().rev().map(|r| r.start..=r.end - 1);
-        let Ok(ack) = Ack::from_ranges(ranges, delay, None) else {
+        let counts = self.ecn.ack_counts(space);
+        let Ok(ack) = Ack::from_ranges(ranges, delay, counts) else {
             return;
         };
         if buf.len() + ack.encoded_len() > limit {
@@ -319,7 +322,14 @@ impl Connection {
 
     /// Pads (if asked), sets the Length, seals the packet and hands it to
     /// loss recovery.
-    fn seal_packet(&mut self, now: Instant, buf: &mut Vec<u8>, packet: OpenPacket, pad: bool) {
+    fn seal_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        mut packet: OpenPacket,
+        pad: bool,
+        ecn: Option<crate::EcnCodepoint>,
+    ) {
         if pad && buf.len() + TAG_LEN < MIN_INITIAL_SIZE {
             // PADDING frames are zero bytes (RFC 9000 §19.1).
             buf.resize(MIN_INITIAL_SIZE - TAG_LEN, 0);
@@ -345,6 +355,8 @@ impl Connection {
             return;
         }
         let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
+        self.ecn.on_packet_sent(packet.space, packet.pn, ecn);
+        packet.frames.ect0 = ecn == Some(crate::EcnCodepoint::Ect0);
         // RFC 9002 §2: padded packets count as in flight too.
         let in_flight = packet.ack_eliciting || pad;
         self.recovery.on_packet_sent(

@@ -2,6 +2,7 @@
 
 mod closing;
 mod datagrams;
+mod ecn;
 
 use std::time::Duration;
 
