@@ -52,6 +52,14 @@ pub struct TransportConfig {
     /// Datagrams waiting to be sent; the oldest is dropped when the
     /// application queues one more.
     pub datagram_send_queue: usize,
+    /// Makes the congestion controller of each connection (RFC 9002 §7;
+    /// CUBIC, RFC 9438, by default).
+    pub congestion: Arc<dyn crate::congestion::ControllerFactory>,
+    /// Largest UDP payload we accept, advertised as max_udp_payload_size,
+    /// and the ceiling of path MTU discovery.
+    pub max_udp_payload_size: u16,
+    /// Discover a path MTU above 1200 bytes (RFC 9000 §14.3, RFC 8899).
+    pub mtu_discovery: bool,
     /// Mark packets ECT(0) and validate the path's ECN support (RFC 9000
     /// §13.4); the marks stop by themselves on a path that mangles them.
     pub ecn: bool,
@@ -80,6 +88,9 @@ impl Default for TransportConfig {
             datagram_send_queue: 64,
             keep_alive_interval: None,
             ecn: true,
+            congestion: crate::congestion::default_factory(),
+            max_udp_payload_size: 1452,
+            mtu_discovery: true,
         }
     }
 }

@@ -22,6 +22,7 @@
 mod datagrams;
 mod events;
 mod handshake;
+mod path;
 mod recv;
 mod send;
 mod spaces;
@@ -64,6 +65,10 @@ pub(crate) struct SentFrames {
     handshake_done: bool,
     /// Whether it went out marked ECT(0) (RFC 9000 §13.4.2).
     ect0: bool,
+    /// Its packet number, for persistent congestion (RFC 9002 §7.6.2).
+    pn: u64,
+    /// Whether it was a path MTU probe (RFC 9000 §14.4).
+    mtu_probe: bool,
 }
 
 /// Where the connection is in its life.
@@ -163,6 +168,17 @@ pub struct Connection {
     peer_reset_token: Option<[u8; 16]>,
     /// ECN marking and validation on the path (RFC 9000 §13.4).
     ecn: crate::path::ecn::EcnState,
+    /// Congestion control (RFC 9002 §7), pacing (§7.7) and path MTU.
+    congestion: Box<dyn crate::congestion::Controller>,
+    pacer: crate::pacing::Pacer,
+    /// When pacing next lets an ack-eliciting packet out, if it held one.
+    pacing_deadline: Option<Instant>,
+    mtud: crate::path::mtud::MtuDiscovery,
+    /// Whether the last send found less to send than the window allowed
+    /// (RFC 9002 §7.8: then the window must not grow).
+    app_limited: bool,
+    /// The MTU the controller was last told of.
+    last_mtu: usize,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -184,6 +200,14 @@ impl Connection {
     pub(crate) fn new(now: Instant, init: ConnectionInit) -> Self {
         let config = init.config;
         let ecn_enabled = config.ecn;
+        let base_mtu = u16::try_from(MIN_INITIAL_SIZE).unwrap_or(u16::MAX);
+        let congestion_factory = config.congestion.clone();
+        let mtud_config = crate::path::mtud::MtudConfig {
+            base: base_mtu,
+            max: config.max_udp_payload_size.max(base_mtu),
+            enabled: config.mtu_discovery,
+            ..crate::path::mtud::MtudConfig::default()
+        };
         let mut spaces = [
             PacketSpace::new(&config),
             PacketSpace::new(&config),
@@ -248,6 +272,12 @@ impl Connection {
             last_ack_eliciting_sent: now,
             peer_reset_token: None,
             ecn: crate::path::ecn::EcnState::new(ecn_enabled),
+            congestion: congestion_factory.build(now, base_mtu),
+            pacer: crate::pacing::Pacer::new(now, base_mtu),
+            pacing_deadline: None,
+            mtud: crate::path::mtud::MtuDiscovery::new(mtud_config),
+            app_limited: true,
+            last_mtu: MIN_INITIAL_SIZE,
         };
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
@@ -354,6 +384,10 @@ impl Connection {
             tls_state_retained: self.tls.is_some(),
             pto_count: self.stats.pto_count,
             ecn_capable: self.ecn.is_capable(),
+            congestion_window: self.congestion.window(),
+            bytes_in_flight: self.recovery.bytes_in_flight(),
+            path_mtu: self.mtud.current(),
+            rtt: self.recovery.rtt().smoothed(),
             ..self.stats
         }
     }
@@ -447,7 +481,11 @@ impl Connection {
 
     /// The largest UDP payload we may send on the path now.
     fn max_datagram_payload(&self) -> usize {
-        MIN_INITIAL_SIZE
+        if self.handshake_confirmed {
+            usize::from(self.mtud.current())
+        } else {
+            MIN_INITIAL_SIZE
+        }
     }
 
     fn peer_max_ack_delay(&self) -> Duration {

@@ -439,6 +439,7 @@ fn local_params(
         initial_source_connection_id: Some(*local_cid),
         original_destination_connection_id: original_dcid.copied(),
         max_datagram_frame_size: config.max_datagram_frame_size.map(VarInt::from),
+        max_udp_payload_size: VarInt::from(config.max_udp_payload_size),
         ..TransportParameters::default()
     }
 }

@@ -36,12 +36,14 @@
 pub mod cid;
 pub mod coding;
 pub mod config;
+pub mod congestion;
 pub mod connection;
 pub mod crypto;
 pub mod endpoint;
 pub mod error;
 pub mod frame;
 pub mod handshake_info;
+pub mod pacing;
 pub mod packet;
 pub mod path;
 pub mod range_set;

@@ -44,6 +44,7 @@ pub struct LinkConfig {
     pub(crate) queue_limit: Option<usize>,
     pub(crate) blackout: Option<Range<Duration>>,
     pub(crate) ecn: EcnPolicy,
+    pub(crate) mtu: Option<usize>,
 }
 
 /// What the path does to ECN marks.
@@ -85,6 +86,7 @@ impl Default for LinkConfig {
             queue_limit: None,
             blackout: None,
             ecn: EcnPolicy::Pass,
+            mtu: None,
         }
     }
 }
@@ -185,6 +187,13 @@ impl LinkConfig {
     #[must_use]
     pub fn ecn(mut self, policy: EcnPolicy) -> Self {
         self.ecn = policy;
+        self
+    }
+
+    /// Drops datagrams larger than `mtu` bytes of UDP payload.
+    #[must_use]
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.mtu = Some(mtu);
         self
     }
 

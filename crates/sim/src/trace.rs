@@ -135,6 +135,8 @@ pub enum DropReason {
     Blackout,
     /// No node holds the destination address when the datagram arrives.
     NoRoute,
+    /// The datagram is larger than the link's MTU.
+    TooBig,
 }
 
 impl fmt::Display for DropReason {
@@ -143,6 +145,7 @@ impl fmt::Display for DropReason {
             Self::Loss => "loss",
             Self::Queue => "queue full",
             Self::Blackout => "blackout",
+            Self::TooBig => "larger than the mtu",
             Self::NoRoute => "no route",
         })
     }
@@ -168,6 +171,8 @@ pub struct Stats {
     pub blackout_dropped: u64,
     /// Copies dropped for want of a node at the destination.
     pub unroutable: u64,
+    /// Datagrams dropped for exceeding the link MTU.
+    pub too_big: u64,
     /// Datagrams the network duplicated.
     pub duplicated: u64,
     /// Copies the network corrupted.
@@ -178,7 +183,7 @@ impl Stats {
     /// Every datagram dropped, whatever the reason.
     #[must_use]
     pub const fn dropped(&self) -> u64 {
-        self.lost + self.queue_dropped + self.blackout_dropped + self.unroutable
+        self.lost + self.queue_dropped + self.blackout_dropped + self.unroutable + self.too_big
     }
 
     /// Counts one event.
@@ -193,6 +198,7 @@ impl Stats {
                 DropReason::Queue => self.queue_dropped += 1,
                 DropReason::Blackout => self.blackout_dropped += 1,
                 DropReason::NoRoute => self.unroutable += 1,
+                DropReason::TooBig => self.too_big += 1,
             },
             TraceEvent::Duplicated { .. } => self.duplicated += 1,
             TraceEvent::Corrupted { .. } => self.corrupted += 1,

@@ -146,4 +146,14 @@ pub struct ConnectionStats {
     pub ecn_capable: bool,
     /// ECN-CE marks the peer reported for our packets.
     pub ecn_ce_reported: u64,
+    /// The congestion window, in bytes.
+    pub congestion_window: u64,
+    /// Bytes sent and not yet acknowledged or declared lost.
+    pub bytes_in_flight: u64,
+    /// The path MTU in use: the largest UDP payload sent (RFC 9000 §14).
+    pub path_mtu: u16,
+    /// The smoothed round-trip time.
+    pub rtt: Duration,
+    /// Congestion events (loss or CE) the controller reacted to.
+    pub congestion_events: u64,
 }

@@ -94,6 +94,8 @@ impl Connection {
         // authenticated by the parameters.
         params.check_connection_ids(sender, &self.remote_cid, &self.original_dcid, None)?;
         self.peer_reset_token = params.stateless_reset_token;
+        self.mtud
+            .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
         self.peer_params = Some(params);
         Ok(())
     }

@@ -377,19 +377,20 @@ impl Connection {
             &mut lost,
         );
         let ect0_acked = acked.iter().filter(|p| p.data.ect0).count() as u64;
-        if !acked.is_empty() {
+        if let Some(largest_sent) = acked.first().map(|p| p.time_sent) {
             // RFC 9000 §13.4.2.1: validate the peer's ECN counts.
             let outcome = self
                 .ecn
                 .on_ack(space, ack.largest().into_inner(), ect0_acked, ack.ecn());
-            self.on_ecn_ce(now, outcome.ce_increase);
+            self.on_ecn_ce(now, outcome.ce_increase, largest_sent);
         }
+        self.on_path_packets_acked(now, &acked);
         for packet in acked.drain(..) {
             self.on_frames_acked(space, packet.data);
         }
         self.acked_buf = acked;
         self.lost_buf = lost;
-        self.on_packets_lost();
+        self.on_packets_lost(now);
         result?;
         // RFC 9001 §4.1.2: a client may also confirm the handshake when a
         // 1-RTT packet it sent is acknowledged.
@@ -401,10 +402,11 @@ impl Connection {
 
     /// RFC 9002 §7.1: an increase in CE counts is a congestion signal; the
     /// controller reacts once per round trip.
-    fn on_ecn_ce(&mut self, _now: Instant, ce_increase: u64) {
+    fn on_ecn_ce(&mut self, now: Instant, ce_increase: u64, sent: Instant) {
         if ce_increase > 0 {
             self.stats.ecn_ce_reported += ce_increase;
             tracing::trace!(ce_increase, "ecn congestion experienced");
+            self.on_path_ce(now, sent);
         }
     }
 
@@ -415,8 +417,11 @@ impl Connection {
     }
 
     /// Queues the contents of lost packets to be sent again.
-    pub(super) fn on_packets_lost(&mut self) {
+    pub(super) fn on_packets_lost(&mut self, now: Instant) {
         let mut lost = std::mem::take(&mut self.lost_buf);
+        if !lost.is_empty() {
+            self.on_path_packets_lost(now, &lost);
+        }
         for (space, packet) in lost.drain(..) {
             let frames = packet.data;
             if frames.ect0 {

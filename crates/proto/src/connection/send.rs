@@ -21,6 +21,17 @@ const MIN_PN_AND_PAYLOAD: usize = 4;
 /// Below this much room a new packet is not started.
 const MIN_PACKET_ROOM: usize = 64;
 
+/// How a packet is to be filled.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    /// Only CONNECTION_CLOSE.
+    closing: bool,
+    /// Only ACK: the congestion window or the pacer holds back the rest.
+    ack_only: bool,
+    /// A PING padded to exactly this datagram size (an MTU probe).
+    pad_to: Option<usize>,
+}
+
 /// A packet whose header and frames are written but which is not sealed
 /// yet, so that the last one of a datagram can still take padding.
 struct OpenPacket {
@@ -48,11 +59,19 @@ impl Connection {
             }
             State::Handshaking | State::Established => false,
         };
-        let max_size = MIN_INITIAL_SIZE;
+        let max_size = self.max_datagram_payload();
         // RFC 9000 §8.1: before validation a server sends at most three
         // times what it received; a full datagram must fit the budget.
         if self.amplification_budget() < max_size as u64 {
             return None;
+        }
+        let ack_only = !closing && self.congestion_blocked(now, max_size);
+        if !closing
+            && !ack_only
+            && self.handshake_confirmed
+            && let Some(size) = self.mtud.poll_probe(now)
+        {
+            return self.send_mtu_probe(now, buf, usize::from(size));
         }
         // RFC 9000 §13.4.2: every packet of the datagram carries its mark.
         let ecn = self.ecn.codepoint();
@@ -60,7 +79,7 @@ impl Connection {
         let mut pad = false;
         let mut sent_handshake = false;
         for space in SPACES {
-            if !self.should_send_in(now, space, closing) {
+            if !self.should_send_in(now, space, closing, ack_only) {
                 continue;
             }
             if buf.len() + MIN_PACKET_ROOM > max_size {
@@ -69,7 +88,12 @@ impl Connection {
             if let Some(packet) = open.take() {
                 self.seal_packet(now, buf, packet, false, ecn);
             }
-            let Some(packet) = self.write_packet(now, space, buf, max_size, closing) else {
+            let mode = Mode {
+                closing,
+                ack_only,
+                pad_to: None,
+            };
+            let Some(packet) = self.write_packet(now, space, buf, max_size, mode) else {
                 continue;
             };
             // RFC 9000 §14.1: a client pads every datagram with an Initial
@@ -80,7 +104,12 @@ impl Connection {
             sent_handshake |= space == SpaceId::Handshake;
             open = Some(packet);
         }
-        let packet = open?;
+        let Some(packet) = open else {
+            // RFC 9002 §7.8: with room in the window and nothing to send,
+            // the sender is application-limited.
+            self.app_limited = !ack_only;
+            return None;
+        };
         self.seal_packet(now, buf, packet, pad, ecn);
         if closing {
             self.close_pending = false;
@@ -99,6 +128,10 @@ impl Connection {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.maybe_free_tls(now);
+        self.transmit(ecn, size)
+    }
+
+    fn transmit(&self, ecn: Option<crate::EcnCodepoint>, size: usize) -> Option<Transmit> {
         Some(Transmit {
             destination: self.remote,
             ecn,
@@ -108,10 +141,46 @@ impl Connection {
         })
     }
 
-    fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool) -> bool {
+    /// RFC 9002 §7: ack-eliciting packets wait for room in the congestion
+    /// window and for the pacer (§7.7); probes do not wait (§7.5), and
+    /// ACK-only packets are never held back.
+    fn congestion_blocked(&mut self, now: Instant, size: usize) -> bool {
+        let probing = SPACES.iter().any(|&s| self.spaces[index(s)].probes > 0);
+        if probing {
+            return false;
+        }
+        if !self.window_has_room(size) {
+            self.app_limited = false;
+            return true;
+        }
+        self.pacing_deadline = self.pacing_delay(now, size);
+        self.pacing_deadline.is_some()
+    }
+
+    /// Sends a path MTU probe: a 1-RTT packet of exactly `size` bytes, a
+    /// PING padded out (RFC 9000 §14.4).
+    fn send_mtu_probe(&mut self, now: Instant, buf: &mut Vec<u8>, size: usize) -> Option<Transmit> {
+        let mode = Mode {
+            closing: false,
+            ack_only: true,
+            pad_to: Some(size),
+        };
+        let mut packet = self.write_packet(now, SpaceId::Data, buf, size, mode)?;
+        packet.frames.mtu_probe = true;
+        packet.ack_eliciting = true;
+        self.seal_packet(now, buf, packet, false, None);
+        self.stats.datagrams_sent += 1;
+        self.stats.bytes_sent += buf.len() as u64;
+        self.transmit(None, buf.len())
+    }
+
+    fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool, ack_only: bool) -> bool {
         let sp = &self.spaces[index(space)];
         if sp.keys.is_none() {
             return false;
+        }
+        if ack_only && !closing {
+            return sp.ack_pending || sp.ack_deadline.is_some_and(|d| d <= now);
         }
         if closing {
             // RFC 9000 §10.2.3: before confirmation, close in every space
@@ -136,7 +205,7 @@ impl Connection {
         space: SpaceId,
         buf: &mut Vec<u8>,
         max_size: usize,
-        closing: bool,
+        mode: Mode,
     ) -> Option<OpenPacket> {
         let start = buf.len();
         let pn = self.spaces[index(space)].next_pn;
@@ -173,8 +242,17 @@ impl Connection {
         let header_end = buf.len();
         let limit = max_size.saturating_sub(TAG_LEN);
         let mut frames = SentFrames::default();
-        let ack_eliciting = if closing {
+        let ack_eliciting = if mode.closing {
             self.write_close(space, buf, limit);
+            false
+        } else if let Some(size) = mode.pad_to {
+            self.write_ack(now, space, buf, limit);
+            buf.push(0x01); // PING, RFC 9000 §19.2
+            // PADDING frames fill the packet to its exact size, tag aside.
+            buf.resize(size.saturating_sub(TAG_LEN).max(buf.len()), 0);
+            true
+        } else if mode.ack_only {
+            self.write_ack(now, space, buf, limit);
             false
         } else {
             self.write_frames(now, space, buf, limit, &mut frames)
@@ -357,20 +435,19 @@ impl Connection {
         let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
         self.ecn.on_packet_sent(packet.space, packet.pn, ecn);
         packet.frames.ect0 = ecn == Some(crate::EcnCodepoint::Ect0);
+        packet.frames.pn = packet.pn;
         // RFC 9002 §2: padded packets count as in flight too.
         let in_flight = packet.ack_eliciting || pad;
-        self.recovery.on_packet_sent(
-            now,
-            packet.space,
-            packet.pn,
-            SentPacket {
-                time_sent: now,
-                size,
-                ack_eliciting: packet.ack_eliciting,
-                in_flight,
-                data: packet.frames,
-            },
-        );
+        let sent = SentPacket {
+            time_sent: now,
+            size,
+            ack_eliciting: packet.ack_eliciting,
+            in_flight,
+            data: packet.frames,
+        };
+        self.on_path_packet_sent(now, &sent);
+        self.recovery
+            .on_packet_sent(now, packet.space, packet.pn, sent);
         self.stats.packets_sent += 1;
         if packet.ack_eliciting {
             self.last_ack_eliciting_sent = now;

@@ -27,6 +27,12 @@ impl Connection {
                     .into_iter()
                     .chain(self.idle_deadline())
                     .chain(self.keep_alive_deadline())
+                    .chain(self.pacing_deadline)
+                    .chain(
+                        self.handshake_confirmed
+                            .then(|| self.mtud.next_timeout())
+                            .flatten(),
+                    )
                     .chain(acks)
                     .min()
             }
@@ -76,7 +82,7 @@ impl Connection {
                 .recovery
                 .on_loss_detection_timeout(now, &path, &mut lost);
             self.lost_buf = lost;
-            self.on_packets_lost();
+            self.on_packets_lost(now);
             if let TimeoutOutcome::Probe { space, packets } = outcome {
                 self.stats.pto_count += 1;
                 let sp = &mut self.spaces[index(space)];

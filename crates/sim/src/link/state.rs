@@ -64,6 +64,9 @@ impl LinkState {
         if cfg.blackout.as_ref().is_some_and(|w| w.contains(&now)) {
             return Err(DropReason::Blackout);
         }
+        if cfg.mtu.is_some_and(|mtu| len > mtu) {
+            return Err(DropReason::TooBig);
+        }
         let departure = match cfg.bandwidth {
             Some(bps) => {
                 let queued = backlog(self.busy_until.saturating_sub(now), bps);

@@ -3,6 +3,7 @@
 mod closing;
 mod datagrams;
 mod ecn;
+mod mtu;
 
 use std::time::Duration;
 

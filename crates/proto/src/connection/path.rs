@@ -1,0 +1,121 @@
+//! The path: congestion control (RFC 9002 §7), pacing (§7.7) and path MTU
+//! discovery (RFC 9000 §14.3), fed from what recovery reports.
+
+use std::time::Instant;
+
+use super::{Connection, SentFrames};
+use crate::{
+    SpaceId,
+    congestion::{LostPacket, in_persistent_congestion, persistent_congestion_pto},
+    recovery::SentPacket,
+};
+
+impl Connection {
+    /// Whether the congestion window has room for a full datagram.
+    pub(super) fn window_has_room(&self, size: usize) -> bool {
+        let in_flight = self.recovery.bytes_in_flight();
+        in_flight.saturating_add(size as u64) <= self.congestion.window()
+    }
+
+    /// RFC 9002 §7.7: when the pacer lets the next ack-eliciting datagram
+    /// go; `None` for now.
+    pub(super) fn pacing_delay(&mut self, now: Instant, size: usize) -> Option<Instant> {
+        let mtu = self.mtud.current();
+        let rtt = self.recovery.rtt().smoothed();
+        let window = self.congestion.window();
+        self.pacer
+            .delay(now, size as u64, rtt, window, mtu)
+            .filter(|&at| at > now)
+    }
+
+    /// A packet left: the controller and pacer count it if in flight.
+    pub(super) fn on_path_packet_sent(&mut self, now: Instant, packet: &SentPacket<SentFrames>) {
+        if packet.in_flight {
+            let size = u64::from(packet.size);
+            self.congestion
+                .on_sent(now, size, self.recovery.bytes_in_flight());
+            self.pacer.on_sent(now, size);
+        }
+        if packet.data.mtu_probe {
+            self.mtud.on_probe_sent(packet.data.pn, packet.size);
+        }
+    }
+
+    /// Packets were acknowledged (largest first).
+    pub(super) fn on_path_packets_acked(&mut self, now: Instant, acked: &[SentPacket<SentFrames>]) {
+        let rtt = *self.recovery.rtt();
+        for packet in acked {
+            if packet.data.mtu_probe {
+                self.mtud.on_acked(now, packet.data.pn);
+            } else {
+                self.mtud.on_packet_acked(packet.size);
+            }
+            if packet.in_flight {
+                let size = u64::from(packet.size);
+                self.congestion
+                    .on_ack(now, packet.time_sent, size, self.app_limited, &rtt);
+            }
+        }
+        self.update_mtu();
+    }
+
+    /// Packets of one loss event were declared lost.
+    pub(super) fn on_path_packets_lost(
+        &mut self,
+        now: Instant,
+        lost: &[(SpaceId, SentPacket<SentFrames>)],
+    ) {
+        let mut lost_bytes = 0;
+        let mut latest = None;
+        let mut per_space: [Vec<LostPacket>; 3] = Default::default();
+        for (space, packet) in lost {
+            if packet.data.mtu_probe {
+                // RFC 9000 §14.4: a lost probe is no congestion signal.
+                self.mtud.on_lost(now, packet.data.pn);
+                continue;
+            }
+            self.mtud.on_packet_lost(now, packet.size);
+            if !packet.in_flight {
+                continue;
+            }
+            lost_bytes += u64::from(packet.size);
+            latest = latest.max(Some(packet.time_sent));
+            per_space[super::spaces::index(*space)].push(LostPacket {
+                pn: packet.data.pn,
+                time_sent: packet.time_sent,
+                ack_eliciting: packet.ack_eliciting,
+            });
+        }
+        self.update_mtu();
+        let Some(latest) = latest else { return };
+        // RFC 9002 §7.6.2: persistent congestion from lost ack-eliciting
+        // packets spanning three PTOs with nothing acknowledged between.
+        let pto = persistent_congestion_pto(
+            self.recovery.rtt(),
+            crate::recovery::RecoveryConfig::default().granularity,
+            self.peer_max_ack_delay(),
+        );
+        let first_sample = self.recovery.first_rtt_sample();
+        let persistent = per_space
+            .iter()
+            .any(|lost| in_persistent_congestion(lost, pto, first_sample));
+        self.congestion
+            .on_congestion_event(now, latest, persistent, lost_bytes);
+        self.stats.congestion_events += 1;
+    }
+
+    /// RFC 9002 §7.1: an increase in ECN-CE is a congestion event for the
+    /// packets sent up to the newly acknowledged one.
+    pub(super) fn on_path_ce(&mut self, now: Instant, sent: Instant) {
+        self.congestion.on_congestion_event(now, sent, false, 0);
+        self.stats.congestion_events += 1;
+    }
+
+    fn update_mtu(&mut self) {
+        let mtu = self.mtud.current();
+        if usize::from(mtu) != self.last_mtu {
+            self.last_mtu = usize::from(mtu);
+            self.congestion.on_mtu_update(mtu);
+        }
+    }
+}
