@@ -3,7 +3,6 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    VarInt,
     cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
     packet::Version,
 };
@@ -31,18 +30,8 @@ pub struct TransportConfig {
     /// Received packet number ranges remembered per space for ACK frames;
     /// the oldest are forgotten first.
     pub max_ack_ranges: usize,
-    /// Connection-level flow control limit advertised (initial_max_data).
-    pub initial_max_data: VarInt,
-    /// Per-stream limit for streams we open (initial_max_stream_data_bidi_local).
-    pub initial_max_stream_data_bidi_local: VarInt,
-    /// Per-stream limit for bidirectional streams the peer opens.
-    pub initial_max_stream_data_bidi_remote: VarInt,
-    /// Per-stream limit for unidirectional streams the peer opens.
-    pub initial_max_stream_data_uni: VarInt,
-    /// Bidirectional streams the peer may open.
-    pub initial_max_streams_bidi: VarInt,
-    /// Unidirectional streams the peer may open.
-    pub initial_max_streams_uni: VarInt,
+    /// Stream limits, flow control windows and send buffers.
+    pub streams: crate::streams::StreamsConfig,
     /// Largest DATAGRAM frame we accept (RFC 9221 §3); `None` refuses
     /// datagrams altogether.
     pub max_datagram_frame_size: Option<u16>,
@@ -77,12 +66,7 @@ impl Default for TransportConfig {
             crypto_max_fragments: 64,
             max_ack_delay: Duration::from_millis(25),
             max_ack_ranges: 64,
-            initial_max_data: VarInt::from_u32(10 * 1024 * 1024),
-            initial_max_stream_data_bidi_local: VarInt::from_u32(1024 * 1024),
-            initial_max_stream_data_bidi_remote: VarInt::from_u32(1024 * 1024),
-            initial_max_stream_data_uni: VarInt::from_u32(1024 * 1024),
-            initial_max_streams_bidi: VarInt::from_u32(100),
-            initial_max_streams_uni: VarInt::from_u32(100),
+            streams: crate::streams::StreamsConfig::default(),
             max_datagram_frame_size: Some(u16::MAX),
             datagram_receive_queue: 64,
             datagram_send_queue: 64,

@@ -26,6 +26,7 @@ mod path;
 mod recv;
 mod send;
 mod spaces;
+mod stream_api;
 mod timers;
 
 use std::{
@@ -69,6 +70,8 @@ pub(crate) struct SentFrames {
     pn: u64,
     /// Whether it was a path MTU probe (RFC 9000 §14.4).
     mtu_probe: bool,
+    /// Stream and flow control frames it carried.
+    streams: crate::streams::SentStreamFrames,
 }
 
 /// Where the connection is in its life.
@@ -179,6 +182,8 @@ pub struct Connection {
     app_limited: bool,
     /// The MTU the controller was last told of.
     last_mtu: usize,
+    /// Every stream of the connection, and connection flow control.
+    streams: crate::streams::Streams,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -200,6 +205,7 @@ impl Connection {
     pub(crate) fn new(now: Instant, init: ConnectionInit) -> Self {
         let config = init.config;
         let ecn_enabled = config.ecn;
+        let streams_config = config.streams.clone();
         let base_mtu = u16::try_from(MIN_INITIAL_SIZE).unwrap_or(u16::MAX);
         let congestion_factory = config.congestion.clone();
         let mtud_config = crate::path::mtud::MtudConfig {
@@ -278,6 +284,7 @@ impl Connection {
             mtud: crate::path::mtud::MtuDiscovery::new(mtud_config),
             app_limited: true,
             last_mtu: MIN_INITIAL_SIZE,
+            streams: crate::streams::Streams::new(init.side, streams_config),
         };
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
@@ -394,7 +401,10 @@ impl Connection {
 
     /// The next application event, if any.
     pub fn poll(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        if let Some(event) = self.events.pop_front() {
+            return Some(event);
+        }
+        self.streams.poll_event().map(Event::Stream)
     }
 
     /// Exports keying material from the TLS session (RFC 8446 §7.5).

@@ -425,14 +425,8 @@ fn local_params(
     local_cid: &ConnectionId,
     original_dcid: Option<&ConnectionId>,
 ) -> TransportParameters {
-    TransportParameters {
+    let mut params = TransportParameters {
         max_idle_timeout: config.max_idle_timeout.unwrap_or_default(),
-        initial_max_data: config.initial_max_data,
-        initial_max_stream_data_bidi_local: config.initial_max_stream_data_bidi_local,
-        initial_max_stream_data_bidi_remote: config.initial_max_stream_data_bidi_remote,
-        initial_max_stream_data_uni: config.initial_max_stream_data_uni,
-        initial_max_streams_bidi: config.initial_max_streams_bidi,
-        initial_max_streams_uni: config.initial_max_streams_uni,
         max_ack_delay: config.max_ack_delay,
         // RFC 9000 §7.3: each side names the SCID of its first packet; the
         // server echoes the client's original DCID.
@@ -441,5 +435,7 @@ fn local_params(
         max_datagram_frame_size: config.max_datagram_frame_size.map(VarInt::from),
         max_udp_payload_size: VarInt::from(config.max_udp_payload_size),
         ..TransportParameters::default()
-    }
+    };
+    config.streams.apply_to(&mut params);
+    params
 }

@@ -6,7 +6,7 @@
 //! `tern-endpoint` drives it over real UDP; `tern-sim` drives it over a
 //! simulated network.
 //!
-//! So far it holds the wire format of QUIC version 1:
+//! It holds QUIC version 1 from the wire format up:
 //!
 //! - [`varint`]: variable-length integers (RFC 9000 §16);
 //! - [`cid`]: connection IDs and their generators (RFC 9000 §5.1);
@@ -16,6 +16,16 @@
 //!   integrity (RFC 9001 §5, §6; RFC 9369 §3.3);
 //! - [`transport_params`]: transport parameters (RFC 9000 §18, RFC 9221,
 //!   RFC 9287, RFC 9368);
+//! - [`handshake_info`]: [`HandshakeInfo`], the snapshot of what a handshake
+//!   negotiated, taken once when it completes;
+//! - [`recovery`]: RTT estimation, loss detection and PTO (RFC 9002 §5, §6);
+//! - [`streams`]: stream state, flow control and reassembly (RFC 9000 §2–§4);
+//! - [`congestion`], [`pacing`]: CUBIC and NewReno (RFC 9438, RFC 9002 §7)
+//!   and the pacer (RFC 9002 §7.7);
+//! - [`path`]: ECN validation and path MTU discovery (RFC 9000 §13.4, §14);
+//! - [`connection`], [`endpoint`]: the state machines that tie it together,
+//!   driven with `handle`, `poll_transmit`, `poll_timeout`, `handle_timeout`
+//!   and `poll`;
 //! - [`error`]: transport error codes (RFC 9000 §20.1).
 //!
 //! Every decoder treats its input as hostile: malformed input is a typed
@@ -61,6 +71,9 @@ pub use handshake_info::{CipherSuiteInfo, EarlyData, HandshakeInfo, TlsDetails, 
 pub use packet::{
     CoalescedPackets, DecodeOptions, PacketDecodeError, PacketNumber, PacketType, PartialDecode,
     Version,
+};
+pub use streams::{
+    Chunk, ReadError, RecvState, SendState, StreamEvent, Streams, StreamsConfig, WriteError,
 };
 pub use transmit::{EcnCodepoint, Transmit};
 pub use transport_params::{

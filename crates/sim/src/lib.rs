@@ -108,6 +108,7 @@ pub mod quic;
 mod seed;
 mod sim;
 mod trace;
+pub mod transfer;
 
 use std::net::SocketAddr;
 use std::time::Instant;

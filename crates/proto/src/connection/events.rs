@@ -20,6 +20,9 @@ pub enum Event {
     /// A datagram arrived (RFC 9221); take it with
     /// [`Connection::recv_datagram`](super::Connection::recv_datagram).
     DatagramReceived,
+    /// Something happened on a stream: opened by the peer, readable,
+    /// writable again, finished, stopped or reset.
+    Stream(crate::streams::StreamEvent),
 }
 
 /// Which end closed a connection.
@@ -156,4 +159,6 @@ pub struct ConnectionStats {
     pub rtt: Duration,
     /// Congestion events (loss or CE) the controller reacted to.
     pub congestion_events: u64,
+    /// Stream bytes in packets declared lost, queued to be sent again.
+    pub stream_bytes_retransmitted: u64,
 }

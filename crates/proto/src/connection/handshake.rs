@@ -96,6 +96,7 @@ impl Connection {
         self.peer_reset_token = params.stateless_reset_token;
         self.mtud
             .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
+        self.streams.set_peer_params(&params);
         self.peer_params = Some(params);
         Ok(())
     }

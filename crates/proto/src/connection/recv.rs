@@ -327,9 +327,11 @@ impl Connection {
                 ));
             }
             other => {
-                // Streams, flow control, connection IDs, paths and datagrams
-                // arrive with the next issues; for now they are ignored.
-                tracing::trace!(ty = ?other.ty(), "frame ignored");
+                if let Some(unhandled) = self.streams.on_frame(other)? {
+                    // Connection IDs and path validation come later; their
+                    // frames are accepted and ignored for now.
+                    tracing::trace!(ty = ?unhandled.ty(), "frame ignored");
+                }
             }
         }
         Ok(())
@@ -385,6 +387,10 @@ impl Connection {
             self.on_ecn_ce(now, outcome.ce_increase, largest_sent);
         }
         self.on_path_packets_acked(now, &acked);
+        if result.as_ref().is_ok_and(|outcome| outcome.rtt_sampled) {
+            self.streams
+                .on_rtt_sample(now, self.recovery.rtt().smoothed());
+        }
         for packet in acked.drain(..) {
             self.on_frames_acked(space, packet.data);
         }
@@ -414,6 +420,9 @@ impl Connection {
         if let Some(range) = frames.crypto {
             self.spaces[index(space)].crypto_send.on_ack(range);
         }
+        if !frames.streams.is_empty() {
+            self.streams.on_acked(frames.streams);
+        }
     }
 
     /// Queues the contents of lost packets to be sent again.
@@ -433,6 +442,15 @@ impl Connection {
             }
             if frames.handshake_done {
                 self.handshake_done_pending = true;
+            }
+            if !frames.streams.is_empty() {
+                let lost_bytes: u64 = frames
+                    .streams
+                    .stream_frames()
+                    .map(|(_, range, _)| range.end - range.start)
+                    .sum();
+                self.stats.stream_bytes_retransmitted += lost_bytes;
+                self.streams.on_lost(frames.streams);
             }
         }
         self.lost_buf = lost;

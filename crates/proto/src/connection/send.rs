@@ -195,7 +195,9 @@ impl Connection {
             || (space == SpaceId::Data
                 && (self.handshake_done_pending
                     || (self.handshake_complete
-                        && (self.has_datagrams() || self.keep_alive_pending))))
+                        && (self.has_datagrams()
+                            || self.keep_alive_pending
+                            || self.streams.wants_to_send()))))
     }
 
     /// Writes one packet's header and frames; `None` when nothing fit.
@@ -302,8 +304,14 @@ impl Connection {
                 self.keep_alive_pending = false;
                 ack_eliciting = true;
             }
+            let before = buf.len();
+            self.streams
+                .write_control_frames(buf, limit, &mut frames.streams);
             // RFC 9221 §5: datagrams are ack-eliciting but never resent.
-            ack_eliciting |= self.write_datagrams(buf, limit);
+            self.write_datagrams(buf, limit);
+            self.streams
+                .write_stream_frames(buf, limit, &mut frames.streams);
+            ack_eliciting |= buf.len() > before;
         }
         let sp = &mut self.spaces[index(space)];
         let room = limit.saturating_sub(buf.len());

@@ -59,6 +59,10 @@ impl Connection {
                 .push_back(Event::Closed(ConnectionError::TimedOut(idle)));
             return;
         }
+        if self.pacing_deadline.is_some_and(|deadline| now >= deadline) {
+            // The pacer now lets a packet out; poll_transmit recomputes.
+            self.pacing_deadline = None;
+        }
         if self
             .keep_alive_deadline()
             .is_some_and(|deadline| now >= deadline)

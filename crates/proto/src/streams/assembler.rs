@@ -177,6 +177,84 @@ impl Assembler {
         Some(data)
     }
 
+    /// Like [`Assembler::read`], but returns at most `max_len` bytes; the
+    /// rest of the chunk stays for the next read. `None` when `max_len` is 0.
+    pub fn read_max(&mut self, max_len: usize) -> Option<Bytes> {
+        if max_len == 0 {
+            return None;
+        }
+        let mut data = self.read()?;
+        if data.len() > max_len {
+            let rest = data.split_off(max_len);
+            let len = len64(&rest);
+            self.read_offset -= len;
+            self.buffered += len;
+            self.chunks.insert(self.read_offset, rest);
+        }
+        Some(data)
+    }
+
+    /// Removes and returns the lowest held chunk (at most `max_len` bytes of
+    /// it, the rest stays), wherever it starts: an out-of-order read. The
+    /// read offset moves only when the chunk starts at it, so the caller
+    /// must keep the returned range from being inserted again (and may then
+    /// skip it with [`Assembler::advance_to`]). `None` when `max_len` is 0
+    /// or nothing is held.
+    pub fn pop_first(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
+        if max_len == 0 {
+            return None;
+        }
+        let (start, mut data) = self.chunks.pop_first()?;
+        if data.len() > max_len {
+            let rest = data.split_off(max_len);
+            self.chunks.insert(chunk_end(start, &data), rest);
+        }
+        self.buffered -= len64(&data);
+        if start == self.read_offset {
+            self.read_offset = chunk_end(start, &data);
+        }
+        Some((start, data))
+    }
+
+    /// Moves the read offset forward to `offset`, dropping held bytes below
+    /// it; for a range already handed out by [`Assembler::pop_first`].
+    pub fn advance_to(&mut self, offset: u64) {
+        if offset <= self.read_offset {
+            return;
+        }
+        while let Some(entry) = self.chunks.first_entry() {
+            let start = *entry.key();
+            if start >= offset {
+                break;
+            }
+            let data = entry.remove();
+            self.buffered -= len64(&data);
+            if chunk_end(start, &data) > offset {
+                let rest = slice(&data, start, offset..chunk_end(start, &data));
+                self.buffered += len64(&rest);
+                self.chunks.insert(offset, rest);
+                break;
+            }
+        }
+        self.read_offset = offset;
+    }
+
+    /// Whether [`Assembler::read`] would return data now.
+    #[must_use]
+    pub fn is_readable(&self) -> bool {
+        self.chunks
+            .first_key_value()
+            .is_some_and(|(&start, _)| start == self.read_offset)
+    }
+
+    /// Drops every held byte and moves the read offset to `offset` (when it
+    /// is ahead), as a receiver does when it stops reading a stream.
+    pub fn discard_to(&mut self, offset: u64) {
+        self.chunks.clear();
+        self.buffered = 0;
+        self.read_offset = self.read_offset.max(offset);
+    }
+
     /// The offset of the next byte [`Assembler::read`] returns: the number of
     /// bytes read so far.
     #[must_use]

@@ -297,3 +297,31 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn read_max_returns_a_prefix_and_keeps_the_rest_in_place() {
+    let data = stream(1000);
+    let mut asm = Assembler::new(ROOMY);
+    asm.insert(0, data.clone()).unwrap();
+    assert!(asm.is_readable());
+    assert_eq!(asm.read_max(0), None);
+    let head = asm.read_max(300).unwrap();
+    assert_eq!(head, data.slice(..300));
+    assert_eq!(head.as_ptr(), data.as_ptr(), "no copy");
+    assert_eq!((asm.read_offset(), asm.buffered()), (300, 700));
+    assert_eq!(asm.read_max(5000).unwrap(), data.slice(300..));
+    assert!(!asm.is_readable());
+}
+
+#[test]
+fn discard_to_drops_everything_and_moves_the_read_offset() {
+    let data = stream(1000);
+    let mut asm = Assembler::new(ROOMY);
+    asm.insert(500, data.slice(500..)).unwrap();
+    assert!(!asm.is_readable(), "bytes 0..500 are missing");
+    asm.discard_to(800);
+    assert!(asm.is_empty());
+    assert_eq!((asm.read_offset(), asm.buffered()), (800, 0));
+    asm.insert(0, data.clone()).unwrap();
+    assert_eq!(read_all(&mut asm), &data[800..]);
+}

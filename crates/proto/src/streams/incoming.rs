@@ -1,0 +1,277 @@
+//! Stream frames from the peer (RFC 9000 §19.4, §19.5, §19.8-§19.14).
+
+use super::{
+    Control, RecvState, SendState, StreamEvent, Streams,
+    app::{recv_half, send_half},
+};
+use crate::{
+    error::TransportError,
+    frame::{
+        Frame, FrameType, MaxStreamData, MaxStreams, ResetStream, StopSending, Stream,
+        StreamDataBlocked, StreamsBlocked,
+    },
+    varint::VarInt,
+};
+
+impl Streams {
+    /// Handles `frame` when it is a stream or flow control frame; hands any
+    /// other frame back untouched as `Ok(Some(frame))`.
+    ///
+    /// # Errors
+    /// The [`TransportError`] to close the connection with, as the handler
+    /// for the frame returns it.
+    pub fn on_frame(&mut self, frame: Frame) -> Result<Option<Frame>, TransportError> {
+        match frame {
+            Frame::Stream(frame) => self.on_stream(frame)?,
+            Frame::ResetStream(frame) => self.on_reset_stream(frame)?,
+            Frame::StopSending(frame) => self.on_stop_sending(frame)?,
+            Frame::MaxData(max) => self.on_max_data(max),
+            Frame::MaxStreamData(frame) => self.on_max_stream_data(frame)?,
+            Frame::MaxStreams(frame) => self.on_max_streams(frame),
+            Frame::DataBlocked(limit) => self.on_data_blocked(limit),
+            Frame::StreamDataBlocked(frame) => self.on_stream_data_blocked(frame)?,
+            Frame::StreamsBlocked(frame) => self.on_streams_blocked(frame),
+            other => return Ok(Some(other)),
+        }
+        Ok(None)
+    }
+
+    /// Handles a STREAM frame.
+    ///
+    /// # Errors
+    /// STREAM_STATE_ERROR for a send-only stream or a local stream not yet
+    /// opened, STREAM_LIMIT_ERROR for a peer stream beyond our limit,
+    /// FLOW_CONTROL_ERROR for data beyond a limit or too fragmented, and
+    /// FINAL_SIZE_ERROR for data past or changing the final size.
+    pub fn on_stream(&mut self, frame: Stream) -> Result<(), TransportError> {
+        let ty = frame.header().ty();
+        let id = frame.id;
+        // RFC 9000 §19.8: a STREAM frame for a send-only stream is
+        // STREAM_STATE_ERROR.
+        if !self.can_recv(id) {
+            return Err(
+                TransportError::stream_state_error("stream frame for a send-only stream")
+                    .in_frame(ty),
+            );
+        }
+        if self
+            .incoming_stream(id)
+            .map_err(|e| e.in_frame(ty))?
+            .is_none()
+        {
+            return Ok(()); // RFC 9000 §3.2: a closed stream's late data is ignored.
+        }
+        let Some(recv) = recv_half(&mut self.streams, id) else {
+            return Ok(());
+        };
+        let used = recv
+            .on_data(frame.offset.into_inner(), frame.data, frame.fin)
+            .map_err(|e| e.in_frame(ty))?;
+        recv.settle_stopped();
+        let readable = recv.stop_code.is_none()
+            && !recv.readable_signalled
+            && (recv.is_readable() || recv.state == RecvState::DataRecvd);
+        if readable {
+            recv.readable_signalled = true;
+            self.events.push_back(StreamEvent::Readable { id });
+        }
+        self.use_credit(used).map_err(|e| e.in_frame(ty))?;
+        self.retire(id);
+        self.maybe_free(id);
+        Ok(())
+    }
+
+    /// Counts credit the peer used against our connection limit.
+    fn use_credit(&mut self, used: u64) -> Result<(), TransportError> {
+        self.recv_flow.received = self.recv_flow.received.saturating_add(used);
+        // RFC 9000 §4.1: data beyond the connection limit is FLOW_CONTROL_ERROR.
+        if self.recv_flow.received > self.recv_flow.max_data {
+            return Err(TransportError::flow_control_error(
+                "stream data beyond the connection limit",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Handles a RESET_STREAM frame.
+    ///
+    /// # Errors
+    /// STREAM_STATE_ERROR for a send-only stream, the stream ID errors of
+    /// [`on_stream`](Self::on_stream), FINAL_SIZE_ERROR for a final size
+    /// that contradicts what arrived, FLOW_CONTROL_ERROR beyond a limit.
+    pub fn on_reset_stream(&mut self, frame: ResetStream) -> Result<(), TransportError> {
+        let ty = FrameType::RESET_STREAM;
+        let id = frame.id;
+        // RFC 9000 §19.4: RESET_STREAM for a send-only stream is
+        // STREAM_STATE_ERROR.
+        if !self.can_recv(id) {
+            return Err(
+                TransportError::stream_state_error("reset for a send-only stream").in_frame(ty),
+            );
+        }
+        if self
+            .incoming_stream(id)
+            .map_err(|e| e.in_frame(ty))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some(recv) = recv_half(&mut self.streams, id) else {
+            return Ok(());
+        };
+        let before = recv.state;
+        let used = recv
+            .on_reset(frame.error_code, frame.final_size.into_inner())
+            .map_err(|e| e.in_frame(ty))?;
+        let stopped = recv.stop_code.is_some();
+        recv.settle_stopped();
+        if before != RecvState::ResetRecvd && recv.state == RecvState::ResetRecvd && !stopped {
+            let code = frame.error_code;
+            self.events.push_back(StreamEvent::Reset { id, code });
+        }
+        self.use_credit(used).map_err(|e| e.in_frame(ty))?;
+        self.retire(id);
+        self.maybe_free(id);
+        Ok(())
+    }
+
+    /// Handles a STOP_SENDING frame: we reset the stream with the same code.
+    ///
+    /// # Errors
+    /// STREAM_STATE_ERROR for a receive-only stream, and the stream ID
+    /// errors of [`on_stream`](Self::on_stream).
+    pub fn on_stop_sending(&mut self, frame: StopSending) -> Result<(), TransportError> {
+        let ty = FrameType::STOP_SENDING;
+        let id = frame.id;
+        // RFC 9000 §19.5: STOP_SENDING for a receive-only stream is
+        // STREAM_STATE_ERROR.
+        if !self.can_send(id) {
+            return Err(TransportError::stream_state_error(
+                "stop sending for a receive-only stream",
+            )
+            .in_frame(ty));
+        }
+        if self
+            .incoming_stream(id)
+            .map_err(|e| e.in_frame(ty))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some(send) = send_half(&mut self.streams, id) else {
+            return Ok(());
+        };
+        if send.stop_code.is_some() {
+            return Ok(());
+        }
+        let code = frame.error_code;
+        send.stop_code = Some(code);
+        // RFC 9000 §3.5: STOP_SENDING is answered with RESET_STREAM carrying
+        // the same error code.
+        if matches!(
+            send.state,
+            SendState::Ready | SendState::Send | SendState::DataSent
+        ) {
+            let freed = send.reset(code);
+            self.send_flow.buffered -= freed;
+            if !send.reset_queued {
+                send.reset_queued = true;
+                self.control.push_back(Control::ResetStream(id));
+            }
+            self.events.push_back(StreamEvent::Stopped { id, code });
+            tracing::trace!(stream = %id, code = code.into_inner(), "peer stopped stream");
+        }
+        Ok(())
+    }
+
+    /// Handles a MAX_DATA frame: the connection's send limit grows.
+    pub fn on_max_data(&mut self, max: VarInt) {
+        // RFC 9000 §19.9: a MAX_DATA that does not raise the limit is ignored.
+        if max.into_inner() > self.send_flow.max_data {
+            self.send_flow.max_data = max.into_inner();
+            self.on_send_capacity();
+        }
+    }
+
+    /// Handles a MAX_STREAM_DATA frame: a stream's send limit grows.
+    ///
+    /// # Errors
+    /// STREAM_STATE_ERROR for a receive-only stream or a local stream not
+    /// yet opened; STREAM_LIMIT_ERROR beyond our stream limit.
+    pub fn on_max_stream_data(&mut self, frame: MaxStreamData) -> Result<(), TransportError> {
+        let ty = FrameType::MAX_STREAM_DATA;
+        let id = frame.id;
+        // RFC 9000 §19.10: MAX_STREAM_DATA for a receive-only stream is
+        // STREAM_STATE_ERROR.
+        if !self.can_send(id) {
+            return Err(TransportError::stream_state_error(
+                "max stream data for a receive-only stream",
+            )
+            .in_frame(ty));
+        }
+        if self
+            .incoming_stream(id)
+            .map_err(|e| e.in_frame(ty))?
+            .is_none()
+        {
+            return Ok(());
+        }
+        let Some(send) = send_half(&mut self.streams, id) else {
+            return Ok(());
+        };
+        // RFC 9000 §19.10: a MAX_STREAM_DATA that does not raise the limit is
+        // ignored.
+        if frame.max_data.into_inner() > send.max_data {
+            send.max_data = frame.max_data.into_inner();
+            if send.write_blocked {
+                send.write_blocked = false;
+                self.events.push_back(StreamEvent::Writable { id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a MAX_STREAMS frame: we may open more streams.
+    pub fn on_max_streams(&mut self, frame: MaxStreams) {
+        // RFC 9000 §19.11: a MAX_STREAMS that does not raise the limit is
+        // ignored; the codec already refused counts above 2^60.
+        self.raise_local_max(frame.dir, frame.count.into_inner());
+    }
+
+    /// Handles a DATA_BLOCKED frame; informational only.
+    pub fn on_data_blocked(&mut self, limit: VarInt) {
+        tracing::trace!(
+            limit = limit.into_inner(),
+            "peer blocked by connection flow control"
+        );
+    }
+
+    /// Handles a STREAM_DATA_BLOCKED frame; it may open a peer stream.
+    ///
+    /// # Errors
+    /// STREAM_STATE_ERROR for a send-only stream or a local stream not yet
+    /// opened; STREAM_LIMIT_ERROR beyond our stream limit.
+    pub fn on_stream_data_blocked(
+        &mut self,
+        frame: StreamDataBlocked,
+    ) -> Result<(), TransportError> {
+        let ty = FrameType::STREAM_DATA_BLOCKED;
+        // RFC 9000 §19.13: STREAM_DATA_BLOCKED for a send-only stream is
+        // STREAM_STATE_ERROR.
+        if !self.can_recv(frame.id) {
+            return Err(TransportError::stream_state_error(
+                "stream data blocked for a send-only stream",
+            )
+            .in_frame(ty));
+        }
+        self.incoming_stream(frame.id).map_err(|e| e.in_frame(ty))?;
+        tracing::trace!(stream = %frame.id, limit = frame.limit.into_inner(), "peer stream blocked");
+        Ok(())
+    }
+
+    /// Handles a STREAMS_BLOCKED frame; informational only (our limit rises
+    /// as the peer's streams close).
+    pub fn on_streams_blocked(&mut self, frame: StreamsBlocked) {
+        tracing::trace!(dir = ?frame.dir, limit = frame.limit.into_inner(), "peer blocked by stream limit");
+    }
+}
