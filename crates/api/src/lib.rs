@@ -1,17 +1,59 @@
 //! # tern: async QUIC for Rust services
 //!
-//! This is the crate applications add. It will expose `Endpoint`,
-//! `Connection`, `SendStream` and `RecvStream` as async handles over
-//! `tern-endpoint`'s event loop, with `Connection::handshake_info().await`
-//! answering on both client and server for the whole life of a connection.
+//! The crate applications add. An [`Endpoint`] owns a UDP socket and its
+//! connections, driven by one task on your runtime (tokio by default); a
+//! [`Connection`] is a cheap handle to one of them; [`SendStream`] and
+//! [`RecvStream`] implement tokio's and futures' `AsyncWrite` / `AsyncRead`
+//! and read zero-copy [`bytes::Bytes`] chunks.
 //!
-//! It is empty until the issue "Async endpoint and API over real UDP"
-//! lands; the protocol layer is re-exported so that its types are reachable:
+//! What sets it apart: [`Connection::handshake_info`] answers on the client
+//! **and** the server for the connection's whole life. The snapshot is
+//! captured once when the handshake completes and shared as an `Arc`, so it
+//! stays readable after the server freed its TLS session to save memory.
 //!
-//! ```
-//! use tern::proto::Side;
-//! assert!(Side::Server.is_server());
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use tern::{Endpoint, tls};
+//!
+//! // A server with a throwaway certificate.
+//! let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
+//! let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+//! let server_config = tls::server_config(vec![cert.cert.der().clone()], key, &[b"echo"])?;
+//! let server = Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
+//!
+//! // A client that trusts it.
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(cert.cert.der().clone())?;
+//! let client = Endpoint::client("127.0.0.1:0".parse()?)?;
+//! client.set_default_client_config(tls::client_config(roots, &[b"echo"])?);
+//!
+//! let connection = client.connect(server.local_addr()?, "localhost")?.await?;
+//! let incoming = server.accept().await.expect("a connection");
+//! let (client_info, server_info) = (connection.handshake_info().await?, incoming.handshake_info().await?);
+//! assert_eq!(client_info.cipher_suite(), server_info.cipher_suite());
+//! # Ok(())
+//! # }
 //! ```
 #![forbid(unsafe_code)]
 
+mod connection;
+mod endpoint;
+mod error;
+mod random;
+mod streams;
+pub mod tls;
+
+pub use bytes::Bytes;
 pub use tern_proto as proto;
+pub use tern_proto::{
+    HandshakeInfo, VarInt,
+    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
+};
+
+pub use crate::{
+    connection::{Connecting, Connection, Events},
+    endpoint::{Accept, Endpoint, WaitIdle},
+    error::{EndpointError, ReadError, WriteError},
+    streams::{RecvStream, SendStream},
+};

@@ -439,3 +439,13 @@ fn local_params(
     config.streams.apply_to(&mut params);
     params
 }
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local", &self.local)
+            .field("server", &self.server.is_some())
+            .field("connections", &self.connections.len())
+            .finish_non_exhaustive()
+    }
+}

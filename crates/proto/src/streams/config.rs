@@ -50,7 +50,9 @@ impl Default for StreamsConfig {
             max_receive_window: 64 * 1024 * 1024,
             stream_send_buffer: 1024 * 1024,
             send_buffer: 8 * 1024 * 1024,
-            max_reassembly_chunks: 256,
+            // A legitimate sender fills a gap-ridden window with ~1 KB
+            // frames: allow one piece per KiB of the largest stream window.
+            max_reassembly_chunks: 16 * 1024,
         }
     }
 }

@@ -1,0 +1,150 @@
+//! `bind_udp`: addresses, dual-stack, reuse-port and the buffer sizes the
+//! kernel grants, checked with std sockets and socket2 (no runtime).
+
+use std::io;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use socket2::SockRef;
+use tern_endpoint::{SocketConfig, bind_udp};
+
+fn loopback_v4() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+/// Blocks (with a timeout) for one datagram on a socket `bind_udp` made
+/// non-blocking.
+fn recv_blocking(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+    socket
+        .set_nonblocking(false)
+        .expect("make the socket blocking");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("set a read timeout");
+    let mut buf = [0u8; 1500];
+    let (len, from) = socket.recv_from(&mut buf).expect("a datagram within 5 s");
+    (buf[..len].to_vec(), from)
+}
+
+/// Linux caps a buffer request at this sysctl, in bytes.
+fn kernel_cap(sysctl: &str) -> Option<usize> {
+    std::fs::read_to_string(format!("/proc/sys/net/core/{sysctl}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[test]
+fn bind_udp_works_on_ipv6_loopback() {
+    let socket = bind_udp(
+        SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
+        &SocketConfig::default(),
+    )
+    .unwrap();
+    let addr = socket.local_addr().unwrap();
+    assert_eq!(addr.ip(), Ipv6Addr::LOCALHOST);
+    assert_ne!(addr.port(), 0);
+
+    let peer = UdpSocket::bind((Ipv6Addr::LOCALHOST, 0)).unwrap();
+    peer.send_to(b"v6", addr).unwrap();
+    let (bytes, from) = recv_blocking(&socket);
+    assert_eq!(bytes, b"v6");
+    assert_eq!(from, peer.local_addr().unwrap());
+}
+
+#[test]
+fn a_bound_socket_is_non_blocking() {
+    let socket = bind_udp(loopback_v4(), &SocketConfig::default()).unwrap();
+    let error = socket.recv_from(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+}
+
+#[test]
+fn buffers_are_at_least_what_was_asked_or_the_kernel_cap() {
+    let config = SocketConfig::default();
+    let socket = bind_udp(loopback_v4(), &config).unwrap();
+    let sock = SockRef::from(&socket);
+    let granted_recv = sock.recv_buffer_size().unwrap();
+    let granted_send = sock.send_buffer_size().unwrap();
+    println!(
+        "asked {} / {} bytes (recv / send); granted {granted_recv} / {granted_send}; \
+         kernel caps {:?} / {:?}",
+        config.recv_buffer,
+        config.send_buffer,
+        kernel_cap("rmem_max"),
+        kernel_cap("wmem_max"),
+    );
+    match (kernel_cap("rmem_max"), kernel_cap("wmem_max")) {
+        (Some(rmem_max), Some(wmem_max)) => {
+            assert!(granted_recv >= config.recv_buffer.min(rmem_max));
+            assert!(granted_send >= config.send_buffer.min(wmem_max));
+        }
+        _ => println!("note: no Linux caps to compare against; only printed"),
+    }
+}
+
+#[test]
+fn a_zero_buffer_size_keeps_the_kernel_default() {
+    let config = SocketConfig {
+        recv_buffer: 0,
+        send_buffer: 0,
+        ..SocketConfig::default()
+    };
+    let socket = bind_udp(loopback_v4(), &config).unwrap();
+    let plain = UdpSocket::bind(loopback_v4()).unwrap();
+    assert_eq!(
+        SockRef::from(&socket).recv_buffer_size().unwrap(),
+        SockRef::from(&plain).recv_buffer_size().unwrap()
+    );
+}
+
+#[test]
+fn a_dual_stack_socket_receives_ipv4() {
+    let socket = bind_udp(
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)),
+        &SocketConfig::default(),
+    )
+    .unwrap();
+    if SockRef::from(&socket).only_v6().unwrap() {
+        println!("skipped: this platform keeps IPv6 sockets IPv6-only");
+        return;
+    }
+    let port = socket.local_addr().unwrap().port();
+    let peer = UdpSocket::bind(loopback_v4()).unwrap();
+    peer.send_to(b"v4", (Ipv4Addr::LOCALHOST, port)).unwrap();
+    let (bytes, from) = recv_blocking(&socket);
+    assert_eq!(bytes, b"v4");
+    let SocketAddr::V6(from) = from else {
+        panic!("a dual-stack socket reports IPv4-mapped addresses, got {from}");
+    };
+    assert_eq!(from.ip().to_ipv4_mapped(), Some(Ipv4Addr::LOCALHOST));
+    assert_eq!(from.port(), peer.local_addr().unwrap().port());
+}
+
+#[test]
+fn without_dual_stack_an_ipv6_socket_is_ipv6_only() {
+    let config = SocketConfig {
+        dual_stack: false,
+        ..SocketConfig::default()
+    };
+    let socket = bind_udp(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)), &config).unwrap();
+    assert!(SockRef::from(&socket).only_v6().unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn reuse_port_lets_two_sockets_share_a_port() {
+    let config = SocketConfig {
+        reuse_port: true,
+        ..SocketConfig::default()
+    };
+    let first = bind_udp(loopback_v4(), &config).unwrap();
+    let addr = first.local_addr().unwrap();
+    let second = bind_udp(addr, &config).unwrap();
+    assert_eq!(second.local_addr().unwrap(), addr);
+
+    // Without it the port is taken.
+    let error = bind_udp(addr, &SocketConfig::default()).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+}
