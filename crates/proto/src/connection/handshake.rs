@@ -70,9 +70,13 @@ impl Connection {
             }
         }
         let handshaking = tls.is_handshaking();
+        // A resuming client's TLS session offers the parameters remembered
+        // from the previous connection (for 0-RTT) before the server's
+        // arrive; the current ones are there once the handshake completed.
+        let current = self.side.is_server() || !handshaking;
         let raw_params = match self.peer_params {
-            None => tls.peer_transport_parameters().map(<[u8]>::to_vec),
-            Some(_) => None,
+            None if current => tls.peer_transport_parameters().map(<[u8]>::to_vec),
+            _ => None,
         };
         if let Some(raw) = raw_params {
             self.on_peer_params(&raw)?;

@@ -1,0 +1,39 @@
+//! Many handshakes: one after another, and at once.
+
+use crate::support::{Rt, pair, timeout};
+
+crate::on_both_runtimes!(
+    a_thousand_sequential_handshakes_complete,
+    two_hundred_concurrent_handshakes_complete
+);
+
+async fn a_thousand_sequential_handshakes_complete(rt: Rt) {
+    let pair = pair(&rt);
+    let addr = pair.server.local_addr().unwrap();
+    let server = pair.server.clone();
+    let _acceptor = rt.spawn(async move { while server.accept().await.is_some() {} });
+    for i in 0..1000_u32 {
+        let conn = timeout(&rt, pair.client.connect(addr, "localhost").unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("handshake {i}: {e}"));
+        assert!(conn.try_handshake_info().is_some());
+        conn.close(tern::VarInt::from_u32(0), b"");
+    }
+}
+
+async fn two_hundred_concurrent_handshakes_complete(rt: Rt) {
+    let pair = pair(&rt);
+    let addr = pair.server.local_addr().unwrap();
+    let server = pair.server.clone();
+    let _acceptor = rt.spawn(async move { while server.accept().await.is_some() {} });
+    let mut connecting = Vec::new();
+    for _ in 0..200 {
+        connecting.push(pair.client.connect(addr, "localhost").unwrap());
+    }
+    for (i, c) in connecting.into_iter().enumerate() {
+        let conn = timeout(&rt, c)
+            .await
+            .unwrap_or_else(|e| panic!("handshake {i}: {e}"));
+        assert!(conn.try_handshake_info().is_some());
+    }
+}

@@ -1,0 +1,120 @@
+//! What the loopback suite shares: runtimes, endpoint pairs, timeouts.
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tern::{ClientConfig, Endpoint, EndpointConfig, ServerConfig, TransportConfig, tls};
+use tern_endpoint::{Runtime, SmolRuntime, TokioRuntime};
+
+pub(crate) const ALPN: &[u8] = b"test";
+
+/// The runtime a test runs on.
+#[derive(Clone)]
+pub(crate) struct Rt(pub(crate) Arc<dyn Runtime>);
+
+impl Rt {
+    /// Runs `future` as a task; the receiver yields its output.
+    pub(crate) fn spawn<T: Send + 'static>(
+        &self,
+        future: impl Future<Output = T> + Send + 'static,
+    ) -> futures::channel::oneshot::Receiver<T> {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.0.spawn(Box::pin(async move {
+            let _ = tx.send(future.await);
+        }));
+        rx
+    }
+
+    pub(crate) async fn sleep(&self, duration: Duration) {
+        let mut timer = self.0.new_timer(self.0.now() + duration);
+        std::future::poll_fn(|cx| timer.as_mut().poll(cx)).await;
+    }
+}
+
+/// Fails the test if `future` takes longer than 60 s.
+pub(crate) async fn timeout<T>(rt: &Rt, future: impl Future<Output = T>) -> T {
+    let mut timer = rt.0.new_timer(rt.0.now() + Duration::from_secs(60));
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(value) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(value);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            panic!("timed out after 60 s");
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+type TestFn<F> = fn(Rt) -> F;
+
+pub(crate) fn run_tokio<F: Future<Output = ()> + Send + 'static>(test: TestFn<F>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async move {
+        let rt = Rt(Arc::new(TokioRuntime::new(
+            tokio::runtime::Handle::current(),
+        )));
+        test(rt).await;
+    });
+}
+
+pub(crate) fn run_smol<F: Future<Output = ()> + Send + 'static>(test: TestFn<F>) {
+    let rt = Rt(Arc::new(SmolRuntime::new()));
+    smol::block_on(test(rt));
+}
+
+/// A certificate and key for "localhost".
+pub(crate) fn cert() -> (
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    (cert.cert.der().clone(), key)
+}
+
+/// A server endpoint and a client endpoint that trusts it.
+pub(crate) struct Pair {
+    pub(crate) server: Endpoint,
+    pub(crate) client: Endpoint,
+}
+
+pub(crate) fn pair(rt: &Rt) -> Pair {
+    pair_with(rt, TransportConfig::default())
+}
+
+pub(crate) fn pair_with(rt: &Rt, transport: TransportConfig) -> Pair {
+    let (cert, key) = cert();
+    let transport = Arc::new(transport);
+    let mut server_config: ServerConfig =
+        tls::server_config(vec![cert.clone()], key, &[ALPN]).expect("server config");
+    server_config.transport = transport.clone();
+    let addr = "127.0.0.1:0".parse().expect("addr");
+    let server = Endpoint::new_with_runtime(
+        EndpointConfig::default(),
+        Some(server_config),
+        addr,
+        rt.0.clone(),
+    )
+    .expect("server");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).expect("root");
+    let client = Endpoint::new_with_runtime(EndpointConfig::default(), None, addr, rt.0.clone())
+        .expect("client");
+    let mut client_config: ClientConfig =
+        tls::client_config(roots, &[ALPN]).expect("client config");
+    client_config.transport = transport;
+    client.set_default_client_config(client_config);
+    Pair { server, client }
+}
+
+pub(crate) fn client_trusting_another_certificate() -> ClientConfig {
+    let (other, _) = cert();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(other).expect("root");
+    tls::client_config(roots, &[ALPN]).expect("client config")
+}
