@@ -3,9 +3,17 @@
 //! - `tern demo [--bytes N] [--json]`: a server and a client on loopback,
 //!   a transfer, and both sides' handshake information — the server's read
 //!   after it freed its TLS state.
+//! - `tern serve --root DIR [--listen ADDR] [--cert PEM --key PEM]`: files
+//!   over HTTP/0.9 on QUIC (ALPN `hq-interop`).
+//! - `tern get URL... --output DIR [--insecure | --ca PEM]`: fetch them.
+//!
+//! See `docs/cli.md`.
 #![forbid(unsafe_code)]
 
+mod certs;
 mod demo;
+mod get;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -24,6 +32,12 @@ enum Command {
     /// Run a server and a client on loopback, move data, show both sides'
     /// handshake information.
     Demo(demo::Args),
+    /// Serve the files under a directory over HTTP/0.9 on QUIC (ALPN
+    /// hq-interop), until Ctrl-C or --max-connections.
+    Serve(serve::Args),
+    /// Fetch files from HTTP/0.9-over-QUIC servers (ALPN hq-interop); exits
+    /// 1 if any download fails.
+    Get(get::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +54,8 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => runtime.block_on(demo::run(args)),
+        Command::Serve(args) => runtime.block_on(serve::run(args)),
+        Command::Get(args) => runtime.block_on(get::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

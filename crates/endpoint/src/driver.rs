@@ -35,6 +35,8 @@ const RECV_BUF: usize = 64 * 1024;
 /// Rounds of receive/timers/send per wake-up before the driver yields, so
 /// one busy endpoint cannot starve other tasks.
 const ROUNDS_PER_POLL: usize = 16;
+/// Datagrams sent in one GSO call at most.
+const MAX_GSO_SEGMENTS: usize = 32;
 /// Events kept per connection for [`ConnState::events`] readers; the oldest
 /// are dropped beyond this.
 const MAX_QUEUED_EVENTS: usize = 64;
@@ -87,8 +89,12 @@ pub struct EndpointState {
     pub socket_error: Option<String>,
     /// A datagram the socket could not take yet.
     pending: Option<(Transmit, Vec<u8>)>,
-    /// The buffer datagrams are built in, reused.
+    /// The buffer datagrams are batched in, reused.
     send_buf: Vec<u8>,
+    /// The buffer the protocol writes one datagram into.
+    scratch: Vec<u8>,
+    /// A datagram that could not join the last batch.
+    held: Option<(Transmit, Vec<u8>)>,
 }
 
 impl EndpointState {
@@ -134,6 +140,8 @@ impl EndpointShared {
                 socket_error: None,
                 pending: None,
                 send_buf: Vec::with_capacity(64 * 1024),
+                scratch: Vec::with_capacity(2048),
+                held: None,
             }),
             driver: AtomicWaker::new(),
         });
@@ -321,14 +329,10 @@ fn transmit(
     loop {
         let (transmit, contents) = match state.pending.take() {
             Some(pending) => pending,
-            None => {
-                let mut buf = std::mem::take(&mut state.send_buf);
-                let Some(transmit) = state.endpoint.poll_transmit(now, &mut buf) else {
-                    state.send_buf = buf;
-                    break;
-                };
-                (transmit, buf)
-            }
+            None => match next_batch(shared, state, now) {
+                Some(batch) => batch,
+                None => break,
+            },
         };
         match shared
             .socket
@@ -355,4 +359,58 @@ fn transmit(
         }
     }
     sent
+}
+
+/// Builds the next send: as many datagrams for one destination as GSO
+/// takes in one call, all of one size but a shorter last one.
+fn next_batch(
+    shared: &EndpointShared,
+    state: &mut EndpointState,
+    now: Instant,
+) -> Option<(Transmit, Vec<u8>)> {
+    if let Some(held) = state.held.take() {
+        return Some(held);
+    }
+    let max_segments = shared.socket.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
+    let mut batch = std::mem::take(&mut state.send_buf);
+    batch.clear();
+    let mut first: Option<Transmit> = None;
+    let mut segments = 0;
+    while let Some(transmit) = state.endpoint.poll_transmit(now, &mut state.scratch) {
+        let datagram = &state.scratch[..transmit.size];
+        match &mut first {
+            None => {
+                batch.extend_from_slice(datagram);
+                first = Some(transmit);
+                segments = 1;
+            }
+            Some(head) => {
+                if transmit.destination != head.destination
+                    || transmit.ecn != head.ecn
+                    || transmit.size > head.size
+                {
+                    // It cannot join this batch: send it alone next time.
+                    state.held = Some((transmit, datagram.to_vec()));
+                    break;
+                }
+                batch.extend_from_slice(datagram);
+                segments += 1;
+                if transmit.size < head.size {
+                    break;
+                }
+            }
+        }
+        if segments >= max_segments || max_segments == 1 {
+            break;
+        }
+    }
+    let Some(mut head) = first else {
+        state.send_buf = batch;
+        return None;
+    };
+    if segments > 1 {
+        head.segment_size = Some(head.size);
+    }
+    head.size = batch.len();
+    Some((head, batch))
 }

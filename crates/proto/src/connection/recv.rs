@@ -284,7 +284,8 @@ impl Connection {
             Frame::ConnectionClose(close) => {
                 let error = TransportError {
                     code: close.error_code,
-                    frame_type: Some(close.frame_type),
+                    // RFC 9000 §19.19: type 0 stands for "no particular frame".
+                    frame_type: Some(close.frame_type).filter(|t| *t != crate::FrameType::PADDING),
                     reason: String::from_utf8_lossy(&close.reason).into_owned().into(),
                 };
                 self.on_peer_close(

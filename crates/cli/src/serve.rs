@@ -1,0 +1,294 @@
+//! `tern serve`: files under a directory over HTTP/0.9 on QUIC (ALPN
+//! `hq-interop`), as the QUIC interop runner speaks it.
+//!
+//! Each bidirectional stream carries one request, `GET /path\r\n`, and the
+//! answer is the file's bytes followed by FIN, or a reset with one of the
+//! codes below.
+
+use std::{
+    error::Error,
+    io::Write as _,
+    net::SocketAddr,
+    path::{Component, Path, PathBuf},
+};
+
+use bytes::BytesMut;
+use tern::{Connection, ConnectionError, Endpoint, RecvStream, SendStream, VarInt, tls};
+use tokio::{io::AsyncReadExt as _, task::JoinSet};
+
+use crate::certs;
+
+/// The application protocol of HTTP/0.9 over QUIC in the interop runner.
+pub(crate) const ALPN: &[u8] = b"hq-interop";
+/// Reset code: no such file under the root.
+pub(crate) const NOT_FOUND: u32 = 0x10;
+/// Reset code: the request is not `GET /path`, or longer than
+/// [`MAX_REQUEST`].
+pub(crate) const BAD_REQUEST: u32 = 0x11;
+/// Reset code: the path leaves the root (`..`, or a symlink pointing out).
+pub(crate) const FORBIDDEN: u32 = 0x12;
+/// Reset code: the file exists but could not be read.
+pub(crate) const INTERNAL_ERROR: u32 = 0x13;
+/// The longest request line taken, in bytes.
+const MAX_REQUEST: usize = 4 * 1024;
+/// The size of each file read and stream write.
+const CHUNK: usize = 64 * 1024;
+
+/// Options of `tern serve`.
+#[derive(clap::Args)]
+pub(crate) struct Args {
+    /// The UDP address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "0.0.0.0:4433")]
+    listen: SocketAddr,
+    /// The directory whose files are served.
+    #[arg(long)]
+    root: PathBuf,
+    /// The certificate chain to present (PEM); without it a self-signed
+    /// certificate for localhost is made.
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key of --cert (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// Save the certificate presented (PEM) here, for `tern get --ca`.
+    #[arg(long, value_name = "PEM")]
+    write_cert: Option<PathBuf>,
+    /// Exit after this many connections have been served and closed.
+    #[arg(long, value_name = "N")]
+    max_connections: Option<u64>,
+}
+
+/// Serves until Ctrl-C, or until `--max-connections` connections came and
+/// went.
+pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let root = std::fs::canonicalize(&args.root)
+        .ok()
+        .filter(|root| root.is_dir())
+        .ok_or_else(|| {
+            format!(
+                "--root {}: not a readable directory; give the directory to serve",
+                args.root.display()
+            )
+        })?;
+    let identity = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => certs::load(cert, key)?,
+        _ => certs::self_signed()?,
+    };
+    let leaf = identity
+        .chain
+        .first()
+        .ok_or("the certificate chain is empty")?;
+    if let Some(path) = &args.write_cert {
+        certs::write_pem(path, leaf)?;
+        eprintln!("tern serve: certificate written to {}", path.display());
+    }
+    eprintln!(
+        "tern serve: certificate SHA-256 fingerprint {}",
+        certs::fingerprint(leaf)
+    );
+    let config = tls::server_config(identity.chain, identity.key, &[ALPN])
+        .map_err(|error| format!("the certificate and key do not fit together: {error}"))?;
+    let endpoint = Endpoint::server(config, args.listen)
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let local = endpoint.local_addr()?;
+    // The first line on stdout, for scripts and tests that asked for port 0.
+    println!("listening on {local}");
+    std::io::stdout().flush()?;
+    eprintln!(
+        "tern serve: serving {} on {local} (hq-interop)",
+        root.display()
+    );
+
+    let mut connections = JoinSet::new();
+    let mut accepted = 0_u64;
+    let limit = args.max_connections.unwrap_or(u64::MAX);
+    while accepted < limit {
+        let conn = tokio::select! {
+            conn = endpoint.accept() => conn,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("tern serve: interrupted, closing connections");
+                break;
+            }
+        };
+        let Some(conn) = conn else { break };
+        accepted += 1;
+        connections.spawn(serve_connection(conn, root.clone()));
+    }
+    if accepted >= limit {
+        eprintln!("tern serve: {accepted} connections accepted, waiting for them to end");
+        while connections.join_next().await.is_some() {}
+    }
+    endpoint.close(VarInt::from_u32(0), b"server shutting down");
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await;
+    Ok(())
+}
+
+/// Answers every request stream of `conn` until it closes.
+async fn serve_connection(conn: Connection, root: PathBuf) {
+    let peer = conn
+        .remote_address()
+        .map_or_else(|| "?".to_owned(), |a| a.to_string());
+    if let Err(error) = conn.handshake_info().await {
+        eprintln!("tern serve: {peer}: handshake failed: {error}");
+        return;
+    }
+    eprintln!("tern serve: {peer}: connected");
+    let mut streams = JoinSet::new();
+    let error = loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                streams.spawn(serve_stream(send, recv, root.clone(), peer.clone()));
+                // Forget the streams already answered.
+                while streams.try_join_next().is_some() {}
+            }
+            Err(error) => break error,
+        }
+    };
+    streams.abort_all();
+    match error {
+        ConnectionError::Application { code, .. } if code.into_inner() == 0 => {
+            eprintln!("tern serve: {peer}: closed");
+        }
+        error => eprintln!("tern serve: {peer}: ended: {error}"),
+    }
+}
+
+/// Answers the request on one stream.
+async fn serve_stream(mut send: SendStream, mut recv: RecvStream, root: PathBuf, peer: String) {
+    let path = match read_request(&mut recv).await {
+        Ok(path) => path,
+        Err(Refusal { code, why }) => {
+            eprintln!("tern serve: {peer}: bad request: {why}");
+            recv.stop(VarInt::from_u32(code));
+            let _ = send.reset(VarInt::from_u32(code));
+            return;
+        }
+    };
+    let file = match resolve(&root, &path) {
+        Ok(file) => file,
+        Err(Refusal { code, why }) => {
+            eprintln!("tern serve: {peer}: GET {path}: {why}");
+            let _ = send.reset(VarInt::from_u32(code));
+            return;
+        }
+    };
+    match send_file(&mut send, &file).await {
+        Ok(bytes) => eprintln!("tern serve: {peer}: GET {path}: sent {bytes} bytes"),
+        Err(why) => {
+            eprintln!("tern serve: {peer}: GET {path}: {why}");
+            let _ = send.reset(VarInt::from_u32(INTERNAL_ERROR));
+        }
+    }
+}
+
+/// Why a request is answered with a reset.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// The reset code.
+    pub(crate) code: u32,
+    /// What to log.
+    pub(crate) why: String,
+}
+
+impl Refusal {
+    fn new(code: u32, why: impl Into<String>) -> Self {
+        Self {
+            code,
+            why: why.into(),
+        }
+    }
+}
+
+/// Reads `GET /path\r\n` (at most [`MAX_REQUEST`] bytes) and returns the
+/// path.
+async fn read_request(recv: &mut RecvStream) -> Result<String, Refusal> {
+    let mut request = Vec::new();
+    loop {
+        let room = MAX_REQUEST + 1 - request.len();
+        match recv.read_chunk(room).await {
+            Ok(Some(chunk)) => request.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(error) => return Err(Refusal::new(BAD_REQUEST, error.to_string())),
+        }
+        if request.len() > MAX_REQUEST {
+            return Err(Refusal::new(
+                BAD_REQUEST,
+                format!("request longer than {MAX_REQUEST} bytes"),
+            ));
+        }
+        if request.contains(&b'\n') {
+            break;
+        }
+    }
+    parse_request(&request)
+}
+
+/// The path of a request line `GET /path`, with or without its line end.
+pub(crate) fn parse_request(request: &[u8]) -> Result<String, Refusal> {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = std::str::from_utf8(line)
+        .map_err(|_| Refusal::new(BAD_REQUEST, "the request is not UTF-8"))?;
+    let path = line
+        .strip_prefix("GET ")
+        .map(str::trim)
+        .filter(|path| path.starts_with('/'))
+        .ok_or_else(|| Refusal::new(BAD_REQUEST, format!("not `GET /path`: {line:?}")))?;
+    Ok(path.to_owned())
+}
+
+/// The file `path` names under `root` (canonical), refusing any way out of
+/// the root: `..`, and symlinks that point outside it.
+pub(crate) fn resolve(root: &Path, path: &str) -> Result<PathBuf, Refusal> {
+    let relative = Path::new(path.trim_start_matches('/'));
+    for component in relative.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(Refusal::new(FORBIDDEN, "refused: the path leaves the root"));
+            }
+        }
+    }
+    let file = std::fs::canonicalize(root.join(relative))
+        .map_err(|_| Refusal::new(NOT_FOUND, "not found"))?;
+    if !file.starts_with(root) {
+        return Err(Refusal::new(
+            FORBIDDEN,
+            "refused: a symlink points outside the root",
+        ));
+    }
+    if !file.is_file() {
+        return Err(Refusal::new(NOT_FOUND, "not found (not a regular file)"));
+    }
+    Ok(file)
+}
+
+/// Streams the file at `path` to `send` in chunks and finishes the stream;
+/// returns the bytes sent.
+async fn send_file(send: &mut SendStream, path: &Path) -> Result<u64, String> {
+    let mut file = tokio::fs::File::open(path)
+        .await
+        .map_err(|error| format!("cannot open: {error}"))?;
+    let mut sent = 0_u64;
+    let mut buf = BytesMut::new();
+    loop {
+        buf.reserve(CHUNK);
+        let n = file
+            .read_buf(&mut buf)
+            .await
+            .map_err(|error| format!("cannot read: {error}"))?;
+        if n == 0 {
+            break;
+        }
+        send.write_chunk(buf.split().freeze())
+            .await
+            .map_err(|error| format!("sending stopped: {error}"))?;
+        sent += u64::try_from(n).unwrap_or(u64::MAX);
+    }
+    send.finish()
+        .map_err(|error| format!("cannot finish the stream: {error}"))?;
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests;

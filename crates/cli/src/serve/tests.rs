@@ -1,0 +1,70 @@
+use super::*;
+
+#[test]
+fn request_lines_with_and_without_line_ends_parse() {
+    assert_eq!(parse_request(b"GET /a.txt\r\n").unwrap(), "/a.txt");
+    assert_eq!(parse_request(b"GET /a.txt\n").unwrap(), "/a.txt");
+    assert_eq!(parse_request(b"GET /a.txt").unwrap(), "/a.txt");
+}
+
+#[test]
+fn other_requests_are_bad_requests() {
+    for bad in [&b"POST /a\r\n"[..], b"GET a\r\n", b"", b"GET \xff\r\n"] {
+        assert_eq!(parse_request(bad).unwrap_err().code, BAD_REQUEST);
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tern-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("root/sub")).unwrap();
+    std::fs::write(dir.join("root/sub/f.txt"), b"f").unwrap();
+    std::fs::write(dir.join("secret.txt"), b"s").unwrap();
+    dir
+}
+
+#[test]
+fn paths_inside_the_root_resolve() {
+    let dir = scratch("inside");
+    let root = std::fs::canonicalize(dir.join("root")).unwrap();
+    assert_eq!(
+        resolve(&root, "/sub/f.txt").unwrap(),
+        root.join("sub/f.txt")
+    );
+    assert_eq!(
+        resolve(&root, "/./sub/f.txt").unwrap(),
+        root.join("sub/f.txt")
+    );
+    assert_eq!(resolve(&root, "/missing").unwrap_err().code, NOT_FOUND);
+    assert_eq!(resolve(&root, "/sub").unwrap_err().code, NOT_FOUND);
+    assert_eq!(resolve(&root, "/").unwrap_err().code, NOT_FOUND);
+    // Extra leading slashes stay under the root.
+    assert_eq!(resolve(&root, "//etc/passwd").unwrap_err().code, NOT_FOUND);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn parent_directories_are_forbidden() {
+    let dir = scratch("parent");
+    let root = std::fs::canonicalize(dir.join("root")).unwrap();
+    for path in [
+        "/../secret.txt",
+        "/sub/../../secret.txt",
+        "/sub/../sub/f.txt",
+    ] {
+        assert_eq!(resolve(&root, path).unwrap_err().code, FORBIDDEN, "{path}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_out_of_the_root_are_forbidden() {
+    let dir = scratch("symlink");
+    std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("root/out")).unwrap();
+    std::os::unix::fs::symlink(dir.join("root/sub/f.txt"), dir.join("root/in")).unwrap();
+    let root = std::fs::canonicalize(dir.join("root")).unwrap();
+    assert_eq!(resolve(&root, "/out").unwrap_err().code, FORBIDDEN);
+    assert_eq!(resolve(&root, "/in").unwrap(), root.join("sub/f.txt"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

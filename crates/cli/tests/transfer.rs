@@ -1,0 +1,302 @@
+//! `tern serve` and `tern get` as processes on loopback, and `tern get`
+//! against an aioquic server.
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions: a failure there is a test failure"
+)]
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Output, Stdio},
+    thread,
+    time::Duration,
+};
+
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+
+const TERN: &str = env!("CARGO_BIN_EXE_tern");
+const BIG: usize = 50 * 1024 * 1024;
+const SEED: u64 = 0x7e57_5eed;
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(dir.join("root")).unwrap();
+    dir
+}
+
+/// Writes `len` bytes from a generator seeded with `seed`; returns them.
+fn random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    println!("{}: {len} bytes, seed {seed:#x}", path.display());
+    let mut data = vec![0; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut data);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(path, &data).unwrap();
+    data
+}
+
+/// A server process that printed `listening on ADDR` on stdout.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(program: &str, args: &[&str], log: PathBuf) -> Self {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let Some(addr) = line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            panic!(
+                "{program} did not start: {line:?}\n{}",
+                fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        let port = addr.rsplit_once(':').unwrap().1.parse().unwrap();
+        Self { child, port, log }
+    }
+
+    fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for the server to exit by itself; kills it after 30 s.
+    fn wait(mut self) -> std::process::ExitStatus {
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        panic!("the server did not exit by itself:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tern_serve(dir: &Path, max_connections: u32) -> Server {
+    let root = dir.join("root");
+    let cert = dir.join("cert.pem");
+    let max = max_connections.to_string();
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        root.to_str().unwrap(),
+        "--write-cert",
+        cert.to_str().unwrap(),
+        "--max-connections",
+        &max,
+    ];
+    Server::start(TERN, &args, dir.join("server.log"))
+}
+
+fn tern_get(dir: &Path, urls: &[String], out: &str) -> Output {
+    let output = Command::new(TERN)
+        .arg("get")
+        .args(urls)
+        .arg("--output")
+        .arg(dir.join(out))
+        .arg("--ca")
+        .arg(dir.join("cert.pem"))
+        .output()
+        .unwrap();
+    println!("{}", String::from_utf8_lossy(&output.stderr));
+    output
+}
+
+#[test]
+fn a_50_mb_file_and_small_files_arrive_intact_over_one_connection() {
+    let dir = scratch("intact");
+    let root = dir.join("root");
+    let big = random_file(&root.join("big.bin"), BIG, SEED);
+    let small = random_file(&root.join("sub/small.bin"), 1000, SEED + 1);
+    fs::write(root.join("hello.txt"), b"hello, tern\n").unwrap();
+    fs::write(root.join("empty"), b"").unwrap();
+    let server = tern_serve(&dir, 1);
+
+    let port = server.port;
+    let urls = ["big.bin", "sub/small.bin", "hello.txt", "empty"]
+        .map(|path| format!("https://localhost:{port}/{path}"));
+    let output = tern_get(&dir, &urls, "out");
+    assert_eq!(output.status.code(), Some(0));
+    let out = dir.join("out");
+    assert!(
+        fs::read(out.join("big.bin")).unwrap() == big,
+        "big.bin differs"
+    );
+    assert_eq!(fs::read(out.join("small.bin")).unwrap(), small);
+    assert_eq!(fs::read(out.join("hello.txt")).unwrap(), b"hello, tern\n");
+    assert_eq!(fs::read(out.join("empty")).unwrap(), b"");
+
+    // The server took its one connection and exits by itself.
+    let log = server.log();
+    let status = server.wait();
+    assert!(status.success(), "{log}");
+    assert_eq!(log.matches(": connected").count(), 1, "{log}");
+    assert_eq!(log.matches("GET /").count(), 4, "{log}");
+}
+
+#[test]
+fn missing_files_and_paths_out_of_the_root_fail_with_exit_code_1() {
+    let dir = scratch("refused");
+    fs::write(dir.join("secret.txt"), b"secret").unwrap();
+    fs::write(dir.join("root/here.txt"), b"here").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(dir.join("secret.txt"), dir.join("root/link.txt")).unwrap();
+    let server = tern_serve(&dir, 4);
+    let port = server.port;
+    let url = |path: &str| format!("https://127.0.0.1:{port}{path}");
+
+    // A missing file among good ones: the good one is still saved.
+    let output = tern_get(&dir, &[url("/here.txt"), url("/missing.txt")], "a");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("missing.txt: failed: not found on the server"));
+    assert!(stderr.contains("1 of 2 downloads failed"), "{stderr}");
+    assert_eq!(fs::read(dir.join("a/here.txt")).unwrap(), b"here");
+    assert!(!dir.join("a/missing.txt").exists());
+
+    let output = tern_get(&dir, &[url("/../secret.txt")], "b");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("refused: the path leads outside"),
+        "{stderr}"
+    );
+    assert!(!dir.join("b/secret.txt").exists());
+
+    let output = tern_get(&dir, &[url("/link.txt")], "c");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    if cfg!(unix) {
+        assert!(stderr.contains("refused"), "{stderr}");
+    }
+
+    // A request line over 4 KiB is refused before it is read to its end.
+    let long = format!("/{}x", "a/".repeat(2500));
+    let output = tern_get(&dir, &[url(&long)], "d");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("did not understand the request"),
+        "{stderr}"
+    );
+    assert!(server.wait().success());
+}
+
+#[test]
+fn get_without_trust_settings_says_what_to_give() {
+    let output = Command::new(TERN)
+        .args(["get", "https://localhost:4433/x", "--output", "unused"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--ca"), "{stderr}");
+}
+
+#[test]
+fn get_from_a_silent_address_fails_after_the_connect_timeout() {
+    let dir = scratch("silent");
+    // A bound UDP socket that never answers.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let output = Command::new(TERN)
+        .args(["get", &format!("https://127.0.0.1:{port}/x"), "--insecure"])
+        .args(["--connect-timeout", "1", "--output"])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no handshake"), "{stderr}");
+}
+
+/// A Python with aioquic in `target/aioquic-venv`, made on first use.
+fn aioquic_python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/aioquic-venv");
+    let python = venv.join("bin/python");
+    let has_aioquic = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import aioquic; print(aioquic.__version__)"])
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if has_aioquic(&python) {
+        return python;
+    }
+    let venv_ok = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(venv_ok, "cannot create a venv with `python3 -m venv`");
+    let pip_ok = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "aioquic==1.7.2"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        pip_ok,
+        "`pip install aioquic==1.7.2` failed: is PyPI reachable?"
+    );
+    python
+}
+
+#[test]
+#[ignore = "needs aioquic from PyPI; run cargo test -p tern-cli -- --ignored"]
+fn get_fetches_50_mb_from_an_aioquic_hq_interop_server() {
+    let python = aioquic_python();
+    let dir = scratch("aioquic");
+    let big = random_file(&dir.join("root/big.bin"), BIG, SEED + 2);
+    fs::write(dir.join("root/small.txt"), b"small").unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aioquic_hq_server.py");
+    let root = dir.join("root");
+    let cert = dir.join("cert.pem");
+    let args = [
+        script.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--cert-out",
+        cert.to_str().unwrap(),
+    ];
+    let server = Server::start(python.to_str().unwrap(), &args, dir.join("server.log"));
+
+    let urls = ["big.bin", "small.txt"].map(|p| format!("https://localhost:{}/{p}", server.port));
+    let output = tern_get(&dir, &urls, "out");
+    assert_eq!(output.status.code(), Some(0), "{}", server.log());
+    assert!(
+        fs::read(dir.join("out/big.bin")).unwrap() == big,
+        "big.bin differs"
+    );
+    assert_eq!(fs::read(dir.join("out/small.txt")).unwrap(), b"small");
+
+    let missing = tern_get(
+        &dir,
+        &[format!("https://localhost:{}/nope", server.port)],
+        "out",
+    );
+    assert_eq!(missing.status.code(), Some(1));
+}
