@@ -147,6 +147,7 @@ fn stats_json(stats: &ConnectionStats) -> Value {
         "path_mtu": stats.path_mtu,
         "ecn_capable": stats.ecn_capable,
         "tls_state_retained": stats.tls_state_retained,
+        "memory_bytes": stats.memory_bytes,
     })
 }
 

@@ -391,12 +391,34 @@ impl Connection {
             tls_state_retained: self.tls.is_some(),
             pto_count: self.stats.pto_count,
             ecn_capable: self.ecn.is_capable(),
+            memory_bytes: self.memory_bytes(),
             congestion_window: self.congestion.window(),
             bytes_in_flight: self.recovery.bytes_in_flight(),
             path_mtu: self.mtud.current(),
             rtt: self.recovery.rtt().smoothed(),
             ..self.stats
         }
+    }
+
+    /// The memory this connection holds, as `ConnectionStats::memory_bytes`
+    /// documents it.
+    fn memory_bytes(&self) -> u64 {
+        let crypto: usize = self
+            .spaces
+            .iter()
+            .map(|sp| {
+                sp.crypto_send.held()
+                    + usize::try_from(sp.crypto_recv.buffered()).unwrap_or(usize::MAX)
+            })
+            .sum();
+        let packets: usize = self.undecryptable.iter().map(|p| p.data().len()).sum();
+        let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
+        let tls = if self.tls.is_some() {
+            std::mem::size_of::<TlsSession>()
+        } else {
+            0
+        };
+        (std::mem::size_of::<Self>() + crypto + packets + tls) as u64 + streams
     }
 
     /// The next application event, if any.

@@ -161,4 +161,10 @@ pub struct ConnectionStats {
     pub congestion_events: u64,
     /// Stream bytes in packets declared lost, queued to be sent again.
     pub stream_bytes_retransmitted: u64,
+    /// Memory the connection holds, in bytes, as this crate accounts it:
+    /// its own state, CRYPTO and stream buffers, queued datagrams, held
+    /// packets, and the TLS session's top-level state while it is retained.
+    /// The rustls session's internal heap is not counted; a server frees the
+    /// whole session after the handshake (see `tls_state_retained`).
+    pub memory_bytes: u64,
 }

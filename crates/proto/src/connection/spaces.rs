@@ -120,6 +120,11 @@ impl CryptoSend {
         self.base + self.data.len() as u64
     }
 
+    /// Bytes held for sending and retransmission.
+    pub(super) fn held(&self) -> usize {
+        self.data.capacity()
+    }
+
     /// Whether every byte written has been sent at least once.
     pub(super) fn all_sent(&self) -> bool {
         self.unsent == self.end()

@@ -286,6 +286,12 @@ impl Streams {
         Some(self.streams.get(&id)?.recv.as_ref()?.state)
     }
 
+    /// Bytes written on all streams and not yet acknowledged.
+    #[must_use]
+    pub fn send_buffered_total(&self) -> u64 {
+        self.send_flow.buffered
+    }
+
     /// Bytes received and not yet read, over all streams.
     #[must_use]
     pub fn recv_buffered(&self) -> u64 {

@@ -239,3 +239,26 @@ fn an_alpn_mismatch_closes_both_sides_with_the_tls_alert() {
         other => panic!("expected a crypto error on both sides, got {other:?}"),
     }
 }
+
+#[test]
+fn freeing_the_tls_session_shows_in_the_servers_memory() {
+    let freed = HandshakeRun::new(4, perfect()).run();
+    let mut run = HandshakeRun::new(4, perfect());
+    run.retain_tls_state = true;
+    let retained = run.run();
+    let (freed, retained) = (
+        freed.server_stats.expect("server"),
+        retained.server_stats.expect("server"),
+    );
+    assert!(!freed.tls_state_retained && retained.tls_state_retained);
+    assert!(
+        freed.memory_bytes < retained.memory_bytes,
+        "{} < {}",
+        freed.memory_bytes,
+        retained.memory_bytes
+    );
+    eprintln!(
+        "server connection memory: {} bytes with tls freed, {} retained",
+        freed.memory_bytes, retained.memory_bytes
+    );
+}
