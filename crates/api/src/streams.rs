@@ -41,16 +41,28 @@ impl SendStream {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<Result<usize, WriteError>> {
-        if data.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        // One poll takes at most this much: the copy is never much larger
+        // One poll copies at most this much: the copy is never much larger
         // than what flow control lets through.
         let data = &data[..data.len().min(MAX_WRITE_COPY)];
+        self.poll_write_bytes(cx, || Bytes::copy_from_slice(data))
+    }
+
+    /// Queues a prefix of the bytes `data` makes, without copying them;
+    /// `data` is called on every attempt, so it should be cheap (a `Bytes`
+    /// clone).
+    fn poll_write_bytes(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: impl Fn() -> Bytes,
+    ) -> Poll<Result<usize, WriteError>> {
         let id = self.id;
         let mut failure = None;
         let result = self.conn.poll_op(cx, |c| {
-            match c.write_stream(id, Bytes::copy_from_slice(data)) {
+            let bytes = data();
+            if bytes.is_empty() {
+                return Some(0);
+            }
+            match c.write_stream(id, bytes) {
                 Ok(n) if n > 0 => Some(n),
                 Ok(_) | Err(proto::WriteError::Blocked) => None,
                 Err(error) => {
@@ -87,28 +99,9 @@ impl SendStream {
     /// # Errors
     /// [`WriteError`] when the peer stopped the stream or the connection ended.
     pub async fn write_chunk(&mut self, mut data: Bytes) -> Result<(), WriteError> {
-        let id = self.id;
         while !data.is_empty() {
-            let mut failure = None;
             let chunk = data.clone();
-            let written = poll_fn(|cx| {
-                self.conn
-                    .poll_op(cx, |c| match c.write_stream(id, chunk.clone()) {
-                        Ok(n) if n > 0 => Some(n),
-                        Ok(_) | Err(proto::WriteError::Blocked) => None,
-                        Err(error) => {
-                            failure = Some(error);
-                            Some(0)
-                        }
-                    })
-            })
-            .await
-            .map_err(WriteError::ConnectionLost)?;
-            match failure {
-                Some(proto::WriteError::Stopped { code }) => return Err(WriteError::Stopped(code)),
-                Some(_) => return Err(WriteError::ClosedStream),
-                None => {}
-            }
+            let written = poll_fn(|cx| self.poll_write_bytes(cx, || chunk.clone())).await?;
             let _ = data.split_to(written);
         }
         Ok(())
