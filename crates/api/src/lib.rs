@@ -11,8 +11,9 @@
 //! captured once when the handshake completes and shared as an `Arc`, so it
 //! stays readable after the server freed its TLS session to save memory.
 //!
-//! ```no_run
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # tokio::runtime::Runtime::new()?.block_on(async {
 //! use tern::{Endpoint, tls};
 //!
 //! // A server with a throwaway certificate.
@@ -29,9 +30,28 @@
 //!
 //! let connection = client.connect(server.local_addr()?, "localhost")?.await?;
 //! let incoming = server.accept().await.expect("a connection");
+//!
+//! // Echo one stream: the server reads it and sends it back.
+//! let echo = tokio::spawn(async move {
+//!     let (mut send, mut recv) = incoming.accept_bi().await?;
+//!     let request = recv.read_to_end(1024).await?;
+//!     send.write_all(&request).await?;
+//!     send.finish()?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(incoming)
+//! });
+//! let (mut send, mut recv) = connection.open_bi().await?;
+//! send.write_all(b"hello").await?;
+//! send.finish()?;
+//! assert_eq!(recv.read_to_end(1024).await?, b"hello");
+//! let incoming = echo.await?.map_err(|e| e.to_string())?;
+//!
+//! // Both sides hold the same handshake information; the server's is
+//! // readable although it freed its TLS session after the handshake.
 //! let (client_info, server_info) = (connection.handshake_info().await?, incoming.handshake_info().await?);
 //! assert_eq!(client_info.cipher_suite(), server_info.cipher_suite());
-//! # Ok(())
+//! assert_eq!(server_info.alpn(), Some(&b"echo"[..]));
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # })
 //! # }
 //! ```
 #![forbid(unsafe_code)]
