@@ -22,7 +22,10 @@ use crate::{RecvStream, SendStream};
 /// A QUIC connection. Cheap to clone: every clone is the same connection,
 /// and [`handshake_info`](Self::handshake_info) returns the same `Arc` on
 /// all of them, on client and server, for the connection's whole life.
-#[derive(Debug, Clone)]
+///
+/// When the last handle (connections, streams, event streams) is dropped,
+/// the connection is closed with code 0.
+#[derive(Debug)]
 pub struct Connection {
     pub(crate) shared: Arc<EndpointShared>,
     pub(crate) handle: ConnectionHandle,
@@ -35,7 +38,21 @@ fn gone() -> ConnectionError {
 
 impl Connection {
     pub(crate) fn new(shared: Arc<EndpointShared>, handle: ConnectionHandle) -> Self {
-        Self { shared, handle }
+        let mut state = shared.state();
+        Self::new_locked(&shared, &mut state, handle)
+    }
+
+    /// [`new`](Self::new) for a caller that already holds the state lock.
+    pub(crate) fn new_locked(
+        shared: &Arc<EndpointShared>,
+        state: &mut tern_endpoint::EndpointState,
+        handle: ConnectionHandle,
+    ) -> Self {
+        state.conns.entry(handle).or_default().handles += 1;
+        Self {
+            shared: shared.clone(),
+            handle,
+        }
     }
 
     /// Runs `op` on the protocol connection until it gives a value, waiting
@@ -262,6 +279,33 @@ impl Connection {
             buffered: VecDeque::new(),
             ended: false,
         }
+    }
+}
+
+impl Clone for Connection {
+    fn clone(&self) -> Self {
+        Self::new(self.shared.clone(), self.handle)
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        let now = self.shared.now();
+        let mut state = self.shared.state();
+        let last = state.conns.get_mut(&self.handle).is_some_and(|conn| {
+            conn.handles = conn.handles.saturating_sub(1);
+            conn.handles == 0
+        });
+        if !last {
+            return;
+        }
+        if let Some(conn) = state.endpoint.connection_mut(self.handle)
+            && !conn.is_closed()
+        {
+            conn.close(now, VarInt::from_u32(0), Bytes::new());
+        }
+        drop(state);
+        self.shared.wake();
     }
 }
 

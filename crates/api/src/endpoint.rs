@@ -194,7 +194,11 @@ impl Future for Accept {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut state = self.shared.state();
         if let Some(handle) = state.accepted.pop_front() {
-            return Poll::Ready(Some(Connection::new(self.shared.clone(), handle)));
+            return Poll::Ready(Some(Connection::new_locked(
+                &self.shared,
+                &mut state,
+                handle,
+            )));
         }
         if state.closing {
             return Poll::Ready(None);

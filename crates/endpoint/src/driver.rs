@@ -54,6 +54,9 @@ pub struct ConnState {
     pub events: VecDeque<Event>,
     /// Events dropped because nobody read them in time.
     pub events_dropped: u64,
+    /// Application handles (connection, streams, events) alive; at zero
+    /// the connection is closed, and once it has drained this entry goes.
+    pub handles: usize,
 }
 
 impl ConnState {
@@ -301,7 +304,8 @@ fn dispatch_events(state: &mut EndpointState, now: Instant) {
         conn.events.push_back(event);
         conn.wake_all();
     }
-    // Wake waiters of connections that finished and were forgotten.
+    // Wake waiters of connections that finished and were forgotten; drop
+    // the entries nobody holds a handle to any more.
     let gone: Vec<ConnectionHandle> = state
         .conns
         .keys()
@@ -309,8 +313,12 @@ fn dispatch_events(state: &mut EndpointState, now: Instant) {
         .filter(|h| state.endpoint.connection(*h).is_none())
         .collect();
     for handle in gone {
-        if let Some(conn) = state.conns.get_mut(&handle) {
+        let unheld = state.conns.get_mut(&handle).is_some_and(|conn| {
             conn.wake_all();
+            conn.handles == 0
+        });
+        if unheld {
+            state.conns.remove(&handle);
         }
     }
     if state.endpoint.connection_count() == 0 {

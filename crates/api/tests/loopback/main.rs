@@ -35,6 +35,7 @@ on_both_runtimes!(
     a_bad_certificate_fails_connect_and_handshake_info,
     datagrams_and_close_codes_reach_the_peer,
     an_idle_connection_times_out,
+    dropping_every_handle_closes_the_connection,
 );
 
 async fn server_handshake_info_long_after_the_handshake_equals_the_clients(rt: Rt) {
@@ -144,6 +145,32 @@ async fn an_idle_connection_times_out(rt: Rt) {
     .unwrap();
     match timeout(&rt, conn.closed()).await {
         ConnectionError::TimedOut(idle) => assert_eq!(idle, Duration::from_millis(400)),
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn dropping_every_handle_closes_the_connection(rt: Rt) {
+    let pair = pair(&rt);
+    let conn = timeout(
+        &rt,
+        pair.client
+            .connect(pair.server.local_addr().unwrap(), "localhost")
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let incoming = timeout(&rt, pair.server.accept()).await.expect("incoming");
+    let (send, recv) = timeout(&rt, conn.open_bi()).await.unwrap();
+    drop(conn);
+    drop(recv);
+    rt.sleep(Duration::from_millis(100)).await;
+    assert!(
+        incoming.try_handshake_info().is_some(),
+        "a stream handle still holds the connection"
+    );
+    drop(send);
+    match timeout(&rt, incoming.closed()).await {
+        ConnectionError::Application { code, .. } => assert_eq!(code, VarInt::from_u32(0)),
         other => panic!("{other:?}"),
     }
 }

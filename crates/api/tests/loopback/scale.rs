@@ -11,7 +11,13 @@ async fn a_thousand_sequential_handshakes_complete(rt: Rt) {
     let pair = pair(&rt);
     let addr = pair.server.local_addr().unwrap();
     let server = pair.server.clone();
-    let _acceptor = rt.spawn(async move { while server.accept().await.is_some() {} });
+    // The server keeps its connections: dropping the last handle closes one.
+    let _acceptor = rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Some(conn) = server.accept().await {
+            held.push(conn);
+        }
+    });
     for i in 0..1000_u32 {
         let conn = timeout(&rt, pair.client.connect(addr, "localhost").unwrap())
             .await
@@ -25,7 +31,13 @@ async fn two_hundred_concurrent_handshakes_complete(rt: Rt) {
     let pair = pair(&rt);
     let addr = pair.server.local_addr().unwrap();
     let server = pair.server.clone();
-    let _acceptor = rt.spawn(async move { while server.accept().await.is_some() {} });
+    // The server keeps its connections: dropping the last handle closes one.
+    let _acceptor = rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Some(conn) = server.accept().await {
+            held.push(conn);
+        }
+    });
     let mut connecting = Vec::new();
     for _ in 0..200 {
         connecting.push(pair.client.connect(addr, "localhost").unwrap());
