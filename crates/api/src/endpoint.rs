@@ -72,10 +72,12 @@ impl Endpoint {
             crate::random::fill(&mut key);
             config.reset_key = Some(key);
         }
+        // A wildcard address is no source to send from: let the kernel pick.
+        let specific = (!local.ip().is_unspecified()).then_some(local);
         let endpoint = tern_proto::endpoint::Endpoint::new(
             Arc::new(config),
             server.map(Arc::new),
-            Some(local),
+            specific,
             u64::from_le_bytes(seed),
         );
         Ok(Self {

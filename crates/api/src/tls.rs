@@ -56,7 +56,18 @@ pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Result<ClientConfi
 /// # Errors
 /// rustls's error when TLS 1.3 is unavailable (it never is with ring).
 pub fn dangerous_insecure_client_config(alpn: &[&[u8]]) -> Result<ClientConfig, rustls::Error> {
-    let provider = provider();
+    dangerous_insecure_client_config_with(provider(), alpn)
+}
+
+/// [`dangerous_insecure_client_config`] on a given crypto provider, for
+/// example one restricted to a single cipher suite.
+///
+/// # Errors
+/// rustls's error when the provider cannot do TLS 1.3.
+pub fn dangerous_insecure_client_config_with(
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    alpn: &[&[u8]],
+) -> Result<ClientConfig, rustls::Error> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()

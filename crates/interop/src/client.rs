@@ -1,0 +1,76 @@
+//! The client role: fetch every URL of REQUESTS over one connection per
+//! server, each on its own stream, in parallel.
+
+use std::{net::ToSocketAddrs, path::PathBuf};
+
+use tern::{Endpoint, VarInt, tls};
+
+use crate::{ALPN, provider};
+
+pub(crate) async fn run(requests: &str, downloads: PathBuf, chacha: bool) -> Result<(), String> {
+    let urls: Vec<&str> = requests.split_whitespace().collect();
+    let Some(first) = urls.first() else {
+        return Err("REQUESTS is empty".into());
+    };
+    let (authority, _) = split(first)?;
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .trim_matches(|c| c == '[' || c == ']');
+    let addr = authority
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{authority} resolves to nothing"))?;
+    let bind = if addr.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let endpoint =
+        Endpoint::client(bind.parse().map_err(|e| format!("{e}"))?).map_err(|e| e.to_string())?;
+    // The runner's certificates are self-signed for the test network.
+    let tls = tls::dangerous_insecure_client_config_with(provider(chacha), &[ALPN])
+        .map_err(|e| e.to_string())?;
+    let conn = endpoint
+        .connect_with(&tls, addr, host)
+        .map_err(|e| e.to_string())?
+        .await
+        .map_err(|e| format!("handshake with {authority} failed: {e}"))?;
+    let mut tasks = Vec::new();
+    for url in urls {
+        let (_, path) = split(url)?;
+        let (conn, target) = (conn.clone(), downloads.join(path.trim_start_matches('/')));
+        let request = format!("GET {path}\r\n");
+        tasks.push(tokio::spawn(async move {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            send.write_all(request.as_bytes())
+                .await
+                .map_err(|e| e.to_string())?;
+            send.finish().map_err(|e| e.to_string())?;
+            let body = recv
+                .read_to_end(usize::MAX)
+                .await
+                .map_err(|e| format!("{request:?}: {e}"))?;
+            tokio::fs::write(&target, body)
+                .await
+                .map_err(|e| format!("cannot write {}: {e}", target.display()))
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| e.to_string())??;
+    }
+    conn.close(VarInt::from_u32(0), b"");
+    endpoint.wait_idle().await;
+    Ok(())
+}
+
+/// `https://authority/path` → (authority, path).
+fn split(url: &str) -> Result<(&str, &str), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("not an https URL: {url}"))?;
+    Ok(rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..])))
+}

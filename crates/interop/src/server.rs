@@ -1,0 +1,89 @@
+//! The server role: HTTP/0.9 files from the www directory.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use bytes::Bytes;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use tern::{Connection, Endpoint, ServerConfig, VarInt};
+use tokio::io::AsyncReadExt;
+
+use crate::{ALPN, provider};
+
+pub(crate) async fn run(
+    www: PathBuf,
+    certs: PathBuf,
+    port: u16,
+    chacha: bool,
+) -> Result<(), String> {
+    let chain = CertificateDer::pem_file_iter(certs.join("cert.pem"))
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("cannot read {}: {e}", certs.join("cert.pem").display()))?;
+    let key = PrivateKeyDer::from_pem_file(certs.join("priv.key"))
+        .map_err(|e| format!("cannot read {}: {e}", certs.join("priv.key").display()))?;
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider(chacha))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    tls.max_early_data_size = 0;
+    tls.key_log = Arc::new(rustls::KeyLogFile::new());
+    let addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port));
+    let endpoint =
+        Endpoint::server(ServerConfig::new(Arc::new(tls)), addr).map_err(|e| e.to_string())?;
+    println!(
+        "listening on {}",
+        endpoint.local_addr().map_err(|e| e.to_string())?
+    );
+    while let Some(conn) = endpoint.accept().await {
+        tokio::spawn(serve(conn, www.clone()));
+    }
+    Ok(())
+}
+
+async fn serve(conn: Connection, www: PathBuf) {
+    while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+        let www = www.clone();
+        tokio::spawn(async move {
+            let Ok(request) = recv.read_to_end(4096).await else {
+                return;
+            };
+            let request = String::from_utf8_lossy(&request);
+            let path = request
+                .trim()
+                .strip_prefix("GET ")
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_owned();
+            if path.split('/').any(|part| part == "..") {
+                let _ = send.reset(VarInt::from_u32(0x12));
+                return;
+            }
+            let Ok(mut file) = tokio::fs::File::open(www.join(&path)).await else {
+                let _ = send.reset(VarInt::from_u32(0x10));
+                return;
+            };
+            let mut buf = vec![0; 64 * 1024];
+            loop {
+                match file.read(&mut buf).await {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        if send
+                            .write_chunk(Bytes::copy_from_slice(&buf[..n]))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Err(_) => {
+                        let _ = send.reset(VarInt::from_u32(0x13));
+                        return;
+                    }
+                }
+            }
+            let _ = send.finish();
+        });
+    }
+}

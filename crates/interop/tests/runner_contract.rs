@@ -1,0 +1,180 @@
+//! The interop endpoint under the runner's contract, on loopback: a server
+//! process and a client process configured only through the environment.
+#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] functions")]
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+use rand::{RngCore, SeedableRng, rngs::StdRng};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tern-interop");
+
+fn base64(data: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(
+                    TABLE[usize::try_from((n >> (18 - 6 * i)) & 63).unwrap()],
+                ));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+struct Setup {
+    dir: PathBuf,
+    port: u16,
+    server: Child,
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn setup(name: &str, case: &str, files: &[(&str, usize)]) -> Setup {
+    let dir = std::env::temp_dir().join(format!("tern-interop-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for sub in ["www", "certs", "downloads"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["server".into(), "localhost".into()]).unwrap();
+    std::fs::write(
+        dir.join("certs/cert.pem"),
+        pem("CERTIFICATE", cert.cert.der()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("certs/priv.key"),
+        pem("PRIVATE KEY", &cert.signing_key.serialize_der()),
+    )
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    for (file, size) in files {
+        let mut data = vec![0; *size];
+        rng.fill_bytes(&mut data);
+        std::fs::write(dir.join("www").join(file), data).unwrap();
+    }
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(BIN)
+        .env("ROLE", "server")
+        .env("TESTCASE", case)
+        .env("WWW", dir.join("www"))
+        .env("CERTS", dir.join("certs"))
+        .env("PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("listening on"), "server said {line:?}");
+    Setup { dir, port, server }
+}
+
+fn client(setup: &Setup, case: &str, files: &[&str]) -> i32 {
+    let requests: Vec<String> = files
+        .iter()
+        .map(|f| format!("https://127.0.0.1:{}/{f}", setup.port))
+        .collect();
+    Command::new(BIN)
+        .env("ROLE", "client")
+        .env("TESTCASE", case)
+        .env("REQUESTS", requests.join(" "))
+        .env("DOWNLOADS", setup.dir.join("downloads"))
+        .status()
+        .unwrap()
+        .code()
+        .unwrap_or(-1)
+}
+
+fn assert_same(dir: &Path, file: &str) {
+    let sent = std::fs::read(dir.join("www").join(file)).unwrap();
+    let got = std::fs::read(dir.join("downloads").join(file)).unwrap();
+    assert!(
+        sent == got,
+        "{file}: {} bytes sent, {} received",
+        sent.len(),
+        got.len()
+    );
+}
+
+#[test]
+fn transfer_downloads_every_file_intact() {
+    let files = [("small", 1000), ("big", 5 * 1024 * 1024)];
+    let setup = setup("transfer", "transfer", &files);
+    assert_eq!(client(&setup, "transfer", &["small", "big"]), 0);
+    assert_same(&setup.dir, "small");
+    assert_same(&setup.dir, "big");
+}
+
+#[test]
+fn multiplexing_fetches_many_files_in_parallel() {
+    let names: Vec<String> = (0..40).map(|i| format!("f{i}")).collect();
+    let files: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 2000)).collect();
+    let setup = setup("multiplexing", "multiplexing", &files);
+    let requests: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_eq!(client(&setup, "multiplexing", &requests), 0);
+    for name in &names {
+        assert_same(&setup.dir, name);
+    }
+}
+
+#[test]
+fn chacha20_uses_only_chacha20_poly1305() {
+    let setup = setup("chacha20", "chacha20", &[("file", 100_000)]);
+    assert_eq!(client(&setup, "chacha20", &["file"]), 0);
+    assert_same(&setup.dir, "file");
+}
+
+#[test]
+fn a_missing_file_fails_the_client() {
+    let setup = setup("missing", "transfer", &[("file", 10)]);
+    assert_eq!(client(&setup, "transfer", &["nope"]), 1);
+}
+
+#[test]
+fn an_unsupported_case_exits_127() {
+    let status = Command::new(BIN)
+        .env("ROLE", "client")
+        .env("TESTCASE", "zerortt")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(127));
+}
