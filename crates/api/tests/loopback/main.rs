@@ -40,15 +40,7 @@ on_both_runtimes!(
 
 async fn server_handshake_info_long_after_the_handshake_equals_the_clients(rt: Rt) {
     let pair = pair(&rt);
-    let conn = timeout(
-        &rt,
-        pair.client
-            .connect(pair.server.local_addr().unwrap(), "localhost")
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let incoming = timeout(&rt, pair.server.accept()).await.expect("incoming");
+    let (conn, incoming) = support::connected(&rt, &pair).await;
     // Let the server confirm the handshake and free its TLS session.
     rt.sleep(Duration::from_millis(300)).await;
     assert!(
@@ -105,15 +97,7 @@ async fn a_bad_certificate_fails_connect_and_handshake_info(rt: Rt) {
 
 async fn datagrams_and_close_codes_reach_the_peer(rt: Rt) {
     let pair = pair(&rt);
-    let conn = timeout(
-        &rt,
-        pair.client
-            .connect(pair.server.local_addr().unwrap(), "localhost")
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let incoming = timeout(&rt, pair.server.accept()).await.expect("incoming");
+    let (conn, incoming) = support::connected(&rt, &pair).await;
     conn.send_datagram(Bytes::from_static(b"hello")).unwrap();
     assert_eq!(
         timeout(&rt, incoming.read_datagram()).await.unwrap(),
@@ -151,15 +135,7 @@ async fn an_idle_connection_times_out(rt: Rt) {
 
 async fn dropping_every_handle_closes_the_connection(rt: Rt) {
     let pair = pair(&rt);
-    let conn = timeout(
-        &rt,
-        pair.client
-            .connect(pair.server.local_addr().unwrap(), "localhost")
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let incoming = timeout(&rt, pair.server.accept()).await.expect("incoming");
+    let (conn, incoming) = support::connected(&rt, &pair).await;
     let (send, recv) = timeout(&rt, conn.open_bi()).await.unwrap();
     drop(conn);
     drop(recv);

@@ -4,7 +4,7 @@ use std::hash::{DefaultHasher, Hasher};
 
 use bytes::Bytes;
 
-use crate::support::{Rt, pair, timeout};
+use crate::support::{self, Rt, pair, timeout};
 
 crate::on_both_runtimes!(echo_over_many_streams, a_1_gib_transfer_arrives_intact);
 
@@ -49,15 +49,7 @@ async fn echo_over_many_streams(rt: Rt) {
 
 async fn a_1_gib_transfer_arrives_intact(rt: Rt) {
     let pair = pair(&rt);
-    let conn = timeout(
-        &rt,
-        pair.client
-            .connect(pair.server.local_addr().unwrap(), "localhost")
-            .unwrap(),
-    )
-    .await
-    .unwrap();
-    let incoming = timeout(&rt, pair.server.accept()).await.expect("incoming");
+    let (conn, incoming) = support::connected(&rt, &pair).await;
     let total: usize = 1 << 30;
     let reader = rt.spawn(async move {
         let mut recv = incoming.accept_uni().await.unwrap();

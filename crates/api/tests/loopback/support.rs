@@ -83,6 +83,17 @@ pub(crate) struct Pair {
     pub(crate) client: Endpoint,
 }
 
+/// Connects the pair's client to its server: the client's connection,
+/// then the server's.
+pub(crate) async fn connected(rt: &Rt, pair: &Pair) -> (tern::Connection, tern::Connection) {
+    let addr = pair.server.local_addr().expect("server address");
+    let conn = timeout(rt, pair.client.connect(addr, "localhost").expect("connect"))
+        .await
+        .expect("handshake");
+    let incoming = timeout(rt, pair.server.accept()).await.expect("incoming");
+    (conn, incoming)
+}
+
 pub(crate) fn pair(rt: &Rt) -> Pair {
     pair_with(rt, TransportConfig::default())
 }
