@@ -1,13 +1,22 @@
-//! The client role: fetch every URL of REQUESTS over one connection per
-//! server, each on its own stream, in parallel.
+//! The client role: fetch every URL of REQUESTS. By default all of them go
+//! over one connection, each on its own stream, in parallel; under the
+//! `multiconnect` test case each URL gets a connection of its own, one
+//! after the other.
 
-use std::{net::ToSocketAddrs, path::PathBuf};
+use std::{
+    net::{SocketAddr, ToSocketAddrs},
+    path::{Path, PathBuf},
+};
 
-use tern::{Endpoint, VarInt, tls};
+use tern::{ClientConfig, Connection, Endpoint, VarInt, tls};
 
-use crate::{ALPN, provider};
+use crate::{ALPN, Options};
 
-pub(crate) async fn run(requests: &str, downloads: PathBuf, chacha: bool) -> Result<(), String> {
+pub(crate) async fn run(
+    requests: &str,
+    downloads: PathBuf,
+    options: &Options,
+) -> Result<(), String> {
     let urls: Vec<&str> = requests.split_whitespace().collect();
     let Some(first) = urls.first() else {
         return Err("REQUESTS is empty".into());
@@ -30,13 +39,57 @@ pub(crate) async fn run(requests: &str, downloads: PathBuf, chacha: bool) -> Res
     let endpoint =
         Endpoint::client(bind.parse().map_err(|e| format!("{e}"))?).map_err(|e| e.to_string())?;
     // The runner's certificates are self-signed for the test network.
-    let tls = tls::dangerous_insecure_client_config_with(provider(chacha), &[ALPN])
-        .map_err(|e| e.to_string())?;
+    let tls = options.client_tls(
+        tls::dangerous_insecure_client_config_with(options.provider(), &[ALPN])
+            .map_err(|e| e.to_string())?,
+    );
+    if options.multiconnect {
+        for url in urls {
+            let conn = connect(&endpoint, &tls, addr, host).await?;
+            fetch_all(&conn, &[url], &downloads).await?;
+            conn.close(VarInt::from_u32(0), b"");
+            // Let the close reach the server before the next handshake, so
+            // the two never overlap.
+            drop(conn);
+            endpoint.wait_idle().await;
+        }
+    } else {
+        let conn = connect(&endpoint, &tls, addr, host).await?;
+        fetch_all(&conn, &urls, &downloads).await?;
+        conn.close(VarInt::from_u32(0), b"");
+    }
+    endpoint.wait_idle().await;
+    Ok(())
+}
+
+async fn connect(
+    endpoint: &Endpoint,
+    tls: &ClientConfig,
+    addr: SocketAddr,
+    host: &str,
+) -> Result<Connection, String> {
     let conn = endpoint
-        .connect_with(&tls, addr, host)
+        .connect_with(tls, addr, host)
         .map_err(|e| e.to_string())?
         .await
-        .map_err(|e| format!("handshake with {authority} failed: {e}"))?;
+        .map_err(|e| format!("handshake with {addr} failed: {e}"))?;
+    // The handshake snapshot, for the log: what was negotiated.
+    if let Ok(info) = conn.handshake_info().await {
+        eprintln!(
+            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}",
+            info.quic_version(),
+            info.cipher_suite()
+                .map_or("unknown suite", |suite| suite.name),
+            info.key_exchange_group().unwrap_or("unknown group"),
+            info.handshake_duration(),
+        );
+    }
+    Ok(conn)
+}
+
+/// Fetches `urls` over `conn`, each on its own stream, all at once; the
+/// stream limit of the server paces how many are open together.
+async fn fetch_all(conn: &Connection, urls: &[&str], downloads: &Path) -> Result<(), String> {
     let mut tasks = Vec::new();
     for url in urls {
         let (_, path) = split(url)?;
@@ -60,8 +113,6 @@ pub(crate) async fn run(requests: &str, downloads: PathBuf, chacha: bool) -> Res
     for task in tasks {
         task.await.map_err(|e| e.to_string())??;
     }
-    conn.close(VarInt::from_u32(0), b"");
-    endpoint.wait_idle().await;
     Ok(())
 }
 

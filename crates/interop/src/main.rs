@@ -1,12 +1,18 @@
 //! The quic-interop-runner endpoint for Tern.
 //!
 //! It follows the runner's contract: `ROLE` (`server` or `client`),
-//! `TESTCASE`, `REQUESTS` (space-separated URLs, client), `SSLKEYLOGFILE`.
-//! The server serves `/www` on port 443 with `/certs/cert.pem` and
-//! `/certs/priv.key`; the client writes to `/downloads`. For local runs the
-//! environment variables `WWW`, `CERTS`, `DOWNLOADS` and `PORT` override
-//! those paths and the port. HTTP/0.9 over ALPN `hq-interop`. Exit 0 on
-//! success, 1 on failure, 127 for a test case not supported yet.
+//! `TESTCASE`, `REQUESTS` (space-separated URLs, client), `SSLKEYLOGFILE`
+//! (TLS secrets in the NSS key log format, when set). The server serves
+//! `/www` on port 443 with `/certs/cert.pem` and `/certs/priv.key`; the
+//! client writes to `/downloads`. For local runs the environment variables
+//! `WWW`, `CERTS`, `DOWNLOADS` and `PORT` override those paths and the
+//! port. HTTP/0.9 over ALPN `hq-interop`. Under `multiconnect` the client
+//! opens one connection per request, one after the other; otherwise every
+//! request shares one connection. Exit 0 on success, 1 on failure, 127 for
+//! a test case not supported yet.
+//!
+//! `crates/interop/Dockerfile` and `run_endpoint.sh` package it for the
+//! runner; `cargo xtask interop` runs the same cases on loopback.
 #![forbid(unsafe_code)]
 
 mod client;
@@ -14,13 +20,17 @@ mod server;
 
 use std::{path::PathBuf, process::ExitCode};
 
-/// The test cases this endpoint takes part in; the network cases only need
-/// a working transfer from us.
+/// The test cases this endpoint takes part in, by the name the runner gives
+/// the endpoint (`multiconnect` for handshakeloss and handshakecorruption,
+/// `transfer` for most network cases). The runner's own case names are
+/// accepted too, for runs by hand.
 const SUPPORTED: &[&str] = &[
     "handshake",
     "transfer",
+    "multiconnect",
     "multiplexing",
     "chacha20",
+    "ecn",
     "longrtt",
     "blackhole",
     "handshakeloss",
@@ -29,13 +39,57 @@ const SUPPORTED: &[&str] = &[
     "transfercorruption",
     "ipv6",
     "amplificationlimit",
-    "ecn",
     "goodput",
     "crosstraffic",
 ];
 
+/// Cases whose client opens one connection per request.
+const ONE_CONNECTION_PER_REQUEST: &[&str] =
+    &["multiconnect", "handshakeloss", "handshakecorruption"];
+
 /// The ALPN of HTTP/0.9 over QUIC in the interop runner.
 pub(crate) const ALPN: &[u8] = b"hq-interop";
+
+/// What the test case and the environment ask of either role.
+pub(crate) struct Options {
+    /// Offer and accept only ChaCha20-Poly1305 (`chacha20`).
+    pub(crate) chacha: bool,
+    /// One connection per request, one after the other (`multiconnect`).
+    pub(crate) multiconnect: bool,
+    /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
+    pub(crate) key_log: bool,
+}
+
+impl Options {
+    fn from_env(case: &str) -> Self {
+        Self {
+            chacha: case == "chacha20",
+            multiconnect: ONE_CONNECTION_PER_REQUEST.contains(&case),
+            key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
+        }
+    }
+
+    /// The rustls provider: ring, restricted to ChaCha20-Poly1305 for the
+    /// `chacha20` case.
+    pub(crate) fn provider(&self) -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+        let mut provider = rustls::crypto::ring::default_provider();
+        if self.chacha {
+            provider.cipher_suites =
+                vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+        }
+        std::sync::Arc::new(provider)
+    }
+
+    /// The client configuration with the key log, when asked for.
+    pub(crate) fn client_tls(&self, config: tern::ClientConfig) -> tern::ClientConfig {
+        if !self.key_log {
+            return config;
+        }
+        let mut tls = (*config.tls).clone();
+        tls.key_log = std::sync::Arc::new(rustls::KeyLogFile::new());
+        tern::ClientConfig::new(std::sync::Arc::new(tls))
+    }
+}
 
 fn env_path(name: &str, default: &str) -> PathBuf {
     PathBuf::from(std::env::var(name).unwrap_or_else(|_| default.to_owned()))
@@ -58,7 +112,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let chacha = case == "chacha20";
+    let options = Options::from_env(&case);
     let result = match role.as_str() {
         "server" => {
             let port = std::env::var("PORT")
@@ -69,7 +123,7 @@ fn main() -> ExitCode {
                 env_path("WWW", "/www"),
                 env_path("CERTS", "/certs"),
                 port,
-                chacha,
+                &options,
             ))
         }
         "client" => {
@@ -77,7 +131,7 @@ fn main() -> ExitCode {
             runtime.block_on(client::run(
                 &requests,
                 env_path("DOWNLOADS", "/downloads"),
-                chacha,
+                &options,
             ))
         }
         other => Err(format!("ROLE must be server or client, not `{other}`")),
@@ -89,15 +143,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The rustls provider: ring, restricted to ChaCha20-Poly1305 for the
-/// `chacha20` case.
-pub(crate) fn provider(chacha: bool) -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    let mut provider = rustls::crypto::ring::default_provider();
-    if chacha {
-        provider.cipher_suites =
-            vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
-    }
-    std::sync::Arc::new(provider)
 }

@@ -7,20 +7,20 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tern::{Connection, Endpoint, ServerConfig, VarInt};
 use tokio::io::AsyncReadExt;
 
-use crate::{ALPN, provider};
+use crate::{ALPN, Options};
 
 pub(crate) async fn run(
     www: PathBuf,
     certs: PathBuf,
     port: u16,
-    chacha: bool,
+    options: &Options,
 ) -> Result<(), String> {
     let chain = CertificateDer::pem_file_iter(certs.join("cert.pem"))
         .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| format!("cannot read {}: {e}", certs.join("cert.pem").display()))?;
     let key = PrivateKeyDer::from_pem_file(certs.join("priv.key"))
         .map_err(|e| format!("cannot read {}: {e}", certs.join("priv.key").display()))?;
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider(chacha))
+    let mut tls = rustls::ServerConfig::builder_with_provider(options.provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| e.to_string())?
         .with_no_client_auth()
@@ -28,7 +28,9 @@ pub(crate) async fn run(
         .map_err(|e| e.to_string())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.max_early_data_size = 0;
-    tls.key_log = Arc::new(rustls::KeyLogFile::new());
+    if options.key_log {
+        tls.key_log = Arc::new(rustls::KeyLogFile::new());
+    }
     let addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port));
     let endpoint =
         Endpoint::server(ServerConfig::new(Arc::new(tls)), addr).map_err(|e| e.to_string())?;

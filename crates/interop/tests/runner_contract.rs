@@ -108,20 +108,36 @@ fn setup(name: &str, case: &str, files: &[(&str, usize)]) -> Setup {
     Setup { dir, port, server }
 }
 
-fn client(setup: &Setup, case: &str, files: &[&str]) -> i32 {
+/// What the client process did: its exit code and what it said.
+struct ClientRun {
+    code: i32,
+    stderr: String,
+}
+
+fn client_with(setup: &Setup, case: &str, files: &[&str], env: &[(&str, &Path)]) -> ClientRun {
     let requests: Vec<String> = files
         .iter()
         .map(|f| format!("https://127.0.0.1:{}/{f}", setup.port))
         .collect();
-    Command::new(BIN)
+    let mut command = Command::new(BIN);
+    command
         .env("ROLE", "client")
         .env("TESTCASE", case)
         .env("REQUESTS", requests.join(" "))
         .env("DOWNLOADS", setup.dir.join("downloads"))
-        .status()
-        .unwrap()
-        .code()
-        .unwrap_or(-1)
+        .env_remove("SSLKEYLOGFILE");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    ClientRun {
+        code: output.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+fn client(setup: &Setup, case: &str, files: &[&str]) -> i32 {
+    client_with(setup, case, files, &[]).code
 }
 
 fn assert_same(dir: &Path, file: &str) {
@@ -159,8 +175,63 @@ fn multiplexing_fetches_many_files_in_parallel() {
 #[test]
 fn chacha20_uses_only_chacha20_poly1305() {
     let setup = setup("chacha20", "chacha20", &[("file", 100_000)]);
-    assert_eq!(client(&setup, "chacha20", &["file"]), 0);
+    let run = client_with(&setup, "chacha20", &["file"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
     assert_same(&setup.dir, "file");
+    // The client logs the suite from its handshake snapshot.
+    assert!(
+        run.stderr.contains("TLS13_CHACHA20_POLY1305_SHA256"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn one_connection_carries_every_request_of_a_transfer() {
+    let files = [("a", 100), ("b", 100), ("c", 100)];
+    let setup = setup("one-conn", "transfer", &files);
+    let run = client_with(&setup, "transfer", &["a", "b", "c"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("handshake with").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn multiconnect_opens_a_connection_per_request() {
+    let files = [("a", 100), ("b", 100), ("c", 100)];
+    let setup = setup("multiconnect", "multiconnect", &files);
+    let run = client_with(&setup, "multiconnect", &["a", "b", "c"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("handshake with").count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    for (name, _) in files {
+        assert_same(&setup.dir, name);
+    }
+}
+
+#[test]
+fn sslkeylogfile_receives_the_client_secrets() {
+    let setup = setup("keylog", "handshake", &[("file", 10)]);
+    let keys = setup.dir.join("keys.log");
+    let run = client_with(&setup, "handshake", &["file"], &[("SSLKEYLOGFILE", &keys)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let log = std::fs::read_to_string(&keys).unwrap();
+    for label in [
+        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+        "CLIENT_TRAFFIC_SECRET_0",
+        "SERVER_TRAFFIC_SECRET_0",
+    ] {
+        assert!(log.contains(label), "{label} missing from {log}");
+    }
 }
 
 #[test]
