@@ -64,6 +64,9 @@ mod streams;
 pub mod tls;
 
 pub use bytes::Bytes;
+/// The TLS library, re-exported for its configuration types and
+/// `rustls::KeyLogFile` (see [`ClientConfig::key_log`]).
+pub use rustls;
 pub use tern_proto as proto;
 pub use tern_proto::{
     HandshakeInfo, VarInt,

@@ -100,6 +100,23 @@ impl ClientConfig {
             version: Version::V1,
         }
     }
+
+    /// Logs the TLS secrets of every connection made with this
+    /// configuration to `key_log`, in the NSS key log format, so that a
+    /// packet capture can be decrypted (by Wireshark, for one).
+    ///
+    /// For debugging only: whoever reads the log can decrypt the traffic.
+    /// [`rustls::KeyLogFile`] writes to the file named by the
+    /// `SSLKEYLOGFILE` environment variable, and does nothing when it is
+    /// unset. The TLS configuration is cloned, so other holders of the
+    /// original `Arc` are unaffected.
+    #[must_use]
+    pub fn key_log(mut self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.key_log = key_log;
+        self.tls = Arc::new(tls);
+        self
+    }
 }
 
 /// What a server needs to accept connections.
@@ -137,6 +154,23 @@ impl ServerConfig {
     #[must_use]
     pub fn retain_tls_state(mut self, retain: bool) -> Self {
         self.retain_tls_state = retain;
+        self
+    }
+
+    /// Logs the TLS secrets of every connection accepted with this
+    /// configuration to `key_log`, in the NSS key log format, so that a
+    /// packet capture can be decrypted (by Wireshark, for one).
+    ///
+    /// For debugging only: whoever reads the log can decrypt the traffic.
+    /// [`rustls::KeyLogFile`] writes to the file named by the
+    /// `SSLKEYLOGFILE` environment variable, and does nothing when it is
+    /// unset. The TLS configuration is cloned, so other holders of the
+    /// original `Arc` are unaffected.
+    #[must_use]
+    pub fn key_log(mut self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.key_log = key_log;
+        self.tls = Arc::new(tls);
         self
     }
 }

@@ -3,6 +3,7 @@
 mod closing;
 mod datagrams;
 mod ecn;
+mod key_log;
 mod mtu;
 
 use std::time::Duration;
