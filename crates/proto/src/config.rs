@@ -55,6 +55,10 @@ pub struct TransportConfig {
     /// Send a PING after this long without sending anything ack-eliciting,
     /// to keep the connection (and NAT bindings) alive; `None` never does.
     pub keep_alive_interval: Option<Duration>,
+    /// Makes the writer each connection's qlog trace goes to (see
+    /// [`crate::qlog`]); `None`, the default, traces nothing.
+    #[cfg(feature = "qlog")]
+    pub qlog: Option<Arc<dyn crate::qlog::QlogFactory>>,
 }
 
 impl Default for TransportConfig {
@@ -75,6 +79,8 @@ impl Default for TransportConfig {
             congestion: crate::congestion::default_factory(),
             max_udp_payload_size: 1452,
             mtu_discovery: true,
+            #[cfg(feature = "qlog")]
+            qlog: None,
         }
     }
 }

@@ -5,6 +5,7 @@ mod datagrams;
 mod ecn;
 mod key_log;
 mod mtu;
+mod qlog;
 
 use std::time::Duration;
 
