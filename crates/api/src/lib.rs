@@ -54,11 +54,22 @@
 //! # })
 //! # }
 //! ```
+//!
+//! ## Debugging
+//!
+//! - TLS secrets: `ClientConfig::key_log` and `ServerConfig::key_log` take a
+//!   [`rustls::KeyLog`]; `rustls::KeyLogFile` writes the file named by
+//!   `SSLKEYLOGFILE`, which Wireshark reads to decrypt a capture.
+//! - qlog: with the feature `qlog`, `TransportConfig::qlog` takes a factory
+//!   of trace writers, and `tern::qlog::QlogDir` writes one qlog file per
+//!   connection into a directory.
 #![forbid(unsafe_code)]
 
 mod connection;
 mod endpoint;
 mod error;
+#[cfg(feature = "qlog")]
+pub mod qlog;
 mod random;
 mod streams;
 pub mod tls;
