@@ -103,8 +103,10 @@ pub(crate) struct Metrics {
     pub(crate) congestion_window: u64,
     pub(crate) bytes_in_flight: u64,
     pub(crate) smoothed_rtt: Duration,
-    pub(crate) min_rtt: Duration,
-    pub(crate) latest_rtt: Duration,
+    /// `None` before the first RTT sample.
+    pub(crate) min_rtt: Option<Duration>,
+    /// `None` before the first RTT sample.
+    pub(crate) latest_rtt: Option<Duration>,
     pub(crate) rtt_variance: Duration,
 }
 
@@ -219,16 +221,20 @@ impl QlogStream {
             last.is_none_or(|l| l.smoothed_rtt != metrics.smoothed_rtt),
             ms(metrics.smoothed_rtt),
         );
-        put(
-            "min_rtt",
-            last.is_none_or(|l| l.min_rtt != metrics.min_rtt),
-            ms(metrics.min_rtt),
-        );
-        put(
-            "latest_rtt",
-            last.is_none_or(|l| l.latest_rtt != metrics.latest_rtt),
-            ms(metrics.latest_rtt),
-        );
+        if let Some(min_rtt) = metrics.min_rtt {
+            put(
+                "min_rtt",
+                last.is_none_or(|l| l.min_rtt != metrics.min_rtt),
+                ms(min_rtt),
+            );
+        }
+        if let Some(latest_rtt) = metrics.latest_rtt {
+            put(
+                "latest_rtt",
+                last.is_none_or(|l| l.latest_rtt != metrics.latest_rtt),
+                ms(latest_rtt),
+            );
+        }
         put(
             "rtt_variance",
             last.is_none_or(|l| l.rtt_variance != metrics.rtt_variance),

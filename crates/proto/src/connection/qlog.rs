@@ -47,8 +47,8 @@ impl Connection {
                 congestion_window: self.congestion.window(),
                 bytes_in_flight: self.recovery.bytes_in_flight(),
                 smoothed_rtt: rtt.smoothed(),
-                min_rtt: rtt.min(),
-                latest_rtt: rtt.latest(),
+                min_rtt: rtt.has_sample().then(|| rtt.min()),
+                latest_rtt: rtt.has_sample().then(|| rtt.latest()),
                 rtt_variance: rtt.rttvar(),
             },
         );

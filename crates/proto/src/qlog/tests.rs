@@ -105,6 +105,8 @@ fn metrics_report_only_what_changed() {
     let records = records(&out.0.lock().unwrap());
     assert_eq!(records.len(), 3, "the unchanged update is not written");
     assert_eq!(records[1]["data"]["smoothed_rtt"], 333.0);
+    // No RTT sample yet: no min or latest RTT.
+    assert!(records[1]["data"].get("min_rtt").is_none());
     assert_eq!(records[1]["data"]["congestion_window"], 12_000);
     let second = records[2]["data"].as_object().unwrap();
     assert_eq!(second.len(), 1);
