@@ -54,16 +54,30 @@
 //! # })
 //! # }
 //! ```
+//!
+//! ## Debugging
+//!
+//! - TLS secrets: `ClientConfig::key_log` and `ServerConfig::key_log` take a
+//!   [`rustls::KeyLog`]; `rustls::KeyLogFile` writes the file named by
+//!   `SSLKEYLOGFILE`, which Wireshark reads to decrypt a capture.
+//! - qlog: with the feature `qlog`, `TransportConfig::qlog` takes a factory
+//!   of trace writers, and `tern::qlog::QlogDir` writes one qlog file per
+//!   connection into a directory.
 #![forbid(unsafe_code)]
 
 mod connection;
 mod endpoint;
 mod error;
+#[cfg(feature = "qlog")]
+pub mod qlog;
 mod random;
 mod streams;
 pub mod tls;
 
 pub use bytes::Bytes;
+/// The TLS library, re-exported for its configuration types and
+/// `rustls::KeyLogFile` (see [`ClientConfig::key_log`]).
+pub use rustls;
 pub use tern_proto as proto;
 pub use tern_proto::{
     HandshakeInfo, VarInt,

@@ -55,6 +55,10 @@ pub struct TransportConfig {
     /// Send a PING after this long without sending anything ack-eliciting,
     /// to keep the connection (and NAT bindings) alive; `None` never does.
     pub keep_alive_interval: Option<Duration>,
+    /// Makes the writer each connection's qlog trace goes to (see
+    /// [`crate::qlog`]); `None`, the default, traces nothing.
+    #[cfg(feature = "qlog")]
+    pub qlog: Option<Arc<dyn crate::qlog::QlogFactory>>,
 }
 
 impl Default for TransportConfig {
@@ -75,6 +79,8 @@ impl Default for TransportConfig {
             congestion: crate::congestion::default_factory(),
             max_udp_payload_size: 1452,
             mtu_discovery: true,
+            #[cfg(feature = "qlog")]
+            qlog: None,
         }
     }
 }
@@ -99,6 +105,23 @@ impl ClientConfig {
             transport: Arc::new(TransportConfig::default()),
             version: Version::V1,
         }
+    }
+
+    /// Logs the TLS secrets of every connection made with this
+    /// configuration to `key_log`, in the NSS key log format, so that a
+    /// packet capture can be decrypted (by Wireshark, for one).
+    ///
+    /// For debugging only: whoever reads the log can decrypt the traffic.
+    /// [`rustls::KeyLogFile`] writes to the file named by the
+    /// `SSLKEYLOGFILE` environment variable, and does nothing when it is
+    /// unset. The TLS configuration is cloned, so other holders of the
+    /// original `Arc` are unaffected.
+    #[must_use]
+    pub fn key_log(mut self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.key_log = key_log;
+        self.tls = Arc::new(tls);
+        self
     }
 }
 
@@ -137,6 +160,23 @@ impl ServerConfig {
     #[must_use]
     pub fn retain_tls_state(mut self, retain: bool) -> Self {
         self.retain_tls_state = retain;
+        self
+    }
+
+    /// Logs the TLS secrets of every connection accepted with this
+    /// configuration to `key_log`, in the NSS key log format, so that a
+    /// packet capture can be decrypted (by Wireshark, for one).
+    ///
+    /// For debugging only: whoever reads the log can decrypt the traffic.
+    /// [`rustls::KeyLogFile`] writes to the file named by the
+    /// `SSLKEYLOGFILE` environment variable, and does nothing when it is
+    /// unset. The TLS configuration is cloned, so other holders of the
+    /// original `Arc` are unaffected.
+    #[must_use]
+    pub fn key_log(mut self, key_log: Arc<dyn rustls::KeyLog>) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.key_log = key_log;
+        self.tls = Arc::new(tls);
         self
     }
 }

@@ -23,6 +23,8 @@ mod datagrams;
 mod events;
 mod handshake;
 mod path;
+#[cfg(feature = "qlog")]
+mod qlog;
 mod recv;
 mod send;
 mod spaces;
@@ -184,6 +186,9 @@ pub struct Connection {
     last_mtu: usize,
     /// Every stream of the connection, and connection flow control.
     streams: crate::streams::Streams,
+    /// The qlog trace and the states it has reported, when one is kept.
+    #[cfg(feature = "qlog")]
+    qlog: Option<(crate::qlog::QlogStream, qlog::Reported)>,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -229,6 +234,8 @@ impl Connection {
             initial_rtt: config.initial_rtt,
             ..RecoveryConfig::default()
         });
+        #[cfg(feature = "qlog")]
+        let qlog = qlog::start(now, &config, init.side, &init.original_dcid);
         let mut conn = Self {
             side: init.side,
             version: init.version,
@@ -285,6 +292,8 @@ impl Connection {
             app_limited: true,
             last_mtu: MIN_INITIAL_SIZE,
             streams: crate::streams::Streams::new(init.side, streams_config),
+            #[cfg(feature = "qlog")]
+            qlog,
         };
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
@@ -487,6 +496,8 @@ impl Connection {
                 reason,
                 closed_by: Closer::Local,
             }));
+        #[cfg(feature = "qlog")]
+        self.qlog_sync(now);
     }
 
     fn space(&self, space: SpaceId) -> &PacketSpace {

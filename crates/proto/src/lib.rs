@@ -28,6 +28,14 @@
 //!   and `poll`;
 //! - [`error`]: transport error codes (RFC 9000 §20.1).
 //!
+//! ## Features
+//!
+//! - `serde`: `Serialize` for [`HandshakeInfo`], a flat JSON object.
+//! - `qlog`: qlog traces of connections. `TransportConfig::qlog` takes a
+//!   `qlog::QlogFactory` that hands each connection a writer; the
+//!   connection writes its events there as JSON-SEQ (qlog 0.3), timed by
+//!   the `now` it is given. Off, nothing of it is compiled in.
+//!
 //! Every decoder treats its input as hostile: malformed input is a typed
 //! error carrying the RFC's transport error code, never a panic, and nothing
 //! allocates more than the input justifies.
@@ -56,6 +64,8 @@ pub mod handshake_info;
 pub mod pacing;
 pub mod packet;
 pub mod path;
+#[cfg(feature = "qlog")]
+pub mod qlog;
 pub mod range_set;
 pub mod recovery;
 pub mod streams;

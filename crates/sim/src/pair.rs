@@ -64,11 +64,28 @@ impl Pair {
     ) -> Self {
         let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
         let transport = Arc::new(transport);
-        let endpoint = Arc::new(endpoint);
         let mut server_config = ServerConfig::new(server_tls);
         server_config.transport = transport.clone();
         let mut client_config = ClientConfig::new(client_tls);
         client_config.transport = transport;
+        Self::with_configs(seed, link, client_config, server_config, endpoint)
+    }
+
+    /// Both endpoints with the given client and server configurations (for
+    /// tests that change their TLS settings), over `link`, the client
+    /// connecting to `localhost` (not yet run).
+    ///
+    /// # Panics
+    /// When the client configuration is not usable for QUIC.
+    #[must_use]
+    pub fn with_configs(
+        seed: u64,
+        link: LinkConfig,
+        client_config: ClientConfig,
+        server_config: ServerConfig,
+        endpoint: EndpointConfig,
+    ) -> Self {
+        let endpoint = Arc::new(endpoint);
         let mut sim = Sim::new(seed);
         sim.set_default_link(link);
         let server = Endpoint::new(

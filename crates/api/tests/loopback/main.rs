@@ -6,6 +6,7 @@
 //! both runtimes: every test is an async function taking the runtime, and
 //! a macro makes a tokio test and a smol test of it.
 
+mod qlog;
 mod scale;
 mod streams;
 mod support;

@@ -76,6 +76,8 @@ impl Connection {
         if self.stats.packets_received == processed_before {
             self.check_stateless_reset(now, tail);
         }
+        #[cfg(feature = "qlog")]
+        self.qlog_sync(now);
     }
 
     /// Checks a datagram that matched no connection ID (a stateless reset
@@ -91,6 +93,8 @@ impl Connection {
             return false;
         }
         self.check_stateless_reset(now, reset_token_candidate(data));
+        #[cfg(feature = "qlog")]
+        self.qlog_sync(now);
         matches!(self.state, State::Draining { .. })
     }
 
@@ -202,7 +206,14 @@ impl Connection {
             // processes a Handshake packet.
             self.discard_space(SpaceId::Initial);
         }
-        let payload = packet.into_data().freeze().slice(opened.payload);
+        let data = packet.into_data().freeze();
+        #[cfg(feature = "qlog")]
+        if let Some((qlog, _)) = self.qlog.as_mut() {
+            let kind = crate::qlog::PacketKind::from_level(level);
+            let payload = data.slice(opened.payload.clone());
+            qlog.packet_received(now, kind, pn, data.len(), payload);
+        }
+        let payload = data.slice(opened.payload);
         self.stats.packets_received += 1;
         let ack_eliciting = match self.handle_payload(now, space, level, payload) {
             Ok(eliciting) => eliciting,
@@ -398,6 +409,8 @@ impl Connection {
         self.acked_buf = acked;
         self.lost_buf = lost;
         self.on_packets_lost(now);
+        #[cfg(feature = "qlog")]
+        self.qlog_metrics(now);
         result?;
         // RFC 9001 §4.1.2: a client may also confirm the handshake when a
         // 1-RTT packet it sent is acknowledged.
@@ -433,6 +446,8 @@ impl Connection {
             self.on_path_packets_lost(now, &lost);
         }
         for (space, packet) in lost.drain(..) {
+            #[cfg(feature = "qlog")]
+            self.qlog_packet_lost(now, space, packet.data.pn);
             let frames = packet.data;
             if frames.ect0 {
                 self.ecn.on_packets_lost(space, 1);

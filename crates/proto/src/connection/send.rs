@@ -42,6 +42,9 @@ struct OpenPacket {
     layout: Option<LongHeaderLayout>,
     frames: SentFrames,
     ack_eliciting: bool,
+    /// Where the frames start, for the qlog trace.
+    #[cfg(feature = "qlog")]
+    payload_start: usize,
 }
 
 impl Connection {
@@ -277,6 +280,8 @@ impl Connection {
             layout,
             frames,
             ack_eliciting,
+            #[cfg(feature = "qlog")]
+            payload_start: header_end,
         })
     }
 
@@ -428,10 +433,16 @@ impl Connection {
             buf.truncate(packet.start);
             return;
         }
+        // The plaintext frames, copied only when a trace is kept.
+        #[cfg(feature = "qlog")]
+        let qlog_payload = self.qlog.is_some().then(|| {
+            bytes::Bytes::copy_from_slice(&buf[packet.payload_start..buf.len() - TAG_LEN])
+        });
         let Some(keys) = self.spaces[index(packet.space)].keys.as_ref() else {
             buf.truncate(packet.start);
             return;
         };
+        let bytes = &mut buf[packet.start..];
         if keys
             .local
             .seal(packet.pn, bytes, packet.pn_offset - packet.start)
@@ -456,6 +467,12 @@ impl Connection {
         self.on_path_packet_sent(now, &sent);
         self.recovery
             .on_packet_sent(now, packet.space, packet.pn, sent);
+        #[cfg(feature = "qlog")]
+        if let (Some((qlog, _)), Some(payload)) = (self.qlog.as_mut(), qlog_payload) {
+            let kind = crate::qlog::PacketKind::from_space(packet.space);
+            qlog.packet_sent(now, kind, packet.pn, usize::from(size), payload);
+            self.qlog_metrics(now);
+        }
         self.stats.packets_sent += 1;
         if packet.ack_eliciting {
             self.last_ack_eliciting_sent = now;

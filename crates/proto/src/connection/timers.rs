@@ -41,6 +41,15 @@ impl Connection {
 
     /// Acts on every timer that expired by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+        #[cfg(feature = "qlog")]
+        {
+            self.qlog_metrics(now);
+            self.qlog_sync(now);
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
         match self.state {
             State::Drained => return,
             State::Closing { deadline } | State::Draining { deadline } => {

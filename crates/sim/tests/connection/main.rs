@@ -3,7 +3,9 @@
 mod closing;
 mod datagrams;
 mod ecn;
+mod key_log;
 mod mtu;
+mod qlog;
 
 use std::time::Duration;
 

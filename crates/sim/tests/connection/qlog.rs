@@ -1,0 +1,163 @@
+//! qlog traces (tern-proto's `qlog` feature): a handshake and a transfer
+//! over a lossy link, traced on both sides into memory, come out as
+//! well-formed JSON-SEQ with the events an interop runner expects.
+
+use std::{
+    collections::HashSet,
+    io::Write,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use serde_json::Value;
+use tern_proto::{ConnectionId, Side, config::TransportConfig, qlog::QlogFactory};
+use tern_sim::{LinkConfig, transfer::TransferRun};
+
+/// A writer into a buffer the test reads afterwards.
+#[derive(Debug, Clone, Default)]
+struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Hands every connection a buffer and remembers them all.
+#[derive(Debug, Default)]
+struct MemoryQlog {
+    traces: Mutex<Vec<(Side, ConnectionId, SharedBuf)>>,
+}
+
+impl QlogFactory for MemoryQlog {
+    fn create(&self, side: Side, odcid: &ConnectionId) -> Option<Box<dyn Write + Send>> {
+        let buf = SharedBuf::default();
+        self.traces
+            .lock()
+            .expect("not poisoned")
+            .push((side, *odcid, buf.clone()));
+        Some(Box::new(buf))
+    }
+}
+
+/// Splits a JSON-SEQ trace into its records, checking the framing.
+fn records(bytes: &[u8]) -> Vec<Value> {
+    assert_eq!(bytes.first(), Some(&0x1e), "every record starts with RS");
+    bytes
+        .split(|&b| b == 0x1e)
+        .skip(1)
+        .map(|record| {
+            assert_eq!(record.last(), Some(&b'\n'), "every record ends with LF");
+            serde_json::from_slice(record).expect("every record is JSON")
+        })
+        .collect()
+}
+
+fn packet_types(events: &[Value], name: &str) -> HashSet<String> {
+    events
+        .iter()
+        .filter(|e| e["name"] == name)
+        .filter_map(|e| e["data"]["header"]["packet_type"].as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn qlog_traces_a_handshake_and_transfer_on_both_sides() {
+    let factory = Arc::new(MemoryQlog::default());
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(20))
+        .loss(0.05);
+    let mut run = TransferRun::new(3, link, 100_000, 2);
+    run.transport = TransportConfig {
+        qlog: Some(factory.clone()),
+        ..TransportConfig::default()
+    };
+    let report = run.run();
+    assert!(report.completed && report.intact, "{report:?}");
+    drop(run);
+
+    let traces = factory.traces.lock().expect("not poisoned");
+    let sides: Vec<Side> = traces.iter().map(|(side, _, _)| *side).collect();
+    assert_eq!(sides.len(), 2, "one trace per connection: {sides:?}");
+    assert!(sides.contains(&Side::Client) && sides.contains(&Side::Server));
+    assert_eq!(traces[0].1, traces[1].1, "both sides name the same ODCID");
+
+    let mut lost = 0;
+    for (side, odcid, buf) in traces.iter() {
+        let records = records(&buf.0.lock().expect("not poisoned"));
+        let (header, events) = records.split_first().expect("a header");
+        assert_eq!(header["qlog_version"], "0.3");
+        assert_eq!(header["qlog_format"], "JSON-SEQ");
+        let vantage = if side.is_client() { "client" } else { "server" };
+        assert_eq!(header["trace"]["vantage_point"]["type"], vantage);
+        assert_eq!(header["trace"]["common_fields"]["ODCID"], odcid.to_string());
+
+        let times: Vec<f64> = events
+            .iter()
+            .map(|e| e["time"].as_f64().expect("a time in ms"))
+            .collect();
+        assert!(
+            times.windows(2).all(|w| w[0] <= w[1]),
+            "{vantage}: times go back"
+        );
+
+        for name in ["quic:packet_sent", "quic:packet_received"] {
+            let types = packet_types(events, name);
+            for ty in ["initial", "handshake", "1RTT"] {
+                assert!(
+                    types.contains(ty),
+                    "{vantage}: no {ty} in {name}: {types:?}"
+                );
+            }
+        }
+        let sent = events.iter().filter(|e| e["name"] == "quic:packet_sent");
+        for event in sent {
+            assert!(
+                event["data"]["raw"]["length"]
+                    .as_u64()
+                    .is_some_and(|l| l > 0)
+            );
+            let frames = event["data"]["frames"].as_array().expect("frames");
+            assert!(!frames.is_empty() && frames.iter().all(|f| f["frame_type"].is_string()));
+        }
+        let has_stream = events
+            .iter()
+            .filter_map(|e| e["data"]["frames"].as_array())
+            .flatten()
+            .any(|f| f["frame_type"] == "stream");
+        assert!(has_stream, "{vantage}: no stream frame");
+        assert!(
+            events
+                .iter()
+                .any(|e| e["name"] == "recovery:metrics_updated"
+                    && e["data"]["smoothed_rtt"].is_number()),
+            "{vantage}: no smoothed_rtt update"
+        );
+        let states: Vec<&str> = events
+            .iter()
+            .filter(|e| e["name"] == "quic:connection_state_updated")
+            .filter_map(|e| e["data"]["new"].as_str())
+            .collect();
+        assert!(
+            states.starts_with(&["handshake_complete", "handshake_confirmed"]),
+            "{vantage}: states {states:?}"
+        );
+        lost += events
+            .iter()
+            .filter(|e| e["name"] == "recovery:packet_lost")
+            .count();
+    }
+    let stats = [report.client_stats, report.server_stats];
+    let counted: u64 = stats.iter().flatten().map(|s| s.packets_lost).sum();
+    assert!(counted > 0, "the lossy link made recovery declare losses");
+    assert_eq!(
+        lost as u64, counted,
+        "one packet_lost event per lost packet"
+    );
+}
