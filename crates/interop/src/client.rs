@@ -39,7 +39,7 @@ pub(crate) async fn run(
     let endpoint =
         Endpoint::client(bind.parse().map_err(|e| format!("{e}"))?).map_err(|e| e.to_string())?;
     // The runner's certificates are self-signed for the test network.
-    let tls = options.client_tls(
+    let tls = options.client_config(
         tls::dangerous_insecure_client_config_with(options.provider(), &[ALPN])
             .map_err(|e| e.to_string())?,
     );

@@ -2,7 +2,8 @@
 //!
 //! It follows the runner's contract: `ROLE` (`server` or `client`),
 //! `TESTCASE`, `REQUESTS` (space-separated URLs, client), `SSLKEYLOGFILE`
-//! (TLS secrets in the NSS key log format, when set). The server serves
+//! (TLS secrets in the NSS key log format, when set), `QLOGDIR` (a qlog
+//! trace per connection, JSON-SEQ, when set). The server serves
 //! `/www` on port 443 with `/certs/cert.pem` and `/certs/priv.key`; the
 //! client writes to `/downloads`. For local runs the environment variables
 //! `WWW`, `CERTS`, `DOWNLOADS` and `PORT` override those paths and the
@@ -58,15 +59,29 @@ pub(crate) struct Options {
     pub(crate) multiconnect: bool,
     /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
     pub(crate) key_log: bool,
+    /// The transport settings, with a qlog trace per connection in
+    /// `QLOGDIR` when it is set.
+    pub(crate) transport: std::sync::Arc<tern::TransportConfig>,
 }
 
 impl Options {
-    fn from_env(case: &str) -> Self {
-        Self {
+    fn from_env(case: &str) -> Result<Self, String> {
+        let mut transport = tern::TransportConfig::default();
+        if let Some(dir) = tern::qlog::QlogDir::from_env("QLOGDIR")
+            .map_err(|e| format!("cannot use QLOGDIR: {e}"))?
+        {
+            transport.qlog = Some(std::sync::Arc::new(dir));
+        }
+        Ok(Self {
             chacha: case == "chacha20",
             multiconnect: ONE_CONNECTION_PER_REQUEST.contains(&case),
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
-        }
+            transport: std::sync::Arc::new(transport),
+        })
+    }
+
+    fn key_log_file() -> std::sync::Arc<dyn rustls::KeyLog> {
+        std::sync::Arc::new(rustls::KeyLogFile::new())
     }
 
     /// The rustls provider: ring, restricted to ChaCha20-Poly1305 for the
@@ -80,14 +95,28 @@ impl Options {
         std::sync::Arc::new(provider)
     }
 
-    /// The client configuration with the key log, when asked for.
-    pub(crate) fn client_tls(&self, config: tern::ClientConfig) -> tern::ClientConfig {
-        if !self.key_log {
-            return config;
-        }
-        let mut tls = (*config.tls).clone();
-        tls.key_log = std::sync::Arc::new(rustls::KeyLogFile::new());
-        tern::ClientConfig::new(std::sync::Arc::new(tls))
+    /// The client configuration with the key log (when asked for) and the
+    /// transport settings.
+    pub(crate) fn client_config(&self, config: tern::ClientConfig) -> tern::ClientConfig {
+        let mut config = if self.key_log {
+            config.key_log(Self::key_log_file())
+        } else {
+            config
+        };
+        config.transport = self.transport.clone();
+        config
+    }
+
+    /// The server configuration with the key log (when asked for) and the
+    /// transport settings.
+    pub(crate) fn server_config(&self, config: tern::ServerConfig) -> tern::ServerConfig {
+        let mut config = if self.key_log {
+            config.key_log(Self::key_log_file())
+        } else {
+            config
+        };
+        config.transport = self.transport.clone();
+        config
     }
 }
 
@@ -112,7 +141,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let options = Options::from_env(&case);
+    let options = match Options::from_env(&case) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("tern-interop: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match role.as_str() {
         "server" => {
             let port = std::env::var("PORT")

@@ -28,12 +28,12 @@ pub(crate) async fn run(
         .map_err(|e| e.to_string())?;
     tls.alpn_protocols = vec![ALPN.to_vec()];
     tls.max_early_data_size = 0;
-    if options.key_log {
-        tls.key_log = Arc::new(rustls::KeyLogFile::new());
-    }
     let addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port));
-    let endpoint =
-        Endpoint::server(ServerConfig::new(Arc::new(tls)), addr).map_err(|e| e.to_string())?;
+    let endpoint = Endpoint::server(
+        options.server_config(ServerConfig::new(Arc::new(tls))),
+        addr,
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "listening on {}",
         endpoint.local_addr().map_err(|e| e.to_string())?
