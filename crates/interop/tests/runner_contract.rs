@@ -249,3 +249,29 @@ fn an_unsupported_case_exits_127() {
         .unwrap();
     assert_eq!(status.code(), Some(127));
 }
+
+#[test]
+fn qlogdir_receives_a_json_seq_trace_per_connection() {
+    let files = [("a", 100), ("b", 100)];
+    let setup = setup("qlog", "multiconnect", &files);
+    let qlog = setup.dir.join("qlog");
+    let run = client_with(&setup, "multiconnect", &["a", "b"], &[("QLOGDIR", &qlog)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let traces: Vec<PathBuf> = std::fs::read_dir(&qlog)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(traces.len(), 2, "{traces:?}");
+    for trace in traces {
+        let text = std::fs::read_to_string(&trace).unwrap();
+        // RFC 7464: every record starts with the record separator.
+        assert!(text.starts_with('\u{1e}'), "{}", trace.display());
+        assert!(text.contains("\"vantage_point\""), "{}", trace.display());
+        assert!(text.contains("quic:packet_sent"), "{}", trace.display());
+        assert!(
+            text.contains("quic:connection_closed"),
+            "{}",
+            trace.display()
+        );
+    }
+}
