@@ -1,6 +1,13 @@
 //! `cargo xtask proxy`: run the proxy by hand and print its report as JSON.
 
-use std::{io::BufRead, net::SocketAddr, path::PathBuf, thread, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    net::SocketAddr,
+    path::PathBuf,
+    pin::pin,
+    task::Poll,
+    time::Duration,
+};
 
 use super::{Blackout, Impairment, Proxy, ProxyConfig, Rebind};
 
@@ -55,8 +62,7 @@ pub(crate) struct Args {
     /// Write client.pcap and server.pcap here.
     #[arg(long)]
     pcap_dir: Option<PathBuf>,
-    /// Stop after this many seconds; without it, stop when stdin is closed
-    /// or a line is entered.
+    /// Stop after this many seconds (Ctrl-C stops it in any case).
     #[arg(long)]
     seconds: Option<u64>,
 }
@@ -111,19 +117,39 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         proxy.local_addr(),
         args.server,
         match args.seconds {
-            Some(s) => format!("stopping after {s} s"),
-            None => "press Enter (or close stdin) to stop".into(),
+            Some(s) => format!("stopping after {s} s or on Ctrl-C"),
+            None => "Ctrl-C stops it".into(),
         }
     );
-    match args.seconds {
-        Some(s) => thread::sleep(Duration::from_secs(s)),
-        None => {
-            let mut line = String::new();
-            let _ = std::io::stdin().lock().read_line(&mut line);
-        }
-    }
+    wait_for_ctrl_c(args.seconds.map(Duration::from_secs))?;
     let report = proxy.stop();
     let json = serde_json::to_string_pretty(&report).map_err(|e| format!("report: {e}"))?;
     println!("{json}");
+    Ok(())
+}
+
+/// Blocks until Ctrl-C or until `limit` has passed.
+fn wait_for_ctrl_c(limit: Option<Duration>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for Ctrl-C: {e}"))?;
+    runtime.block_on(async {
+        let mut ctrl_c = pin!(tokio::signal::ctrl_c());
+        let mut timer = pin!(async {
+            match limit {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        });
+        poll_fn(|cx| {
+            if ctrl_c.as_mut().poll(cx).is_ready() || timer.as_mut().poll(cx).is_ready() {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+        .await;
+    });
     Ok(())
 }
