@@ -38,6 +38,11 @@ use super::{
 const CHANNEL_CAPACITY: usize = 4096;
 /// How long a replaced upstream socket still receives after a rebinding.
 const RETIRE_AFTER: Duration = Duration::from_secs(1);
+/// The longest delay or rebinding interval taken from a configuration, so
+/// that adding it to an `Instant` cannot overflow.
+const LONGEST: Duration = Duration::from_secs(24 * 3600);
+/// The shortest rebinding interval: each one opens a socket and a thread.
+const SHORTEST_REBIND: Duration = Duration::from_millis(10);
 /// The longest the scheduler sleeps when nothing is due.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 
@@ -110,6 +115,7 @@ pub(crate) fn start(
             );
         })?
     };
+    let config = sanitized(config);
     let start = now();
     let seed = config.seed;
     let direction = |imp: &super::Impairment, seed: u64| Direction {
@@ -373,11 +379,10 @@ impl Engine {
         }
         self.next_rebind = (!rebind.every.is_zero()).then(|| {
             // Skip any rebindings missed while asleep rather than bunching them.
-            let mut next = due + rebind.every;
-            while next <= now {
-                next += rebind.every;
-            }
-            next
+            let every = rebind.every.as_nanos();
+            let missed = now.saturating_duration_since(due).as_nanos() / every;
+            let skip = u32::try_from(missed + 1).unwrap_or(u32::MAX);
+            due + rebind.every.saturating_mul(skip).min(LONGEST)
         });
         let Some(client) = self.active_client else {
             return;
@@ -455,4 +460,17 @@ fn write_pcap_raw(
         eprintln!("proxy: pcap write failed, no more records: {e}");
         *pcap = None;
     }
+}
+
+/// Clamps the durations of `config` so that time arithmetic cannot
+/// overflow and rebinding cannot open sockets faster than the OS likes.
+fn sanitized(mut config: ProxyConfig) -> ProxyConfig {
+    config.delay = config.delay.min(LONGEST);
+    if let Some(r) = &mut config.rebind {
+        r.first = r.first.min(LONGEST);
+        if !r.every.is_zero() {
+            r.every = r.every.clamp(SHORTEST_REBIND, LONGEST);
+        }
+    }
+    config
 }

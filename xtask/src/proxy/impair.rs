@@ -157,10 +157,11 @@ pub(crate) fn in_blackout(blackout: Option<super::Blackout>, elapsed: Duration) 
     let Some(b) = blackout else {
         return false;
     };
-    let period = b.on + b.off;
-    if period.is_zero() || b.off.is_zero() {
+    if b.off.is_zero() {
         return false;
     }
-    let phase = elapsed.as_nanos() % period.as_nanos();
+    // In u128 nanoseconds: `on + off` as a Duration could overflow.
+    let period = b.on.as_nanos() + b.off.as_nanos();
+    let phase = elapsed.as_nanos() % period;
     phase >= b.on.as_nanos()
 }

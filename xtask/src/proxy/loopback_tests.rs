@@ -305,3 +305,54 @@ fn report_counts_initials_and_pcaps_hold_every_datagram() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn droplist_removes_the_listed_datagrams_on_the_wire() {
+    let echo = Echo::start("127.0.0.1:0");
+    let mut config = unimpaired(1);
+    config.to_server.drop_list = vec![2, 4];
+    config.to_client.drop_list = vec![1];
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), echo.addr, config).unwrap();
+    let socket = client("127.0.0.1:0");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let answered: Vec<bool> = (0..5u8)
+        .map(|i| round_trip(&socket, proxy.local_addr(), &[i; 10]).is_some())
+        .collect();
+    let report = proxy.stop();
+    let seen = echo.stop();
+    // Datagram 1 reaches the server but its echo is the first to the client.
+    assert_eq!(answered, [false, false, true, false, true]);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(report.to_server.dropped_list, 2);
+    assert_eq!(report.to_client.dropped_list, 1);
+}
+
+#[test]
+fn extreme_configurations_do_not_panic() {
+    let echo = Echo::start("127.0.0.1:0");
+    let config = ProxyConfig {
+        delay: Duration::MAX,
+        bandwidth_bps: 1,
+        queue_packets: 0,
+        rebind: Some(Rebind {
+            first: Duration::ZERO,
+            every: Duration::from_nanos(1),
+            address: true,
+        }),
+        blackout: Some(Blackout {
+            on: Duration::from_nanos(1),
+            off: Duration::MAX,
+        }),
+        ..ProxyConfig::runner_default()
+    };
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), echo.addr, config).unwrap();
+    let socket = client("127.0.0.1:0");
+    socket.send_to(&[0xc0; 3], proxy.local_addr()).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    let report = proxy.stop();
+    echo.stop();
+    assert_eq!(report.to_server.datagrams, 1);
+    assert_eq!(report.to_server.dropped_blackout, 1);
+}
