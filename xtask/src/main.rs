@@ -5,10 +5,13 @@
 //!   seconds each and prints the executions per target.
 //! - `cargo xtask lint` checks the house rules rustc and clippy cannot:
 //!   file sizes and the RFC citation grammar.
+//! - `cargo xtask proxy --listen A --server B [--delay-ms ..]` runs the UDP
+//!   impairment proxy and prints what it saw as JSON.
 #![forbid(unsafe_code)]
 
 mod fuzz;
 mod lint;
+mod proxy;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -28,6 +31,8 @@ enum Command {
     Fuzz(fuzz::Args),
     /// Check file sizes and the RFC citation grammar.
     Lint(lint::Args),
+    /// Run the UDP impairment proxy and print its report as JSON.
+    Proxy(Box<proxy::Args>),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Lint(args) => lint::run(&args),
+        Command::Proxy(args) => proxy::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

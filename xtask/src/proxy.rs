@@ -1,0 +1,295 @@
+//! A UDP impairment proxy: the part the ns-3 simulator plays in the QUIC
+//! interop runner, on real loopback sockets.
+//!
+//! The client talks to [`Proxy::local_addr`]; the proxy forwards to the
+//! server from one upstream socket per client address and sends the
+//! server's replies back. Each direction has a one-way delay, a link rate
+//! with a drop-tail queue in front, and its own [`Impairment`]s; both
+//! directions share an optional [`Blackout`], and the client's apparent
+//! address can be rebound ([`Rebind`]). ECN codepoints survive the trip.
+//! [`Proxy::stop`] returns a [`Report`] of what went through, with the
+//! facts the runner checks (handshakes, amplification, Retry, ...).
+//!
+//! Threads, not async: one blocking receive thread per socket feeds a
+//! bounded channel; one scheduler thread decides every datagram's fate as
+//! it enters, computes its arrival time from the link model, and sleeps on
+//! the channel until the next arrival is due. Nothing spins, and timing is
+//! as good as a futex timeout (well under a millisecond).
+
+mod amplification;
+mod cli;
+mod engine;
+mod impair;
+#[cfg(test)]
+mod loopback_tests;
+mod pcap;
+mod quic;
+mod socket;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::BTreeSet,
+    io,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
+    thread::{self, JoinHandle},
+    time::{Duration, Instant, SystemTime},
+};
+
+pub(crate) use cli::{Args, run};
+
+/// Random and listed impairments of one direction, decided as a datagram
+/// enters the link.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Impairment {
+    /// Drop each datagram with this probability, in percent...
+    pub(crate) loss_percent: f64,
+    /// ...but never more than this many in a row (0: no cap).
+    pub(crate) loss_burst: u32,
+    /// Flip one random bit of one random byte with this probability, in percent.
+    pub(crate) corrupt_percent: f64,
+    /// The same cap on consecutive corruptions (0: no cap).
+    pub(crate) corrupt_burst: u32,
+    /// 1-based indices of datagrams in this direction to drop.
+    pub(crate) drop_list: Vec<u64>,
+}
+
+/// A link that is up for `on`, then down for `off` (everything dropped, in
+/// both directions), repeating from the proxy's start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Blackout {
+    /// How long the link is up in each period.
+    pub(crate) on: Duration,
+    /// How long the link is down in each period.
+    pub(crate) off: Duration,
+}
+
+/// NAT rebinding of the client's apparent address: at `first` and then
+/// every `every`, the active client's upstream socket is replaced by a
+/// fresh one (a new source port).
+///
+/// If `address`, the source IP changes too (IPv4: 127.0.0.2, 127.0.0.3,
+/// ...; IPv6 has only `::1`, so there only the port changes). The replaced
+/// socket keeps receiving for a second, and what the server sends to it
+/// still reaches the client, as in-flight packets would through a NAT.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rebind {
+    /// Time of the first rebinding, from the proxy's start.
+    pub(crate) first: Duration,
+    /// Interval between later rebindings (zero: rebind once).
+    pub(crate) every: Duration,
+    /// Whether the source IP changes as well as the port.
+    pub(crate) address: bool,
+}
+
+/// How the proxy's link behaves.
+#[derive(Clone, Debug)]
+pub(crate) struct ProxyConfig {
+    /// One-way propagation delay, each direction.
+    pub(crate) delay: Duration,
+    /// Link rate each direction, in bits per second; 0 is unlimited.
+    pub(crate) bandwidth_bps: u64,
+    /// Drop-tail queue in front of the link, in datagrams, per direction.
+    pub(crate) queue_packets: usize,
+    /// Impairments of datagrams from the client to the server.
+    pub(crate) to_server: Impairment,
+    /// Impairments of datagrams from the server to the client.
+    pub(crate) to_client: Impairment,
+    /// Periodic outage of the whole link.
+    pub(crate) blackout: Option<Blackout>,
+    /// NAT rebinding of the client.
+    pub(crate) rebind: Option<Rebind>,
+    /// Seed of every random decision: same seed, same decisions.
+    pub(crate) seed: u64,
+    /// Where to write `client.pcap` and `server.pcap`, if anywhere.
+    ///
+    /// `client.pcap` holds what the client sent and what was delivered to
+    /// it; `server.pcap` what was delivered to the server and what it sent.
+    /// Raw IP (LINKTYPE_RAW) with synthesized IPv4/IPv6 and UDP headers
+    /// carrying the real addresses, the ECN codepoint and a valid UDP
+    /// checksum (both families); microsecond timestamps.
+    pub(crate) pcap_dir: Option<PathBuf>,
+}
+
+impl ProxyConfig {
+    /// The runner's `simple-p2p` link: 15 ms delay, 10 Mbit/s, a queue of
+    /// 25 datagrams, no impairment, seed 0.
+    pub(crate) fn runner_default() -> Self {
+        Self {
+            delay: Duration::from_millis(15),
+            bandwidth_bps: 10_000_000,
+            queue_packets: 25,
+            to_server: Impairment::default(),
+            to_client: Impairment::default(),
+            blackout: None,
+            rebind: None,
+            seed: 0,
+            pcap_dir: None,
+        }
+    }
+}
+
+/// What the proxy saw, returned by [`Proxy::stop`].
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct Report {
+    /// Datagrams from the client to the server.
+    pub(crate) to_server: DirStats,
+    /// Datagrams from the server to the client.
+    pub(crate) to_client: DirStats,
+    /// Hex source connection IDs of the server's Initial packets: the
+    /// runner counts handshakes as their number.
+    pub(crate) server_initial_scids: BTreeSet<String>,
+    /// Versions of the server's Initial packets.
+    pub(crate) server_initial_versions: BTreeSet<u32>,
+    /// Client datagrams holding an Initial that reached the proxy before
+    /// the first datagram from the server did.
+    pub(crate) client_initials_before_reply: u32,
+    /// The anti-amplification check at the server's side of the link.
+    pub(crate) amplification: Amplification,
+    /// Whether the server sent a Retry.
+    pub(crate) retry_seen: bool,
+    /// Whether the server sent a Version Negotiation packet.
+    pub(crate) version_negotiation_seen: bool,
+    /// How many times the client's upstream socket was replaced.
+    pub(crate) rebinds: u32,
+}
+
+/// Counters of one direction.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct DirStats {
+    /// Datagrams that entered the proxy.
+    pub(crate) datagrams: u64,
+    /// Their UDP payload bytes.
+    pub(crate) bytes: u64,
+    /// Datagrams sent on to the far side.
+    pub(crate) delivered: u64,
+    /// Dropped by random loss.
+    pub(crate) dropped_loss: u64,
+    /// Dropped because their index was on the droplist.
+    pub(crate) dropped_list: u64,
+    /// Dropped because the queue in front of the link was full.
+    pub(crate) dropped_queue: u64,
+    /// Dropped during a blackout.
+    pub(crate) dropped_blackout: u64,
+    /// Delivered with one bit flipped.
+    pub(crate) corrupted: u64,
+    /// Datagrams by ECN codepoint as received: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE.
+    pub(crate) ecn: [u64; 4],
+    /// Receive and send errors of the sockets on this direction's path.
+    pub(crate) socket_errors: u64,
+}
+
+/// The anti-amplification check (RFC 9000 §8.1) as the runner does it.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct Amplification {
+    /// `Some(true)` if the client's address was validated (a Handshake
+    /// packet reached the server) without a violation, `Some(false)` on a
+    /// violation, `None` if neither happened.
+    pub(crate) verdict: Option<bool>,
+    /// UDP payload bytes of client Initial datagrams delivered to the server.
+    pub(crate) client_bytes: u64,
+    /// UDP payload bytes the server sent while the check ran.
+    pub(crate) server_bytes: u64,
+    /// What the check noticed, in order.
+    pub(crate) log: Vec<String>,
+}
+
+/// A running proxy; stop it with [`Proxy::stop`] (dropping it stops it too,
+/// without the report).
+#[derive(Debug)]
+pub(crate) struct Proxy {
+    local: SocketAddr,
+    stop: Arc<AtomicBool>,
+    events: mpsc::SyncSender<engine::Event>,
+    engine: Option<JoinHandle<Report>>,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Binds `listen` (port 0 picks one) and starts forwarding to `server`.
+    ///
+    /// # Errors
+    ///
+    /// If the socket cannot be bound, the pcap files cannot be created or
+    /// a thread cannot be spawned.
+    pub(crate) fn start(
+        listen: SocketAddr,
+        server: SocketAddr,
+        config: ProxyConfig,
+    ) -> io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = engine::start(listen, server, config, &stop)?;
+        Ok(Self {
+            local: started.local,
+            stop,
+            events: started.events,
+            engine: Some(started.engine),
+            listener: Some(started.listener),
+        })
+    }
+
+    /// The address clients send to.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Stops the threads, flushes the pcap files and reports what the proxy
+    /// saw. Datagrams still on the simulated link are not delivered.
+    pub(crate) fn stop(mut self) -> Report {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Report {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.events.send(engine::Event::Stop);
+        let report = self
+            .engine
+            .take()
+            .and_then(|h| h.join().ok())
+            .unwrap_or_default();
+        if let Some(h) = self.listener.take() {
+            let _ = h.join();
+        }
+        report
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if self.engine.is_some() {
+            self.shutdown();
+        }
+    }
+}
+
+/// The proxy's clock: the one place that reads it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the proxy times real datagrams on real sockets; it has no caller to pass `now` in"
+)]
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// The wall clock, read once per proxy to timestamp the pcap files.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "pcap records carry wall-clock time so they line up with the endpoints' logs"
+)]
+fn wall_clock() -> SystemTime {
+    SystemTime::now()
+}
+
+/// Spawns a named thread.
+fn spawn<T: Send + 'static>(
+    name: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> io::Result<JoinHandle<T>> {
+    thread::Builder::new().name(name.into()).spawn(f)
+}

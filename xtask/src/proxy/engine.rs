@@ -1,0 +1,476 @@
+//! The scheduler thread: decides each datagram's fate as it enters, holds
+//! it until the link model says it arrives, then sends it on; rebinds the
+//! client's upstream socket on schedule; keeps the [`Report`].
+
+use std::{
+    collections::{HashMap, VecDeque},
+    fs, io,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    sync::{
+        Arc,
+        atomic::AtomicBool,
+        mpsc::{self, RecvTimeoutError},
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant, SystemTime},
+};
+
+mod direction;
+mod upstream;
+
+pub(crate) use self::upstream::{Event, Packet};
+use self::{
+    direction::{Direction, count_received, enter, pop_due},
+    upstream::Upstream,
+};
+use super::{
+    ProxyConfig, Report,
+    amplification::AmplificationCheck,
+    impair::{Impairer, Link, in_blackout},
+    now,
+    pcap::PcapWriter,
+    quic::{Datagram, LongType, hex},
+    socket::Endpoint,
+    wall_clock,
+};
+
+/// Datagrams waiting for the scheduler; receive threads block when it is full.
+const CHANNEL_CAPACITY: usize = 4096;
+/// How long a replaced upstream socket still receives after a rebinding.
+const RETIRE_AFTER: Duration = Duration::from_secs(1);
+/// The longest delay or rebinding interval taken from a configuration, so
+/// that adding it to an `Instant` cannot overflow.
+const LONGEST: Duration = Duration::from_secs(24 * 3600);
+/// The shortest rebinding interval: each one opens a socket and a thread.
+const SHORTEST_REBIND: Duration = Duration::from_millis(10);
+/// The longest the scheduler sleeps when nothing is due.
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// The scheduler's state.
+struct Engine {
+    config: ProxyConfig,
+    start: Instant,
+    wall_start: SystemTime,
+    server: SocketAddr,
+    listen: Arc<Endpoint>,
+    events: mpsc::SyncSender<Event>,
+    /// The current upstream socket of each client address.
+    clients: HashMap<SocketAddr, Upstream>,
+    /// The local IP each client sent to (matters if `listen` is a wildcard).
+    client_local_ip: HashMap<SocketAddr, IpAddr>,
+    /// Replaced upstream sockets and when to close them.
+    retired: Vec<(Instant, Upstream)>,
+    /// Upstream sockets told to stop, whose threads are ending.
+    closing: Vec<Upstream>,
+    active_client: Option<SocketAddr>,
+    next_rebind: Option<Instant>,
+    next_rebind_ip: u8,
+    to_server: Direction,
+    to_client: Direction,
+    report: Report,
+    amplification: AmplificationCheck,
+    server_replied: bool,
+    client_pcap: Option<PcapWriter>,
+    server_pcap: Option<PcapWriter>,
+}
+
+/// The handles of a started proxy.
+pub(crate) struct Started {
+    pub(crate) events: mpsc::SyncSender<Event>,
+    pub(crate) engine: JoinHandle<Report>,
+    pub(crate) listener: JoinHandle<()>,
+    pub(crate) local: SocketAddr,
+}
+
+/// Binds the listening socket and starts the listener and scheduler threads.
+pub(crate) fn start(
+    listen: SocketAddr,
+    server: SocketAddr,
+    config: ProxyConfig,
+    stop: &Arc<AtomicBool>,
+) -> io::Result<Started> {
+    let endpoint = Endpoint::bind(listen)?;
+    let local = endpoint.local();
+    let (client_pcap, server_pcap) = match &config.pcap_dir {
+        Some(dir) => {
+            fs::create_dir_all(dir)?;
+            (
+                Some(PcapWriter::create(&dir.join("client.pcap"))?),
+                Some(PcapWriter::create(&dir.join("server.pcap"))?),
+            )
+        }
+        None => (None, None),
+    };
+    let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+    let listener = {
+        let (endpoint, stop, events) = (endpoint.clone(), stop.clone(), tx.clone());
+        let errors = events.clone();
+        super::spawn("proxy-listen", move || {
+            endpoint.recv_loop(
+                &stop,
+                |r| events.send(Event::FromClient(r.into())).is_ok(),
+                |_| {
+                    let _ = errors.try_send(Event::SocketError { to_server: true });
+                },
+            );
+        })?
+    };
+    let config = sanitized(config);
+    let start = now();
+    let seed = config.seed;
+    let direction = |imp: &super::Impairment, seed: u64| Direction {
+        impairer: Impairer::new(imp.clone(), seed),
+        link: Link::new(config.bandwidth_bps, config.queue_packets, config.delay),
+        in_flight: VecDeque::new(),
+    };
+    let engine = Engine {
+        to_server: direction(&config.to_server, seed),
+        to_client: direction(&config.to_client, seed ^ 0x9e37_79b9_7f4a_7c15),
+        next_rebind: config.rebind.map(|r| start + r.first),
+        config,
+        start,
+        wall_start: wall_clock(),
+        server,
+        listen: endpoint,
+        events: tx.clone(),
+        clients: HashMap::new(),
+        client_local_ip: HashMap::new(),
+        retired: Vec::new(),
+        closing: Vec::new(),
+        active_client: None,
+        next_rebind_ip: 2,
+        report: Report::default(),
+        amplification: AmplificationCheck::default(),
+        server_replied: false,
+        client_pcap,
+        server_pcap,
+    };
+    let engine = super::spawn("proxy-scheduler", move || engine.run(&rx))?;
+    Ok(Started {
+        events: tx,
+        engine,
+        listener,
+        local,
+    })
+}
+
+impl Engine {
+    fn run(mut self, rx: &mpsc::Receiver<Event>) -> Report {
+        loop {
+            let timeout = self
+                .next_deadline()
+                .map_or(IDLE_WAIT, |d| d.saturating_duration_since(now()));
+            let first = match rx.recv_timeout(timeout) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            // Take everything already received before delivering, so that
+            // the server's datagrams are seen in the order it sent them
+            // relative to what is delivered to it.
+            let mut stop = false;
+            for event in first
+                .into_iter()
+                .chain(std::iter::from_fn(|| rx.try_recv().ok()))
+            {
+                match event {
+                    Event::Stop => stop = true,
+                    event => self.handle(event),
+                }
+            }
+            if stop {
+                break;
+            }
+            let now = now();
+            self.deliver_due(now);
+            self.rebind_due(now);
+            self.retire_due(now);
+        }
+        self.finish()
+    }
+
+    fn finish(mut self) -> Report {
+        self.report.amplification = self.amplification.report();
+        let mut all: Vec<Upstream> = self.clients.drain().map(|(_, u)| u).collect();
+        all.extend(self.retired.drain(..).map(|(_, u)| u));
+        all.append(&mut self.closing);
+        // Signal them all first so the threads wind down together.
+        for upstream in &all {
+            upstream.signal();
+        }
+        for upstream in &mut all {
+            upstream.join();
+        }
+        for pcap in [&mut self.client_pcap, &mut self.server_pcap]
+            .into_iter()
+            .flatten()
+        {
+            if let Err(e) = pcap.flush() {
+                eprintln!("proxy: cannot flush pcap: {e}");
+            }
+        }
+        self.report
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        [
+            self.to_server.in_flight.front().map(|f| f.arrives),
+            self.to_client.in_flight.front().map(|f| f.arrives),
+            self.next_rebind,
+            self.retired.iter().map(|(at, _)| *at).min(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    fn wall(&self, at: Instant) -> SystemTime {
+        self.wall_start + at.saturating_duration_since(self.start)
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::FromClient(packet) => self.on_client_datagram(packet),
+            Event::FromServer {
+                client,
+                upstream,
+                packet,
+            } => self.on_server_datagram(client, upstream, packet),
+            Event::SocketError { to_server } => {
+                let stats = if to_server {
+                    &mut self.report.to_server
+                } else {
+                    &mut self.report.to_client
+                };
+                stats.socket_errors += 1;
+            }
+            Event::Stop => {}
+        }
+    }
+
+    fn on_client_datagram(&mut self, mut packet: Packet) {
+        let client = packet.from;
+        count_received(&mut self.report.to_server, &packet);
+        let parsed = Datagram::parse(&packet.data);
+        if parsed.holds(LongType::Initial) && !self.server_replied {
+            self.report.client_initials_before_reply += 1;
+        }
+        if let Some(ip) = packet.local_ip {
+            self.client_local_ip.insert(client, ip);
+        }
+        let proxy_side = self.client_facing(client);
+        let wall = self.wall(packet.at);
+        write_pcap(&mut self.client_pcap, wall, client, proxy_side, &packet);
+        self.active_client = Some(client);
+        if !self.clients.contains_key(&client) {
+            match self.open_upstream(client, None) {
+                Ok(upstream) => {
+                    self.clients.insert(client, upstream);
+                }
+                Err(e) => {
+                    eprintln!("proxy: no upstream socket for {client}: {e}");
+                    self.report.to_server.socket_errors += 1;
+                }
+            }
+        }
+        let blackout = in_blackout(
+            self.config.blackout,
+            packet.at.saturating_duration_since(self.start),
+        );
+        enter(
+            &mut self.to_server,
+            &mut self.report.to_server,
+            blackout,
+            client,
+            &mut packet,
+        );
+    }
+
+    fn on_server_datagram(&mut self, client: SocketAddr, upstream: SocketAddr, mut packet: Packet) {
+        count_received(&mut self.report.to_client, &packet);
+        self.server_replied = true;
+        let parsed = Datagram::parse(&packet.data);
+        for p in &parsed.packets {
+            match p.ty {
+                Some(LongType::Initial) => {
+                    self.report.server_initial_scids.insert(hex(&p.scid));
+                    self.report.server_initial_versions.insert(p.version);
+                }
+                Some(LongType::Retry) => self.report.retry_seen = true,
+                _ => {}
+            }
+        }
+        self.report.version_negotiation_seen |= parsed.version_negotiation;
+        self.amplification.server_datagram(packet.data.len());
+        let wall = self.wall(packet.at);
+        write_pcap(&mut self.server_pcap, wall, packet.from, upstream, &packet);
+        let blackout = in_blackout(
+            self.config.blackout,
+            packet.at.saturating_duration_since(self.start),
+        );
+        enter(
+            &mut self.to_client,
+            &mut self.report.to_client,
+            blackout,
+            client,
+            &mut packet,
+        );
+    }
+
+    /// The proxy's address as the client sees it.
+    fn client_facing(&self, client: SocketAddr) -> SocketAddr {
+        let listen = self.listen.local();
+        match self.client_local_ip.get(&client) {
+            Some(&ip) if listen.ip().is_unspecified() => SocketAddr::new(ip, listen.port()),
+            _ => listen,
+        }
+    }
+
+    fn deliver_due(&mut self, now: Instant) {
+        while let Some(f) = pop_due(&mut self.to_server.in_flight, now) {
+            let Some(upstream) = self.clients.get(&f.client) else {
+                continue;
+            };
+            let from = upstream.endpoint.local();
+            match upstream.endpoint.send(self.server, f.ecn, None, &f.data) {
+                Ok(()) => self.report.to_server.delivered += 1,
+                Err(_) => self.report.to_server.socket_errors += 1,
+            }
+            let wall = self.wall(now);
+            write_pcap_raw(
+                &mut self.server_pcap,
+                wall,
+                from,
+                self.server,
+                f.ecn,
+                &f.data,
+            );
+            let parsed = Datagram::parse(&f.data);
+            self.amplification.client_datagram(
+                f.data.len(),
+                parsed.holds(LongType::Initial),
+                parsed.holds(LongType::Handshake),
+            );
+        }
+        while let Some(f) = pop_due(&mut self.to_client.in_flight, now) {
+            let src_ip = self
+                .listen
+                .local()
+                .ip()
+                .is_unspecified()
+                .then(|| self.client_local_ip.get(&f.client).copied())
+                .flatten();
+            match self.listen.send(f.client, f.ecn, src_ip, &f.data) {
+                Ok(()) => self.report.to_client.delivered += 1,
+                Err(_) => self.report.to_client.socket_errors += 1,
+            }
+            let wall = self.wall(now);
+            let from = self.client_facing(f.client);
+            write_pcap_raw(&mut self.client_pcap, wall, from, f.client, f.ecn, &f.data);
+        }
+    }
+
+    fn rebind_due(&mut self, now: Instant) {
+        let (Some(due), Some(rebind)) = (self.next_rebind, self.config.rebind) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        self.next_rebind = (!rebind.every.is_zero()).then(|| {
+            // Skip any rebindings missed while asleep rather than bunching them.
+            let every = rebind.every.as_nanos();
+            let missed = now.saturating_duration_since(due).as_nanos() / every;
+            let skip = u32::try_from(missed + 1).unwrap_or(u32::MAX);
+            due + rebind.every.saturating_mul(skip).min(LONGEST)
+        });
+        let Some(client) = self.active_client else {
+            return;
+        };
+        let ip = if rebind.address && self.server.is_ipv4() {
+            let last = self.next_rebind_ip;
+            self.next_rebind_ip = if last >= 254 { 2 } else { last + 1 };
+            Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
+        } else {
+            self.clients.get(&client).map(|u| u.endpoint.local().ip())
+        };
+        match self.open_upstream(client, ip) {
+            Ok(fresh) => {
+                if let Some(old) = self.clients.insert(client, fresh) {
+                    self.retired.push((now + RETIRE_AFTER, old));
+                }
+                self.report.rebinds += 1;
+            }
+            Err(e) => {
+                eprintln!("proxy: cannot rebind {client}: {e}");
+                self.report.to_server.socket_errors += 1;
+            }
+        }
+    }
+
+    fn retire_due(&mut self, now: Instant) {
+        let (due, keep): (Vec<_>, Vec<_>) = self.retired.drain(..).partition(|(at, _)| *at <= now);
+        self.retired = keep;
+        // Joining here would stall deliveries for a poll interval: signal
+        // now, and forget the threads once they have ended.
+        for (_, upstream) in due {
+            upstream.signal();
+            self.closing.push(upstream);
+        }
+        self.closing.retain(|u| !u.finished());
+    }
+
+    /// Opens an upstream socket for `client`, on `ip` or on the loopback
+    /// address of the server's family.
+    fn open_upstream(&self, client: SocketAddr, ip: Option<IpAddr>) -> io::Result<Upstream> {
+        let ip =
+            ip.unwrap_or_else(
+                || match (self.server.is_ipv4(), self.server.ip().is_loopback()) {
+                    (true, true) => Ipv4Addr::LOCALHOST.into(),
+                    (true, false) => Ipv4Addr::UNSPECIFIED.into(),
+                    (false, true) => Ipv6Addr::LOCALHOST.into(),
+                    (false, false) => Ipv6Addr::UNSPECIFIED.into(),
+                },
+            );
+        Upstream::open(SocketAddr::new(ip, 0), client, &self.events)
+    }
+}
+
+fn write_pcap(
+    pcap: &mut Option<PcapWriter>,
+    at: SystemTime,
+    src: SocketAddr,
+    dst: SocketAddr,
+    packet: &Packet,
+) {
+    write_pcap_raw(pcap, at, src, dst, packet.ecn, &packet.data);
+}
+
+fn write_pcap_raw(
+    pcap: &mut Option<PcapWriter>,
+    at: SystemTime,
+    src: SocketAddr,
+    dst: SocketAddr,
+    ecn: u8,
+    data: &[u8],
+) {
+    if let Some(writer) = pcap
+        && let Err(e) = writer.write(at, src, dst, ecn, data)
+    {
+        eprintln!("proxy: pcap write failed, no more records: {e}");
+        *pcap = None;
+    }
+}
+
+/// Clamps the durations of `config` so that time arithmetic cannot
+/// overflow and rebinding cannot open sockets faster than the OS likes.
+fn sanitized(mut config: ProxyConfig) -> ProxyConfig {
+    config.delay = config.delay.min(LONGEST);
+    if let Some(r) = &mut config.rebind {
+        r.first = r.first.min(LONGEST);
+        if !r.every.is_zero() {
+            r.every = r.every.clamp(SHORTEST_REBIND, LONGEST);
+        }
+    }
+    config
+}
