@@ -7,9 +7,12 @@
 //!   file sizes and the RFC citation grammar.
 //! - `cargo xtask proxy --listen A --server B [--delay-ms ..]` runs the UDP
 //!   impairment proxy and prints what it saw as JSON.
+//! - `cargo xtask interop [--peers aioquic,quinn] [--cases ...] [--json F]`
+//!   runs the interop matrix against other QUIC stacks (see `interop`).
 #![forbid(unsafe_code)]
 
 mod fuzz;
+mod interop;
 mod lint;
 mod proxy;
 
@@ -33,6 +36,8 @@ enum Command {
     Lint(lint::Args),
     /// Run the UDP impairment proxy and print its report as JSON.
     Proxy(Box<proxy::Args>),
+    /// Run the interop matrix against other QUIC implementations.
+    Interop(interop::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +46,7 @@ fn main() -> ExitCode {
         Command::Fuzz(args) => fuzz::run(&args),
         Command::Lint(args) => lint::run(&args),
         Command::Proxy(args) => proxy::run(&args),
+        Command::Interop(args) => interop::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -55,4 +61,14 @@ fn main() -> ExitCode {
 fn workspace_root() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     manifest.parent().map_or(manifest.clone(), PathBuf::from)
+}
+
+/// The wall clock of the tools. xtask measures and schedules real
+/// processes, so it is the one place outside the endpoint that reads it.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "xtask drives real processes on real time"
+)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
 }

@@ -268,13 +268,9 @@ impl Drop for Proxy {
     }
 }
 
-/// The proxy's clock: the one place that reads it.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the proxy times real datagrams on real sockets; it has no caller to pass `now` in"
-)]
+/// The proxy's clock: xtask's one monotonic clock.
 fn now() -> Instant {
-    Instant::now()
+    crate::now()
 }
 
 /// The wall clock, read once per proxy to timestamp the pcap files.

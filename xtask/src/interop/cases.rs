@@ -1,0 +1,247 @@
+//! The quic-interop-runner test cases this harness runs, with the network
+//! each one runs over and what its pass condition asks for.
+
+use std::time::Duration;
+
+use crate::proxy::{Blackout, Impairment, ProxyConfig};
+
+const KB: usize = 1 << 10;
+const MB: usize = 1 << 20;
+
+/// What the proxy's view of a run must show, beyond intact downloads and
+/// the expected number of handshakes in QUIC version 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    /// No Retry packet was sent.
+    NoRetry,
+    /// The client sent its ClientHello at least twice: it was retransmitted
+    /// over the long RTT. Read from the client's Initial packets, which the
+    /// path can decrypt (RFC 9001 §5.2).
+    ClientHelloRetransmitted,
+    /// The ClientHello offers TLS_CHACHA20_POLY1305_SHA256 and nothing else.
+    OnlyChaCha20Offered,
+    /// The server sent at most three times what it received before the
+    /// client's first Handshake packet (RFC 9000 §8.1), with the runner's
+    /// 3–4x tolerance.
+    AmplificationLimit,
+    /// Both sides marked their packets ECT(0) or ECT(1) and the network
+    /// marked none CE.
+    EcnMarked,
+}
+
+/// One test case.
+#[derive(Clone, Debug)]
+pub(crate) struct Case {
+    /// The runner's name of the case.
+    pub(crate) name: &'static str,
+    /// The `TESTCASE` the endpoints are given (the runner's `testname`).
+    pub(crate) endpoint_case: &'static str,
+    /// What the case shows, for the matrix.
+    pub(crate) description: &'static str,
+    /// Files to serve, as (how many, bytes each).
+    pub(crate) files: &'static [(usize, usize)],
+    /// How many handshakes the proxy must count.
+    pub(crate) handshakes: usize,
+    /// Length of the server's certificate chain.
+    pub(crate) chain_length: usize,
+    /// Run over ::1 instead of 127.0.0.1.
+    pub ipv6: bool,
+    /// The run is killed and failed after this long.
+    pub(crate) timeout: Duration,
+    /// Extra conditions on the proxy's report.
+    pub(crate) checks: &'static [Check],
+    /// A measurement: the cell shows the goodput.
+    pub(crate) measure_goodput: bool,
+    /// The network between the two.
+    pub(crate) network: fn(u64) -> ProxyConfig,
+}
+
+fn simple_p2p(seed: u64) -> ProxyConfig {
+    ProxyConfig {
+        seed,
+        ..ProxyConfig::runner_default()
+    }
+}
+
+fn long_rtt(seed: u64) -> ProxyConfig {
+    ProxyConfig {
+        delay: Duration::from_millis(750),
+        ..simple_p2p(seed)
+    }
+}
+
+fn both_ways(seed: u64, impairment: &Impairment) -> ProxyConfig {
+    ProxyConfig {
+        to_server: impairment.clone(),
+        to_client: impairment.clone(),
+        ..simple_p2p(seed)
+    }
+}
+
+fn drop_rate(percent: f64) -> Impairment {
+    Impairment {
+        loss_percent: percent,
+        loss_burst: 3,
+        ..Impairment::default()
+    }
+}
+
+fn corrupt_rate(percent: f64) -> Impairment {
+    Impairment {
+        corrupt_percent: percent,
+        corrupt_burst: 3,
+        ..Impairment::default()
+    }
+}
+
+fn heavy_loss(seed: u64) -> ProxyConfig {
+    both_ways(seed, &drop_rate(30.0))
+}
+
+fn light_loss(seed: u64) -> ProxyConfig {
+    both_ways(seed, &drop_rate(2.0))
+}
+
+fn heavy_corruption(seed: u64) -> ProxyConfig {
+    both_ways(seed, &corrupt_rate(30.0))
+}
+
+fn light_corruption(seed: u64) -> ProxyConfig {
+    both_ways(seed, &corrupt_rate(2.0))
+}
+
+fn blackhole(seed: u64) -> ProxyConfig {
+    ProxyConfig {
+        blackout: Some(Blackout {
+            on: Duration::from_secs(5),
+            off: Duration::from_secs(2),
+        }),
+        ..simple_p2p(seed)
+    }
+}
+
+/// Lets the ClientHello through, then drops the client's next six
+/// datagrams, so the server must wait at its amplification limit.
+fn drop_retransmissions(seed: u64) -> ProxyConfig {
+    ProxyConfig {
+        to_server: Impairment {
+            drop_list: vec![2, 3, 4, 5, 6, 7],
+            ..Impairment::default()
+        },
+        ..simple_p2p(seed)
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
+    Case {
+        name,
+        endpoint_case,
+        description: "",
+        files: &[],
+        handshakes: 1,
+        chain_length: 1,
+        ipv6: false,
+        timeout: MINUTE,
+        checks: &[],
+        measure_goodput: false,
+        network: simple_p2p,
+    }
+}
+
+/// Every case, in the runner's order.
+pub(crate) fn all() -> Vec<Case> {
+    vec![
+        Case {
+            description: "handshake completes; one 1 KiB file",
+            files: &[(1, KB)],
+            checks: &[Check::NoRetry],
+            ..case("handshake", "handshake")
+        },
+        Case {
+            description: "2, 3 and 5 MiB files over one connection",
+            files: &[(1, 2 * MB), (1, 3 * MB), (1, 5 * MB)],
+            ..case("transfer", "transfer")
+        },
+        Case {
+            description: "1,999 files of 32 bytes over one connection",
+            files: &[(1999, 32)],
+            ..case("multiplexing", "transfer")
+        },
+        Case {
+            description: "handshake over a 1.5 s RTT; the ClientHello is retransmitted",
+            files: &[(1, KB)],
+            checks: &[Check::ClientHelloRetransmitted],
+            network: long_rtt,
+            ..case("longrtt", "handshake")
+        },
+        Case {
+            description: "a 3 MiB file with ChaCha20-Poly1305 only",
+            files: &[(1, 3 * MB)],
+            checks: &[Check::OnlyChaCha20Offered],
+            ..case("chacha20", "chacha20")
+        },
+        Case {
+            description: "a 10 MiB file while the link is cut for 2 s every 7 s",
+            files: &[(1, 10 * MB)],
+            network: blackhole,
+            ..case("blackhole", "transfer")
+        },
+        Case {
+            description: "50 handshakes of a 1 KiB file each at 30% loss (bursts of up to 3)",
+            files: &[(50, KB)],
+            handshakes: 50,
+            timeout: 5 * MINUTE,
+            network: heavy_loss,
+            ..case("handshakeloss", "multiconnect")
+        },
+        Case {
+            description: "a 2 MiB file at 2% loss (bursts of up to 3)",
+            files: &[(1, 2 * MB)],
+            network: light_loss,
+            ..case("transferloss", "transfer")
+        },
+        Case {
+            description: "50 handshakes of a 1 KiB file each at 30% corruption (bursts of up to 3)",
+            files: &[(50, KB)],
+            handshakes: 50,
+            timeout: 5 * MINUTE,
+            network: heavy_corruption,
+            ..case("handshakecorruption", "multiconnect")
+        },
+        Case {
+            description: "a 2 MiB file at 2% corruption (bursts of up to 3)",
+            files: &[(1, 2 * MB)],
+            network: light_corruption,
+            ..case("transfercorruption", "transfer")
+        },
+        Case {
+            description: "5 and 10 KiB files over IPv6",
+            files: &[(1, 5 * KB), (1, 10 * KB)],
+            ipv6: true,
+            ..case("ipv6", "transfer")
+        },
+        Case {
+            description: "a 9-certificate chain while the client's retransmissions are dropped; \
+                          the server stays within 3x",
+            files: &[(1, 5 * KB)],
+            chain_length: 9,
+            checks: &[Check::AmplificationLimit],
+            network: drop_retransmissions,
+            ..case("amplificationlimit", "transfer")
+        },
+        Case {
+            description: "a 1 KiB file; both sides mark ECT",
+            files: &[(1, KB)],
+            checks: &[Check::EcnMarked],
+            ..case("ecn", "ecn")
+        },
+        Case {
+            description: "a 10 MiB file over 10 Mbit/s and 30 ms RTT; goodput in Mbit/s",
+            files: &[(1, 10 * MB)],
+            measure_goodput: true,
+            ..case("goodput", "transfer")
+        },
+    ]
+}

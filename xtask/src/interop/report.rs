@@ -1,0 +1,200 @@
+//! The outputs of a matrix run: the table for `docs/interop.md` and the
+//! JSON list for tools.
+
+use std::fmt::Write as _;
+
+use super::{
+    cases::Case,
+    peers::Peer,
+    run::{Outcome, RunResult},
+};
+
+/// One JSON record per run.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    client: &'a str,
+    server: &'a str,
+    case: &'a str,
+    result: &'static str,
+    seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    goodput_mbps: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'a str>,
+}
+
+/// The `--json` output: `[{"client","server","case","result","seconds"}]`.
+pub(crate) fn json(results: &[RunResult]) -> String {
+    let records: Vec<Record<'_>> = results
+        .iter()
+        .map(|r| {
+            let (result, reason) = match &r.outcome {
+                Outcome::Pass => ("pass", None),
+                Outcome::Fail(reason) => ("fail", Some(reason.as_str())),
+                Outcome::Unsupported(reason) => ("unsupported", Some(reason.as_str())),
+            };
+            Record {
+                client: &r.client,
+                server: &r.server,
+                case: r.case,
+                result,
+                seconds: (r.seconds * 100.0).round() / 100.0,
+                goodput_mbps: r.goodput_mbps.map(|g| (g * 100.0).round() / 100.0),
+                reason,
+            }
+        })
+        .collect();
+    serde_json::to_string_pretty(&records).unwrap_or_else(|_| "[]".into())
+}
+
+fn cell(result: Option<&RunResult>) -> String {
+    match result {
+        None => "not run".into(),
+        Some(r) => match (&r.outcome, r.goodput_mbps) {
+            (Outcome::Pass, Some(goodput)) => format!("✓ {goodput:.2} Mbit/s"),
+            (Outcome::Pass, None) => format!("✓ {:.1} s", r.seconds),
+            (Outcome::Fail(_), _) => "✗ fail".into(),
+            (Outcome::Unsupported(_), _) => "– unsupported".into(),
+        },
+    }
+}
+
+/// The matrix as a Markdown table: a row per case, a column per pair.
+pub(crate) fn table(cases: &[Case], pairs: &[(String, String)], results: &[RunResult]) -> String {
+    let mut out = String::from("| case |");
+    for (client, server) in pairs {
+        let _ = write!(out, " {client} → {server} |");
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(pairs.len()));
+    out.push('\n');
+    for case in cases {
+        let _ = write!(out, "| {} |", case.name);
+        for (client, server) in pairs {
+            let found = results
+                .iter()
+                .find(|r| r.case == case.name && &r.client == client && &r.server == server);
+            let _ = write!(out, " {} |", cell(found));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The notes under the table: every run that did not pass, and why.
+pub(crate) fn notes(results: &[RunResult]) -> String {
+    let mut out = String::new();
+    for (title, unsupported) in [("Unsupported", true), ("Failures", false)] {
+        let listed: Vec<&RunResult> = results
+            .iter()
+            .filter(|r| match r.outcome {
+                Outcome::Pass => false,
+                Outcome::Unsupported(_) => unsupported,
+                Outcome::Fail(_) => !unsupported,
+            })
+            .collect();
+        let _ = writeln!(out, "## {title}\n");
+        if listed.is_empty() {
+            out.push_str("None.\n\n");
+            continue;
+        }
+        for r in listed {
+            let reason = match &r.outcome {
+                Outcome::Fail(reason) | Outcome::Unsupported(reason) => reason.as_str(),
+                Outcome::Pass => "",
+            };
+            // Paths of this machine's run directory mean nothing in the
+            // docs: keep the reason before them.
+            let reason = reason.split("; logs:").next().unwrap_or(reason);
+            let _ = writeln!(out, "- `{}`, {} → {}: {reason}", r.case, r.client, r.server);
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The whole of `docs/interop.md`.
+pub(crate) fn document(
+    date: &str,
+    peers: &[Peer],
+    cases: &[Case],
+    pairs: &[(String, String)],
+    results: &[RunResult],
+) -> String {
+    let mut out = String::from("# Interop matrix\n\n");
+    let _ = writeln!(
+        out,
+        "Written by `cargo xtask interop --peers {}` on {date}, on loopback, \
+         through the UDP impairment proxy of `xtask/src/proxy` (the part the \
+         runner's ns-3 simulator plays).\n",
+        peers
+            .iter()
+            .filter(|p| p.name != "tern")
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    out.push_str("| implementation | version | from |\n|---|---|---|\n");
+    for peer in peers {
+        let from = match peer.name.as_str() {
+            "tern" => "this repository (`crates/interop`)",
+            "aioquic" => "PyPI, driven by `xtask/peers/aioquic/peer.py`",
+            "quinn" => "the Rust package registry, in `xtask/quinn-peer`",
+            _ => "",
+        };
+        let _ = writeln!(out, "| {} | {} | {from} |", peer.name, peer.version);
+    }
+    out.push_str(
+        "\nColumns are client → server. ✓ passed (client wall time, or goodput \
+         for the goodput measurement), ✗ failed, – one side does not support \
+         the case (it exited 127; the reason is below).\n\n",
+    );
+    out.push_str(&table(cases, pairs, results));
+    out.push('\n');
+    out.push_str(&notes(results));
+    out.push_str("## What each case runs and checks\n\n");
+    out.push_str(
+        "Every case checks that every file arrived intact, that the proxy counted the \
+         expected number of handshakes (distinct source connection IDs of the server's \
+         Initial packets) and that those Initials were QUIC version 1. The network is \
+         the runner's simple-p2p unless the row says otherwise: 15 ms each way, \
+         10 Mbit/s, a drop-tail queue of 25 packets.\n\n| case | endpoints run | what |\n|---|---|---|\n",
+    );
+    for case in cases {
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} |",
+            case.name, case.endpoint_case, case.description
+        );
+    }
+    out.push_str(CAVEATS);
+    out
+}
+
+const CAVEATS: &str = "
+## What the proxy cannot see
+
+The runner decrypts its captures with the endpoints' key logs; some of its
+conditions need that. Here they are not checked:
+
+- `multiplexing`: that the server's `initial_max_streams_bidi` is at most
+  1,000 (Tern's server announces 100).
+- `chacha20`: that the ClientHello offers only ChaCha20-Poly1305 (each side
+  is configured with that suite alone).
+- `amplificationlimit`: that the server's Handshake CRYPTO data passes
+  7,500 bytes (the chain written for the case is about 9 KB).
+- `ecn`: that ACK frames carry ECN counts (the proxy checks the IP ECN
+  codepoints of every datagram).
+
+Every run keeps its key logs and pcap captures under
+`target/interop/runs/<case>/<client>-<server>/logs/`, so
+`tshark -r server.pcap -o tls.keylog_file:keys-server.log` shows them.
+
+## Running it
+
+```
+cargo xtask interop                              # every case, tern against aioquic and quinn
+cargo xtask interop --peers aioquic --cases handshake,transfer --no-docs
+cargo xtask interop --json target/interop/results.json
+```
+";
