@@ -264,7 +264,7 @@ fn qlogdir_receives_a_json_seq_trace_per_connection() {
     assert_eq!(traces.len(), 2, "{traces:?}");
     for trace in traces {
         let text = std::fs::read_to_string(&trace).unwrap();
-        // RFC 7464: every record starts with the record separator.
+        // RFC 7464 §2: every record starts with the record separator.
         assert!(text.starts_with('\u{1e}'), "{}", trace.display());
         assert!(text.contains("\"vantage_point\""), "{}", trace.display());
         assert!(text.contains("quic:packet_sent"), "{}", trace.display());

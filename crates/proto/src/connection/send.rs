@@ -319,6 +319,13 @@ impl Connection {
             ack_eliciting |= buf.len() > before;
         }
         let sp = &mut self.spaces[index(space)];
+        // RFC 9002 §6.2.4: every probe carries data while some is
+        // unacknowledged, not only the first of a pair. A server may drop a
+        // client's Initial that opens a connection without CRYPTO (RFC 9000
+        // §17.2.2), and under loss the second probe can be the first to arrive.
+        if sp.probes > 0 && !sp.crypto_send.has_pending() {
+            sp.crypto_send.requeue_unacked();
+        }
         let room = limit.saturating_sub(buf.len());
         let end = VarInt::from_u64_bounded(sp.crypto_send.end());
         if let Some(max_len) = Crypto::max_data_len(end, room)

@@ -161,3 +161,50 @@ fn qlog_traces_a_handshake_and_transfer_on_both_sides() {
         "one packet_lost event per lost packet"
     );
 }
+
+// RFC 9000 §17.2.2 (test): whichever client Initial reaches the server first
+// carries the ClientHello, even when the first flight and the first pair of
+// probes are lost (a server may drop an opening Initial without CRYPTO).
+#[test]
+fn every_client_initial_probe_carries_the_client_hello() {
+    let factory = Arc::new(MemoryQlog::default());
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(20))
+        .blackout(Duration::ZERO..Duration::from_millis(2500));
+    let mut run = TransferRun::new(5, link, 1_000, 1);
+    run.transport = TransportConfig {
+        qlog: Some(factory.clone()),
+        ..TransportConfig::default()
+    };
+    let report = run.run();
+    assert!(report.completed && report.intact, "{report:?}");
+    drop(run);
+
+    let traces = factory.traces.lock().expect("not poisoned");
+    let (_, _, client) = traces
+        .iter()
+        .find(|(side, _, _)| side.is_client())
+        .expect("a client trace");
+    let records = records(&client.0.lock().expect("not poisoned"));
+    let first_received = records
+        .iter()
+        .position(|e| e["name"] == "quic:packet_received")
+        .expect("the client heard back");
+    let initials: Vec<&Value> = records[..first_received]
+        .iter()
+        .filter(|e| e["name"] == "quic:packet_sent")
+        .filter(|e| e["data"]["header"]["packet_type"] == "initial")
+        .collect();
+    assert!(
+        initials.len() >= 5,
+        "first flight and two probe pairs, got {}",
+        initials.len()
+    );
+    for initial in initials {
+        let frames = initial["data"]["frames"].as_array().expect("frames");
+        assert!(
+            frames.iter().any(|f| f["frame_type"] == "crypto"),
+            "an Initial without CRYPTO: {initial}"
+        );
+    }
+}
