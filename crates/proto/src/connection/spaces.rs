@@ -162,18 +162,28 @@ impl CryptoSend {
     }
 
     /// Records an acknowledged range and releases the acknowledged prefix.
+    ///
+    /// The same bytes can be acknowledged twice, once per packet that carried
+    /// them (a retransmission acknowledged before the original): whatever
+    /// lies below `base` was released already and is ignored.
     pub(super) fn on_ack(&mut self, range: Range<u64>) {
-        self.acked.insert(range.clone());
-        self.retransmit.remove(range);
+        let start = range.start.max(self.base);
+        if start >= range.end {
+            return;
+        }
+        self.acked.insert(start..range.end);
+        self.retransmit.remove(start..range.end);
         loop {
             let first = self.acked.iter().next();
             let Some(first) = first else { break };
             if first.start > self.base {
                 break;
             }
-            let release = usize::try_from(first.end - self.base).unwrap_or(self.data.len());
-            self.data.drain(..release.min(self.data.len()));
-            self.base = first.end;
+            let release = usize::try_from(first.end.saturating_sub(self.base))
+                .unwrap_or(usize::MAX)
+                .min(self.data.len());
+            self.data.drain(..release);
+            self.base = self.base.max(first.end);
             self.acked.pop_min();
         }
     }
@@ -198,5 +208,52 @@ impl CryptoSend {
         if self.base < self.unsent {
             self.on_lost(self.base..self.unsent);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CryptoSend;
+
+    fn sent(data: usize) -> CryptoSend {
+        let mut send = CryptoSend::default();
+        send.write(&vec![7; data]);
+        while send.next_chunk(1000).is_some() {}
+        send
+    }
+
+    #[test]
+    fn a_late_ack_of_released_bytes_keeps_the_rest() {
+        let mut send = sent(5000);
+        send.write(&[9; 1500]);
+        // A retransmission of 0..1148 is acknowledged first, then the
+        // originals, the oldest last: by then 0..978 is long released.
+        send.on_ack(0..1148);
+        send.on_ack(2131..3284);
+        send.on_ack(978..2131);
+        send.on_ack(0..978);
+        assert_eq!(send.base, 3284);
+        assert_eq!(send.end(), 6500);
+        assert!(send.has_pending(), "the 1,500 unsent bytes are still there");
+        let (offset, bytes) = send.next_chunk(2000).expect("the unsent tail");
+        assert_eq!((offset, bytes.len()), (5000, 1500));
+    }
+
+    #[test]
+    fn acks_in_any_order_release_exactly_the_acknowledged_prefix() {
+        let mut send = sent(4000);
+        for range in [
+            3000..4000,
+            1000..2000,
+            0..500,
+            500..1000,
+            0..1000,
+            2000..3000,
+        ] {
+            send.on_ack(range);
+        }
+        assert_eq!(send.base, 4000);
+        assert_eq!(send.end(), 4000);
+        assert!(!send.has_pending());
     }
 }
