@@ -10,7 +10,7 @@
 //! port. HTTP/0.9 over ALPN `hq-interop`. Under `multiconnect` the client
 //! opens one connection per request, one after the other; otherwise every
 //! request shares one connection. Exit 0 on success, 1 on failure, 127 for
-//! a test case not supported yet.
+//! a test case not supported yet. `RUST_LOG` turns on logging to stderr.
 //!
 //! `crates/interop/Dockerfile` and `run_endpoint.sh` package it for the
 //! runner; `cargo xtask interop` runs the same cases on loopback.
@@ -125,6 +125,13 @@ fn env_path(name: &str, default: &str) -> PathBuf {
 }
 
 fn main() -> ExitCode {
+    // RUST_LOG=tern_proto=trace (say) shows the protocol's decisions on
+    // stderr, which the interop harness keeps in the run's log.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let role = std::env::var("ROLE").unwrap_or_default();
     let case = std::env::var("TESTCASE").unwrap_or_default();
     if !SUPPORTED.contains(&case.as_str()) {
