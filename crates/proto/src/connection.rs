@@ -22,6 +22,7 @@
 mod datagrams;
 mod events;
 mod handshake;
+mod key_update;
 mod path;
 #[cfg(feature = "qlog")]
 mod qlog;
@@ -113,9 +114,8 @@ pub struct Connection {
     tls_freed_at: Option<Instant>,
     /// The space TLS currently writes handshake bytes in.
     tls_write_space: SpaceId,
-    /// 1-RTT secrets for key updates (RFC 9001 §6); independent of the
-    /// TLS session, so they survive its release.
-    secrets: Option<crate::crypto::Secrets>,
+    /// The 1-RTT key phase and the secrets of key updates (RFC 9001 §6).
+    key_phase: key_update::KeyPhase,
     retain_tls_state: bool,
     spaces: [PacketSpace; 3],
     recovery: Recovery<SentFrames>,
@@ -244,7 +244,7 @@ impl Connection {
             tls: Some(init.tls),
             tls_freed_at: None,
             tls_write_space: SpaceId::Initial,
-            secrets: None,
+            key_phase: key_update::KeyPhase::default(),
             retain_tls_state: init.retain_tls_state,
             spaces,
             recovery,
@@ -405,6 +405,7 @@ impl Connection {
             bytes_in_flight: self.recovery.bytes_in_flight(),
             path_mtu: self.mtud.current(),
             rtt: self.recovery.rtt().smoothed(),
+            key_updates: self.key_phase.count,
             ..self.stats
         }
     }

@@ -161,6 +161,8 @@ pub struct ConnectionStats {
     pub congestion_events: u64,
     /// Stream bytes in packets declared lost, queued to be sent again.
     pub stream_bytes_retransmitted: u64,
+    /// 1-RTT key updates (RFC 9001 §6), started by either side.
+    pub key_updates: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
     /// packets, and the TLS session's top-level state while it is retained.

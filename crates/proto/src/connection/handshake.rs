@@ -64,7 +64,7 @@ impl Connection {
                 }
                 Some(KeyChange::OneRtt { keys, secrets }) => {
                     self.spaces[index(SpaceId::Data)].keys = Some(keys);
-                    self.secrets = Some(secrets);
+                    self.key_phase.set_secrets(secrets);
                     self.tls_write_space = SpaceId::Data;
                 }
             }

@@ -170,7 +170,14 @@ impl Connection {
             }
             return;
         };
-        let Ok(opened) = keys.remote.open_decoded(&mut packet, sp.largest_received) else {
+        let opened = if level == EncryptionLevel::OneRtt {
+            self.open_one_rtt(now, &mut packet)
+        } else {
+            keys.remote
+                .open_decoded(&mut packet, sp.largest_received)
+                .ok()
+        };
+        let Some(opened) = opened else {
             self.stats.packets_dropped += 1;
             return;
         };

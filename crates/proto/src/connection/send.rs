@@ -238,7 +238,7 @@ impl Connection {
                     dcid: self.remote_cid,
                     pn: truncated,
                     spin: false,
-                    key_phase: false,
+                    key_phase: self.key_phase.bit(),
                     grease_fixed_bit: false,
                 };
                 (start + header.encode(buf), None)
@@ -460,6 +460,9 @@ impl Connection {
         }
         let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
         self.ecn.on_packet_sent(packet.space, packet.pn, ecn);
+        if packet.space == SpaceId::Data {
+            self.key_phase.on_sent(packet.pn);
+        }
         packet.frames.ect0 = ecn == Some(crate::EcnCodepoint::Ect0);
         packet.frames.pn = packet.pn;
         // RFC 9002 §2: padded packets count as in flight too.

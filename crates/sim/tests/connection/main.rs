@@ -4,6 +4,7 @@ mod closing;
 mod datagrams;
 mod ecn;
 mod key_log;
+mod key_update;
 mod mtu;
 mod qlog;
 
