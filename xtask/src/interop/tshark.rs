@@ -62,6 +62,7 @@ pub(crate) fn version() -> String {
                 .next()
                 .unwrap_or_default()
                 .trim()
+                .trim_end_matches('.')
                 .to_owned()
         })
         .unwrap_or_default()
