@@ -16,6 +16,7 @@ mod initial;
 mod peers;
 mod report;
 mod run;
+mod tshark;
 
 use std::path::PathBuf;
 

@@ -27,6 +27,9 @@ pub(crate) enum Check {
     /// Both sides marked their packets ECT(0) or ECT(1) and the network
     /// marked none CE.
     EcnMarked,
+    /// Decoded: the server's `initial_max_streams_bidi` is present and at
+    /// most this, so the client must wait for MAX_STREAMS.
+    StreamLimitAtMost(u64),
 }
 
 /// One test case.
@@ -167,6 +170,7 @@ pub(crate) fn all() -> Vec<Case> {
         Case {
             description: "1,999 files of 32 bytes over one connection",
             files: &[(1999, 32)],
+            checks: &[Check::StreamLimitAtMost(1000)],
             ..case("multiplexing", "transfer")
         },
         Case {

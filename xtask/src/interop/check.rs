@@ -1,11 +1,18 @@
-//! The pass conditions of a run, as far as the proxy can see them.
+//! The pass conditions of a run, as far as the proxy can see them and, when
+//! tshark is installed and an endpoint wrote a key log, as the decrypted
+//! captures show them.
 
-use std::collections::BTreeSet;
+use std::{
+    collections::BTreeSet,
+    fmt::Write as _,
+    path::{Path, PathBuf},
+};
 
 use super::{
     cases::{Case, Check},
     initial::{self, ClientHelloView},
     run::RunDir,
+    tshark::{self, Datagram},
 };
 use crate::proxy::Report;
 
@@ -48,7 +55,7 @@ pub(crate) fn verify(
     for check in case.checks {
         check_one(*check, report, &view)?;
     }
-    Ok(())
+    decoded_checks(case, dir, proxy_port)
 }
 
 /// The downloads are exactly the served files, byte for byte.
@@ -136,6 +143,8 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
             }
             None => return Err("the client never sent a Handshake packet".into()),
         },
+        // Decoded: see `decoded_checks`.
+        Check::StreamLimitAtMost(_) => {}
         Check::EcnMarked => {
             for (side, stats) in [("client", &report.to_server), ("server", &report.to_client)] {
                 let ect = stats.ecn[ECT0] + stats.ecn[ECT1];
@@ -155,4 +164,297 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The file in a run's logs that says what the decoded checks found, or
+/// why they were skipped.
+const DECODED_NOTES: &str = "decoded-checks.txt";
+
+/// The least the server's Handshake CRYPTO data must reach in
+/// `amplificationlimit`, as the runner asks: the long chain was sent.
+const MIN_HANDSHAKE_CRYPTO: u64 = 7500;
+
+/// The conditions the runner reads from the decrypted captures, for the
+/// checks of `case` that have one. They run when tshark is installed and an
+/// endpoint wrote a key log (the client's, else the server's, as the
+/// runner prefers); otherwise they are skipped, and the run's
+/// `logs/decoded-checks.txt` says so.
+fn decoded_checks(case: &Case, dir: &RunDir, proxy_port: u16) -> Result<(), String> {
+    let checks: Vec<Check> = case
+        .checks
+        .iter()
+        .copied()
+        .filter(|c| {
+            matches!(
+                c,
+                Check::StreamLimitAtMost(_) | Check::EcnMarked | Check::AmplificationLimit
+            )
+        })
+        .collect();
+    if checks.is_empty() {
+        return Ok(());
+    }
+    let client_pcap = dir.client_capture();
+    let pcap_dir = client_pcap
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let logs = pcap_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+    let server_pcap = pcap_dir.join("server.pcap");
+    let notes = logs.join(DECODED_NOTES);
+
+    let skipped = if tshark::available() {
+        key_log(&logs).ok_or("no endpoint wrote a key log")
+    } else {
+        Err("tshark is not installed")
+    };
+    let keylog = match skipped {
+        Ok(keylog) => keylog,
+        Err(why) => {
+            let _ = std::fs::write(&notes, format!("skipped: {why}; not checked: {checks:?}\n"));
+            eprintln!("interop: {}: decoded checks skipped: {why}", case.name);
+            return Ok(());
+        }
+    };
+
+    let mut out = format!(
+        "decoded with {} and {}\n",
+        tshark::version(),
+        keylog.display()
+    );
+    let result = run_decoded(
+        &checks,
+        &client_pcap,
+        &server_pcap,
+        &keylog,
+        proxy_port,
+        &mut out,
+    );
+    if let Err(reason) = &result {
+        let _ = writeln!(out, "FAIL: {reason}");
+    }
+    let _ = std::fs::write(&notes, out);
+    result.map_err(|reason| format!("decoded: {reason}"))
+}
+
+/// The first non-empty key log of the run: the client's, else the server's.
+fn key_log(logs: &Path) -> Option<PathBuf> {
+    ["keys-client.log", "keys-server.log"]
+        .iter()
+        .map(|name| logs.join(name))
+        .find(|path| std::fs::metadata(path).is_ok_and(|m| m.len() > 0))
+}
+
+/// Decodes the captures the checks need and runs them, noting in `out`
+/// what each found.
+fn run_decoded(
+    checks: &[Check],
+    client_pcap: &Path,
+    server_pcap: &Path,
+    keylog: &Path,
+    proxy_port: u16,
+    out: &mut String,
+) -> Result<(), String> {
+    let decode = |pcap: &Path| -> Result<Vec<Datagram>, String> {
+        let datagrams = tshark::decode(pcap, keylog)?;
+        if datagrams.iter().all(|d| d.packets.is_empty()) {
+            return Err(format!(
+                "tshark found no QUIC packets in {}",
+                pcap.display()
+            ));
+        }
+        Ok(datagrams)
+    };
+    let needs_client = checks
+        .iter()
+        .any(|c| matches!(c, Check::StreamLimitAtMost(_) | Check::EcnMarked));
+    let needs_server = checks
+        .iter()
+        .any(|c| matches!(c, Check::EcnMarked | Check::AmplificationLimit));
+    let client = if needs_client {
+        decode(client_pcap)?
+    } else {
+        Vec::new()
+    };
+    let server = if needs_server {
+        decode(server_pcap)?
+    } else {
+        Vec::new()
+    };
+    for check in checks {
+        let found = match *check {
+            Check::StreamLimitAtMost(limit) => stream_limit(&client, proxy_port, limit)?,
+            Check::EcnMarked => ack_ecn(&client, &server, proxy_port)?,
+            Check::AmplificationLimit => handshake_crypto(&server)?,
+            _ => continue,
+        };
+        let _ = writeln!(out, "ok: {found}");
+    }
+    Ok(())
+}
+
+/// The server's port in `server.pcap`: the destination of its first
+/// datagram, since the client speaks first.
+fn server_port(server: &[Datagram]) -> Option<u16> {
+    server.first().map(|d| d.dst_port)
+}
+
+/// The server's `initial_max_streams_bidi`, in its Handshake packets as
+/// the client saw them, is present and at most `limit`.
+fn stream_limit(client: &[Datagram], proxy_port: u16, limit: u64) -> Result<String, String> {
+    let announced: Vec<u64> = client
+        .iter()
+        .filter(|d| d.src_port == proxy_port)
+        .flat_map(|d| &d.packets)
+        .filter(|p| p.long_type == Some(tshark::HANDSHAKE))
+        .filter_map(|p| p.initial_max_streams_bidi)
+        .collect();
+    match announced.iter().max() {
+        None => Err(
+            "no initial_max_streams_bidi in the server's Handshake packets \
+             (did the key log decrypt them?)"
+                .into(),
+        ),
+        Some(&max) if max > limit => Err(format!(
+            "the server's initial_max_streams_bidi is {max}, more than {limit}"
+        )),
+        Some(&max) => Ok(format!(
+            "the server's initial_max_streams_bidi is {max} (at most {limit})"
+        )),
+    }
+}
+
+/// The client's ACK frames (to the proxy, in `client.pcap`) and the
+/// server's (from its port, in `server.pcap`) carry ECN counts.
+fn ack_ecn(client: &[Datagram], server: &[Datagram], proxy_port: u16) -> Result<String, String> {
+    let count = |datagrams: &[Datagram], from: &dyn Fn(&Datagram) -> bool| {
+        datagrams
+            .iter()
+            .filter(|d| from(d))
+            .flat_map(|d| &d.packets)
+            .filter(|p| p.ack_ecn)
+            .count()
+    };
+    let port = server_port(server);
+    let from_client = count(client, &|d| d.dst_port == proxy_port);
+    let from_server = count(server, &|d| Some(d.src_port) == port);
+    for (side, n) in [("client", from_client), ("server", from_server)] {
+        if n == 0 {
+            return Err(format!("the {side} sent no ACK frame with ECN counts"));
+        }
+    }
+    Ok(format!(
+        "ACK frames with ECN counts: {from_client} packets from the client, \
+         {from_server} from the server"
+    ))
+}
+
+/// The server's Handshake CRYPTO data, in `server.pcap`, reaches
+/// [`MIN_HANDSHAKE_CRYPTO`] bytes.
+fn handshake_crypto(server: &[Datagram]) -> Result<String, String> {
+    let port = server_port(server);
+    let end = server
+        .iter()
+        .filter(|d| Some(d.src_port) == port)
+        .flat_map(|d| &d.packets)
+        .filter(|p| p.long_type == Some(tshark::HANDSHAKE))
+        .flat_map(|p| p.crypto_ends.iter().copied())
+        .max()
+        .unwrap_or(0);
+    if end < MIN_HANDSHAKE_CRYPTO {
+        return Err(format!(
+            "the server's Handshake CRYPTO data reaches {end} bytes, less than {MIN_HANDSHAKE_CRYPTO}"
+        ));
+    }
+    Ok(format!(
+        "the server's Handshake CRYPTO data reaches {end} bytes (at least {MIN_HANDSHAKE_CRYPTO})"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::interop::tshark::{HANDSHAKE, Packet};
+
+    const PROXY: u16 = 4433;
+    const CLIENT: u16 = 50_000;
+    const UPSTREAM: u16 = 40_000;
+    const SERVER: u16 = 443;
+
+    fn datagram(src_port: u16, dst_port: u16, packets: Vec<Packet>) -> Datagram {
+        Datagram {
+            src_port,
+            dst_port,
+            packets,
+        }
+    }
+
+    fn handshake(streams: Option<u64>, crypto_ends: Vec<u64>) -> Packet {
+        Packet {
+            long_type: Some(HANDSHAKE),
+            initial_max_streams_bidi: streams,
+            crypto_ends,
+            ..Packet::default()
+        }
+    }
+
+    fn ack_with_ecn() -> Packet {
+        Packet {
+            ack_ecn: true,
+            ..Packet::default()
+        }
+    }
+
+    #[test]
+    fn only_the_servers_stream_limit_counts() {
+        let client = [
+            datagram(CLIENT, PROXY, vec![handshake(Some(5000), vec![])]),
+            datagram(PROXY, CLIENT, vec![handshake(Some(100), vec![])]),
+        ];
+        assert!(stream_limit(&client, PROXY, 1000).is_ok());
+        let client = [datagram(PROXY, CLIENT, vec![handshake(Some(1001), vec![])])];
+        assert!(stream_limit(&client, PROXY, 1000).is_err());
+    }
+
+    #[test]
+    fn a_missing_stream_limit_fails() {
+        let client = [datagram(PROXY, CLIENT, vec![handshake(None, vec![])])];
+        assert!(stream_limit(&client, PROXY, 1000).is_err());
+    }
+
+    #[test]
+    fn ack_ecn_is_needed_from_both_sides() {
+        let client = [datagram(CLIENT, PROXY, vec![ack_with_ecn()])];
+        let server = [
+            datagram(UPSTREAM, SERVER, vec![ack_with_ecn()]),
+            datagram(SERVER, UPSTREAM, vec![ack_with_ecn()]),
+        ];
+        assert!(ack_ecn(&client, &server, PROXY).is_ok());
+        // Only the proxy's copy of the client's ACKs: the server sent none.
+        assert!(ack_ecn(&client, &server[..1], PROXY).is_err());
+        assert!(ack_ecn(&[], &server, PROXY).is_err());
+    }
+
+    #[test]
+    fn handshake_crypto_counts_only_the_servers_handshake_packets() {
+        let initial = Packet {
+            long_type: Some(0),
+            crypto_ends: vec![9000],
+            ..Packet::default()
+        };
+        let server = [
+            datagram(UPSTREAM, SERVER, vec![handshake(None, vec![9000])]),
+            datagram(
+                SERVER,
+                UPSTREAM,
+                vec![initial, handshake(None, vec![1008, 7400])],
+            ),
+        ];
+        assert!(handshake_crypto(&server).is_err());
+        let server = [
+            datagram(UPSTREAM, SERVER, vec![]),
+            datagram(SERVER, UPSTREAM, vec![handshake(None, vec![7500])]),
+        ];
+        assert!(handshake_crypto(&server).is_ok());
+    }
 }

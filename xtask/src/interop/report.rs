@@ -175,20 +175,28 @@ const CAVEATS: &str = "
 ## What the proxy cannot see
 
 The runner decrypts its captures with the endpoints' key logs; some of its
-conditions need that. Here they are not checked:
+conditions need that. Here they are checked on the decrypted captures only
+when `tshark` is installed and an endpoint wrote a key log (the client's,
+else the server's); otherwise they are skipped, and the run's
+`logs/decoded-checks.txt` says why:
 
-- `multiplexing`: that the server's `initial_max_streams_bidi` is at most
+- `multiplexing`: that the server's `initial_max_streams_bidi`, in its
+  Handshake packets as the client receives them, is present and at most
   1,000 (Tern's server announces 100).
-- `chacha20`: that the ClientHello offers only ChaCha20-Poly1305 (each side
-  is configured with that suite alone).
-- `amplificationlimit`: that the server's Handshake CRYPTO data passes
-  7,500 bytes (the chain written for the case is about 9 KB).
-- `ecn`: that ACK frames carry ECN counts (the proxy checks the IP ECN
-  codepoints of every datagram).
+- `amplificationlimit`: that the server's Handshake CRYPTO data (the
+  highest CRYPTO offset plus length) reaches 7,500 bytes (the chain written
+  for the case is about 9 KB).
+- `ecn`: that the client and the server each send ACK frames with ECN
+  counts (the proxy checks, decoded or not, the IP ECN codepoints of every
+  datagram).
+
+`chacha20` needs no key log: the ClientHello is read from the client's
+Initial packets, whose keys come from the connection ID (RFC 9001 §5.2).
 
 Every run keeps its key logs and pcap captures under
 `target/interop/runs/<case>/<client>-<server>/logs/`, so
-`tshark -r server.pcap -o tls.keylog_file:keys-server.log` shows them.
+`tshark -r pcap/server.pcap -o tls.keylog_file:keys-server.log` shows them,
+and `decoded-checks.txt` beside them holds what the decoded checks found.
 
 ## Running it
 

@@ -1,0 +1,276 @@
+//! The decoded view of a run: tshark, given an endpoint's key log, decrypts
+//! the QUIC packets in the proxy's captures, as the runner does.
+//!
+//! tshark is optional. [`available`] says whether it can be used;
+//! [`decode`] runs it once over a capture and keeps, for every QUIC packet
+//! of every datagram, the few fields the pass conditions read. tshark's
+//! `ek` output (one JSON object per datagram, with a list of objects when a
+//! datagram coalesces several QUIC packets) keeps each CRYPTO frame with
+//! the packet that carried it, which `-T fields` cannot.
+
+use std::{path::Path, process::Command};
+
+use serde_json::Value;
+
+/// QUIC version 1's long packet type of a Handshake packet (RFC 9000
+/// §17.2).
+pub(crate) const HANDSHAKE: u8 = 2;
+
+/// One QUIC packet as tshark decoded it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Packet {
+    /// The long header's packet type (`quic.long.packet_type`); `None` for
+    /// a short header.
+    pub(crate) long_type: Option<u8>,
+    /// An ACK frame carried ECN counts (`quic.ack.ect0_count`).
+    pub(crate) ack_ecn: bool,
+    /// The end of each CRYPTO frame: `quic.crypto.offset` plus
+    /// `quic.crypto.length`.
+    pub(crate) crypto_ends: Vec<u64>,
+    /// The `initial_max_streams_bidi` transport parameter of a TLS message
+    /// in the packet (`tls.quic.parameter.initial_max_streams_bidi`).
+    pub(crate) initial_max_streams_bidi: Option<u64>,
+}
+
+/// One UDP datagram and the QUIC packets tshark found in it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Datagram {
+    /// `udp.srcport`.
+    pub(crate) src_port: u16,
+    /// `udp.dstport`.
+    pub(crate) dst_port: u16,
+    /// The QUIC packets, in order.
+    pub(crate) packets: Vec<Packet>,
+}
+
+/// tshark is on the PATH and answers `tshark --version`.
+pub(crate) fn available() -> bool {
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// tshark's first line of `--version`, for the run's notes.
+pub(crate) fn version() -> String {
+    Command::new("tshark")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches('.')
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Decodes the QUIC datagrams of `pcap` with the secrets in `keylog`.
+///
+/// The QUIC dissector finds QUIC on any UDP port by its heuristic, which is
+/// enabled explicitly in case a profile turned it off.
+///
+/// # Errors
+///
+/// When tshark cannot be started, exits with an error, or prints output
+/// that is not `ek` JSON.
+pub(crate) fn decode(pcap: &Path, keylog: &Path) -> Result<Vec<Datagram>, String> {
+    let output = Command::new("tshark")
+        .arg("-n")
+        .arg("-r")
+        .arg(pcap)
+        .arg("-o")
+        .arg(format!("tls.keylog_file:{}", keylog.display()))
+        .args(["--enable-heuristic", "quic"])
+        .args(["-Y", "quic", "-T", "ek", "-J", "udp quic"])
+        .output()
+        .map_err(|e| format!("cannot run tshark: {e}"))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let reason = stderr
+            .lines()
+            .filter(|l| !l.starts_with("Running as user"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(format!(
+            "tshark failed on {} ({}): {}",
+            pcap.display(),
+            output.status,
+            reason.trim()
+        ));
+    }
+    parse_ek(&String::from_utf8_lossy(&output.stdout))
+        .map_err(|e| format!("{}: {e}", pcap.display()))
+}
+
+/// Parses tshark's `-T ek -J "udp quic"` output: index lines, which are
+/// skipped, between one JSON object per datagram.
+///
+/// # Errors
+///
+/// When a line is not JSON, or a datagram has no UDP ports.
+pub(crate) fn parse_ek(text: &str) -> Result<Vec<Datagram>, String> {
+    let mut datagrams = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_str(line)
+            .map_err(|e| format!("tshark output line {}: {e}", number + 1))?;
+        let Some(layers) = value.get("layers") else {
+            continue;
+        };
+        let udp = one(layers.get("udp"));
+        let port = |key: &str| {
+            udp.and_then(|u| first(u.get(key)))
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(|| format!("tshark output line {}: no {key}", number + 1))
+        };
+        let packets = match layers.get("quic") {
+            Some(Value::Array(list)) => list.iter().map(packet).collect(),
+            Some(object @ Value::Object(_)) => vec![packet(object)],
+            _ => Vec::new(),
+        };
+        datagrams.push(Datagram {
+            src_port: port("udp_udp_srcport")?,
+            dst_port: port("udp_udp_dstport")?,
+            packets,
+        });
+    }
+    Ok(datagrams)
+}
+
+/// The fields of one QUIC packet's `ek` object.
+fn packet(quic: &Value) -> Packet {
+    let numbers = |key: &str| -> Vec<u64> {
+        strings(quic.get(key))
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    };
+    let offsets = numbers("quic_quic_crypto_offset");
+    let lengths = numbers("quic_quic_crypto_length");
+    Packet {
+        long_type: first(quic.get("quic_quic_long_packet_type")).and_then(|t| t.parse().ok()),
+        ack_ecn: quic.get("quic_quic_ack_ect0_count").is_some(),
+        crypto_ends: offsets
+            .iter()
+            .zip(&lengths)
+            .map(|(offset, length)| offset + length)
+            .collect(),
+        initial_max_streams_bidi: find(quic, "tls_tls_quic_parameter_initial_max_streams_bidi")
+            .and_then(|v| first(Some(v)))
+            .and_then(|s| s.parse().ok()),
+    }
+}
+
+/// The object itself, or the first of a list of them.
+fn one(value: Option<&Value>) -> Option<&Value> {
+    match value {
+        Some(Value::Array(list)) => list.first(),
+        other => other,
+    }
+}
+
+/// A field's values: `ek` writes one value as a string and several as a
+/// list of strings.
+fn strings(value: Option<&Value>) -> Vec<&str> {
+    match value {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A field's first value.
+fn first(value: Option<&Value>) -> Option<&str> {
+    strings(value).first().copied()
+}
+
+/// The first value of `key` anywhere below `value`: TLS messages nest in
+/// the QUIC packet's object.
+fn find<'a>(value: &'a Value, key: &str) -> Option<&'a Value> {
+    match value {
+        Value::Object(map) => map
+            .get(key)
+            .or_else(|| map.values().find_map(|v| find(v, key))),
+        Value::Array(list) => list.iter().find_map(|v| find(v, key)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An index line and a datagram from the server that coalesces an
+    /// Initial (ACK with ECN counts, CRYPTO 0+90) and a Handshake packet
+    /// (CRYPTO 0+1008 carrying the transport parameters), as tshark 4.0
+    /// writes them, trimmed.
+    const COALESCED: &str = r#"{"index":{"_index":"packets-2026-11-26","_type":"doc"}}
+{"timestamp":"1795674305994","layers":{"udp":{"udp_udp_srcport":"38345","udp_udp_dstport":"55635","udp_udp_port":["38345","55635"]},"quic":[{"text":"QUIC Connection information","quic_quic_long_packet_type":"0","quic_quic_frame":[null,null],"quic_quic_frame_type":["3","6"],"quic_quic_ack_ect0_count":"1","quic_quic_ack_ect1_count":"0","quic_quic_ack_ecn_ce_count":"0","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"90","tls":{"tls_tls_handshake_type":"2"}},{"quic_quic_long_packet_type":"2","quic_quic_frame_type":"6","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"1008","tls":{"tls_tls_handshake_type":["8","11"],"tls_tls_quic_parameter_initial_max_streams_bidi":"100"}}]}}
+"#;
+
+    #[test]
+    fn coalesced_packets_keep_their_own_frames() {
+        let datagrams = parse_ek(COALESCED).unwrap();
+        assert_eq!(
+            datagrams,
+            [Datagram {
+                src_port: 38345,
+                dst_port: 55635,
+                packets: vec![
+                    Packet {
+                        long_type: Some(0),
+                        ack_ecn: true,
+                        crypto_ends: vec![90],
+                        initial_max_streams_bidi: None,
+                    },
+                    Packet {
+                        long_type: Some(HANDSHAKE),
+                        ack_ecn: false,
+                        crypto_ends: vec![1008],
+                        initial_max_streams_bidi: Some(100),
+                    },
+                ],
+            }]
+        );
+    }
+
+    #[test]
+    fn a_short_header_packet_has_no_long_type_and_several_frames_are_lists() {
+        let line = r#"{"timestamp":"1","layers":{"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_short":null,"quic_quic_frame_type":["3","6","6"],"quic_quic_ack_ect0_count":"7","quic_quic_crypto_offset":["0","52"],"quic_quic_crypto_length":["52","10"]}}}"#;
+        let datagrams = parse_ek(line).unwrap();
+        assert_eq!(
+            datagrams[0].packets,
+            [Packet {
+                long_type: None,
+                ack_ecn: true,
+                crypto_ends: vec![52, 62],
+                initial_max_streams_bidi: None,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_datagram_tshark_could_not_decode_has_no_packets() {
+        let line =
+            r#"{"timestamp":"1","layers":{"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"}}}"#;
+        let datagrams = parse_ek(line).unwrap();
+        assert!(datagrams[0].packets.is_empty());
+    }
+
+    #[test]
+    fn output_that_is_not_json_is_an_error() {
+        assert!(parse_ek("Running as user \"root\"").is_err());
+        assert!(parse_ek(r#"{"layers":{"quic":{}}}"#).is_err());
+    }
+
+    #[test]
+    fn empty_output_is_no_datagrams() {
+        assert_eq!(parse_ek("\n"), Ok(Vec::new()));
+    }
+}
