@@ -193,6 +193,17 @@ else the server's); otherwise they are skipped, and the run's
 `chacha20` needs no key log: the ClientHello is read from the client's
 Initial packets, whose keys come from the connection ID (RFC 9001 §5.2).
 
+## ECN over loopback
+
+Over loopback a batch sent with GSO reaches a socket with GRO as one
+aggregate, and the receive path (quinn-udp, in Tern, quinn and the proxy)
+reports no ECN codepoint for it, although a capture shows ECT(0) in its IP
+header. So the bulk of a transfer arrives unmarked, the sender's ECN
+validation fails after the handshake (RFC 9000 §13.4.2) and it stops
+marking. The `ecn` case still passes, as the runner's condition is that
+each side marks and nothing is CE. On a real network the batch is split
+into datagrams before the wire and the marks arrive.
+
 Every run keeps its key logs and pcap captures under
 `target/interop/runs/<case>/<client>-<server>/logs/`, so
 `tshark -r pcap/server.pcap -o tls.keylog_file:keys-server.log` shows them,
