@@ -116,7 +116,36 @@ impl Connection {
                         sp.crypto_send.requeue_unacked();
                     }
                 }
+                if space == SpaceId::Data {
+                    self.requeue_oldest_data();
+                }
             }
+        }
+    }
+
+    /// RFC 9002 §6.2.4: with no new data to send, a probe retransmits data
+    /// still unacknowledged. The stream frames and HANDSHAKE_DONE of the
+    /// oldest in-flight packet that carried any go out again (the packet
+    /// stays in flight; a late ACK of either copy is harmless), so a lost
+    /// response does not wait for an ACK to declare it lost.
+    fn requeue_oldest_data(&mut self) {
+        if self.streams.wants_to_send() {
+            return;
+        }
+        let Some(frames) = self
+            .recovery
+            .unacked(SpaceId::Data)
+            .map(|(_, packet)| &packet.data)
+            .find(|frames| frames.handshake_done || !frames.streams.is_empty())
+        else {
+            return;
+        };
+        let (handshake_done, streams) = (frames.handshake_done, frames.streams.clone());
+        if handshake_done {
+            self.handshake_done_pending = true;
+        }
+        if !streams.is_empty() {
+            self.streams.on_lost(streams);
         }
     }
 

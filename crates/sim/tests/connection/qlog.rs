@@ -208,3 +208,52 @@ fn every_client_initial_probe_carries_the_client_hello() {
         );
     }
 }
+
+// RFC 9002 §6.2.4 (test): with nothing new to send, a probe carries the
+// lost stream data again instead of a bare PING, so data lost in a
+// blackout arrives with the first probe that gets through.
+#[test]
+fn the_first_probe_after_a_blackout_carries_the_lost_stream_data() {
+    let factory = Arc::new(MemoryQlog::default());
+    let link = LinkConfig::default().delay(Duration::from_millis(20));
+    let mut run = TransferRun::new(6, link, 1_000, 1);
+    run.blackout = Some((Duration::ZERO, Duration::from_millis(700)));
+    run.transport = TransportConfig {
+        qlog: Some(factory.clone()),
+        ..TransportConfig::default()
+    };
+    let report = run.run();
+    assert!(report.completed && report.intact, "{report:?}");
+    drop(run);
+
+    let traces = factory.traces.lock().expect("not poisoned");
+    let (_, _, client) = traces
+        .iter()
+        .find(|(side, _, _)| side.is_client())
+        .expect("a client trace");
+    let records = records(&client.0.lock().expect("not poisoned"));
+    let carries_stream = |e: &Value| {
+        e["data"]["frames"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["frame_type"] == "stream"))
+    };
+    let sent: Vec<&Value> = records
+        .iter()
+        .filter(|e| e["name"] == "quic:packet_sent")
+        .filter(|e| e["data"]["header"]["packet_type"] == "1RTT")
+        .collect();
+    let first_data = sent
+        .iter()
+        .find(|e| carries_stream(e))
+        .and_then(|e| e["time"].as_f64())
+        .expect("the data went out");
+    // The blackout starts with the transfer and lasts 700 ms.
+    let after = sent
+        .iter()
+        .find(|e| e["time"].as_f64().is_some_and(|t| t > first_data + 700.0))
+        .expect("something was sent after the blackout");
+    assert!(
+        carries_stream(after),
+        "the first packet after the blackout is a bare probe: {after}"
+    );
+}
