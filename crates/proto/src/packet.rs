@@ -63,6 +63,7 @@ pub use encode::{LengthFieldError, LongHeader, LongHeaderLayout, LongHeaderType,
 pub use error::{HeaderField, PacketDecodeError};
 pub use header::{DecodeOptions, PartialDecode, ProtectedBits};
 pub use invariant::InvariantHeader;
+pub(crate) use number::MAX_PN;
 pub use number::{PacketNumber, decode_packet_number};
 pub use retry::RetryHeader;
 pub use ty::{LongType, PacketType, Version};

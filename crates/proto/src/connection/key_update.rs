@@ -7,14 +7,8 @@ use super::{Connection, spaces::index};
 use crate::{
     SpaceId,
     crypto::{OpenedPacket, PacketKey, PacketKeyPair, Secrets},
-    packet::PartialDecode,
+    packet::{MAX_PN, PartialDecode},
 };
-
-/// The largest packet number (RFC 9000 §12.3).
-const MAX_PN: u64 = (1 << 62) - 1;
-
-/// The key phase bit of a short header (RFC 9000 §17.3.1).
-const KEY_PHASE_BIT: u8 = 0x04;
 
 /// The 1-RTT key phase and what moving between phases needs.
 #[derive(Debug, Default)]
@@ -116,9 +110,10 @@ impl Connection {
         if pn > MAX_PN {
             return None;
         }
-        let generation = self
-            .key_phase
-            .generation(header.first_byte & KEY_PHASE_BIT != 0, pn);
+        let bit = packet
+            .protected_bits(header.first_byte)
+            .and_then(|bits| bits.key_phase)?;
+        let generation = self.key_phase.generation(bit, pn);
         if generation == Generation::Next {
             self.key_phase.next_keys()?;
         }

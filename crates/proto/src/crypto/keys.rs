@@ -5,7 +5,10 @@ use std::{fmt, ops::Range};
 
 use rustls::quic::{self as tls};
 
-use crate::{Side, packet::PacketNumber, packet::Version};
+use crate::{
+    Side,
+    packet::{MAX_PN, PacketNumber, Version},
+};
 
 use super::{CryptoError, SAMPLE_OFFSET, rustls_side, rustls_version};
 
@@ -22,9 +25,6 @@ static INITIAL_SUITE: tls::Suite =
 
 /// RFC 9000 §17.2, §17.3.1: the first byte's packet number length bits.
 const PN_LEN_BITS: u8 = 0x03;
-
-/// RFC 9000 §12.3: the largest packet number.
-const MAX_PN: u64 = (1 << 62) - 1;
 
 /// A header protection key (RFC 9001 §5.4): masks the protected bits of the
 /// first byte and the packet number with a mask made from a sample of the

@@ -8,7 +8,7 @@ use crate::coding::{BufExt, UnexpectedEnd};
 mod tests;
 
 /// The largest packet number, 2^62 - 1 (RFC 9000 §12.3).
-const MAX_PN: u64 = (1 << 62) - 1;
+pub(crate) const MAX_PN: u64 = (1 << 62) - 1;
 
 /// A packet number truncated to the 1 to 4 bytes that go on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

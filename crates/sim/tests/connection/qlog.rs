@@ -162,16 +162,10 @@ fn qlog_traces_a_handshake_and_transfer_on_both_sides() {
     );
 }
 
-// RFC 9000 §17.2.2 (test): whichever client Initial reaches the server first
-// carries the ClientHello, even when the first flight and the first pair of
-// probes are lost (a server may drop an opening Initial without CRYPTO).
-#[test]
-fn every_client_initial_probe_carries_the_client_hello() {
+/// Runs `run` with qlog on both sides, checks the transfer completed
+/// intact, and returns the client's trace records.
+fn client_records(mut run: TransferRun) -> Vec<Value> {
     let factory = Arc::new(MemoryQlog::default());
-    let link = LinkConfig::default()
-        .delay(Duration::from_millis(20))
-        .blackout(Duration::ZERO..Duration::from_millis(2500));
-    let mut run = TransferRun::new(5, link, 1_000, 1);
     run.transport = TransportConfig {
         qlog: Some(factory.clone()),
         ..TransportConfig::default()
@@ -179,13 +173,23 @@ fn every_client_initial_probe_carries_the_client_hello() {
     let report = run.run();
     assert!(report.completed && report.intact, "{report:?}");
     drop(run);
-
     let traces = factory.traces.lock().expect("not poisoned");
     let (_, _, client) = traces
         .iter()
         .find(|(side, _, _)| side.is_client())
         .expect("a client trace");
-    let records = records(&client.0.lock().expect("not poisoned"));
+    records(&client.0.lock().expect("not poisoned"))
+}
+
+// RFC 9000 §17.2.2 (test): whichever client Initial reaches the server first
+// carries the ClientHello, even when the first flight and the first pair of
+// probes are lost (a server may drop an opening Initial without CRYPTO).
+#[test]
+fn every_client_initial_probe_carries_the_client_hello() {
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(20))
+        .blackout(Duration::ZERO..Duration::from_millis(2500));
+    let records = client_records(TransferRun::new(5, link, 1_000, 1));
     let first_received = records
         .iter()
         .position(|e| e["name"] == "quic:packet_received")
@@ -214,24 +218,10 @@ fn every_client_initial_probe_carries_the_client_hello() {
 // blackout arrives with the first probe that gets through.
 #[test]
 fn the_first_probe_after_a_blackout_carries_the_lost_stream_data() {
-    let factory = Arc::new(MemoryQlog::default());
     let link = LinkConfig::default().delay(Duration::from_millis(20));
     let mut run = TransferRun::new(6, link, 1_000, 1);
     run.blackout = Some((Duration::ZERO, Duration::from_millis(700)));
-    run.transport = TransportConfig {
-        qlog: Some(factory.clone()),
-        ..TransportConfig::default()
-    };
-    let report = run.run();
-    assert!(report.completed && report.intact, "{report:?}");
-    drop(run);
-
-    let traces = factory.traces.lock().expect("not poisoned");
-    let (_, _, client) = traces
-        .iter()
-        .find(|(side, _, _)| side.is_client())
-        .expect("a client trace");
-    let records = records(&client.0.lock().expect("not poisoned"));
+    let records = client_records(run);
     let carries_stream = |e: &Value| {
         e["data"]["frames"]
             .as_array()
