@@ -156,8 +156,16 @@ pub struct Connection {
     /// packet after one (RFC 9000 §10.1).
     idle_since: Instant,
     ack_eliciting_sent_since_receive: bool,
-    /// Packets that arrived before their keys (RFC 9001 §5.7), bounded.
-    undecryptable: Vec<crate::packet::PartialDecode>,
+    /// Packets that arrived before their keys, or 1-RTT packets at a
+    /// server before its handshake completed (RFC 9001 §5.7), with their
+    /// ECN marks; bounded.
+    undecryptable: Vec<(crate::packet::PartialDecode, Option<crate::EcnCodepoint>)>,
+    /// When a server last asked a client for its lost Finished (see
+    /// `nudge_handshake`), to do so at most once per PTO.
+    handshake_nudged_at: Option<Instant>,
+    /// The client's next Handshake packet after such a request is to be
+    /// acknowledged at once.
+    nudge_answer_pending: bool,
     close: Option<CloseReason>,
     close_pending: bool,
     events: VecDeque<Event>,
@@ -272,6 +280,8 @@ impl Connection {
             idle_since: now,
             ack_eliciting_sent_since_receive: false,
             undecryptable: Vec::new(),
+            handshake_nudged_at: None,
+            nudge_answer_pending: false,
             close: None,
             close_pending: false,
             events: VecDeque::new(),
@@ -421,7 +431,7 @@ impl Connection {
                     + usize::try_from(sp.crypto_recv.buffered()).unwrap_or(usize::MAX)
             })
             .sum();
-        let packets: usize = self.undecryptable.iter().map(|p| p.data().len()).sum();
+        let packets: usize = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
         let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
         let tls = if self.tls.is_some() {
             std::mem::size_of::<TlsSession>()

@@ -6,7 +6,9 @@
 //! deadlines out) can sit at an address. Between any two addresses runs a
 //! directed link, a [`LinkConfig`] with delay, jitter, loss (independent or
 //! in bursts), reordering, duplication, corruption, a bandwidth limit with a
-//! tail-drop queue, and a blackout window.
+//! tail-drop queue, and a blackout window. A test that needs particular
+//! datagrams lost (a client's Finished, say) sets a filter on a link with
+//! [`Sim::drop_if`].
 //!
 //! ## The loop
 //!

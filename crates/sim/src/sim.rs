@@ -27,6 +27,9 @@ const DEFAULT_ROUND_LIMIT: u32 = 10_000;
 /// A trace hook: called with every event, in order.
 type Hook = Box<dyn FnMut(&TraceEvent)>;
 
+/// A test's choice of datagrams to drop on one link: true drops.
+type Filter = Box<dyn FnMut(&[u8]) -> bool>;
+
 /// The simulated network, generic over its node type.
 ///
 /// See the [crate documentation](crate) for the loop and for determinism.
@@ -46,6 +49,7 @@ pub struct Sim<N> {
     next_seq: u64,
     stats: Stats,
     hooks: Vec<Hook>,
+    filters: BTreeMap<(SocketAddr, SocketAddr), Filter>,
     trace: Option<Vec<TraceEvent>>,
     round_limit: u32,
     buf: Vec<u8>,
@@ -131,6 +135,7 @@ impl<N> Sim<N> {
             next_seq: 0,
             stats: Stats::default(),
             hooks: Vec::new(),
+            filters: BTreeMap::new(),
             trace: None,
             round_limit: DEFAULT_ROUND_LIMIT,
             buf: Vec::new(),
@@ -263,6 +268,20 @@ impl<N> Sim<N> {
         self.hooks.push(Box::new(hook));
     }
 
+    /// Drops every datagram sent from `from` to `to` for which `filter`
+    /// returns true, before the link sees it (it takes no bandwidth and no
+    /// random draw), with [`DropReason::Filtered`](crate::DropReason::Filtered).
+    /// For tests that need one particular packet lost; replaces an earlier
+    /// filter of that link.
+    pub fn drop_if(
+        &mut self,
+        from: SocketAddr,
+        to: SocketAddr,
+        filter: impl FnMut(&[u8]) -> bool + 'static,
+    ) {
+        self.filters.insert((from, to), Box::new(filter));
+    }
+
     /// Starts (`true`) or stops and clears (`false`) recording every event
     /// in [`trace`](Self::trace).
     pub fn record_trace(&mut self, on: bool) {
@@ -353,6 +372,20 @@ impl<N> Sim<N> {
             ecn,
             data: data.clone(),
         });
+        if let Some(filter) = self.filters.get_mut(&(from, to))
+            && filter(&data)
+        {
+            self.emit(TraceEvent::Dropped {
+                at,
+                id,
+                duplicate: false,
+                from,
+                to,
+                len,
+                reason: crate::DropReason::Filtered,
+            });
+            return;
+        }
         let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
         let ecn = match (config.ecn, ecn) {
             (crate::link::EcnPolicy::Pass, ecn) | (_, ecn @ None) => ecn,

@@ -137,6 +137,8 @@ pub enum DropReason {
     NoRoute,
     /// The datagram is larger than the link's MTU.
     TooBig,
+    /// A test's filter chose it ([`Sim::drop_if`](crate::Sim::drop_if)).
+    Filtered,
 }
 
 impl fmt::Display for DropReason {
@@ -147,6 +149,7 @@ impl fmt::Display for DropReason {
             Self::Blackout => "blackout",
             Self::TooBig => "larger than the mtu",
             Self::NoRoute => "no route",
+            Self::Filtered => "filtered",
         })
     }
 }
@@ -173,6 +176,8 @@ pub struct Stats {
     pub unroutable: u64,
     /// Datagrams dropped for exceeding the link MTU.
     pub too_big: u64,
+    /// Datagrams a test's filter dropped.
+    pub filtered: u64,
     /// Datagrams the network duplicated.
     pub duplicated: u64,
     /// Copies the network corrupted.
@@ -183,7 +188,12 @@ impl Stats {
     /// Every datagram dropped, whatever the reason.
     #[must_use]
     pub const fn dropped(&self) -> u64 {
-        self.lost + self.queue_dropped + self.blackout_dropped + self.unroutable + self.too_big
+        self.lost
+            + self.queue_dropped
+            + self.blackout_dropped
+            + self.unroutable
+            + self.too_big
+            + self.filtered
     }
 
     /// Counts one event.
@@ -199,6 +209,7 @@ impl Stats {
                 DropReason::Blackout => self.blackout_dropped += 1,
                 DropReason::NoRoute => self.unroutable += 1,
                 DropReason::TooBig => self.too_big += 1,
+                DropReason::Filtered => self.filtered += 1,
             },
             TraceEvent::Duplicated { .. } => self.duplicated += 1,
             TraceEvent::Corrupted { .. } => self.corrupted += 1,

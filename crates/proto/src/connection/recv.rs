@@ -115,20 +115,81 @@ impl Connection {
         self.events.push_back(Event::Closed(ConnectionError::Reset));
     }
 
-    /// Processes packets buffered for keys that have arrived since.
+    /// Processes packets buffered for keys that have arrived since (and,
+    /// at a server, 1-RTT packets once the handshake completed).
     fn replay_buffered(&mut self, now: Instant) {
-        while let Some(i) = self.undecryptable.iter().position(|p| {
+        while let Some(i) = self.undecryptable.iter().position(|(p, _)| {
             p.encryption_level()
-                .is_some_and(|level| self.spaces[index(level.space())].keys.is_some())
+                .is_some_and(|level| self.readable_now(level))
         }) {
-            let packet = self.undecryptable.swap_remove(i);
-            self.handle_packet(now, packet, None);
+            let (packet, ecn) = self.undecryptable.swap_remove(i);
+            self.handle_packet(now, packet, ecn);
         }
         // Packets whose keys were discarded will never be readable.
-        self.undecryptable.retain(|p| {
+        self.undecryptable.retain(|(p, _)| {
             p.encryption_level()
                 .is_some_and(|level| !self.spaces[index(level.space())].discarded)
         });
+    }
+
+    /// Whether a packet of `level` may be processed now: its keys are
+    /// there, and it is not a 1-RTT packet reaching a server whose
+    /// handshake is not complete.
+    fn readable_now(&self, level: EncryptionLevel) -> bool {
+        self.spaces[index(level.space())].keys.is_some() && !self.defers(level)
+    }
+
+    /// RFC 9001 §5.7: a server has 1-RTT keys as soon as it sends its
+    /// Finished, but MUST NOT process 1-RTT packets before the handshake is
+    /// complete (the client is not authenticated yet); it MAY keep them.
+    fn defers(&self, level: EncryptionLevel) -> bool {
+        self.side.is_server() && level == EncryptionLevel::OneRtt && !self.handshake_complete
+    }
+
+    /// A client sends 1-RTT packets only once its handshake is complete,
+    /// so one reaching a server that still waits for the client's Finished
+    /// means the Finished was lost. The client resends it on its own PTO,
+    /// whose backoff can outgrow the idle timeout under heavy loss. Ask
+    /// sooner, in the spirit of RFC 9002 §6.2.3: an acknowledgment of a
+    /// Handshake packet the client sent after its Finished lets it declare
+    /// the Finished lost at once (RFC 9002 §6.1.2). So send a Handshake
+    /// packet that acknowledges every Handshake packet received and carries
+    /// a PING, and acknowledge the client's answer to that PING at once
+    /// (see `answer_nudge`). At most once per PTO; only the client's 1-RTT
+    /// packets start it, so it cannot loop.
+    fn nudge_handshake(&mut self, now: Instant) {
+        let pto = self.recovery.pto_duration(&self.path_state());
+        if self
+            .handshake_nudged_at
+            .is_some_and(|at| now.saturating_duration_since(at) < pto)
+        {
+            return;
+        }
+        let sp = &mut self.spaces[index(SpaceId::Handshake)];
+        if sp.keys.is_none() {
+            return;
+        }
+        self.handshake_nudged_at = Some(now);
+        self.nudge_answer_pending = true;
+        sp.ack_pending = !sp.received.is_empty();
+        sp.ping_pending = true;
+        tracing::debug!("1-RTT before the client's Finished: asking for it again");
+    }
+
+    /// The client's first Handshake packet after a nudge, if the handshake
+    /// is still not complete, is acknowledged at once (with a PING, so as
+    /// not to answer a packet that elicits no acknowledgment with one that
+    /// elicits none either, RFC 9000 §13.2.1).
+    fn answer_nudge(&mut self, space: SpaceId) {
+        if space != SpaceId::Handshake || !self.nudge_answer_pending || self.handshake_complete {
+            return;
+        }
+        self.nudge_answer_pending = false;
+        let sp = &mut self.spaces[index(SpaceId::Handshake)];
+        if sp.keys.is_some() {
+            sp.ack_pending = true;
+            sp.ping_pending = true;
+        }
     }
 
     fn handle_packet(
@@ -158,13 +219,17 @@ impl Connection {
             return;
         }
         let space = level.space();
+        if self.defers(level) {
+            self.nudge_handshake(now);
+        }
         let sp = &self.spaces[index(space)];
-        let Some(keys) = sp.keys.as_ref() else {
-            // RFC 9001 §5.7: a packet that arrives before its keys may be
-            // kept, a bounded few, until the keys are there; one for
+        let Some(keys) = sp.keys.as_ref().filter(|_| !self.defers(level)) else {
+            // RFC 9001 §5.7: a packet that arrives before its keys (or, at
+            // a server, a 1-RTT packet before the handshake completed) may
+            // be kept, a bounded few, until it can be read; one for
             // discarded keys never will be readable.
             if !sp.discarded && self.undecryptable.len() < MAX_UNDECRYPTABLE {
-                self.undecryptable.push(packet);
+                self.undecryptable.push((packet, ecn));
             } else {
                 self.stats.packets_dropped += 1;
             }
@@ -232,6 +297,7 @@ impl Connection {
         // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
         self.ecn.on_packet_received(space, ecn);
         self.on_packet_received(now, space, pn, ack_eliciting);
+        self.answer_nudge(space);
     }
 
     /// Records a processed packet for ACKs and the idle timer.

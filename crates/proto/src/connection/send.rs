@@ -148,7 +148,10 @@ impl Connection {
     /// window and for the pacer (§7.7); probes do not wait (§7.5), and
     /// ACK-only packets are never held back.
     fn congestion_blocked(&mut self, now: Instant, size: usize) -> bool {
-        let probing = SPACES.iter().any(|&s| self.spaces[index(s)].probes > 0);
+        let probing = SPACES.iter().any(|&s| {
+            let sp = &self.spaces[index(s)];
+            sp.probes > 0 || sp.ping_pending
+        });
         if probing {
             return false;
         }
@@ -337,13 +340,13 @@ impl Connection {
             frames.crypto = Some(offset..offset + len as u64);
             ack_eliciting = true;
         }
-        if sp.probes > 0 {
-            sp.probes -= 1;
-            // RFC 9002 §6.2.4: a probe must be ack-eliciting.
-            if !ack_eliciting && buf.len() < limit {
-                buf.push(0x01); // PING, RFC 9000 §19.2
-                ack_eliciting = true;
-            }
+        let owes_ping = sp.probes > 0 || sp.ping_pending;
+        sp.probes = sp.probes.saturating_sub(1);
+        sp.ping_pending = false;
+        // RFC 9002 §6.2.4: a probe must be ack-eliciting.
+        if owes_ping && !ack_eliciting && buf.len() < limit {
+            buf.push(0x01); // PING, RFC 9000 §19.2
+            ack_eliciting = true;
         }
         ack_eliciting
     }

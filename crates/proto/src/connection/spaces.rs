@@ -33,6 +33,10 @@ pub(super) struct PacketSpace {
     pub(super) ack_deadline: Option<Instant>,
     /// Probe packets the loss detection timer asked for (RFC 9002 §6.2.4).
     pub(super) probes: u8,
+    /// An ack-eliciting packet owed outside loss detection: the server's
+    /// request for a client's lost Finished (`Connection::nudge_handshake`).
+    /// Like a probe it is not held back by congestion control.
+    pub(super) ping_pending: bool,
     /// Outgoing handshake bytes.
     pub(super) crypto_send: CryptoSend,
     /// Incoming handshake bytes, reassembled in order.
@@ -52,6 +56,7 @@ impl PacketSpace {
             ack_pending: false,
             ack_deadline: None,
             probes: 0,
+            ping_pending: false,
             crypto_send: CryptoSend::default(),
             crypto_recv: Assembler::new(AssemblerLimits {
                 max_buffered: config.crypto_buffer_size,
@@ -76,6 +81,7 @@ impl PacketSpace {
             && (self.ack_pending
                 || self.ack_deadline.is_some_and(|deadline| deadline <= now)
                 || self.probes > 0
+                || self.ping_pending
                 || self.crypto_send.has_pending())
     }
 }

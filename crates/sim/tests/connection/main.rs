@@ -5,6 +5,7 @@ mod datagrams;
 mod ecn;
 mod key_log;
 mod key_update;
+mod lost_finished;
 mod mtu;
 mod qlog;
 
