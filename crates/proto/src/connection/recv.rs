@@ -28,6 +28,14 @@ fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
     a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What a processed packet carried, as far as acknowledging it goes.
+struct PayloadContent {
+    /// Some frame elicits an acknowledgment (RFC 9002 §2).
+    ack_eliciting: bool,
+    /// PING and PADDING only, at least one PING: a probe, most likely.
+    ping_only: bool,
+}
+
 /// Packets kept for keys not yet available (RFC 9001 §5.7); each holds at
 /// most one datagram's bytes.
 const MAX_UNDECRYPTABLE: usize = 8;
@@ -287,8 +295,8 @@ impl Connection {
         }
         let payload = data.slice(opened.payload);
         self.stats.packets_received += 1;
-        let ack_eliciting = match self.handle_payload(now, space, level, payload) {
-            Ok(eliciting) => eliciting,
+        let content = match self.handle_payload(now, space, level, payload) {
+            Ok(content) => content,
             Err(error) => {
                 self.fail(now, error);
                 return;
@@ -296,8 +304,30 @@ impl Connection {
         };
         // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
         self.ecn.on_packet_received(space, ecn);
-        self.on_packet_received(now, space, pn, ack_eliciting);
+        self.on_packet_received(now, space, pn, content.ack_eliciting);
         self.answer_nudge(space);
+        if content.ping_only && space == SpaceId::Data {
+            self.answer_probe();
+        }
+    }
+
+    /// A 1-RTT packet of nothing but PING (and padding) is most often a
+    /// probe (RFC 9002 §6.2.4): its sender has data in flight and cannot
+    /// tell what arrived, because our acknowledgments did not reach it. A
+    /// peer whose probes carry no data (quinn's) resends that data only
+    /// when an acknowledgment shows it lost, so an ACK-only answer lost on
+    /// the way can leave it waiting until its idle timeout. The answer goes
+    /// out at once in an ack-eliciting packet (ACK and PING), which our own
+    /// loss recovery repeats, with the ACK, until it is acknowledged. A
+    /// packet carrying an ACK frame is not answered this way, so two
+    /// endpoints doing the same cannot ping-pong.
+    fn answer_probe(&mut self) {
+        if !self.handshake_confirmed || self.is_closed() {
+            return;
+        }
+        let sp = &mut self.spaces[index(SpaceId::Data)];
+        sp.ack_pending = true;
+        sp.ping_pending = true;
     }
 
     /// Records a processed packet for ACKs and the idle timer.
@@ -309,6 +339,12 @@ impl Connection {
         if sp.discarded {
             return;
         }
+        // RFC 9000 §13.2.1: a packet below the largest received, or one
+        // after a gap, is acknowledged without delay to help the peer's
+        // loss detection.
+        let out_of_order = sp
+            .largest_received
+            .is_some_and(|largest| pn < largest || pn > largest.saturating_add(1));
         sp.received.insert_one(pn);
         if sp.largest_received.is_none_or(|largest| pn > largest) {
             sp.largest_received = Some(pn);
@@ -317,9 +353,9 @@ impl Connection {
         if ack_eliciting {
             sp.unacked_eliciting += 1;
             // RFC 9000 §13.2.1: Initial and Handshake packets are
-            // acknowledged at once; 1-RTT packets after two, or within
-            // max_ack_delay (§13.2.2).
-            if space != SpaceId::Data || sp.unacked_eliciting >= 2 {
+            // acknowledged at once; 1-RTT packets after two, out of order,
+            // or within max_ack_delay (§13.2.2).
+            if space != SpaceId::Data || sp.unacked_eliciting >= 2 || out_of_order {
                 sp.ack_pending = true;
             } else if sp.ack_deadline.is_none() {
                 sp.ack_deadline = Some(now + max_ack_delay);
@@ -327,32 +363,40 @@ impl Connection {
         }
     }
 
-    /// Handles every frame of a payload; returns whether it was ack-eliciting.
+    /// Handles every frame of a payload; says whether it was ack-eliciting
+    /// and whether it held nothing but PING and PADDING.
     fn handle_payload(
         &mut self,
         now: Instant,
         space: SpaceId,
         level: EncryptionLevel,
         payload: Bytes,
-    ) -> Result<bool, TransportError> {
-        let mut ack_eliciting = false;
+    ) -> Result<PayloadContent, TransportError> {
+        let mut content = PayloadContent {
+            ack_eliciting: false,
+            ping_only: true,
+        };
+        let mut pings = false;
         for frame in Frames::new(payload, level) {
             let frame = frame?;
             // RFC 9002 §2: every frame but ACK, PADDING and
             // CONNECTION_CLOSE elicits an acknowledgement.
-            ack_eliciting |= !matches!(
+            content.ack_eliciting |= !matches!(
                 frame,
                 Frame::Ack(_)
                     | Frame::Padding(_)
                     | Frame::ConnectionClose(_)
                     | Frame::ApplicationClose(_)
             );
+            pings |= matches!(frame, Frame::Ping);
+            content.ping_only &= matches!(frame, Frame::Ping | Frame::Padding(_));
             self.handle_frame(now, space, frame)?;
             if self.is_closed() {
                 break;
             }
         }
-        Ok(ack_eliciting)
+        content.ping_only &= pings;
+        Ok(content)
     }
 
     fn handle_frame(

@@ -299,6 +299,15 @@ impl Connection {
         frames: &mut SentFrames,
     ) -> bool {
         let mut ack_eliciting = false;
+        {
+            // A probe, or a PING owed to the peer, carries our ACK state
+            // too: it is the ack-eliciting packet that loss recovery
+            // repeats, so the acknowledgments get through with it.
+            let sp = &mut self.spaces[index(space)];
+            if (sp.probes > 0 || sp.ping_pending) && !sp.received.is_empty() {
+                sp.ack_pending = true;
+            }
+        }
         self.write_ack(now, space, buf, limit);
         if space == SpaceId::Data && self.handshake_done_pending && buf.len() < limit {
             buf.push(0x1e); // HANDSHAKE_DONE, RFC 9000 §19.20

@@ -7,6 +7,7 @@ mod key_log;
 mod key_update;
 mod lost_finished;
 mod mtu;
+mod probe_answer;
 mod qlog;
 
 use std::time::Duration;
