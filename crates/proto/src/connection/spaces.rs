@@ -33,9 +33,11 @@ pub(super) struct PacketSpace {
     pub(super) ack_deadline: Option<Instant>,
     /// Probe packets the loss detection timer asked for (RFC 9002 §6.2.4).
     pub(super) probes: u8,
-    /// An ack-eliciting packet owed outside loss detection: the server's
-    /// request for a client's lost Finished (`Connection::nudge_handshake`).
-    /// Like a probe it is not held back by congestion control.
+    /// An ack-eliciting packet (carrying our ACK state) owed outside loss
+    /// detection: a server's request for a client's lost Finished
+    /// (`Connection::nudge_handshake`) or the answer to a peer's PING-only
+    /// packet (`Connection::answer_probe`). Like a probe it is not held
+    /// back by congestion control.
     pub(super) ping_pending: bool,
     /// Outgoing handshake bytes.
     pub(super) crypto_send: CryptoSend,
