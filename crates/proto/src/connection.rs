@@ -160,12 +160,9 @@ pub struct Connection {
     /// server before its handshake completed (RFC 9001 §5.7), with their
     /// ECN marks; bounded.
     undecryptable: Vec<(crate::packet::PartialDecode, Option<crate::EcnCodepoint>)>,
-    /// When a server last asked a client for its lost Finished (see
-    /// `nudge_handshake`), to do so at most once per PTO.
+    /// When a server last answered a client's 1-RTT packet while waiting
+    /// for its lost Finished (see `nudge_handshake`): once per PTO.
     handshake_nudged_at: Option<Instant>,
-    /// The client's next Handshake packet after such a request is to be
-    /// acknowledged at once.
-    nudge_answer_pending: bool,
     close: Option<CloseReason>,
     close_pending: bool,
     events: VecDeque<Event>,
@@ -281,7 +278,6 @@ impl Connection {
             ack_eliciting_sent_since_receive: false,
             undecryptable: Vec::new(),
             handshake_nudged_at: None,
-            nudge_answer_pending: false,
             close: None,
             close_pending: false,
             events: VecDeque::new(),

@@ -157,14 +157,18 @@ impl Connection {
     /// A client sends 1-RTT packets only once its handshake is complete,
     /// so one reaching a server that still waits for the client's Finished
     /// means the Finished was lost. The client resends it on its own PTO,
-    /// whose backoff can outgrow the idle timeout under heavy loss. Ask
-    /// sooner, in the spirit of RFC 9002 §6.2.3: an acknowledgment of a
-    /// Handshake packet the client sent after its Finished lets it declare
-    /// the Finished lost at once (RFC 9002 §6.1.2). So send a Handshake
-    /// packet that acknowledges every Handshake packet received and carries
-    /// a PING, and acknowledge the client's answer to that PING at once
-    /// (see `answer_nudge`). At most once per PTO; only the client's 1-RTT
-    /// packets start it, so it cannot loop.
+    /// whose backoff can outgrow the idle timeout under heavy loss (the
+    /// interop handshakeloss case saw quinn give up so). Answer with a
+    /// Handshake PING, at most once per PTO: the client processes it, which
+    /// restarts its idle timer (RFC 9000 §10.1), and its acknowledgment
+    /// restarts ours, so both wait for the next retransmission. The PING
+    /// carries no ACK on purpose: acknowledging a Handshake packet the
+    /// client sent after its Finished would make it declare the Finished
+    /// lost (RFC 9002 §6.1), moving it from a probe, which congestion
+    /// control never blocks, to a retransmission, which a window filled by
+    /// the 1-RTT packets we cannot acknowledge yet can block for good (seen
+    /// with quinn). Only the client's 1-RTT packets trigger it, so it
+    /// cannot loop.
     fn nudge_handshake(&mut self, now: Instant) {
         let pto = self.recovery.pto_duration(&self.path_state());
         if self
@@ -178,26 +182,8 @@ impl Connection {
             return;
         }
         self.handshake_nudged_at = Some(now);
-        self.nudge_answer_pending = true;
-        sp.ack_pending = !sp.received.is_empty();
         sp.ping_pending = true;
-        tracing::debug!("1-RTT before the client's Finished: asking for it again");
-    }
-
-    /// The client's first Handshake packet after a nudge, if the handshake
-    /// is still not complete, is acknowledged at once (with a PING, so as
-    /// not to answer a packet that elicits no acknowledgment with one that
-    /// elicits none either, RFC 9000 §13.2.1).
-    fn answer_nudge(&mut self, space: SpaceId) {
-        if space != SpaceId::Handshake || !self.nudge_answer_pending || self.handshake_complete {
-            return;
-        }
-        self.nudge_answer_pending = false;
-        let sp = &mut self.spaces[index(SpaceId::Handshake)];
-        if sp.keys.is_some() {
-            sp.ack_pending = true;
-            sp.ping_pending = true;
-        }
+        tracing::debug!("1-RTT before the client's Finished: keeping the handshake alive");
     }
 
     fn handle_packet(
@@ -305,7 +291,6 @@ impl Connection {
         // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
         self.ecn.on_packet_received(space, ecn);
         self.on_packet_received(now, space, pn, content.ack_eliciting);
-        self.answer_nudge(space);
         if content.ping_only && space == SpaceId::Data {
             self.answer_probe();
         }

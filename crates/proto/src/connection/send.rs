@@ -299,10 +299,11 @@ impl Connection {
         frames: &mut SentFrames,
     ) -> bool {
         let mut ack_eliciting = false;
-        {
-            // A probe, or a PING owed to the peer, carries our ACK state
-            // too: it is the ack-eliciting packet that loss recovery
-            // repeats, so the acknowledgments get through with it.
+        if space == SpaceId::Data {
+            // A 1-RTT probe, or a PING owed to the peer, carries our ACK
+            // state too: it is the ack-eliciting packet that loss recovery
+            // repeats, so the acknowledgments get through with it. (Not in
+            // the handshake spaces: see `Connection::nudge_handshake`.)
             let sp = &mut self.spaces[index(space)];
             if (sp.probes > 0 || sp.ping_pending) && !sp.received.is_empty() {
                 sp.ack_pending = true;

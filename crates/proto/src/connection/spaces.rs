@@ -33,10 +33,10 @@ pub(super) struct PacketSpace {
     pub(super) ack_deadline: Option<Instant>,
     /// Probe packets the loss detection timer asked for (RFC 9002 §6.2.4).
     pub(super) probes: u8,
-    /// An ack-eliciting packet (carrying our ACK state) owed outside loss
-    /// detection: a server's request for a client's lost Finished
-    /// (`Connection::nudge_handshake`) or the answer to a peer's PING-only
-    /// packet (`Connection::answer_probe`). Like a probe it is not held
+    /// An ack-eliciting packet owed outside loss detection: a server's
+    /// answer while it waits for a client's lost Finished
+    /// (`Connection::nudge_handshake`), or the answer, with our ACK state,
+    /// to a peer's PING-only 1-RTT packet (`Connection::answer_probe`). Like a probe it is not held
     /// back by congestion control.
     pub(super) ping_pending: bool,
     /// Outgoing handshake bytes.
