@@ -372,38 +372,35 @@ impl<N> Sim<N> {
             ecn,
             data: data.clone(),
         });
-        if let Some(filter) = self.filters.get_mut(&(from, to))
-            && filter(&data)
-        {
-            self.emit(TraceEvent::Dropped {
-                at,
-                id,
-                duplicate: false,
-                from,
-                to,
-                len,
-                reason: crate::DropReason::Filtered,
-            });
-            return;
-        }
-        let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
-        let ecn = match (config.ecn, ecn) {
-            (crate::link::EcnPolicy::Pass, ecn) | (_, ecn @ None) => ecn,
-            (crate::link::EcnPolicy::Bleach, Some(_)) => None,
-            (crate::link::EcnPolicy::MarkCe(p), Some(mark)) => {
-                if rand::Rng::random_bool(&mut self.rng, p.clamp(0.0, 1.0)) {
-                    Some(EcnCodepoint::Ce)
-                } else {
-                    Some(mark)
+        let filtered = self
+            .filters
+            .get_mut(&(from, to))
+            .is_some_and(|filter| filter(&data));
+        // A filtered datagram never reaches the link: no random draw.
+        let (ecn, fate) = if filtered {
+            (ecn, Err(crate::DropReason::Filtered))
+        } else {
+            let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
+            let ecn = match (config.ecn, ecn) {
+                (crate::link::EcnPolicy::Pass, ecn) | (_, ecn @ None) => ecn,
+                (crate::link::EcnPolicy::Bleach, Some(_)) => None,
+                (crate::link::EcnPolicy::MarkCe(p), Some(mark)) => {
+                    if rand::Rng::random_bool(&mut self.rng, p.clamp(0.0, 1.0)) {
+                        Some(EcnCodepoint::Ce)
+                    } else {
+                        Some(mark)
+                    }
                 }
-            }
+            };
+            let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
+            let fate = self.link_states.entry((from, to)).or_default().carry(
+                config,
+                at,
+                len,
+                &mut self.rng,
+            );
+            (ecn, fate)
         };
-        let config = self.links.get(&(from, to)).unwrap_or(&self.default_link);
-        let fate =
-            self.link_states
-                .entry((from, to))
-                .or_default()
-                .carry(config, at, len, &mut self.rng);
         let carried = match fate {
             Ok(carried) => carried,
             Err(reason) => {

@@ -213,11 +213,12 @@ impl Connection {
             return;
         }
         let space = level.space();
-        if self.defers(level) {
+        let deferred = self.defers(level);
+        if deferred {
             self.nudge_handshake(now);
         }
         let sp = &self.spaces[index(space)];
-        let Some(keys) = sp.keys.as_ref().filter(|_| !self.defers(level)) else {
+        let Some(keys) = sp.keys.as_ref().filter(|_| !deferred) else {
             // RFC 9001 §5.7: a packet that arrives before its keys (or, at
             // a server, a 1-RTT packet before the handshake completed) may
             // be kept, a bounded few, until it can be read; one for

@@ -26,8 +26,7 @@ fn an_answer_to_a_ping_survives_three_losses_in_a_row() {
         keep_alive_interval: Some(Duration::from_secs(2)),
         ..TransportConfig::default()
     });
-    let mut server_config = ServerConfig::new(server_tls);
-    server_config.transport = Arc::new(TransportConfig::default());
+    let server_config = ServerConfig::new(server_tls);
     let mut pair = Pair::with_configs(
         5,
         link(),
