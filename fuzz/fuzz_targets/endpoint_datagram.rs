@@ -32,7 +32,7 @@ fn server_config() -> Arc<ServerConfig> {
     CONFIG
         .get_or_init(|| {
             let (_, tls) = tern_sim::certs::test_configs(&[b"hq-interop"]);
-            Arc::new(ServerConfig::new(tls))
+            Arc::new(ServerConfig::new(tls).expect("the test tls config runs quic"))
         })
         .clone()
 }

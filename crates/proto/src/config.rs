@@ -2,8 +2,11 @@
 
 use std::{sync::Arc, time::Duration};
 
+use rustls::CipherSuite;
+
 use crate::{
     cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
+    crypto::TlsConfigError,
     packet::Version,
 };
 
@@ -88,23 +91,69 @@ impl Default for TransportConfig {
 /// What a client needs to open a connection.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// The TLS configuration; it must allow TLS 1.3 and set ALPN protocols.
+    /// The TLS configuration; it must allow TLS 1.3, set ALPN protocols and
+    /// have a provider with QUIC-capable AES-128-GCM for Initial packets.
+    /// [`new`](Self::new) checks it; a connection checks it again.
     pub tls: Arc<rustls::ClientConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
     /// The QUIC version to offer.
     pub version: Version,
+    /// The cipher suites the handshake may settle on, when narrower than
+    /// the provider's; `None` (the default) accepts any suite the server
+    /// picks from those offered. Set it with
+    /// [`handshake_cipher_suites`](Self::handshake_cipher_suites).
+    pub handshake_cipher_suites: Option<Arc<[CipherSuite]>>,
 }
 
 impl ClientConfig {
     /// A client configuration with default transport settings and QUIC v1.
-    #[must_use]
-    pub fn new(tls: Arc<rustls::ClientConfig>) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// A [`TlsConfigError`] that names what keeps `tls` from running QUIC
+    /// (no TLS 1.3, no ALPN, no AES-128-GCM for Initial packets, ...) and
+    /// how to fix it.
+    pub fn new(tls: Arc<rustls::ClientConfig>) -> Result<Self, TlsConfigError> {
+        crate::crypto::check_client_config(&tls, None)?;
+        Ok(Self {
             tls,
             transport: Arc::new(TransportConfig::default()),
             version: Version::V1,
-        }
+            handshake_cipher_suites: None,
+        })
+    }
+
+    /// Checks the configuration again, after its fields were changed.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and when the handshake cipher suites do not
+    /// fit the provider.
+    pub fn validate(&self) -> Result<(), TlsConfigError> {
+        crate::crypto::check_client_config(&self.tls, self.handshake_cipher_suites.as_deref())
+            .map(|_| ())
+    }
+
+    /// Keeps the handshake to `suites`: the server must pick one of them,
+    /// or the client ends the handshake with a handshake_failure alert.
+    ///
+    /// rustls offers every suite of the TLS configuration's provider, and
+    /// since 0.23.48 a QUIC provider must hold AES-128-GCM for Initial
+    /// packets (RFC 9001 §5.2), so a ChaCha20-only client lists ChaCha20
+    /// first and AES-128-GCM after it, and refuses a server that picks the
+    /// latter. Build the provider with
+    /// [`with_cipher_suites`](crate::crypto::with_cipher_suites), which puts
+    /// `suites` first.
+    ///
+    /// # Errors
+    /// [`TlsConfigError`] when `suites` is empty, names a suite the
+    /// provider lacks, or does not come first in the provider's order.
+    pub fn handshake_cipher_suites(
+        mut self,
+        suites: &[CipherSuite],
+    ) -> Result<Self, TlsConfigError> {
+        self.handshake_cipher_suites = Some(suites.into());
+        self.validate()?;
+        Ok(self)
     }
 
     /// Logs the TLS secrets of every connection made with this
@@ -128,8 +177,11 @@ impl ClientConfig {
 /// What a server needs to accept connections.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
-    /// The TLS configuration; it must allow TLS 1.3, set ALPN protocols and
-    /// `max_early_data_size` to 0 or `u32::MAX` as rustls's QUIC API asks.
+    /// The TLS configuration; it must allow TLS 1.3, set ALPN protocols,
+    /// have a provider with QUIC-capable AES-128-GCM for Initial packets,
+    /// and set `max_early_data_size` to 0 or `u32::MAX` as rustls's QUIC
+    /// API asks. [`new`](Self::new) checks it; every connection checks it
+    /// again.
     pub tls: Arc<rustls::ServerConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
@@ -140,20 +192,64 @@ pub struct ServerConfig {
     /// kilobytes per connection; the handshake information snapshot stays
     /// available either way. Keep it only to export keying material later.
     pub retain_tls_state: bool,
-    /// Most connections held at once; further clients are not answered.
+    /// Most connections held at once; the Initial of a further client is
+    /// refused, counted in the endpoint's stats and logged (once) by the
+    /// event loop.
     pub max_connections: usize,
+    /// The cipher suites the handshake may settle on, when narrower than
+    /// the provider's; `None` (the default) accepts any suite of the
+    /// provider. Set it with
+    /// [`handshake_cipher_suites`](Self::handshake_cipher_suites).
+    pub handshake_cipher_suites: Option<Arc<[CipherSuite]>>,
 }
 
 impl ServerConfig {
     /// A server configuration with default transport settings.
-    #[must_use]
-    pub fn new(tls: Arc<rustls::ServerConfig>) -> Self {
-        Self {
+    ///
+    /// # Errors
+    /// A [`TlsConfigError`] that names what keeps `tls` from running QUIC
+    /// (no TLS 1.3, no ALPN, no AES-128-GCM for Initial packets, a
+    /// `max_early_data_size` QUIC does not allow, ...) and how to fix it.
+    pub fn new(tls: Arc<rustls::ServerConfig>) -> Result<Self, TlsConfigError> {
+        crate::crypto::check_server_config(&tls, None)?;
+        Ok(Self {
             tls,
             transport: Arc::new(TransportConfig::default()),
             retain_tls_state: false,
             max_connections: 100_000,
-        }
+            handshake_cipher_suites: None,
+        })
+    }
+
+    /// Checks the configuration again, after its fields were changed.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new), and when the handshake cipher suites do not
+    /// fit the provider.
+    pub fn validate(&self) -> Result<(), TlsConfigError> {
+        crate::crypto::check_server_config(&self.tls, self.handshake_cipher_suites.as_deref())
+            .map(|_| ())
+    }
+
+    /// Keeps the handshake to `suites`: the server picks the first of them
+    /// (in the provider's order) that the client offers, and refuses a
+    /// client that offers none with a handshake_failure alert.
+    ///
+    /// The provider must still hold AES-128-GCM for Initial packets
+    /// (RFC 9001 §5.2; rustls requires it), which is why it is not enough
+    /// to narrow the provider. The rustls config must choose by its own
+    /// order (`ignore_client_order = true`).
+    ///
+    /// # Errors
+    /// [`TlsConfigError`] when `suites` is empty, names a suite the
+    /// provider lacks, or the rustls config follows the client's order.
+    pub fn handshake_cipher_suites(
+        mut self,
+        suites: &[CipherSuite],
+    ) -> Result<Self, TlsConfigError> {
+        self.handshake_cipher_suites = Some(suites.into());
+        self.validate()?;
+        Ok(self)
     }
 
     /// Keeps (or frees, the default) the TLS session after the handshake.
@@ -208,3 +304,6 @@ impl Default for EndpointConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

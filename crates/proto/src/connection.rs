@@ -229,12 +229,10 @@ impl Connection {
             PacketSpace::new(&config),
             PacketSpace::new(&config),
         ];
-        // RFC 9001 §5.2: Initial keys come from the client's first DCID.
-        spaces[index(SpaceId::Initial)].keys = Some(crate::crypto::Keys::initial(
-            init.version,
-            &init.original_dcid,
-            init.side,
-        ));
+        // RFC 9001 §5.2: Initial keys come from the client's first DCID,
+        // with the AES-128-GCM of the TLS configuration's own provider.
+        spaces[index(SpaceId::Initial)].keys =
+            Some(init.tls.initial_keys(init.version, &init.original_dcid));
         let recovery = Recovery::new(RecoveryConfig {
             initial_rtt: config.initial_rtt,
             ..RecoveryConfig::default()

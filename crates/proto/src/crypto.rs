@@ -19,6 +19,9 @@
 //!   check a Retry packet's integrity tag (RFC 9001 §5.8, RFC 9369 §3.3.3).
 //! - [`TlsSession`] runs the TLS 1.3 handshake over CRYPTO data and hands
 //!   out each level's keys as a [`KeyChange`] (RFC 9001 §4).
+//! - [`default_provider`] is Tern's rustls crypto provider: aws-lc-rs with
+//!   the post-quantum X25519MLKEM768 key exchange first, or ring with the
+//!   `ring` feature ([`provider`] says how they are chosen).
 //!
 //! Nothing here logs or prints key material: the `Debug` output of every
 //! key type shows only its sizes.
@@ -45,16 +48,20 @@
 
 mod key_update;
 mod keys;
+pub mod provider;
 mod retry;
 mod session;
+mod tls_config;
 
 #[cfg(test)]
 mod tests;
 
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
+pub use provider::{cipher_suite, default_provider, default_provider_arc, with_cipher_suites};
 pub use retry::{retry_integrity_tag, verify_retry_integrity};
-pub use session::{KeyChange, TlsConfigError, TlsSession};
+pub use session::{KeyChange, TlsSession};
+pub use tls_config::{TlsConfigError, check_client_config, check_server_config};
 
 use crate::packet::Version;
 

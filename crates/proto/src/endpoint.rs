@@ -34,6 +34,54 @@ pub enum ConnectError {
     Tls(#[from] TlsConfigError),
 }
 
+/// Why an endpoint refused a client's Initial for a reason of its own, not
+/// because of anything wrong with the packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum InitialRefusal {
+    /// The server already holds
+    /// [`max_connections`](crate::config::ServerConfig::max_connections).
+    ConnectionLimit,
+    /// The server's TLS configuration could not start a handshake; the
+    /// report's detail says why.
+    TlsConfig,
+}
+
+impl InitialRefusal {
+    fn index(self) -> usize {
+        match self {
+            Self::ConnectionLimit => 0,
+            Self::TlsConfig => 1,
+        }
+    }
+}
+
+/// The first refusal of its kind, for the owner of the endpoint to report
+/// (the event loop logs it at `warn`); later ones are only counted in
+/// [`EndpointStats`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalReport {
+    /// What kind of refusal.
+    pub reason: InitialRefusal,
+    /// What exactly went wrong and what to change, in words.
+    pub detail: String,
+}
+
+/// What an endpoint has dropped and refused, since it was made.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointStats {
+    /// Datagrams dropped without creating or touching a connection: not
+    /// QUIC, too short, for no connection we know, or refused.
+    pub dropped_datagrams: u64,
+    /// Client Initials refused because the server was at
+    /// `max_connections`.
+    pub refused_connection_limit: u64,
+    /// Client Initials refused because the TLS configuration could not
+    /// start a handshake.
+    pub refused_tls_config: u64,
+}
+
 /// A QUIC endpoint: a set of connections sharing one UDP socket.
 pub struct Endpoint {
     config: Arc<EndpointConfig>,
@@ -52,7 +100,11 @@ pub struct Endpoint {
     local: Option<SocketAddr>,
     dropped_datagrams: u64,
     /// Derives stateless reset tokens from connection IDs (RFC 9000 §10.3.2).
-    reset_key: ring::hmac::Key,
+    reset_key: crate::crypto::provider::backend::hmac::Key,
+    /// Initials refused for a reason of our own, by [`InitialRefusal`].
+    refused: [u64; 2],
+    /// The first refusal of each kind, not yet taken by the owner.
+    refusal_reports: VecDeque<RefusalReport>,
 }
 
 impl Endpoint {
@@ -73,7 +125,10 @@ impl Endpoint {
             key
         });
         Self {
-            reset_key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &reset_key),
+            reset_key: crate::crypto::provider::backend::hmac::Key::new(
+                crate::crypto::provider::backend::hmac::HMAC_SHA256,
+                &reset_key,
+            ),
             config,
             server,
             rng,
@@ -85,6 +140,8 @@ impl Endpoint {
             send_order: VecDeque::new(),
             local,
             dropped_datagrams: 0,
+            refused: [0; 2],
+            refusal_reports: VecDeque::new(),
         }
     }
 
@@ -100,13 +157,17 @@ impl Endpoint {
         remote: SocketAddr,
         server_name: &str,
     ) -> Result<ConnectionHandle, ConnectError> {
+        if config.handshake_cipher_suites.is_some() {
+            config.validate()?;
+        }
         let local_cid = self.config.cid_generator.generate(&mut self.rng);
         // RFC 9000 §7.2: the client's first DCID is random, at least 8 bytes.
         let mut dcid = [0; 16];
         self.rng.fill_bytes(&mut dcid);
         let original_dcid = ConnectionId::new(&dcid).unwrap_or(ConnectionId::EMPTY);
         let params = local_params(&config.transport, &local_cid, None);
-        let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?;
+        let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?
+            .with_handshake_suites(config.handshake_cipher_suites.clone());
         let conn = Connection::new(
             now,
             ConnectionInit {
@@ -207,7 +268,7 @@ impl Endpoint {
     /// The stateless reset token of one of our connection IDs (RFC 9000
     /// §10.3.2): a keyed hash, so it needs no state to recompute.
     fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
-        let tag = ring::hmac::sign(&self.reset_key, cid);
+        let tag = crate::crypto::provider::backend::hmac::sign(&self.reset_key, cid);
         let mut token = [0; 16];
         token.copy_from_slice(&tag.as_ref()[..16]);
         token
@@ -251,7 +312,7 @@ impl Endpoint {
         };
         // RFC 9000 §14.1: a client's Initial arrives in a datagram of at
         // least 1200 bytes; smaller ones are dropped.
-        if data.len() < MIN_INITIAL_SIZE || self.connections.len() >= server.max_connections {
+        if data.len() < MIN_INITIAL_SIZE {
             self.dropped_datagrams += 1;
             return;
         }
@@ -273,14 +334,28 @@ impl Endpoint {
             self.dropped_datagrams += 1;
             return;
         }
+        if self.connections.len() >= server.max_connections {
+            let detail = format!(
+                "the server holds max_connections ({}) connections; raise the limit if the \
+                 machine can take more",
+                server.max_connections
+            );
+            self.refuse(InitialRefusal::ConnectionLimit, || detail);
+            return;
+        }
         let original_dcid = *first.dcid();
         let local_cid = self.config.cid_generator.generate(&mut self.rng);
         let mut params = local_params(&server.transport, &local_cid, Some(&original_dcid));
         // RFC 9000 §18.2: the server's token for the ID it chose.
         params.stateless_reset_token = Some(self.reset_token(&local_cid));
-        let Ok(tls) = TlsSession::server(server.tls.clone(), version, &params) else {
-            self.dropped_datagrams += 1;
-            return;
+        let tls = match TlsSession::server(server.tls.clone(), version, &params) {
+            Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
+            Err(error) => {
+                self.refuse(InitialRefusal::TlsConfig, || {
+                    format!("the server's tls configuration cannot run quic: {error}")
+                });
+                return;
+            }
         };
         let mut conn = Connection::new(
             now,
@@ -306,6 +381,39 @@ impl Endpoint {
         }
         let handle = self.insert(conn, &[local_cid, original_dcid]);
         self.accepted.push_back(handle);
+    }
+
+    /// Drops a client's Initial for a reason of our own: counts it, and
+    /// keeps the first of its kind for the owner to report.
+    fn refuse(&mut self, reason: InitialRefusal, detail: impl FnOnce() -> String) {
+        self.dropped_datagrams += 1;
+        let count = &mut self.refused[reason.index()];
+        *count += 1;
+        if *count == 1 {
+            self.refusal_reports.push_back(RefusalReport {
+                reason,
+                detail: detail(),
+            });
+        }
+        tracing::debug!(?reason, "initial refused");
+    }
+
+    /// The first refusal of each kind, once: the event loop logs these at
+    /// `warn`, so that a server that cannot take clients says so. A peer
+    /// can cause at most one report per kind per endpoint.
+    pub fn poll_refusal_report(&mut self) -> Option<RefusalReport> {
+        self.refusal_reports.pop_front()
+    }
+
+    /// Counters of what the endpoint dropped and refused.
+    #[must_use]
+    pub fn stats(&self) -> EndpointStats {
+        let refused = |reason: InitialRefusal| self.refused[reason.index()];
+        EndpointStats {
+            dropped_datagrams: self.dropped_datagrams,
+            refused_connection_limit: refused(InitialRefusal::ConnectionLimit),
+            refused_tls_config: refused(InitialRefusal::TlsConfig),
+        }
     }
 
     fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> ConnectionHandle {

@@ -32,7 +32,7 @@ impl Connection {
                     "crypto data after the handshake",
                 ));
             };
-            tls.read_handshake(&chunk)?;
+            tls.read_handshake(space, &chunk)?;
         }
         self.try_drive_tls(now)
     }

@@ -12,17 +12,6 @@ use crate::{
 
 use super::{CryptoError, SAMPLE_OFFSET, rustls_side, rustls_version};
 
-/// RFC 9001 §5.2: Initial packets are protected with AES-128-GCM and
-/// SHA-256. The match runs at compile time, so it cannot fail at run time.
-static INITIAL_SUITE: tls::Suite =
-    match rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256.tls13() {
-        Some(suite) => match suite.quic {
-            Some(quic) => tls::Suite { suite, quic },
-            None => panic!("ring's TLS13_AES_128_GCM_SHA256 has no QUIC algorithm"),
-        },
-        None => panic!("ring's TLS13_AES_128_GCM_SHA256 is not a TLS 1.3 suite"),
-    };
-
 /// RFC 9000 §17.2, §17.3.1: the first byte's packet number length bits.
 const PN_LEN_BITS: u8 = 0x03;
 
@@ -346,9 +335,32 @@ impl Keys {
     /// RFC 9001 §5.2, RFC 9369 §3.3.1: the Initial keys, derived from the
     /// Destination Connection ID of the client's first Initial packet with
     /// the version's salt and labels.
+    ///
+    /// The AES-128-GCM here is the built-in crypto provider's (see
+    /// [`crate::crypto::provider`]); a connection uses
+    /// [`initial_with`](Self::initial_with) and the suite of its own
+    /// configuration's provider.
     #[must_use]
     pub fn initial(version: Version, client_dcid: &[u8], side: Side) -> Self {
-        INITIAL_SUITE
+        Self::initial_with(
+            &super::provider::BUILTIN_INITIAL_SUITE,
+            version,
+            client_dcid,
+            side,
+        )
+    }
+
+    /// [`initial`](Self::initial) with the AES-128-GCM QUIC suite of a
+    /// given provider, as rustls's `ClientConfig::check_quic` and
+    /// `ServerConfig::quic_initial_suite` return it.
+    #[must_use]
+    pub fn initial_with(
+        suite: &tls::Suite,
+        version: Version,
+        client_dcid: &[u8],
+        side: Side,
+    ) -> Self {
+        suite
             .keys(client_dcid, rustls_side(side), rustls_version(version))
             .into()
     }

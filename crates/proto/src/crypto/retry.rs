@@ -1,6 +1,6 @@
 //! Retry packet integrity (RFC 9001 §5.8, RFC 9369 §3.3.3).
 
-use ring::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use super::provider::backend::aead::{AES_128_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 
 use crate::{
     ConnectionId,
@@ -89,8 +89,9 @@ pub fn verify_retry_integrity(
     })
 }
 
-/// The version's fixed key and nonce; `None` only if ring rejected a
-/// 16-byte AES-128 key.
+/// The version's fixed key and nonce; `None` only if the crypto backend
+/// (aws-lc-rs or ring, see [`super::provider`]) rejected a 16-byte AES-128
+/// key.
 fn key_and_nonce(version: Version) -> Option<(LessSafeKey, Nonce)> {
     let (key, nonce) = match version {
         Version::V1 => (&V1_KEY, V1_NONCE),

@@ -11,9 +11,12 @@ use rustls::{
     quic::{self as tls, Connection},
 };
 
-use super::{DirectionalKeys, Keys, Secrets, rustls_version};
+use super::{
+    DirectionalKeys, Keys, Secrets, rustls_version,
+    tls_config::{HandshakeSuites, TlsConfigError, check_client_config, check_server_config},
+};
 use crate::{
-    Side, TransportError, TransportErrorCode,
+    Side, SpaceId, TransportError, TransportErrorCode,
     handshake_info::{CipherSuiteInfo, EarlyData, TlsDetails, TlsVersion},
     packet::Version,
     transport_params::TransportParameters,
@@ -49,7 +52,7 @@ use crate::{
 /// ```
 /// use std::sync::Arc;
 /// use tern_proto::crypto::{KeyChange, TlsSession};
-/// use tern_proto::{TransportParameters, Version};
+/// use tern_proto::{SpaceId, TransportParameters, Version};
 ///
 /// let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
 /// let key = rustls::pki_types::PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der());
@@ -73,18 +76,26 @@ use crate::{
 /// // The ClientHello goes out in Initial packets ...
 /// let mut client_hello = Vec::new();
 /// assert!(client.write_handshake(&mut client_hello).is_none());
-/// server.read_handshake(&client_hello).unwrap();
+/// server.read_handshake(SpaceId::Initial, &client_hello).unwrap();
 ///
 /// // ... and the server answers with its ServerHello, then moves to Handshake keys.
 /// let mut server_hello = Vec::new();
 /// let change = server.write_handshake(&mut server_hello);
 /// assert!(matches!(change, Some(KeyChange::Handshake(_))));
-/// client.read_handshake(&server_hello).unwrap();
+/// client.read_handshake(SpaceId::Initial, &server_hello).unwrap();
 /// ```
 pub struct TlsSession {
     conn: Connection,
     /// On the client the name it dialed; the server reads SNI from rustls.
     server_name: Option<String>,
+    /// The provider's AES-128-GCM suite, which Initial keys are derived
+    /// with (RFC 9001 §5.2).
+    initial_suite: tls::Suite,
+    /// The suites the handshake may settle on, when narrower than the
+    /// provider's.
+    handshake_suites: HandshakeSuites,
+    /// Whether the negotiated suite has been held to `handshake_suites`.
+    suite_checked: bool,
 }
 
 /// New packet protection keys from the handshake: every later byte from
@@ -102,36 +113,6 @@ pub enum KeyChange {
     },
 }
 
-/// Why a TLS configuration cannot start a QUIC handshake.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsConfigError {
-    /// The crypto provider offers no cipher suite with a QUIC packet
-    /// protection algorithm. Give the config a provider with TLS 1.3 suites,
-    /// such as `rustls::crypto::ring::default_provider()`.
-    #[error("the crypto provider has no tls 1.3 cipher suite usable for quic")]
-    NoQuicCipherSuite,
-    /// The config does not enable TLS 1.3, which QUIC requires
-    /// (RFC 9001 §4.2). Build it with `rustls::version::TLS13` among its
-    /// protocol versions.
-    #[error("the config does not enable tls 1.3, which quic requires")]
-    Tls13Disabled,
-    /// The server config's `max_early_data_size` is neither 0 (no 0-RTT)
-    /// nor `u32::MAX` (0-RTT on), the only values QUIC allows
-    /// (RFC 9001 §4.6.1).
-    #[error("max_early_data_size is {0}: set it to 0 to refuse 0-rtt or to u32::MAX to accept it")]
-    EarlyDataSize(u32),
-    /// The server name to dial is neither a DNS name nor an IP address.
-    /// Pass a name such as `"example.com"` or an address such as
-    /// `"192.0.2.1"`.
-    #[error("invalid server name {0:?}: use a dns name or an ip address")]
-    InvalidServerName(String),
-    /// rustls refused the configuration for another reason; its error says
-    /// which setting to change.
-    #[error("tls config not usable for quic: {0}")]
-    Rustls(rustls::Error),
-}
-
 impl TlsSession {
     /// Starts a client handshake with `server_name`, sending `params` as
     /// our transport parameters.
@@ -145,7 +126,7 @@ impl TlsSession {
         server_name: &str,
         params: &TransportParameters,
     ) -> Result<Self, TlsConfigError> {
-        check_provider(config.crypto_provider())?;
+        let initial_suite = check_client_config(&config, None)?;
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| TlsConfigError::InvalidServerName(server_name.to_owned()))?;
         let conn = tls::ClientConnection::new(
@@ -154,10 +135,13 @@ impl TlsSession {
             name,
             encode_params(Side::Client, params),
         )
-        .map_err(config_error)?;
+        .map_err(TlsConfigError::Rustls)?;
         Ok(Self {
             conn: conn.into(),
             server_name: Some(server_name.to_owned()),
+            initial_suite,
+            handshake_suites: None,
+            suite_checked: false,
         })
     }
 
@@ -171,35 +155,66 @@ impl TlsSession {
         version: Version,
         params: &TransportParameters,
     ) -> Result<Self, TlsConfigError> {
-        check_provider(config.crypto_provider())?;
-        // RFC 9001 §4.6.1: a server signals 0-RTT with a max_early_data_size
-        // of 0xffffffff, and sends no other value.
-        let early = config.max_early_data_size;
-        if early != 0 && early != u32::MAX {
-            return Err(TlsConfigError::EarlyDataSize(early));
-        }
+        let initial_suite = check_server_config(&config, None)?;
         let conn = tls::ServerConnection::new(
             config,
             rustls_version(version),
             encode_params(Side::Server, params),
         )
-        .map_err(config_error)?;
+        .map_err(TlsConfigError::Rustls)?;
         Ok(Self {
             conn: conn.into(),
             server_name: None,
+            initial_suite,
+            handshake_suites: None,
+            suite_checked: false,
         })
     }
 
-    /// Feeds in-order CRYPTO data received at the current read level. Data
-    /// of different levels goes in separate calls.
+    /// Holds the handshake to `suites` (when `Some`): once the cipher suite
+    /// is negotiated, any other ends the handshake with a handshake_failure
+    /// alert, CRYPTO_ERROR 0x128 (RFC 9001 §4.8).
+    ///
+    /// rustls offers (client) and accepts (server) every suite of the
+    /// config's provider, and since 0.23.48 every QUIC provider holds
+    /// AES-128-GCM for Initial packets; this is how a connection keeps to,
+    /// say, ChaCha20-Poly1305 alone. The Tern configurations pass their
+    /// `handshake_cipher_suites` here.
+    #[must_use]
+    pub fn with_handshake_suites(mut self, suites: Option<Arc<[rustls::CipherSuite]>>) -> Self {
+        self.handshake_suites = suites;
+        self
+    }
+
+    /// The Initial keys for `client_dcid`, derived with the AES-128-GCM
+    /// suite of this session's crypto provider (RFC 9001 §5.2).
+    #[must_use]
+    pub fn initial_keys(&self, version: Version, client_dcid: &[u8]) -> Keys {
+        Keys::initial_with(&self.initial_suite, version, client_dcid, self.side())
+    }
+
+    /// Feeds in-order CRYPTO data received in the packet number space
+    /// `space`. Data of different spaces goes in separate calls.
     ///
     /// # Errors
-    /// The [`TransportError`] to close the connection with: RFC 9001 §4.8:
-    /// a TLS alert becomes CRYPTO_ERROR, 0x0100 plus the alert number.
-    /// A failure without an alert is a PROTOCOL_VIOLATION when the peer's
-    /// messages caused it and an INTERNAL_ERROR otherwise.
-    pub fn read_handshake(&mut self, data: &[u8]) -> Result<(), TransportError> {
-        self.conn.read_hs(data).map_err(|error| {
+    /// The [`TransportError`] to close the connection with. RFC 9001 §4.8:
+    /// a TLS alert becomes CRYPTO_ERROR, 0x0100 plus the alert number; so
+    /// does a handshake message split across packet number spaces
+    /// (RFC 8446 §5.1: unexpected_message) and a negotiated suite outside
+    /// the [handshake suites](Self::with_handshake_suites)
+    /// (handshake_failure). A failure without an alert is a
+    /// PROTOCOL_VIOLATION when the peer's messages caused it and an
+    /// INTERNAL_ERROR otherwise.
+    pub fn read_handshake(&mut self, space: SpaceId, data: &[u8]) -> Result<(), TransportError> {
+        // RFC 8446 §5.1, RFC 9001 §4.1.3: a handshake message must not span
+        // a key change; rustls checks that when the space changes and
+        // raises unexpected_message.
+        let space = match space {
+            SpaceId::Initial => tls::Space::Initial,
+            SpaceId::Handshake => tls::Space::Handshake,
+            SpaceId::Data => tls::Space::ApplicationData,
+        };
+        self.conn.read_hs_in_space(data, space).map_err(|error| {
             let code = match self.conn.alert() {
                 Some(alert) => TransportErrorCode::crypto(u8::from(alert)),
                 None => fallback_code(&error),
@@ -210,6 +225,36 @@ impl TlsSession {
                 frame_type: None,
                 reason: Cow::Owned(format!("tls handshake failed: {error}")),
             }
+        })?;
+        self.check_negotiated_suite()
+    }
+
+    /// Holds the negotiated suite, once there is one, to the handshake
+    /// suites.
+    fn check_negotiated_suite(&mut self) -> Result<(), TransportError> {
+        if self.suite_checked {
+            return Ok(());
+        }
+        let Some(negotiated) = self.conn.negotiated_cipher_suite() else {
+            return Ok(());
+        };
+        self.suite_checked = true;
+        let Some(allowed) = &self.handshake_suites else {
+            return Ok(());
+        };
+        if allowed.contains(&negotiated.suite()) {
+            return Ok(());
+        }
+        tracing::debug!(suite = ?negotiated.suite(), "negotiated suite refused");
+        // RFC 9001 §4.8: the alert is handshake_failure (40).
+        Err(TransportError {
+            code: TransportErrorCode::crypto(40),
+            frame_type: None,
+            reason: Cow::Owned(format!(
+                "the handshake settled on {:?}; this endpoint negotiates only {:?}",
+                negotiated.suite(),
+                allowed
+            )),
         })
     }
 
@@ -338,36 +383,11 @@ impl fmt::Debug for TlsSession {
     }
 }
 
-/// RFC 9001 §4.2: QUIC runs on TLS 1.3 only, with cipher suites that define
-/// a header protection algorithm.
-fn check_provider(provider: &rustls::crypto::CryptoProvider) -> Result<(), TlsConfigError> {
-    let usable = provider
-        .cipher_suites
-        .iter()
-        .any(|suite| suite.tls13().is_some_and(|tls13| tls13.quic.is_some()));
-    if usable {
-        Ok(())
-    } else {
-        Err(TlsConfigError::NoQuicCipherSuite)
-    }
-}
-
 /// Our transport parameters as the extension's payload.
 fn encode_params(side: Side, params: &TransportParameters) -> Vec<u8> {
     let mut buf = Vec::with_capacity(params.encoded_len(side));
     params.encode(side, &mut buf);
     buf
-}
-
-/// Sorts rustls's refusal of a config. rustls reports a config without
-/// TLS 1.3 only in its message, so that is what is matched.
-fn config_error(error: rustls::Error) -> TlsConfigError {
-    match &error {
-        rustls::Error::General(message) if message.contains("TLS 1.3") => {
-            TlsConfigError::Tls13Disabled
-        }
-        _ => TlsConfigError::Rustls(error),
-    }
 }
 
 /// The code for a handshake failure that raised no alert.

@@ -53,7 +53,7 @@ fn expand_label(expander: &dyn HkdfExpander, label: &str, out: &mut [u8]) {
 /// RFC 9001 §A.5's keys: ChaCha20-Poly1305 packet and header keys from a
 /// raw secret, built through rustls's `quic::Algorithm`.
 fn chacha_keys(version: Version) -> DirectionalKeys {
-    let suite = rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256
+    let suite = crate::crypto::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256
         .tls13()
         .unwrap();
     let quic = suite.quic.unwrap();

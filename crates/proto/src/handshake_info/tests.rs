@@ -20,7 +20,7 @@ fn details() -> TlsDetails {
     TlsDetails {
         tls_version: TlsVersion::Tls13,
         cipher_suite: Some(CipherSuiteInfo::from_rustls(
-            rustls::crypto::ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+            crate::crypto::cipher_suite::TLS13_AES_256_GCM_SHA384,
         )),
         key_exchange_group: Some("X25519"),
         alpn: Some(b"h3".to_vec()),
@@ -94,7 +94,7 @@ fn snapshot_reports_what_it_was_built_from() {
 
 #[test]
 fn cipher_suites_are_described_by_their_algorithms() {
-    use rustls::crypto::ring::cipher_suite as suites;
+    use crate::crypto::cipher_suite as suites;
     let aes128 = CipherSuiteInfo::from_rustls(suites::TLS13_AES_128_GCM_SHA256);
     assert_eq!(
         (aes128.name, aes128.aead, aes128.key_len, aes128.hash),

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use rustls::{
     CipherSuiteCommon, ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite,
     Tls13CipherSuite,
-    crypto::{CryptoProvider, ring},
+    crypto::CryptoProvider,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 
@@ -14,6 +14,13 @@ use crate::{ConnectionId, varint::VarInt};
 
 const H3: &[u8] = b"h3";
 
+/// The key exchange group the default provider negotiates with itself: the
+/// post-quantum hybrid on aws-lc-rs, X25519 on ring.
+#[cfg(feature = "aws-lc-rs")]
+const DEFAULT_GROUP: &str = "X25519MLKEM768";
+#[cfg(not(feature = "aws-lc-rs"))]
+const DEFAULT_GROUP: &str = "X25519";
+
 /// One end: its session and the keys it was handed.
 struct Party {
     tls: TlsSession,
@@ -21,6 +28,8 @@ struct Party {
     one_rtt: Option<(Keys, Secrets)>,
     /// Bytes written once `is_handshaking` had turned false.
     written_after_handshake: usize,
+    /// The packet number space its next handshake bytes go out in.
+    write_space: SpaceId,
 }
 
 impl Party {
@@ -30,16 +39,19 @@ impl Party {
             handshake: None,
             one_rtt: None,
             written_after_handshake: 0,
+            write_space: SpaceId::Initial,
         }
     }
 }
 
+/// The default provider, or one that prefers `suite` (keeping AES-128-GCM
+/// after it, for Initial packets).
 fn provider(suite: Option<SupportedCipherSuite>) -> Arc<CryptoProvider> {
-    let mut provider = ring::default_provider();
-    if let Some(suite) = suite {
-        provider.cipher_suites = vec![suite];
-    }
-    Arc::new(provider)
+    let provider = crate::crypto::default_provider();
+    Arc::new(match suite {
+        Some(suite) => crate::crypto::with_cipher_suites(provider, &[suite]),
+        None => provider,
+    })
 }
 
 struct Configs {
@@ -125,13 +137,19 @@ fn pump(from: &mut Party, to: &mut Party) -> Result<bool, (Side, TransportError)
                 from.written_after_handshake += buf.len();
             }
             to.tls
-                .read_handshake(&buf)
+                .read_handshake(from.write_space, &buf)
                 .map_err(|error| (to.tls.side(), error))?;
             moved = true;
         }
         match change {
-            Some(KeyChange::Handshake(keys)) => from.handshake = Some(keys),
-            Some(KeyChange::OneRtt { keys, secrets }) => from.one_rtt = Some((keys, secrets)),
+            Some(KeyChange::Handshake(keys)) => {
+                from.handshake = Some(keys);
+                from.write_space = SpaceId::Handshake;
+            }
+            Some(KeyChange::OneRtt { keys, secrets }) => {
+                from.one_rtt = Some((keys, secrets));
+                from.write_space = SpaceId::Data;
+            }
             None if buf.is_empty() => return Ok(moved),
             None => {}
         }
@@ -201,7 +219,7 @@ fn full_handshake(suite: SupportedCipherSuite, name: &str, key_len: usize, hash:
     assert_eq!(info.key_len, key_len);
     assert_eq!(info.hash, hash);
     assert_eq!(c.cipher_suite, s.cipher_suite);
-    assert_eq!(c.key_exchange_group, Some("X25519"));
+    assert_eq!(c.key_exchange_group, Some(DEFAULT_GROUP));
     assert_eq!(c.key_exchange_group, s.key_exchange_group);
     assert_eq!(c.alpn.as_deref(), Some(H3));
     assert_eq!(c.alpn, s.alpn);
@@ -243,7 +261,7 @@ fn full_handshake(suite: SupportedCipherSuite, name: &str, key_len: usize, hash:
 #[test]
 fn handshake_completes_with_aes_128_gcm() {
     full_handshake(
-        ring::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        crate::crypto::cipher_suite::TLS13_AES_128_GCM_SHA256,
         "TLS13_AES_128_GCM_SHA256",
         16,
         "SHA-256",
@@ -253,7 +271,7 @@ fn handshake_completes_with_aes_128_gcm() {
 #[test]
 fn handshake_completes_with_aes_256_gcm() {
     full_handshake(
-        ring::cipher_suite::TLS13_AES_256_GCM_SHA384,
+        crate::crypto::cipher_suite::TLS13_AES_256_GCM_SHA384,
         "TLS13_AES_256_GCM_SHA384",
         32,
         "SHA-384",
@@ -263,7 +281,7 @@ fn handshake_completes_with_aes_256_gcm() {
 #[test]
 fn handshake_completes_with_chacha20_poly1305() {
     full_handshake(
-        ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+        crate::crypto::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
         "TLS13_CHACHA20_POLY1305_SHA256",
         32,
         "SHA-256",
@@ -324,7 +342,7 @@ fn configs_that_cannot_run_quic_are_refused() {
     assert!(matches!(err, TlsConfigError::InvalidServerName(_)), "{err}");
 
     // RFC 9001 §5.3 (test): a suite without QUIC packet protection is useless.
-    let base = ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+    let base = crate::crypto::cipher_suite::TLS13_AES_128_GCM_SHA256
         .tls13()
         .unwrap();
     let no_quic_suite: &'static Tls13CipherSuite = Box::leak(Box::new(Tls13CipherSuite {
@@ -372,4 +390,120 @@ fn quic_v2_handshake_completes() {
         &client.one_rtt.as_ref().unwrap().0,
         &server.one_rtt.as_ref().unwrap().0,
     );
+}
+
+/// A server config like `like`'s (same certificate, ALPN h3) on a provider
+/// that prefers `suite` when given, choosing by its own order.
+fn server_on(like: &ServerConfig, suite: Option<SupportedCipherSuite>) -> ServerConfig {
+    let mut server = ServerConfig::builder_with_provider(provider(suite))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_cert_resolver(like.cert_resolver.clone());
+    server.alpn_protocols = vec![H3.to_vec()];
+    // Restricted, it must; unrestricted, it then prefers AES-256-GCM and
+    // AES-128-GCM to ChaCha20, whatever the client says.
+    server.ignore_client_order = true;
+    server
+}
+
+/// A client offering `client_suite` first (and AES-128-GCM after it) and a
+/// server preferring `server_suite`, each held to its suite when given.
+fn restricted_parties(
+    client_suite: Option<SupportedCipherSuite>,
+    server_suite: Option<SupportedCipherSuite>,
+) -> (Party, Party) {
+    let configs = configs(client_suite, H3, H3);
+    let server = server_on(&configs.server, server_suite);
+    let only = |suite: Option<SupportedCipherSuite>| {
+        suite.map(|suite| Arc::<[rustls::CipherSuite]>::from([suite.suite()]))
+    };
+    let client = TlsSession::client(
+        Arc::new(configs.client),
+        Version::V1,
+        "localhost",
+        &client_params(),
+    )
+    .unwrap()
+    .with_handshake_suites(only(client_suite));
+    let server = TlsSession::server(Arc::new(server), Version::V1, &server_params())
+        .unwrap()
+        .with_handshake_suites(only(server_suite));
+    (Party::new(client), Party::new(server))
+}
+
+const CHACHA: SupportedCipherSuite = crate::crypto::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256;
+
+#[test]
+fn chacha20_only_client_and_server_negotiate_chacha20() {
+    let (mut client, mut server) = restricted_parties(Some(CHACHA), Some(CHACHA));
+    handshake(&mut client, &mut server).unwrap();
+    let (c, s) = (client.tls.details(), server.tls.details());
+    assert_eq!(
+        c.cipher_suite.unwrap().name,
+        "TLS13_CHACHA20_POLY1305_SHA256"
+    );
+    assert_eq!(s.cipher_suite, c.cipher_suite);
+    assert_keys_agree(&client.one_rtt.unwrap().0, &server.one_rtt.unwrap().0);
+}
+
+#[test]
+fn chacha20_only_client_refuses_a_server_that_picks_aes() {
+    // The client offers AES-128-GCM too (rustls requires it in a QUIC
+    // provider), and this server prefers it.
+    let (mut client, mut server) = restricted_parties(Some(CHACHA), None);
+    let (side, error) = handshake(&mut client, &mut server).unwrap_err();
+    assert_eq!(side, Side::Client);
+    // RFC 9001 §4.8 (test): handshake_failure is CRYPTO_ERROR 0x128.
+    assert_eq!(error.code.into_inner(), 0x128);
+    assert!(
+        error.reason.contains("TLS13_AES_128_GCM_SHA256"),
+        "{}",
+        error.reason
+    );
+    assert!(client.handshake.is_none());
+}
+
+#[test]
+fn chacha20_only_server_refuses_a_client_without_chacha20() {
+    let aes = crate::crypto::cipher_suite::TLS13_AES_128_GCM_SHA256;
+    let (mut client, mut server) = restricted_parties(Some(aes), Some(CHACHA));
+    let (side, error) = handshake(&mut client, &mut server).unwrap_err();
+    assert_eq!(side, Side::Server);
+    assert_eq!(error.code.into_inner(), 0x128);
+    // The flight rustls prepared is never handed out for sending.
+    assert!(server.handshake.is_none());
+}
+
+#[test]
+fn chacha20_only_server_picks_chacha20_from_a_client_preferring_aes() {
+    let (mut client, mut server) = restricted_parties(None, Some(CHACHA));
+    handshake(&mut client, &mut server).unwrap();
+    let name = server.tls.details().cipher_suite.unwrap().name;
+    assert_eq!(name, "TLS13_CHACHA20_POLY1305_SHA256");
+}
+
+// RFC 8446 §5.1, RFC 9001 §4.8 (test): a handshake message split across
+// packet number spaces is unexpected_message, CRYPTO_ERROR 0x10a.
+#[test]
+fn a_handshake_message_split_across_spaces_is_a_crypto_error() {
+    let (mut client, mut server) = parties(configs(None, H3, H3));
+    let mut client_hello = Vec::new();
+    assert!(client.tls.write_handshake(&mut client_hello).is_none());
+    server
+        .tls
+        .read_handshake(SpaceId::Initial, &client_hello)
+        .unwrap();
+    let mut server_hello = Vec::new();
+    assert!(matches!(
+        server.tls.write_handshake(&mut server_hello),
+        Some(KeyChange::Handshake(_))
+    ));
+    let (head, tail) = server_hello.split_at(10);
+    client.tls.read_handshake(SpaceId::Initial, head).unwrap();
+    let error = client
+        .tls
+        .read_handshake(SpaceId::Handshake, tail)
+        .unwrap_err();
+    assert_eq!(error.code.into_inner(), 0x10a, "{}", error.reason);
 }

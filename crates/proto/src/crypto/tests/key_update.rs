@@ -58,7 +58,7 @@ impl ServerCertVerifier for AcceptAnyServer {
 fn one_rtt() -> ((Keys, Secrets), (Keys, Secrets)) {
     // A fresh self-signed certificate each run, so nothing can expire.
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::crypto::default_provider_arc();
     let mut server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
@@ -87,31 +87,44 @@ fn one_rtt() -> ((Keys, Secrets), (Keys, Secrets)) {
         tls::ServerConnection::new(Arc::new(server_config), tls::Version::V1, vec![]).unwrap(),
     );
     let (mut client_keys, mut server_keys) = (None, None);
+    let (mut client_space, mut server_space) = (tls::Space::Initial, tls::Space::Initial);
     for _ in 0..10 {
-        exchange(&mut client, &mut server, &mut client_keys);
-        exchange(&mut server, &mut client, &mut server_keys);
+        exchange(
+            &mut client,
+            &mut server,
+            &mut client_keys,
+            &mut client_space,
+        );
+        exchange(
+            &mut server,
+            &mut client,
+            &mut server_keys,
+            &mut server_space,
+        );
     }
     (client_keys.unwrap(), server_keys.unwrap())
 }
 
 /// Moves every handshake byte `from` has to `to`, keeping `from`'s 1-RTT
-/// keys when they appear.
+/// keys when they appear; `space` is where `from` writes.
 fn exchange(
     from: &mut tls::Connection,
     to: &mut tls::Connection,
     keys: &mut Option<(Keys, Secrets)>,
+    space: &mut tls::Space,
 ) {
     loop {
         let mut buf = Vec::new();
         let change = from.write_hs(&mut buf);
         if !buf.is_empty() {
-            to.read_hs(&buf).unwrap();
+            to.read_hs_in_space(&buf, *space).unwrap();
         }
         match change {
             Some(KeyChange::OneRtt { keys: k, next }) => {
                 *keys = Some((Keys::from(k), Secrets::from(next)));
+                *space = tls::Space::ApplicationData;
             }
-            Some(KeyChange::Handshake { .. }) => {}
+            Some(KeyChange::Handshake { .. }) => *space = tls::Space::Handshake,
             None if buf.is_empty() => break,
             None => {}
         }
