@@ -10,12 +10,14 @@ use std::sync::Arc;
 
 use rustls::{
     ClientConfig, RootCertStore, ServerConfig, SupportedCipherSuite,
-    crypto::{CryptoProvider, ring},
+    crypto::CryptoProvider,
     pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer},
 };
 
-/// A client and a server config for `localhost`, TLS 1.3 only on the ring
-/// provider, both offering the protocols in `alpn`.
+/// A client and a server config for `localhost`, TLS 1.3 only on Tern's
+/// default provider ([`tern_proto::crypto::default_provider`]: aws-lc-rs
+/// with X25519MLKEM768 first, or ring with X25519 first), both offering the
+/// protocols in `alpn`.
 ///
 /// The server sets `max_early_data_size` to 0 (no 0-RTT), one of the two
 /// values rustls accepts for QUIC.
@@ -25,11 +27,16 @@ use rustls::{
 /// which they do not for these fixed inputs.
 #[must_use]
 pub fn test_configs(alpn: &[&[u8]]) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    configs(ring::default_provider(), alpn)
+    configs(tern_proto::crypto::default_provider(), alpn)
 }
 
-/// Like [`test_configs`], with both sides restricted to one cipher suite,
-/// such as `rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256`.
+/// Like [`test_configs`], with both sides preferring one cipher suite,
+/// such as `tern_proto::crypto::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256`.
+///
+/// The providers list `suite` first and AES-128-GCM after it, which rustls
+/// requires for Initial packets (see
+/// [`tern_proto::crypto::with_cipher_suites`]); the server chooses by its
+/// own order, so the handshake settles on `suite`.
 ///
 /// # Panics
 /// As [`test_configs`]; also when `suite` is not a TLS 1.3 suite.
@@ -38,9 +45,12 @@ pub fn test_configs_with_suite(
     alpn: &[&[u8]],
     suite: SupportedCipherSuite,
 ) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
-    let mut provider = ring::default_provider();
-    provider.cipher_suites = vec![suite];
-    configs(provider, alpn)
+    let provider =
+        tern_proto::crypto::with_cipher_suites(tern_proto::crypto::default_provider(), &[suite]);
+    let (client, server) = configs(provider, alpn);
+    let mut server = Arc::unwrap_or_clone(server);
+    server.ignore_client_order = true;
+    (client, Arc::new(server))
 }
 
 fn configs(provider: CryptoProvider, alpn: &[&[u8]]) -> (Arc<ClientConfig>, Arc<ServerConfig>) {
@@ -94,9 +104,11 @@ mod tests {
         assert_eq!(client.alpn_protocols, vec![b"h3".to_vec()]);
         assert_eq!(server.alpn_protocols, vec![b"h3".to_vec()]);
         assert_eq!(server.max_early_data_size, 0);
-        let suite = ring::cipher_suite::TLS13_AES_256_GCM_SHA384;
+        let suite = tern_proto::crypto::cipher_suite::TLS13_AES_256_GCM_SHA384;
+        let initial = tern_proto::crypto::cipher_suite::TLS13_AES_128_GCM_SHA256;
         let (client, server) = test_configs_with_suite(&[b"hq-interop"], suite);
-        assert_eq!(client.crypto_provider().cipher_suites, vec![suite]);
-        assert_eq!(server.crypto_provider().cipher_suites, vec![suite]);
+        assert_eq!(client.crypto_provider().cipher_suites, vec![suite, initial]);
+        assert_eq!(server.crypto_provider().cipher_suites, vec![suite, initial]);
+        assert!(server.ignore_client_order);
     }
 }

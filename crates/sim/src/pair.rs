@@ -64,9 +64,11 @@ impl Pair {
     ) -> Self {
         let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
         let transport = Arc::new(transport);
-        let mut server_config = ServerConfig::new(server_tls);
+        let mut server_config =
+            ServerConfig::new(server_tls).expect("the test tls config runs quic");
         server_config.transport = transport.clone();
-        let mut client_config = ClientConfig::new(client_tls);
+        let mut client_config =
+            ClientConfig::new(client_tls).expect("the test tls config runs quic");
         client_config.transport = transport;
         Self::with_configs(seed, link, client_config, server_config, endpoint)
     }

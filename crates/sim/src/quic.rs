@@ -75,7 +75,9 @@ pub struct HandshakeRun {
     /// Keep every network event in [`HandshakeReport::trace`], to replay a
     /// failing seed and see what happened.
     pub record_trace: bool,
-    /// Restrict both sides to this TLS 1.3 cipher suite.
+    /// Hold both sides to this TLS 1.3 cipher suite: their providers list it
+    /// first (with AES-128-GCM after it, for Initial packets) and both
+    /// configs set `handshake_cipher_suites` to it.
     pub cipher_suite: Option<rustls::SupportedCipherSuite>,
     /// The ALPN protocols the client offers (the server accepts `hq-interop`).
     pub client_alpn: Vec<Vec<u8>>,
@@ -96,12 +98,8 @@ impl HandshakeRun {
         }
     }
 
-    /// Runs it.
-    ///
-    /// # Panics
-    /// When the test certificates cannot be made (they always can).
-    #[must_use]
-    pub fn run(&self) -> HandshakeReport {
+    /// The client and server configurations of the run.
+    fn configs(&self) -> (ClientConfig, Arc<ServerConfig>) {
         let (client_tls, server_tls) = match self.cipher_suite {
             Some(suite) => certs::test_configs_with_suite(&[b"hq-interop"], suite),
             None => certs::test_configs(&[b"hq-interop"]),
@@ -109,9 +107,33 @@ impl HandshakeRun {
         let mut client_tls = (*client_tls).clone();
         client_tls.alpn_protocols.clone_from(&self.client_alpn);
         let client_tls = Arc::new(client_tls);
+        // With a suite chosen, both sides are held to it, as a ChaCha20-only
+        // (say) deployment would be.
+        let only: Option<Vec<rustls::CipherSuite>> = self.cipher_suite.map(|s| vec![s.suite()]);
+        let mut server_config = ServerConfig::new(server_tls)
+            .expect("the test tls config runs quic")
+            .retain_tls_state(self.retain_tls_state);
+        let mut client_config =
+            ClientConfig::new(client_tls).expect("the test tls config runs quic");
+        if let Some(only) = &only {
+            server_config = server_config
+                .handshake_cipher_suites(only)
+                .expect("the test server prefers its suite");
+            client_config = client_config
+                .handshake_cipher_suites(only)
+                .expect("the test client offers its suite first");
+        }
+        (client_config, Arc::new(server_config))
+    }
+
+    /// Runs it.
+    ///
+    /// # Panics
+    /// When the test certificates cannot be made (they always can).
+    #[must_use]
+    pub fn run(&self) -> HandshakeReport {
+        let (client_config, server_config) = self.configs();
         let endpoint_config = Arc::new(EndpointConfig::default());
-        let server_config =
-            Arc::new(ServerConfig::new(server_tls).retain_tls_state(self.retain_tls_state));
         let mut sim = Sim::new(self.seed);
         sim.set_default_link(self.link.clone());
         sim.record_trace(self.record_trace);
@@ -136,12 +158,7 @@ impl HandshakeRun {
         let now = sim.now();
         let client_handle = sim
             .node_mut(client_index)
-            .connect(
-                now,
-                &ClientConfig::new(client_tls),
-                SERVER_ADDR,
-                "localhost",
-            )
+            .connect(now, &client_config, SERVER_ADDR, "localhost")
             .expect("the test client config is usable for QUIC");
         let mut server_handle = None;
         let mut errors = (None, None);

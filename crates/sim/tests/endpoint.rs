@@ -8,7 +8,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use tern_proto::{
     ConnectionId,
     config::{ClientConfig, EndpointConfig, ServerConfig},
-    endpoint::Endpoint,
+    endpoint::{Endpoint, InitialRefusal},
     packet::{InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version},
 };
 use tern_sim::{certs, epoch};
@@ -19,7 +19,9 @@ fn server() -> Endpoint {
     let (_, server_tls) = certs::test_configs(&[b"hq-interop"]);
     Endpoint::new(
         Arc::new(EndpointConfig::default()),
-        Some(Arc::new(ServerConfig::new(server_tls))),
+        Some(Arc::new(
+            ServerConfig::new(server_tls).expect("the test tls config runs quic"),
+        )),
         Some(tern_sim::quic::SERVER_ADDR),
         1,
     )
@@ -97,7 +99,7 @@ fn a_short_client_initial_is_dropped() {
     client
         .connect(
             epoch(),
-            &ClientConfig::new(client_tls),
+            &ClientConfig::new(client_tls).expect("the test tls config runs quic"),
             tern_sim::quic::SERVER_ADDR,
             "localhost",
         )
@@ -236,4 +238,97 @@ fn a_frame_not_allowed_in_initial_packets_is_a_protocol_violation() {
         error.code,
         tern_proto::TransportErrorCode::PROTOCOL_VIOLATION
     );
+}
+
+/// The first Initial datagram of a fresh client with seed `seed`.
+fn client_initial(seed: u64) -> Vec<u8> {
+    let (client_tls, _) = certs::test_configs(&[b"hq-interop"]);
+    let mut client = Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        None,
+        Some(CLIENT),
+        seed,
+    );
+    client
+        .connect(
+            epoch(),
+            &ClientConfig::new(client_tls).expect("the test tls config runs quic"),
+            tern_sim::quic::SERVER_ADDR,
+            "localhost",
+        )
+        .expect("the client starts");
+    let mut buf = Vec::new();
+    let transmit = client
+        .poll_transmit(epoch(), &mut buf)
+        .expect("the client's first Initial");
+    buf.truncate(transmit.size);
+    buf
+}
+
+fn server_with(config: ServerConfig) -> Endpoint {
+    Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        Some(Arc::new(config)),
+        Some(tern_sim::quic::SERVER_ADDR),
+        1,
+    )
+}
+
+#[test]
+fn initials_beyond_max_connections_are_counted_and_reported_once() {
+    let (_, server_tls) = certs::test_configs(&[b"hq-interop"]);
+    let mut config = ServerConfig::new(server_tls).expect("the test tls config runs quic");
+    config.max_connections = 1;
+    let mut endpoint = server_with(config);
+    for seed in 10..15 {
+        endpoint.handle(
+            epoch(),
+            CLIENT,
+            None,
+            BytesMut::from(&client_initial(seed)[..]),
+        );
+    }
+    assert_eq!(endpoint.connection_count(), 1);
+    let stats = endpoint.stats();
+    assert_eq!(stats.refused_connection_limit, 4);
+    assert_eq!(stats.refused_tls_config, 0);
+    let report = endpoint
+        .poll_refusal_report()
+        .expect("the first refusal is reported");
+    assert_eq!(report.reason, InitialRefusal::ConnectionLimit);
+    assert!(
+        report.detail.contains("max_connections (1)"),
+        "{}",
+        report.detail
+    );
+    assert!(
+        endpoint.poll_refusal_report().is_none(),
+        "reported once, not per datagram"
+    );
+}
+
+#[test]
+fn an_initial_refused_by_a_broken_tls_config_is_counted_and_reported() {
+    let (_, server_tls) = certs::test_configs(&[b"hq-interop"]);
+    let mut config = ServerConfig::new(server_tls.clone()).expect("the test tls config runs quic");
+    // The fields are public: a config changed after `new` is checked again
+    // for every client, and the refusal says why.
+    let mut broken = (*server_tls).clone();
+    broken.alpn_protocols.clear();
+    config.tls = Arc::new(broken);
+    let mut endpoint = server_with(config);
+    for seed in 20..23 {
+        endpoint.handle(
+            epoch(),
+            CLIENT,
+            None,
+            BytesMut::from(&client_initial(seed)[..]),
+        );
+    }
+    assert_no_state(&mut endpoint);
+    assert_eq!(endpoint.stats().refused_tls_config, 3);
+    let report = endpoint.poll_refusal_report().expect("reported");
+    assert_eq!(report.reason, InitialRefusal::TlsConfig);
+    assert!(report.detail.contains("alpn"), "{}", report.detail);
+    assert!(endpoint.poll_refusal_report().is_none());
 }

@@ -97,7 +97,9 @@ fn a_server_that_lost_its_state_resets_the_client_statelessly() {
     let (_, tls) = certs::test_configs(&[b"hq-interop"]);
     *pair.sim.node_mut(SERVER) = Endpoint::new(
         Arc::new(endpoint),
-        Some(Arc::new(ServerConfig::new(tls))),
+        Some(Arc::new(
+            ServerConfig::new(tls).expect("the test tls config runs quic"),
+        )),
         Some(SERVER_ADDR),
         99,
     );

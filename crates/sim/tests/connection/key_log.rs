@@ -40,8 +40,12 @@ fn key_log_receives_the_handshake_and_traffic_secrets_on_both_sides() {
     let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
     let client_log = Arc::new(RecordingKeyLog::default());
     let server_log = Arc::new(RecordingKeyLog::default());
-    let client_config = ClientConfig::new(client_tls.clone()).key_log(client_log.clone());
-    let server_config = ServerConfig::new(server_tls.clone()).key_log(server_log.clone());
+    let client_config = ClientConfig::new(client_tls.clone())
+        .expect("the test tls config runs quic")
+        .key_log(client_log.clone());
+    let server_config = ServerConfig::new(server_tls.clone())
+        .expect("the test tls config runs quic")
+        .key_log(server_log.clone());
     // The builder clones the TLS configuration; the original is untouched.
     assert!(!client_tls.key_log.will_log("CLIENT_TRAFFIC_SECRET_0"));
     assert!(!server_tls.key_log.will_log("CLIENT_TRAFFIC_SECRET_0"));

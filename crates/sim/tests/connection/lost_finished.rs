@@ -22,7 +22,9 @@ use crate::{LIMIT, link};
 /// A pair whose client-to-server link drops long-header datagrams (the
 /// client's Initial and Handshake packets) of at least `min_len` bytes
 /// after the ClientHello while `dropping` says so and `budget` lasts;
-/// 1-RTT datagrams always pass.
+/// 1-RTT datagrams always pass. The ClientHello is every datagram the
+/// client sent before the server first answered: one, or two when the
+/// post-quantum key share makes it longer than a packet.
 fn pair_dropping_handshake(
     seed: u64,
     dropping: Rc<Cell<bool>>,
@@ -35,15 +37,16 @@ fn pair_dropping_handshake(
         TransportConfig::default(),
         EndpointConfig::default(),
     );
-    let mut seen_client_hello = false;
+    let server_answered = Rc::new(Cell::new(false));
+    let answered = server_answered.clone();
+    pair.sim.drop_if(SERVER_ADDR, CLIENT_ADDR, move |_| {
+        answered.set(true);
+        false
+    });
     let mut left = budget;
     pair.sim.drop_if(CLIENT_ADDR, SERVER_ADDR, move |datagram| {
         let long_header = datagram.first().is_some_and(|b| b & 0x80 != 0);
-        if !long_header {
-            return false;
-        }
-        if !seen_client_hello {
-            seen_client_hello = true;
+        if !long_header || !server_answered.get() {
             return false;
         }
         if dropping.get() && left > 0 && datagram.len() >= min_len {

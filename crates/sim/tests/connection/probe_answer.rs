@@ -21,12 +21,12 @@ fn is_short_header(datagram: &[u8]) -> bool {
 fn an_answer_to_a_ping_survives_three_losses_in_a_row() {
     // The client sends a keep-alive PING (nothing else) after 2 s of quiet.
     let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
-    let mut client_config = ClientConfig::new(client_tls);
+    let mut client_config = ClientConfig::new(client_tls).expect("the test tls config runs quic");
     client_config.transport = Arc::new(TransportConfig {
         keep_alive_interval: Some(Duration::from_secs(2)),
         ..TransportConfig::default()
     });
-    let server_config = ServerConfig::new(server_tls);
+    let server_config = ServerConfig::new(server_tls).expect("the test tls config runs quic");
     let mut pair = Pair::with_configs(
         5,
         link(),

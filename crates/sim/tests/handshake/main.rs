@@ -190,8 +190,8 @@ fn a_blackout_longer_than_the_idle_timeout_fails_the_handshake_with_a_timeout() 
 }
 
 #[test]
-fn every_quic_cipher_suite_completes_when_the_config_selects_it() {
-    use rustls::crypto::ring::cipher_suite::{
+fn every_quic_cipher_suite_completes_when_both_sides_are_held_to_it() {
+    use tern_proto::crypto::cipher_suite::{
         TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384, TLS13_CHACHA20_POLY1305_SHA256,
     };
     for (suite, name) in [
