@@ -13,7 +13,7 @@ use tern_endpoint::{EndpointShared, Runtime, SocketConfig, bind_udp};
 use tern_proto::{
     VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig},
-    endpoint::ConnectionHandle,
+    endpoint::{ConnectionHandle, EndpointStats},
 };
 
 use crate::{Connection, EndpointError, connection::Connecting};
@@ -53,13 +53,19 @@ impl Endpoint {
     /// server configuration, the address, and the runtime.
     ///
     /// # Errors
-    /// [`EndpointError::Io`] when the socket cannot be bound.
+    /// [`EndpointError::Io`] when the socket cannot be bound;
+    /// [`EndpointError::Config`] when the server's TLS configuration cannot
+    /// run QUIC (its fields may have changed since `ServerConfig::new`
+    /// checked it).
     pub fn new_with_runtime(
         mut config: EndpointConfig,
         server: Option<ServerConfig>,
         addr: SocketAddr,
         runtime: Arc<dyn Runtime>,
     ) -> Result<Self, EndpointError> {
+        if let Some(server) = &server {
+            server.validate()?;
+        }
         let socket = bind_udp(addr, &SocketConfig::default())?;
         let local = socket.local_addr()?;
         let socket = runtime.wrap_udp_socket(socket)?;
@@ -173,6 +179,15 @@ impl Endpoint {
             }
         }
         self.shared.wake();
+    }
+
+    /// What the endpoint has dropped and refused since it started: the
+    /// client Initials it refused for reasons of its own (the connection
+    /// limit, a TLS configuration that cannot run QUIC) are counted here,
+    /// and the first of each kind is also logged at `warn`.
+    #[must_use]
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.state().endpoint.stats()
     }
 
     /// Waits until every connection has finished closing.

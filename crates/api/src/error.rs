@@ -67,10 +67,14 @@ pub enum EndpointError {
     /// pass a runtime explicitly.
     #[error("no async runtime: create the endpoint inside a tokio runtime or pass one")]
     NoRuntime,
-    /// The TLS configuration cannot be used for QUIC; the message says what
-    /// to change.
+    /// The client's TLS configuration cannot be used for QUIC; the message
+    /// says what to change.
     #[error(transparent)]
     Connect(#[from] tern_proto::endpoint::ConnectError),
+    /// The server's TLS configuration cannot be used for QUIC; the message
+    /// says what to change.
+    #[error(transparent)]
+    Config(#[from] tern_proto::crypto::TlsConfigError),
     /// The endpoint has no client configuration; use `Endpoint::client`
     /// with one or `connect_with`.
     #[error("no client configuration: use connect_with or set_default_client_config")]

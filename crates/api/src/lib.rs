@@ -83,6 +83,8 @@ pub use tern_proto::{
     HandshakeInfo, VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
     connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
+    crypto::TlsConfigError,
+    endpoint::{EndpointStats, InitialRefusal},
 };
 
 pub use crate::{

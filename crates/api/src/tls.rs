@@ -1,52 +1,142 @@
-//! Ready-made rustls configurations for QUIC: TLS 1.3 only, the ring
-//! provider, ALPN set. Bring your own `rustls::ClientConfig` /
-//! `ServerConfig` for anything else.
+//! Ready-made rustls configurations for QUIC: TLS 1.3 only, ALPN set, on
+//! Tern's default crypto provider or one you pass. Bring your own
+//! `rustls::ClientConfig` / `ServerConfig` for anything else, and make the
+//! Tern configuration with `ClientConfig::new` / `ServerConfig::new`, which
+//! check it for QUIC.
+//!
+//! The default provider ([`default_provider`]) is rustls's aws-lc-rs
+//! provider with the post-quantum hybrid X25519MLKEM768 key exchange
+//! first and X25519 as the fallback; with the crate feature `ring` (and
+//! without `aws-lc-rs`) it is ring's, with X25519 first.
+//!
+//! To keep the handshake to some cipher suites, ChaCha20-Poly1305 alone
+//! say, build the provider with [`with_cipher_suites`] and set the same
+//! suites as the configuration's `handshake_cipher_suites`:
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use tern::tls::{self, cipher_suite::TLS13_CHACHA20_POLY1305_SHA256 as CHACHA20};
+//!
+//! // rustls needs AES-128-GCM in every QUIC provider for Initial packets
+//! // (RFC 9001 §5.2): `with_cipher_suites` lists it after ChaCha20, and
+//! // `handshake_cipher_suites` refuses a peer that picks it.
+//! let provider = Arc::new(tls::with_cipher_suites(tls::default_provider(), &[CHACHA20]));
+//! let client = tls::dangerous_insecure_client_config_with(provider, &[b"hq-interop"])?
+//!     .handshake_cipher_suites(&[CHACHA20.suite()])?;
+//! # let _ = client;
+//! # Ok(())
+//! # }
+//! ```
 
 use std::sync::Arc;
 
 use rustls::{
     RootCertStore,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
     pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime},
 };
-use tern_proto::config::{ClientConfig, ServerConfig};
+pub use tern_proto::crypto::{cipher_suite, default_provider, with_cipher_suites};
+use tern_proto::{
+    config::{ClientConfig, ServerConfig},
+    crypto::TlsConfigError,
+};
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+/// Why a ready-made configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// rustls refused the parts: a key that does not match the
+    /// certificate or is of a kind it does not support, or a provider
+    /// without TLS 1.3. Its message says which.
+    #[error("tls: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The configuration cannot run QUIC; the message says what to change.
+    #[error(transparent)]
+    Quic(#[from] TlsConfigError),
 }
 
 /// A server configuration presenting `cert_chain` with `key`, offering the
-/// `alpn` protocols.
+/// `alpn` protocols, on Tern's [`default_provider`].
 ///
 /// # Errors
-/// rustls's error when the key does not match the certificate or is of a
-/// kind it does not support.
+/// [`ConfigError::Rustls`] when the key does not match the certificate or
+/// is of a kind the provider does not support; [`ConfigError::Quic`] when
+/// `alpn` is empty.
 pub fn server_config(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
-) -> Result<ServerConfig, rustls::Error> {
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider())
+) -> Result<ServerConfig, ConfigError> {
+    let mut tls = server_tls(Arc::new(default_provider()), cert_chain, key, alpn)?;
+    // rustls picks the suite the client prefers (among ours).
+    tls.ignore_client_order = false;
+    Ok(ServerConfig::new(Arc::new(tls))?)
+}
+
+/// [`server_config`] on a given crypto provider. The server picks the first
+/// suite, in the provider's order, that the client offers
+/// (`ignore_client_order`), so a provider built with [`with_cipher_suites`]
+/// decides; set `handshake_cipher_suites` on the result to refuse clients
+/// that offer none of its suites.
+///
+/// # Errors
+/// As [`server_config`]; also when the provider has no QUIC-capable
+/// AES-128-GCM for Initial packets.
+pub fn server_config_with(
+    provider: Arc<CryptoProvider>,
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<ServerConfig, ConfigError> {
+    let tls = server_tls(provider, cert_chain, key, alpn)?;
+    Ok(ServerConfig::new(Arc::new(tls))?)
+}
+
+fn server_tls(
+    provider: Arc<CryptoProvider>,
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<rustls::ServerConfig, rustls::Error> {
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(cert_chain, key)?;
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // rustls's QUIC API takes 0 (no 0-RTT) or u32::MAX here.
     tls.max_early_data_size = 0;
-    Ok(ServerConfig::new(Arc::new(tls)))
+    tls.ignore_client_order = true;
+    Ok(tls)
 }
 
-/// A client configuration trusting `roots`, offering the `alpn` protocols.
+/// A client configuration trusting `roots`, offering the `alpn` protocols,
+/// on Tern's [`default_provider`].
 ///
 /// # Errors
-/// rustls's error when TLS 1.3 is unavailable (it never is with ring).
-pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Result<ClientConfig, rustls::Error> {
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider())
+/// [`ConfigError::Quic`] when `alpn` is empty.
+pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Result<ClientConfig, ConfigError> {
+    client_config_with(Arc::new(default_provider()), roots, alpn)
+}
+
+/// [`client_config`] on a given crypto provider. The ClientHello offers its
+/// suites in the provider's order.
+///
+/// # Errors
+/// [`ConfigError`] when the provider cannot do TLS 1.3 or lacks a
+/// QUIC-capable AES-128-GCM for Initial packets, or `alpn` is empty.
+pub fn client_config_with(
+    provider: Arc<CryptoProvider>,
+    roots: RootCertStore,
+    alpn: &[&[u8]],
+) -> Result<ClientConfig, ConfigError> {
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_root_certificates(roots)
         .with_no_client_auth();
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(ClientConfig::new(Arc::new(tls)))
+    Ok(ClientConfig::new(Arc::new(tls))?)
 }
 
 /// A client configuration that accepts **any** server certificate. Only
@@ -54,27 +144,27 @@ pub fn client_config(roots: RootCertStore, alpn: &[&[u8]]) -> Result<ClientConfi
 /// (`tern get --insecure`): it gives no protection against impostors.
 ///
 /// # Errors
-/// rustls's error when TLS 1.3 is unavailable (it never is with ring).
-pub fn dangerous_insecure_client_config(alpn: &[&[u8]]) -> Result<ClientConfig, rustls::Error> {
-    dangerous_insecure_client_config_with(provider(), alpn)
+/// [`ConfigError::Quic`] when `alpn` is empty.
+pub fn dangerous_insecure_client_config(alpn: &[&[u8]]) -> Result<ClientConfig, ConfigError> {
+    dangerous_insecure_client_config_with(Arc::new(default_provider()), alpn)
 }
 
 /// [`dangerous_insecure_client_config`] on a given crypto provider, for
-/// example one restricted to a single cipher suite.
+/// example one that prefers a single cipher suite.
 ///
 /// # Errors
-/// rustls's error when the provider cannot do TLS 1.3.
+/// As [`client_config_with`].
 pub fn dangerous_insecure_client_config_with(
-    provider: Arc<rustls::crypto::CryptoProvider>,
+    provider: Arc<CryptoProvider>,
     alpn: &[&[u8]],
-) -> Result<ClientConfig, rustls::Error> {
+) -> Result<ClientConfig, ConfigError> {
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
         .with_no_client_auth();
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Ok(ClientConfig::new(Arc::new(tls)))
+    Ok(ClientConfig::new(Arc::new(tls))?)
 }
 
 /// Accepts every certificate, but still checks the handshake signatures

@@ -219,6 +219,7 @@ impl Future for Driver {
                     this.timer.as_mut().reset(deadline);
                 }
             }
+            report_refusals(&shared, &mut state);
             dispatch_events(&mut state, now);
             progress |= transmit(&shared, &mut state, cx, now);
             if !progress {
@@ -274,6 +275,24 @@ fn receive(
             false
         }
         Poll::Pending => false,
+    }
+}
+
+/// Logs the first client Initial refused for each of the server's own
+/// reasons: a server that cannot take clients says so, once per kind (a
+/// peer cannot make it log more). The endpoint's stats count them all.
+fn report_refusals(shared: &EndpointShared, state: &mut EndpointState) {
+    while let Some(report) = state.endpoint.poll_refusal_report() {
+        let local = shared
+            .socket
+            .local_addr()
+            .map_or_else(|_| String::from("?"), |addr| addr.to_string());
+        tracing::warn!(
+            %local,
+            reason = ?report.reason,
+            "refused a client's initial: {}",
+            report.detail
+        );
     }
 }
 

@@ -7,6 +7,7 @@
 //! a macro makes a tokio test and a smol test of it.
 
 mod qlog;
+mod refusals;
 mod scale;
 mod streams;
 mod support;
