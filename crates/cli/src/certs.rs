@@ -9,19 +9,38 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 pub(crate) struct Identity {
     pub(crate) chain: Vec<CertificateDer<'static>>,
     pub(crate) key: PrivateKeyDer<'static>,
+    /// The leaf certificate as a PEM block, for `--write-cert`.
+    pub(crate) leaf_pem: String,
 }
 
 /// Reads a certificate chain from `cert` and its private key from `key`,
 /// both PEM.
 pub(crate) fn load(cert: &Path, key: &Path) -> Result<Identity, String> {
     let chain = load_certificates(cert)?;
+    let leaf_pem = std::fs::read_to_string(cert)
+        .ok()
+        .and_then(|text| first_certificate_block(&text))
+        .ok_or_else(|| format!("{}: no PEM certificate block", cert.display()))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|error| {
         format!(
             "--key {}: no usable private key ({error}); give a PEM file with a PKCS#8, PKCS#1 or SEC1 key",
             key.display()
         )
     })?;
-    Ok(Identity { chain, key })
+    Ok(Identity {
+        chain,
+        key,
+        leaf_pem,
+    })
+}
+
+/// The first `CERTIFICATE` block of a PEM file, as written there.
+fn first_certificate_block(text: &str) -> Option<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let start = text.find(BEGIN)?;
+    let end = start + text[start..].find(END)? + END.len();
+    Some(format!("{}\n", &text[start..end]))
 }
 
 /// Every certificate in the PEM file at `path`, at least one.
@@ -52,13 +71,14 @@ pub(crate) fn self_signed() -> Result<Identity, String> {
     Ok(Identity {
         chain: vec![cert.cert.der().clone()],
         key,
+        leaf_pem: cert.cert.pem(),
     })
 }
 
-/// Writes `cert` to `path` as PEM, for a client's `--ca`.
-pub(crate) fn write_pem(path: &Path, cert: &CertificateDer<'_>) -> Result<(), String> {
-    let pem = pem_encode("CERTIFICATE", cert.as_ref());
-    std::fs::write(path, pem).map_err(|error| {
+/// Writes the leaf certificate of `identity` to `path` as PEM, for a
+/// client's `--ca`.
+pub(crate) fn write_pem(path: &Path, identity: &Identity) -> Result<(), String> {
+    std::fs::write(path, &identity.leaf_pem).map_err(|error| {
         format!(
             "--write-cert {}: cannot write the certificate: {error}",
             path.display()
@@ -66,9 +86,15 @@ pub(crate) fn write_pem(path: &Path, cert: &CertificateDer<'_>) -> Result<(), St
     })
 }
 
-/// The SHA-256 fingerprint of `cert`, as colon-separated upper-case hex.
+/// The SHA-256 fingerprint of `cert`, as colon-separated upper-case hex,
+/// hashed by the crypto provider Tern is built with.
 pub(crate) fn fingerprint(cert: &CertificateDer<'_>) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+    let digest = tern::tls::cipher_suite::TLS13_AES_128_GCM_SHA256
+        .tls13()
+        .map(|suite| suite.common.hash_provider.hash(cert.as_ref()));
+    let Some(digest) = digest else {
+        return String::from("(no sha-256 in the crypto provider)");
+    };
     let mut out = String::with_capacity(digest.as_ref().len() * 3);
     for (i, byte) in digest.as_ref().iter().enumerate() {
         if i > 0 {
@@ -79,35 +105,6 @@ pub(crate) fn fingerprint(cert: &CertificateDer<'_>) -> String {
     out
 }
 
-/// `der` in a PEM block labelled `label`, lines of 64 characters.
-fn pem_encode(label: &str, der: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut base64 = String::with_capacity(der.len().div_ceil(3) * 4);
-    for group in der.chunks(3) {
-        let bytes = [
-            group[0],
-            group.get(1).copied().unwrap_or(0),
-            group.get(2).copied().unwrap_or(0),
-        ];
-        let bits = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
-        for (i, shift) in [18_u32, 12, 6, 0].into_iter().enumerate() {
-            if i <= group.len() {
-                let index = usize::try_from((bits >> shift) & 0x3f).unwrap_or(0);
-                base64.push(char::from(ALPHABET[index]));
-            } else {
-                base64.push('=');
-            }
-        }
-    }
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for line in base64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(line));
-        out.push('\n');
-    }
-    let _ = writeln!(out, "-----END {label}-----");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,22 +112,36 @@ mod tests {
     #[test]
     fn pem_written_here_is_read_back_by_rustls() {
         let identity = self_signed().unwrap();
-        let pem = pem_encode("CERTIFICATE", identity.chain[0].as_ref());
-        let back = CertificateDer::from_pem_slice(pem.as_bytes()).unwrap();
+        let back = CertificateDer::from_pem_slice(identity.leaf_pem.as_bytes()).unwrap();
         assert_eq!(back, identity.chain[0]);
     }
 
     #[test]
-    fn base64_pads_short_groups() {
-        assert!(pem_encode("X", b"M").contains("\nTQ==\n"));
-        assert!(pem_encode("X", b"Ma").contains("\nTWE=\n"));
-        assert!(pem_encode("X", b"Man").contains("\nTWFu\n"));
+    fn a_loaded_leaf_is_written_back_as_it_was_read() {
+        let dir = std::env::temp_dir().join(format!("tern-certs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = self_signed().unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        let key_pem = rustls::pki_types::PrivatePkcs8KeyDer::from(match &made.key {
+            PrivateKeyDer::Pkcs8(key) => key.secret_pkcs8_der().to_vec(),
+            _ => unreachable!("self_signed makes a PKCS#8 key"),
+        });
+        let key_pem = rcgen::KeyPair::try_from(&key_pem).unwrap().serialize_pem();
+        std::fs::write(&cert, format!("{}{}", made.leaf_pem, made.leaf_pem)).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        let loaded = load(&cert, &key).unwrap();
+        assert_eq!(loaded.chain.len(), 2);
+        assert_eq!(loaded.leaf_pem, made.leaf_pem);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
-    fn fingerprint_is_32_hex_pairs() {
+    fn fingerprint_is_the_sha256_of_the_der() {
         let identity = self_signed().unwrap();
         let print = fingerprint(&identity.chain[0]);
         assert_eq!(print.split(':').count(), 32);
+        // SHA-256 of the empty input (FIPS 180-4 test vector).
+        let empty = fingerprint(&CertificateDer::from(Vec::new()));
+        assert!(empty.starts_with("E3:B0:C4:42:98:FC:1C:14"), "{empty}");
     }
 }

@@ -79,7 +79,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .first()
         .ok_or("the certificate chain is empty")?;
     if let Some(path) = &args.write_cert {
-        certs::write_pem(path, leaf)?;
+        certs::write_pem(path, &identity)?;
         eprintln!("tern serve: certificate written to {}", path.display());
     }
     eprintln!(

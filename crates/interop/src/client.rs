@@ -42,7 +42,7 @@ pub(crate) async fn run(
     let tls = options.client_config(
         tls::dangerous_insecure_client_config_with(options.provider(), &[ALPN])
             .map_err(|e| e.to_string())?,
-    );
+    )?;
     if options.multiconnect {
         for url in urls {
             let conn = connect(&endpoint, &tls, addr, host).await?;

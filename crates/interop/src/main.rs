@@ -84,41 +84,64 @@ impl Options {
         std::sync::Arc::new(rustls::KeyLogFile::new())
     }
 
-    /// The rustls provider: ring, restricted to ChaCha20-Poly1305 for the
-    /// `chacha20` case.
+    /// The rustls provider: Tern's default, or for the `chacha20` case one
+    /// that lists ChaCha20-Poly1305 first and AES-128-GCM after it (rustls
+    /// requires AES-128-GCM for Initial packets, RFC 9001 §5.2).
     pub(crate) fn provider(&self) -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-        let mut provider = rustls::crypto::ring::default_provider();
+        let provider = tern::tls::default_provider();
+        std::sync::Arc::new(if self.chacha {
+            tern::tls::with_cipher_suites(provider, &[CHACHA20])
+        } else {
+            provider
+        })
+    }
+
+    /// The client configuration with the key log (when asked for), the
+    /// transport settings, and for `chacha20` a handshake held to
+    /// ChaCha20-Poly1305: a server that picks AES-128-GCM is refused.
+    pub(crate) fn client_config(
+        &self,
+        config: tern::ClientConfig,
+    ) -> Result<tern::ClientConfig, String> {
+        let mut config = if self.key_log {
+            config.key_log(Self::key_log_file())
+        } else {
+            config
+        };
         if self.chacha {
-            provider.cipher_suites =
-                vec![rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+            config = config
+                .handshake_cipher_suites(&[CHACHA20.suite()])
+                .map_err(|e| e.to_string())?;
         }
-        std::sync::Arc::new(provider)
+        config.transport = self.transport.clone();
+        Ok(config)
     }
 
-    /// The client configuration with the key log (when asked for) and the
-    /// transport settings.
-    pub(crate) fn client_config(&self, config: tern::ClientConfig) -> tern::ClientConfig {
+    /// The server configuration with the key log (when asked for), the
+    /// transport settings, and for `chacha20` a handshake held to
+    /// ChaCha20-Poly1305.
+    pub(crate) fn server_config(
+        &self,
+        config: tern::ServerConfig,
+    ) -> Result<tern::ServerConfig, String> {
         let mut config = if self.key_log {
             config.key_log(Self::key_log_file())
         } else {
             config
         };
+        if self.chacha {
+            config = config
+                .handshake_cipher_suites(&[CHACHA20.suite()])
+                .map_err(|e| e.to_string())?;
+        }
         config.transport = self.transport.clone();
-        config
-    }
-
-    /// The server configuration with the key log (when asked for) and the
-    /// transport settings.
-    pub(crate) fn server_config(&self, config: tern::ServerConfig) -> tern::ServerConfig {
-        let mut config = if self.key_log {
-            config.key_log(Self::key_log_file())
-        } else {
-            config
-        };
-        config.transport = self.transport.clone();
-        config
+        Ok(config)
     }
 }
+
+/// The one suite of the `chacha20` case.
+const CHACHA20: rustls::SupportedCipherSuite =
+    tern::tls::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256;
 
 fn env_path(name: &str, default: &str) -> PathBuf {
     PathBuf::from(std::env::var(name).unwrap_or_else(|_| default.to_owned()))

@@ -1,10 +1,10 @@
 //! The server role: HTTP/0.9 files from the www directory.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf};
 
 use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tern::{Connection, Endpoint, ServerConfig, VarInt};
+use tern::{Connection, Endpoint, VarInt};
 use tokio::io::AsyncReadExt;
 
 use crate::{ALPN, Options};
@@ -20,20 +20,11 @@ pub(crate) async fn run(
         .map_err(|e| format!("cannot read {}: {e}", certs.join("cert.pem").display()))?;
     let key = PrivateKeyDer::from_pem_file(certs.join("priv.key"))
         .map_err(|e| format!("cannot read {}: {e}", certs.join("priv.key").display()))?;
-    let mut tls = rustls::ServerConfig::builder_with_provider(options.provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
+    let config = tern::tls::server_config_with(options.provider(), chain, key, &[ALPN])
         .map_err(|e| e.to_string())?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    tls.max_early_data_size = 0;
     let addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port));
-    let endpoint = Endpoint::server(
-        options.server_config(ServerConfig::new(Arc::new(tls))),
-        addr,
-    )
-    .map_err(|e| e.to_string())?;
+    let endpoint =
+        Endpoint::server(options.server_config(config)?, addr).map_err(|e| e.to_string())?;
     println!(
         "listening on {}",
         endpoint.local_addr().map_err(|e| e.to_string())?
