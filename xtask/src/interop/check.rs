@@ -44,7 +44,7 @@ pub(crate) fn verify(
     let needs_initials = case.checks.iter().any(|c| {
         matches!(
             c,
-            Check::ClientHelloRetransmitted | Check::OnlyChaCha20Offered
+            Check::ClientHelloRetransmitted | Check::ChaCha20Negotiated
         )
     });
     let view = if needs_initials {
@@ -120,16 +120,24 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
                 ));
             }
         }
-        Check::OnlyChaCha20Offered => {
+        Check::ChaCha20Negotiated => {
             let offered: Vec<u16> = view
                 .cipher_suites
                 .iter()
                 .copied()
                 .filter(|s| !is_grease(*s))
                 .collect();
-            if offered != [CHACHA20_POLY1305] {
+            // The runner reads the first value of the ClientHello's
+            // cipher_suites field; the ServerHello says what was used.
+            if offered.first() != Some(&CHACHA20_POLY1305) {
                 return Err(format!(
-                    "expected only TLS_CHACHA20_POLY1305_SHA256 in the ClientHello, saw {offered:04x?}"
+                    "expected TLS_CHACHA20_POLY1305_SHA256 first in the ClientHello, saw {offered:04x?}"
+                ));
+            }
+            if view.server_hello_suite != Some(CHACHA20_POLY1305) {
+                return Err(format!(
+                    "expected the ServerHello to select TLS_CHACHA20_POLY1305_SHA256, saw {:04x?}",
+                    view.server_hello_suite
                 ));
             }
         }

@@ -5,9 +5,10 @@
 //! the Destination Connection ID of the client's first Initial (RFC 9001
 //! §5.2), so this module opens them with tern-proto's own packet
 //! protection, reassembles their CRYPTO stream and reads the ClientHello.
+//! The server's Initials are opened the same way, for its ServerHello.
 //! That is enough for two of the runner's conditions: `chacha20` (the
-//! ClientHello offers only TLS_CHACHA20_POLY1305_SHA256) and `longrtt` (the
-//! ClientHello went out at least twice).
+//! ClientHello prefers TLS_CHACHA20_POLY1305_SHA256 and the ServerHello
+//! selects it) and `longrtt` (the ClientHello went out at least twice).
 //!
 //! The capture is classic pcap (either byte order, microsecond or
 //! nanosecond timestamps) of raw IPv4 or IPv6 packets carrying UDP.
@@ -46,6 +47,9 @@ pub(crate) struct ClientHelloView {
     /// in the client's order; empty when none was, or when it did not
     /// parse.
     pub(crate) cipher_suites: Vec<u16>,
+    /// The cipher suite the first ServerHello fully reassembled selected;
+    /// `None` when none was, or when it did not parse.
+    pub(crate) server_hello_suite: Option<u16>,
     /// Distinct original Destination Connection IDs: connections the
     /// client started.
     pub(crate) connections: usize,
@@ -187,7 +191,8 @@ impl<'a> Udp<'a> {
     }
 }
 
-/// Most CRYPTO bytes kept per connection: a ClientHello is a few kilobytes.
+/// Most CRYPTO bytes kept per connection and direction: a ClientHello is a
+/// few kilobytes.
 const MAX_CRYPTO_OFFSET: u64 = 64 * 1024;
 /// Most CRYPTO frames kept per connection.
 const MAX_CRYPTO_SEGMENTS: usize = 1024;
@@ -195,6 +200,9 @@ const MAX_CRYPTO_SEGMENTS: usize = 1024;
 const MAX_KEY_DCIDS: usize = 8;
 /// RFC 8446 §4: the handshake message type of a ClientHello.
 const CLIENT_HELLO: u8 = 1;
+/// RFC 8446 §4: the handshake message type of a ServerHello (and of a
+/// HelloRetryRequest).
+const SERVER_HELLO: u8 = 2;
 
 /// One connection the client started, named by its original DCID.
 struct Connection {
@@ -207,6 +215,9 @@ struct Connection {
     largest_pn: Option<u64>,
     /// The Initial CRYPTO stream.
     crypto: CryptoStream,
+    /// The same two for the server's Initials.
+    server_largest_pn: Option<u64>,
+    server_crypto: CryptoStream,
 }
 
 /// The state of one pass over the capture.
@@ -220,8 +231,12 @@ struct Reader {
     routes: HashMap<ConnectionId, (usize, ConnectionId)>,
     /// Client Initial keys by key DCID and version, derived once each.
     keys: HashMap<(ConnectionId, Version), DirectionalKeys>,
+    /// Server Initial keys, likewise.
+    server_keys: HashMap<(ConnectionId, Version), DirectionalKeys>,
     /// Whether a complete ClientHello was read into the view.
     hello_read: bool,
+    /// Whether a complete ServerHello was read into the view.
+    server_hello_read: bool,
 }
 
 impl Reader {
@@ -247,30 +262,75 @@ impl Reader {
     }
 
     /// Learns the keys a Retry gives the client's next Initials (RFC 9001
-    /// §5.2: they derive from the Retry's Source Connection ID).
+    /// §5.2: they derive from the Retry's Source Connection ID), and reads
+    /// the server's Initials for its ServerHello.
     fn server_datagram(&mut self, datagram: &[u8]) {
         let packets = CoalescedPackets::new(BytesMut::from(datagram), decode_options());
         for packet in packets.flatten() {
-            if packet.packet_type() != PacketType::Retry {
-                continue;
+            match packet.packet_type() {
+                PacketType::Retry => self.retry(&packet),
+                PacketType::Initial => self.server_initial(&packet),
+                _ => {}
             }
-            let Some(scid) = packet.scid().copied() else {
-                continue;
-            };
-            let dcid = *packet.dcid();
-            let found = self
-                .connections
-                .iter_mut()
-                .enumerate()
-                .rev()
-                .find(|(_, conn)| conn.client_scid == dcid);
-            if let Some((index, conn)) = found
-                && conn.key_dcids.len() < MAX_KEY_DCIDS
-                && !conn.key_dcids.contains(&scid)
-            {
-                conn.key_dcids.push(scid);
-                self.routes.insert(scid, (index, scid));
-            }
+        }
+    }
+
+    fn retry(&mut self, packet: &PartialDecode) {
+        let Some(scid) = packet.scid().copied() else {
+            return;
+        };
+        let dcid = *packet.dcid();
+        let found = self
+            .connections
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .find(|(_, conn)| conn.client_scid == dcid);
+        if let Some((index, conn)) = found
+            && conn.key_dcids.len() < MAX_KEY_DCIDS
+            && !conn.key_dcids.contains(&scid)
+        {
+            conn.key_dcids.push(scid);
+            self.routes.insert(scid, (index, scid));
+        }
+    }
+
+    /// Opens a server Initial, addressed to the client's Source Connection
+    /// ID, with the server's keys of the connection's latest key DCID, and
+    /// reads the first ServerHello it completes.
+    fn server_initial(&mut self, packet: &PartialDecode) {
+        if self.server_hello_read {
+            return;
+        }
+        let Some(version) = packet.version().and_then(Version::from_u32) else {
+            return;
+        };
+        let dcid = *packet.dcid();
+        let Some(conn) = self
+            .connections
+            .iter_mut()
+            .rev()
+            .find(|conn| conn.client_scid == dcid)
+        else {
+            return;
+        };
+        let Some(&key_dcid) = conn.key_dcids.last() else {
+            return;
+        };
+        let keys = self
+            .server_keys
+            .entry((key_dcid, version))
+            .or_insert_with(|| Keys::initial(version, &key_dcid, Side::Client).remote);
+        let Some((pn, payload)) = open(keys, packet, conn.server_largest_pn) else {
+            return;
+        };
+        conn.server_largest_pn = Some(conn.server_largest_pn.map_or(pn, |l| l.max(pn)));
+        read_crypto(&mut conn.server_crypto, payload);
+        if let Some((msg_type, body)) = conn.server_crypto.first_message() {
+            self.view.server_hello_suite = (msg_type == SERVER_HELLO)
+                .then(|| selected_suite(&body))
+                .flatten();
+            self.server_hello_read = true;
         }
     }
 
@@ -324,6 +384,8 @@ impl Reader {
             key_dcids: vec![dcid],
             largest_pn: None,
             crypto: CryptoStream::default(),
+            server_largest_pn: None,
+            server_crypto: CryptoStream::default(),
         });
         self.view.connections = self.connections.len();
         self.connections.len() - 1
@@ -335,25 +397,36 @@ impl Reader {
             return;
         };
         conn.largest_pn = Some(conn.largest_pn.map_or(pn, |largest| largest.max(pn)));
-        let mut carries_hello = false;
-        // A frame that does not decode ends the packet, as for a receiver.
-        for frame in Frames::new(payload, EncryptionLevel::Initial).map_while(Result::ok) {
-            if let Frame::Crypto(crypto) = frame {
-                let offset = crypto.offset.into_inner();
-                carries_hello |= offset == 0 && !crypto.data.is_empty();
-                conn.crypto.insert(offset, crypto.data);
-            }
-        }
-        if carries_hello {
+        if read_crypto(&mut conn.crypto, payload) {
             self.view.client_hello_sends += 1;
         }
         if !self.hello_read
-            && let Some(suites) = conn.crypto.client_hello_suites()
+            && let Some((msg_type, body)) = conn.crypto.first_message()
         {
-            self.view.cipher_suites = suites;
+            self.view.cipher_suites = if msg_type == CLIENT_HELLO {
+                cipher_suites(&body).unwrap_or_default()
+            } else {
+                Vec::new()
+            };
             self.hello_read = true;
         }
     }
+}
+
+/// Keeps the CRYPTO frames of an opened Initial's `payload` in `stream`;
+/// returns whether one of them starts the stream (a first handshake
+/// message sent or sent again).
+fn read_crypto(stream: &mut CryptoStream, payload: Bytes) -> bool {
+    let mut starts = false;
+    // A frame that does not decode ends the packet, as for a receiver.
+    for frame in Frames::new(payload, EncryptionLevel::Initial).map_while(Result::ok) {
+        if let Frame::Crypto(crypto) = frame {
+            let offset = crypto.offset.into_inner();
+            starts |= offset == 0 && !crypto.data.is_empty();
+            stream.insert(offset, crypto.data);
+        }
+    }
+    starts
 }
 
 /// Client packets are read as any server reads them; a greased fixed bit
@@ -389,12 +462,13 @@ fn open(
     Some((opened.pn, Bytes::copy_from_slice(payload)))
 }
 
-/// The CRYPTO frames of a connection's Initials, kept until the
-/// ClientHello they carry is whole.
+/// The CRYPTO frames of a connection's Initials in one direction, kept
+/// until the first handshake message they carry (ClientHello or
+/// ServerHello) is whole.
 #[derive(Default)]
 struct CryptoStream {
     segments: Vec<(u64, Bytes)>,
-    /// Whether the ClientHello was read; nothing more is kept then.
+    /// Whether the first message was read; nothing more is kept then.
     done: bool,
 }
 
@@ -429,32 +503,38 @@ impl CryptoStream {
         prefix
     }
 
-    /// The ClientHello's cipher suites once the first handshake message is
-    /// whole: the list, or an empty one when that message is not a
-    /// ClientHello or does not parse. `None` while it is incomplete.
-    fn client_hello_suites(&mut self) -> Option<Vec<u16>> {
+    /// The type and body of the first handshake message, once it is whole;
+    /// `None` while it is incomplete, and after it was taken.
+    fn first_message(&mut self) -> Option<(u8, Vec<u8>)> {
         if self.done {
             return None;
         }
-        let suites = client_hello_suites(&self.prefix())?;
+        let prefix = self.prefix();
+        let (msg_type, body) = handshake_message(&prefix)?;
+        let body = body.to_vec();
         self.done = true;
         self.segments = Vec::new();
-        Some(suites)
+        Some((msg_type, body))
     }
 }
 
-/// The cipher suites of the TLS handshake message at the start of
-/// `stream`: `None` while the message is incomplete; an empty list when it
-/// is whole but not a ClientHello, or its fields run short.
-fn client_hello_suites(stream: &[u8]) -> Option<Vec<u16>> {
+/// RFC 8446 §4: the type and body of the handshake message at the start
+/// of `stream`; `None` while it is incomplete.
+fn handshake_message(stream: &[u8]) -> Option<(u8, &[u8])> {
     let mut message = Cursor(stream);
     let msg_type = message.u8()?;
     let len = message.u24()?;
-    let body = message.take(len)?;
-    if msg_type != CLIENT_HELLO {
-        return Some(Vec::new());
-    }
-    Some(cipher_suites(body).unwrap_or_default())
+    Some((msg_type, message.take(len)?))
+}
+
+/// RFC 8446 §4.1.3: legacy_version, random, legacy_session_id_echo, then
+/// the selected cipher_suite.
+fn selected_suite(body: &[u8]) -> Option<u16> {
+    let mut hello = Cursor(body);
+    hello.take(2 + 32)?;
+    let session_id_len = usize::from(hello.u8()?);
+    hello.take(session_id_len)?;
+    hello.u16()
 }
 
 /// RFC 8446 §4.1.2: legacy_version, random, legacy_session_id, then

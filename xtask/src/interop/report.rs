@@ -190,8 +190,15 @@ else the server's); otherwise they are skipped, and the run's
   counts (the proxy checks, decoded or not, the IP ECN codepoints of every
   datagram).
 
-`chacha20` needs no key log: the ClientHello is read from the client's
-Initial packets, whose keys come from the connection ID (RFC 9001 §5.2).
+`chacha20` needs no key log: the ClientHello and the ServerHello are read
+from the Initial packets, whose keys come from the connection ID (RFC 9001
+§5.2). The check is that the client prefers ChaCha20-Poly1305 (it is the
+first suite of the ClientHello, which is the value the runner's check
+reads) and that the ServerHello selects it. A ClientHello of rustls 0.23.48
+or later (Tern's, quinn's) also lists AES-128-GCM, last: rustls requires a
+QUIC-capable AES-128-GCM in every QUIC provider, for Initial packets
+(RFC 9001 §5.2), and offers every suite of its provider. A Tern client
+held to ChaCha20-Poly1305 refuses a server that picks another suite.
 
 ## ECN over loopback
 

@@ -10,7 +10,7 @@ use std::{
 };
 
 use tern_proto::{
-    config::{ClientConfig, EndpointConfig},
+    config::{ClientConfig, EndpointConfig, ServerConfig},
     endpoint::Endpoint,
 };
 
@@ -314,8 +314,9 @@ fn seal_initial(key_dcid: &[u8], dcid: &[u8], scid: &[u8], pn: u32, frames: &[u8
 }
 
 // RFC 9001 §A.2 (test): anyone on the path opens the client's Initial with
-// keys from its DCID; a retransmission counts again, what the client
-// received is not read, and a corrupted copy is counted apart.
+// keys from its DCID; a retransmission counts again, a client packet that
+// comes back from the proxy is not read as the server's, and a corrupted
+// copy is counted apart.
 #[test]
 fn rfc_client_initial_sent_twice_counts_two_client_hellos() {
     let client = hex(V1_CLIENT_PACKET);
@@ -337,6 +338,9 @@ fn rfc_client_initial_sent_twice_counts_two_client_hellos() {
             client_hello_sends: 2,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            // RFC 9001 §A.3 (test): the server's Initial opens with keys
+            // from the client's DCID; its ServerHello picks AES-128-GCM.
+            server_hello_suite: Some(0x1301),
         }
     );
 }
@@ -356,6 +360,7 @@ fn v2_client_initial_reads_from_a_big_endian_nanosecond_ipv6_capture() {
             client_hello_sends: 1,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            server_hello_suite: None,
         }
     );
 }
@@ -388,6 +393,7 @@ fn split_client_hello_reassembles_across_a_dcid_change() {
             client_hello_sends: 1,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            server_hello_suite: None,
         }
     );
 }
@@ -432,21 +438,26 @@ fn epoch() -> Instant {
     Instant::now()
 }
 
-/// The datagrams a tern-proto client offering only ChaCha20-Poly1305 sends
-/// first, then after its first probe timeout, with no answer.
-fn chacha_client_datagrams(seed: u64) -> Vec<Vec<u8>> {
-    let suite = rustls::crypto::ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256;
-    let provider = rustls::crypto::CryptoProvider {
-        cipher_suites: vec![suite],
-        ..rustls::crypto::ring::default_provider()
-    };
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+/// The provider of a client or server that prefers ChaCha20-Poly1305 (and
+/// lists AES-128-GCM after it, as rustls requires for Initial packets).
+fn chacha_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(tern_proto::crypto::with_cipher_suites(
+        tern_proto::crypto::default_provider(),
+        &[tern_proto::crypto::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256],
+    ))
+}
+
+/// What a tern-proto client preferring ChaCha20-Poly1305 sends: its first
+/// flight, then what it sends again after its first probe timeout, with
+/// no answer.
+fn chacha_client_datagrams(seed: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let mut tls = rustls::ClientConfig::builder_with_provider(chacha_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_root_certificates(rustls::RootCertStore::empty())
         .with_no_client_auth();
     tls.alpn_protocols = vec![b"hq-interop".to_vec()];
-    let config = ClientConfig::new(Arc::new(tls));
+    let config = ClientConfig::new(Arc::new(tls)).expect("the test tls config runs quic");
     let mut endpoint = Endpoint::new(
         Arc::new(EndpointConfig::default()),
         None,
@@ -457,48 +468,86 @@ fn chacha_client_datagrams(seed: u64) -> Vec<Vec<u8>> {
     endpoint
         .connect(now, &config, PROXY_V4, "localhost")
         .unwrap();
-    let mut datagrams = Vec::new();
-    let mut buf = Vec::new();
-    let mut drain = |endpoint: &mut Endpoint, now: Instant| {
-        while let Some(transmit) = endpoint.poll_transmit(now, &mut buf) {
-            let segment = transmit.segment_size.unwrap_or(transmit.size);
-            datagrams.extend(buf[..transmit.size].chunks(segment).map(<[u8]>::to_vec));
-        }
-    };
-    drain(&mut endpoint, now);
+    let first = drain(&mut endpoint, now);
     let deadline = endpoint.poll_timeout().unwrap();
     endpoint.handle_timeout(deadline);
-    drain(&mut endpoint, deadline);
+    let again = drain(&mut endpoint, deadline);
+    (first, again)
+}
+
+/// Every datagram `endpoint` has to send at `now`, GSO batches split.
+fn drain(endpoint: &mut Endpoint, now: Instant) -> Vec<Vec<u8>> {
+    let mut datagrams = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(transmit) = endpoint.poll_transmit(now, &mut buf) {
+        let segment = transmit.segment_size.unwrap_or(transmit.size);
+        datagrams.extend(buf[..transmit.size].chunks(segment).map(<[u8]>::to_vec));
+    }
     datagrams
 }
 
+/// What a tern-proto server preferring ChaCha20-Poly1305 answers to
+/// `client_flight`.
+fn chacha_server_answer(client_flight: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let mut tls = rustls::ServerConfig::builder_with_provider(chacha_provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    tls.alpn_protocols = vec![b"hq-interop".to_vec()];
+    tls.ignore_client_order = true;
+    let config = ServerConfig::new(Arc::new(tls)).expect("the test tls config runs quic");
+    let mut server = Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        Some(Arc::new(config)),
+        Some(PROXY_V4),
+        1,
+    );
+    let now = epoch();
+    for datagram in client_flight {
+        server.handle(now, CLIENT_V4, None, BytesMut::from(&datagram[..]));
+    }
+    drain(&mut server, now)
+}
+
 // The runner's chacha20 and longrtt conditions on a real client's first
-// flight and its retransmission.
+// flight and its retransmission, and a real server's answer.
 #[test]
-fn chacha_only_client_offers_one_suite_and_resends_its_client_hello() {
-    let datagrams = chacha_client_datagrams(7);
-    assert!(datagrams.len() >= 2, "{} datagrams", datagrams.len());
+fn chacha_client_prefers_chacha20_and_the_server_hello_selects_it() {
+    let (first, again) = chacha_client_datagrams(7);
+    let answer = chacha_server_answer(&first);
+    assert!(!answer.is_empty(), "the server answers");
     let mut pcap = PcapWriter::new(false, false);
-    for datagram in &datagrams {
+    for datagram in first.iter().chain(&again) {
         pcap.client_sent(datagram);
     }
+    for datagram in &answer {
+        pcap.client_received(datagram);
+    }
     let view = pcap.write("chacha").read().unwrap();
-    assert_eq!(view.cipher_suites, [CHACHA20]);
+    // rustls offers AES-128-GCM too, after ChaCha20: it needs it in the
+    // provider for Initial packets (RFC 9001 §5.2).
+    assert_eq!(view.cipher_suites, [CHACHA20, 0x1301]);
+    assert_eq!(view.server_hello_suite, Some(CHACHA20));
     assert_eq!(view.connections, 1);
     assert_eq!(view.undecryptable, 0);
     assert!(view.client_hello_sends >= 2, "{view:?}");
 }
 
 #[test]
-fn a_single_client_hello_is_one_send() {
-    let first = chacha_client_datagrams(8).swap_remove(0);
-    let view = PcapWriter::new(false, false)
-        .client_sent(&first)
-        .write("chacha-once")
-        .read()
-        .unwrap();
-    assert_eq!(view.cipher_suites, [CHACHA20]);
+fn a_single_client_hello_is_one_send_however_many_datagrams_it_spans() {
+    let (first, _) = chacha_client_datagrams(8);
+    let mut pcap = PcapWriter::new(false, false);
+    for datagram in &first {
+        pcap.client_sent(datagram);
+    }
+    let view = pcap.write("chacha-once").read().unwrap();
+    assert_eq!(view.cipher_suites.first(), Some(&CHACHA20));
     assert_eq!(view.client_hello_sends, 1);
+    assert_eq!(view.server_hello_suite, None, "no server datagram");
 }
 
 #[test]
@@ -583,21 +632,31 @@ fn garbage_records_read_without_panicking() {
 }
 
 #[test]
-fn client_hello_parser_waits_for_the_whole_message_and_never_panics() {
+fn hello_parsers_wait_for_the_whole_message_and_never_panic() {
     let hello = rfc_client_hello();
     for len in 0..hello.len() {
-        assert_eq!(client_hello_suites(&hello[..len]), None, "prefix of {len}");
+        assert_eq!(handshake_message(&hello[..len]), None, "prefix of {len}");
     }
-    assert_eq!(client_hello_suites(&hello), Some(RFC_SUITES.to_vec()));
-    // A whole message that is not a ClientHello, or whose fields run past
-    // its end, gives an empty list.
-    assert_eq!(client_hello_suites(&[2, 0, 0, 1, 0]), Some(Vec::new()));
-    assert_eq!(
-        client_hello_suites(&[1, 0, 0, 3, 3, 3, 0]),
-        Some(Vec::new())
-    );
-    let mut odd = vec![1, 0, 0, 37, 3, 3];
+    let (msg_type, body) = handshake_message(&hello).unwrap();
+    assert_eq!(msg_type, CLIENT_HELLO);
+    assert_eq!(cipher_suites(body), Some(RFC_SUITES.to_vec()));
+    // Fields that run past the end of the message read as nothing.
+    assert_eq!(cipher_suites(&[3, 3, 0]), None);
+    let mut odd = vec![3, 3];
     odd.extend_from_slice(&[0; 32]);
     odd.extend_from_slice(&[0, 0, 1]); // no session id, a 1-byte suite list
-    assert_eq!(client_hello_suites(&odd), Some(Vec::new()));
+    assert_eq!(cipher_suites(&odd), None);
+    // RFC 9001 §A.3: its ServerHello selects TLS_AES_128_GCM_SHA256.
+    let server_hello = hex(concat!(
+        "020000560303eefce7f7b37ba1d1632e96677825ddf73988cfc79825df566dc5",
+        "430b9a045a1200130100002e00330024001d00209d3c940d89690b84d08a60993c",
+        "144eca684d1081287c834d5311bcf32bb9da1a002b00020304",
+    ));
+    let (msg_type, body) = handshake_message(&server_hello).unwrap();
+    assert_eq!(msg_type, SERVER_HELLO);
+    assert_eq!(selected_suite(body), Some(0x1301));
+    for len in 0..body.len() {
+        let _ = selected_suite(&body[..len]);
+    }
+    assert_eq!(selected_suite(&body[..35]), None);
 }
