@@ -6,6 +6,11 @@
 //!   `// RFC 9000 §13.2.1: our paraphrase` or, above a test that proves a
 //!   MUST, `// RFC 9000 §13.2.1 (test): ...`; several sections may be
 //!   joined (`// RFC 9000 §18.2, RFC 9287 §3: ...`). No URLs in citations.
+//! - Every direct dependency of the workspace, `fuzz/` and
+//!   `xtask/quinn-peer` is pinned exactly (`=x.y.z`), and no lock file is
+//!   tracked by git ([`pins`]).
+
+mod pins;
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +35,10 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     }
     files.sort();
     let mut problems = Vec::new();
+    for manifest in pins::MANIFESTS {
+        problems.extend(pins::check_manifest(&root.join(manifest))?);
+    }
+    problems.extend(pins::tracked_lock_files(&root));
     for file in &files {
         let text = std::fs::read_to_string(file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;

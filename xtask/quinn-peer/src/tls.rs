@@ -2,44 +2,50 @@
 //! the accept-anything server certificate verifier, and the quinn crypto
 //! configs built from them.
 //!
+//! The provider is rustls's aws-lc-rs provider (its default key exchange
+//! prefers the post-quantum hybrid X25519MLKEM768), as a quinn user on
+//! today's rustls gets it without asking for ring.
+//!
 //! ## ChaCha20 and Initial packets
 //!
-//! quinn takes the cipher suite for Initial packet protection from the rustls
-//! provider and insists on `TLS_AES_128_GCM_SHA256`, because RFC 9001 §5.2 fixes
-//! Initial keys to `AEAD_AES_128_GCM` whatever TLS later negotiates. A provider
-//! restricted to ChaCha20 therefore fails `QuicClientConfig::try_from` with
-//! `NoInitialCipherSuite`. The fix is `with_initial`: the rustls config (and so
-//! the `ClientHello` and the negotiated suite, which protects Handshake and 1-RTT
-//! packets) offers ChaCha20 only, while the AES-128-GCM QUIC suite is handed
-//! to quinn separately and used for Initial keys alone.
+//! RFC 9001 §5.2 fixes Initial keys to `AEAD_AES_128_GCM` whatever TLS later
+//! negotiates, and since rustls 0.23.48 every QUIC provider must hold a
+//! QUIC-capable `TLS_AES_128_GCM_SHA256` for them; rustls then offers every
+//! suite of its provider. So for `chacha20` the provider lists ChaCha20 first
+//! and AES-128-GCM after it: the client prefers ChaCha20, and the server,
+//! choosing by its own order, picks ChaCha20 whenever it is offered.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, ring};
+use rustls::crypto::{CryptoProvider, aws_lc_rs};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::{ALPN, TestCase};
 
-/// The ring provider, restricted to ChaCha20-Poly1305 for the `chacha20` case.
+/// The aws-lc-rs provider; for the `chacha20` case ChaCha20-Poly1305 first
+/// and AES-128-GCM (for Initial packets) after it.
 fn provider(testcase: TestCase) -> Arc<CryptoProvider> {
-    let mut provider = ring::default_provider();
+    let mut provider = aws_lc_rs::default_provider();
     if testcase == TestCase::ChaCha20 {
-        provider.cipher_suites = vec![ring::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256];
+        provider.cipher_suites = vec![
+            aws_lc_rs::cipher_suite::TLS13_CHACHA20_POLY1305_SHA256,
+            aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256,
+        ];
     }
     Arc::new(provider)
 }
 
 /// The QUIC suite for Initial packets: always AES-128-GCM (RFC 9001 §5.2).
 fn initial_suite() -> Result<rustls::quic::Suite, String> {
-    ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+    aws_lc_rs::cipher_suite::TLS13_AES_128_GCM_SHA256
         .tls13()
         .and_then(rustls::Tls13CipherSuite::quic_suite)
-        .ok_or_else(|| "ring has no QUIC AES-128-GCM suite".to_owned())
+        .ok_or_else(|| "aws-lc-rs has no QUIC AES-128-GCM suite".to_owned())
 }
 
 /// The key log the environment asks for: rustls' `KeyLogFile` reads
@@ -80,6 +86,8 @@ pub(crate) fn server_crypto(
         .with_single_cert(chain, key)
         .map_err(|e| format!("certificate: {e}"))?;
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // The provider's order decides: ChaCha20 first for `chacha20`.
+    config.ignore_client_order = true;
     if let Some(log) = key_log() {
         config.key_log = log;
     }
