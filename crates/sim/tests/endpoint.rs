@@ -265,6 +265,14 @@ fn client_initial(seed: u64) -> Vec<u8> {
     buf
 }
 
+/// Hands `endpoint` the first Initial of a fresh client for each seed.
+fn feed_initials(endpoint: &mut Endpoint, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let datagram = client_initial(seed);
+        endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    }
+}
+
 fn server_with(config: ServerConfig) -> Endpoint {
     Endpoint::new(
         Arc::new(EndpointConfig::default()),
@@ -280,14 +288,7 @@ fn initials_beyond_max_connections_are_counted_and_reported_once() {
     let mut config = ServerConfig::new(server_tls).expect("the test tls config runs quic");
     config.max_connections = 1;
     let mut endpoint = server_with(config);
-    for seed in 10..15 {
-        endpoint.handle(
-            epoch(),
-            CLIENT,
-            None,
-            BytesMut::from(&client_initial(seed)[..]),
-        );
-    }
+    feed_initials(&mut endpoint, 10..15);
     assert_eq!(endpoint.connection_count(), 1);
     let stats = endpoint.stats();
     assert_eq!(stats.refused_connection_limit, 4);
@@ -317,14 +318,7 @@ fn an_initial_refused_by_a_broken_tls_config_is_counted_and_reported() {
     broken.alpn_protocols.clear();
     config.tls = Arc::new(broken);
     let mut endpoint = server_with(config);
-    for seed in 20..23 {
-        endpoint.handle(
-            epoch(),
-            CLIENT,
-            None,
-            BytesMut::from(&client_initial(seed)[..]),
-        );
-    }
+    feed_initials(&mut endpoint, 20..23);
     assert_no_state(&mut endpoint);
     assert_eq!(endpoint.stats().refused_tls_config, 3);
     let report = endpoint.poll_refusal_report().expect("reported");

@@ -58,6 +58,14 @@ async fn server_handshake_info_long_after_the_handshake_equals_the_clients(rt: R
     assert_eq!(server.quic_version(), client.quic_version());
     assert_eq!(server.cipher_suite(), client.cipher_suite());
     assert_eq!(server.key_exchange_group(), client.key_exchange_group());
+    // The default provider's first choice: the post-quantum hybrid on
+    // aws-lc-rs, X25519 on ring.
+    let expected = if cfg!(feature = "aws-lc-rs") {
+        "X25519MLKEM768"
+    } else {
+        "X25519"
+    };
+    assert_eq!(client.key_exchange_group(), Some(expected));
     assert_eq!(server.alpn(), Some(support::ALPN));
     assert_eq!(client.alpn(), Some(support::ALPN));
     // Every clone hands out the same Arc.
