@@ -202,14 +202,17 @@ held to ChaCha20-Poly1305 refuses a server that picks another suite.
 
 ## ECN over loopback
 
-Over loopback a batch sent with GSO reaches a socket with GRO as one
-aggregate, and the receive path (quinn-udp, in Tern, quinn and the proxy)
-reports no ECN codepoint for it, although a capture shows ECT(0) in its IP
-header. So the bulk of a transfer arrives unmarked, the sender's ECN
-validation fails after the handshake (RFC 9000 §13.4.2) and it stops
-marking. The `ecn` case still passes, as the runner's condition is that
-each side marks and nothing is CE. On a real network the batch is split
-into datagrams before the wire and the marks arrive.
+Over loopback, a batch sent with GSO reaches a socket that has UDP GRO on
+(quinn-udp turns it on, in Tern, quinn and the proxy) as one aggregate,
+and Linux reports no ECN codepoint for it, although each datagram's IP
+header carries ECT(0). The proxy stands for the network, so it turns GRO
+off on its own sockets and reads, counts and forwards every datagram with
+its own codepoint; a proxy test sends a marked GSO batch through it. Before
+that, a client whose first flight is two datagrams (a ClientHello with a
+post-quantum key share) saw its marks bleached at once, failed ECN
+validation during the handshake (RFC 9000 §13.4.2) and stopped marking, in
+Tern and in quinn alike. Between two endpoints on loopback without the
+proxy (`tern demo`), GSO batches still arrive unmarked for that reason.
 
 Every run keeps its key logs and pcap captures under
 `target/interop/runs/<case>/<client>-<server>/logs/`, so

@@ -356,3 +356,38 @@ fn extreme_configurations_do_not_panic() {
     assert_eq!(report.to_server.datagrams, 1);
     assert_eq!(report.to_server.dropped_blackout, 1);
 }
+
+#[test]
+fn gso_batches_keep_their_ecn_marks_through_the_proxy() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let state = UdpSocketState::new((&socket).into()).unwrap();
+    if state.max_gso_segments() < 2 {
+        eprintln!("no GSO here: skipped");
+        return;
+    }
+    let direct = Echo::start("127.0.0.1:0");
+    send_ect0(&socket, &state, direct.addr, b"probe");
+    direct.wait_for(1);
+    if direct.stop().first().is_none_or(|(_, ecn)| *ecn != 0b10) {
+        eprintln!("this kernel reports no ECN on loopback: skipped");
+        return;
+    }
+    let echo = Echo::start("127.0.0.1:0");
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), echo.addr, unimpaired(1)).unwrap();
+    // Two full-size datagrams in one GSO call, as a client's first flight
+    // with a post-quantum key share goes out.
+    let batch = [7u8; 2400];
+    let transmit = Transmit {
+        destination: proxy.local_addr(),
+        ecn: Some(EcnCodepoint::Ect0),
+        contents: &batch,
+        segment_size: Some(1200),
+        src_ip: None,
+    };
+    state.try_send((&socket).into(), &transmit).unwrap();
+    echo.wait_for(2);
+    let report = proxy.stop();
+    let seen = echo.stop();
+    assert_eq!(report.to_server.ecn, [0, 0, 2, 0]);
+    assert!(seen.iter().all(|(_, ecn)| *ecn == 0b10), "{seen:?}");
+}

@@ -49,6 +49,15 @@ impl Endpoint {
     pub(crate) fn bind(addr: SocketAddr) -> io::Result<Arc<Self>> {
         let socket = UdpSocket::bind(addr)?;
         let state = UdpSocketState::new((&socket).into())?;
+        // The proxy stands for the network, so it must read each datagram's
+        // own ECN codepoint. quinn-udp turns UDP GRO on, and then Linux hands
+        // a GSO batch sent over loopback to the socket as one aggregate and
+        // reports no codepoint for it, although its IP headers carry the
+        // mark: every batched datagram would be forwarded bleached. Best
+        // effort: without GRO support there is nothing to turn off.
+        #[cfg(target_os = "linux")]
+        let _ =
+            nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::UdpGroSegment, &false);
         // Best effort: a small buffer only means more loss under bursts.
         let _ = state.set_recv_buffer_size((&socket).into(), SOCKET_BUFFER);
         let _ = state.set_send_buffer_size((&socket).into(), SOCKET_BUFFER);
