@@ -33,8 +33,12 @@ const BATCH: usize = 32;
 /// Largest UDP payload received; larger ones are truncated by the kernel.
 const RECV_BUF: usize = 64 * 1024;
 /// Rounds of receive/timers/send per wake-up before the driver yields, so
-/// one busy endpoint cannot starve other tasks.
+/// one busy endpoint cannot starve other tasks; a driver that used them all
+/// wakes itself to carry on.
 const ROUNDS_PER_POLL: usize = 16;
+/// Where a disarmed timer's deadline is moved: far enough that the wake-up
+/// the runtime holds for it never comes while the endpoint idles.
+const PARKED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Datagrams sent in one GSO call at most.
 const MAX_GSO_SEGMENTS: usize = 32;
 /// Events kept per connection for [`ConnState::events`] readers; the oldest
@@ -148,10 +152,13 @@ impl EndpointShared {
             }),
             driver: AtomicWaker::new(),
         });
+        // The timer is made disarmed: the driver arms it with the
+        // endpoint's first deadline, and polls it only while armed.
         let timer = runtime.new_timer(runtime.now());
         runtime.spawn(Box::pin(Driver {
             shared: shared.clone(),
             timer,
+            armed: TimerSlot::default(),
             recv: vec![0; RECV_BUF * BATCH],
         }));
         shared
@@ -197,6 +204,8 @@ impl EndpointShared {
 struct Driver {
     shared: Arc<EndpointShared>,
     timer: Pin<Box<dyn AsyncTimer>>,
+    /// The deadline `timer` is set to, when it is armed at all.
+    armed: TimerSlot,
     recv: Vec<u8>,
 }
 
@@ -208,33 +217,84 @@ impl Future for Driver {
         this.shared.driver.register(cx.waker());
         let shared = this.shared.clone();
         let mut state = shared.state();
+        // Whether every round found work: then more may be waiting (a
+        // socket read that returned data re-arms no readiness), and the
+        // driver must come back by itself after yielding.
+        let mut busy_to_the_end = true;
         for _ in 0..ROUNDS_PER_POLL {
             let now = shared.now();
             let mut progress = receive(&shared, &mut state, &mut this.recv, cx, now);
-            if let Some(deadline) = state.endpoint.poll_timeout() {
-                if deadline <= now {
-                    state.endpoint.handle_timeout(now);
-                    progress = true;
-                } else {
-                    this.timer.as_mut().reset(deadline);
-                }
+            if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
+                state.endpoint.handle_timeout(now);
+                progress = true;
             }
             report_refusals(&shared, &mut state);
             dispatch_events(&mut state, now);
             progress |= transmit(&shared, &mut state, cx, now);
             if !progress {
+                busy_to_the_end = false;
                 break;
             }
-        }
-        if this.timer.as_mut().poll(cx).is_ready() {
-            // The deadline passed while we were busy: go round again.
-            cx.waker().wake_by_ref();
         }
         if state.closing && state.endpoint.connection_count() == 0 {
             state.wake_endpoint();
             return Poll::Ready(());
         }
+        // The timer holds the endpoint's earliest deadline, or nothing: a
+        // deadline that is gone leaves no stale one behind to fire.
+        match this.armed.update(state.endpoint.poll_timeout()) {
+            TimerChange::Arm(deadline) => this.timer.as_mut().reset(deadline),
+            // It is no longer polled; moving its deadline far away also
+            // stops the wake-up the runtime still holds for the old one.
+            TimerChange::Disarm => this.timer.as_mut().reset(shared.now() + PARKED),
+            TimerChange::Keep => {}
+        }
+        drop(state);
+        if busy_to_the_end {
+            // Yield to other tasks, then carry on: nothing else would wake
+            // us for the work left.
+            cx.waker().wake_by_ref();
+        } else if this.armed.is_armed() && this.timer.as_mut().poll(cx).is_ready() {
+            // The deadline passed while we were busy: go round again.
+            cx.waker().wake_by_ref();
+        }
         Poll::Pending
+    }
+}
+
+/// What the driver's timer must do after a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerChange {
+    /// Set it to this deadline (it was unset or set to another).
+    Arm(Instant),
+    /// Stop polling it: the endpoint has no deadline.
+    Disarm,
+    /// It already holds the right deadline, or is already disarmed.
+    Keep,
+}
+
+/// The deadline the driver's timer is armed with, if any: the timer
+/// discipline, kept apart from the I/O so that it can be tested alone. A
+/// disarmed timer is not polled, so whatever deadline it still holds
+/// cannot wake the driver.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct TimerSlot(Option<Instant>);
+
+impl TimerSlot {
+    /// Follows the endpoint's earliest deadline `next`.
+    fn update(&mut self, next: Option<Instant>) -> TimerChange {
+        if self.0 == next {
+            return TimerChange::Keep;
+        }
+        self.0 = next;
+        match next {
+            Some(deadline) => TimerChange::Arm(deadline),
+            None => TimerChange::Disarm,
+        }
+    }
+
+    fn is_armed(&self) -> bool {
+        self.0.is_some()
     }
 }
 
@@ -448,3 +508,6 @@ fn next_batch(
     head.size = batch.len();
     Some((head, batch))
 }
+
+#[cfg(test)]
+mod tests;

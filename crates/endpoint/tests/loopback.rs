@@ -64,6 +64,18 @@ async fn within<T>(runtime: &dyn Runtime, what: &str, future: impl Future<Output
     .await
 }
 
+/// A waker that counts its wake-ups.
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicU64);
+
+impl futures::task::ArcWake for CountWakes {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self
+            .0
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// `try_send`, waiting for `poll_writable` while it would block.
 async fn send(socket: &dyn AsyncUdpSocket, transmit: &Transmit, contents: &[u8]) -> io::Result<()> {
     poll_fn(|cx| {
@@ -268,6 +280,49 @@ mod suite {
         assert!(runtime.now() >= later, "fired at the old deadline");
     }
 
+    /// The driver disarms its timer by moving the deadline a day away and
+    /// no longer polling it: the wake-up the runtime held for the old
+    /// deadline must not come, and the timer must fire again once reset.
+    pub(crate) async fn a_parked_timer_stays_silent_and_fires_when_rearmed(
+        runtime: Arc<dyn Runtime>,
+    ) {
+        let wakes = Arc::new(CountWakes::default());
+        let waker = futures::task::waker(wakes.clone());
+        let mut timer = runtime.new_timer(runtime.now() + Duration::from_millis(20));
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(timer.as_mut().poll(&mut cx).is_pending());
+        timer
+            .as_mut()
+            .reset(runtime.now() + Duration::from_secs(24 * 3600));
+        let mut pause = runtime.new_timer(runtime.now() + Duration::from_millis(150));
+        within(
+            &*runtime,
+            "the pause",
+            poll_fn(|cx| pause.as_mut().poll(cx)),
+        )
+        .await;
+        assert_eq!(
+            wakes.0.load(std::sync::atomic::Ordering::Relaxed),
+            0,
+            "a parked timer woke its task"
+        );
+        let deadline = runtime.now() + Duration::from_millis(20);
+        timer.as_mut().reset(deadline);
+        within(
+            &*runtime,
+            "the rearmed timer",
+            poll_fn(|cx| timer.as_mut().poll(cx)),
+        )
+        .await;
+        assert!(runtime.now() >= deadline);
+        // A deadline already past fires at once.
+        let past = runtime.now();
+        let mut pause = runtime.new_timer(past + Duration::from_millis(2));
+        poll_fn(|cx| pause.as_mut().poll(cx)).await;
+        timer.as_mut().reset(past);
+        assert!(timer.as_mut().poll(&mut cx).is_ready());
+    }
+
     pub(crate) async fn a_spawned_task_runs_to_completion(runtime: Arc<dyn Runtime>) {
         let a = socket_on(&*runtime, Ipv4Addr::LOCALHOST);
         let b = socket_on(&*runtime, Ipv4Addr::LOCALHOST);
@@ -323,6 +378,7 @@ on_every_runtime!(
     a_transmit_larger_than_its_contents_is_refused,
     a_timer_fires_at_its_deadline,
     a_timer_can_be_reset_before_and_after_it_fires,
+    a_parked_timer_stays_silent_and_fires_when_rearmed,
     a_spawned_task_runs_to_completion,
     the_clock_does_not_go_backwards,
 );

@@ -67,10 +67,13 @@ pub struct RefusalReport {
     pub detail: String,
 }
 
-/// What an endpoint has dropped and refused, since it was made.
+/// How many connections an endpoint holds, and what it has dropped and
+/// refused since it was made.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct EndpointStats {
+    /// Connections held now, handshaking, established or closing.
+    pub connections: usize,
     /// Datagrams dropped without creating or touching a connection: not
     /// QUIC, too short, for no connection we know, or refused.
     pub dropped_datagrams: u64,
@@ -410,6 +413,7 @@ impl Endpoint {
     pub fn stats(&self) -> EndpointStats {
         let refused = |reason: InitialRefusal| self.refused[reason.index()];
         EndpointStats {
+            connections: self.connections.len(),
             dropped_datagrams: self.dropped_datagrams,
             refused_connection_limit: refused(InitialRefusal::ConnectionLimit),
             refused_tls_config: refused(InitialRefusal::TlsConfig),
