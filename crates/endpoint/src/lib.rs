@@ -1,12 +1,14 @@
 //! # tern-endpoint: the event loop
 //!
-//! This crate will put [`tern_proto`]'s sans-IO state machines on the
+//! This crate puts [`tern_proto`]'s sans-IO state machines on the
 //! network: a small `Runtime` trait (spawn, timer, UDP socket) with a tokio
 //! implementation by default and an async-io one behind a feature, UDP
 //! through quinn-udp (GSO, GRO, ECN, packet info) on sockets sized with
 //! socket2, and one event loop task per endpoint that feeds received
 //! datagrams to `tern_proto`, drains its transmits and keeps one timer for
-//! its earliest deadline.
+//! its earliest deadline. That timer is disarmed when there is no deadline,
+//! so an idle endpoint's task sleeps until a datagram or a handle wakes it;
+//! a task that used its whole turn on work wakes itself to carry on.
 //!
 //! ## The I/O layer
 //!
