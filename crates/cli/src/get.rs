@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tern::{ClientConfig, Connection, Endpoint, ReadError, VarInt, tls};
+use tern::{ClientConfig, Connection, Endpoint, ReadError, VarInt, WriteError, tls};
 use tokio::{io::AsyncWriteExt as _, task::JoinSet};
 
 use crate::{certs, serve};
@@ -326,7 +326,13 @@ async fn receive(conn: &Connection, url: &Url, path: &Path) -> Result<u64, Strin
     send.write_all(format!("GET {}\r\n", url.path).as_bytes())
         .await
         .and_then(|()| send.finish())
-        .map_err(|error| format!("cannot send the request: {error}"))?;
+        .map_err(|error| match error {
+            // The server may refuse a request before it has all of it (one
+            // over 4 KiB): it stops our side with the code it also resets
+            // its own with, whichever of the two reaches us first.
+            WriteError::Stopped(code) => describe(code, "stopped"),
+            error => format!("cannot send the request: {error}"),
+        })?;
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
@@ -340,7 +346,7 @@ async fn receive(conn: &Connection, url: &Url, path: &Path) -> Result<u64, Strin
                 received += u64::try_from(chunk.len()).unwrap_or(u64::MAX);
             }
             Ok(None) => break,
-            Err(ReadError::Reset(code)) => return Err(describe_reset(code)),
+            Err(ReadError::Reset(code)) => return Err(describe(code, "reset")),
             Err(error) => return Err(format!("after {received} bytes: {error}")),
         }
     }
@@ -350,8 +356,9 @@ async fn receive(conn: &Connection, url: &Url, path: &Path) -> Result<u64, Strin
     Ok(received)
 }
 
-/// What a reset code from `tern serve` means.
-fn describe_reset(code: VarInt) -> String {
+/// What a reset (or stop) code from `tern serve` means; `how` is what the
+/// server did to the stream.
+fn describe(code: VarInt, how: &str) -> String {
     let code = code.into_inner();
     let meaning = match u32::try_from(code) {
         Ok(serve::NOT_FOUND) => "not found on the server",
@@ -360,7 +367,7 @@ fn describe_reset(code: VarInt) -> String {
         Ok(serve::INTERNAL_ERROR) => "the server could not read the file",
         _ => "the server reset the stream",
     };
-    format!("{meaning} (stream reset with code {code:#x})")
+    format!("{meaning} (stream {how} with code {code:#x})")
 }
 
 #[cfg(test)]

@@ -63,7 +63,14 @@ fn display_brackets_ipv6_hosts() {
 
 #[test]
 fn reset_codes_of_tern_serve_are_explained() {
-    assert!(describe_reset(VarInt::from_u32(serve::NOT_FOUND)).starts_with("not found"));
-    assert!(describe_reset(VarInt::from_u32(serve::FORBIDDEN)).starts_with("refused"));
-    assert!(describe_reset(VarInt::from_u32(7)).contains("0x7"));
+    assert!(describe(VarInt::from_u32(serve::NOT_FOUND), "reset").starts_with("not found"));
+    assert!(describe(VarInt::from_u32(serve::FORBIDDEN), "reset").starts_with("refused"));
+    assert!(describe(VarInt::from_u32(7), "reset").contains("reset with code 0x7"));
+    // A request refused before it was all read stops our sending side.
+    let stopped = describe(VarInt::from_u32(serve::BAD_REQUEST), "stopped");
+    assert!(
+        stopped.starts_with("the server did not understand"),
+        "{stopped}"
+    );
+    assert!(stopped.contains("stopped with code 0x11"), "{stopped}");
 }
