@@ -69,9 +69,8 @@ pub fn server_config(
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
 ) -> Result<ServerConfig, ConfigError> {
-    let mut tls = server_tls(Arc::new(default_provider()), cert_chain, key, alpn)?;
     // rustls picks the suite the client prefers (among ours).
-    tls.ignore_client_order = false;
+    let tls = server_tls(Arc::new(default_provider()), cert_chain, key, alpn, false)?;
     Ok(ServerConfig::new(Arc::new(tls))?)
 }
 
@@ -90,7 +89,7 @@ pub fn server_config_with(
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
 ) -> Result<ServerConfig, ConfigError> {
-    let tls = server_tls(provider, cert_chain, key, alpn)?;
+    let tls = server_tls(provider, cert_chain, key, alpn, true)?;
     Ok(ServerConfig::new(Arc::new(tls))?)
 }
 
@@ -99,6 +98,7 @@ fn server_tls(
     cert_chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     alpn: &[&[u8]],
+    by_own_order: bool,
 ) -> Result<rustls::ServerConfig, rustls::Error> {
     let mut tls = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -107,7 +107,7 @@ fn server_tls(
     tls.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // rustls's QUIC API takes 0 (no 0-RTT) or u32::MAX here.
     tls.max_early_data_size = 0;
-    tls.ignore_client_order = true;
+    tls.ignore_client_order = by_own_order;
     Ok(tls)
 }
 

@@ -58,7 +58,7 @@ mod tests;
 
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
-pub use provider::{cipher_suite, default_provider, default_provider_arc, with_cipher_suites};
+pub use provider::{cipher_suite, default_provider, with_cipher_suites};
 pub use retry::{retry_integrity_tag, verify_retry_integrity};
 pub use session::{KeyChange, TlsSession};
 pub use tls_config::{TlsConfigError, check_client_config, check_server_config};

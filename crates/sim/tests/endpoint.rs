@@ -94,32 +94,18 @@ fn an_initial_that_does_not_decrypt_creates_no_connection() {
 fn a_short_client_initial_is_dropped() {
     // RFC 9000 §14.1 (test): a client Initial in a datagram under 1200
     // bytes creates no connection, even though it would decrypt.
-    let (client_tls, _) = certs::test_configs(&[b"hq-interop"]);
-    let mut client = Endpoint::new(Arc::new(EndpointConfig::default()), None, Some(CLIENT), 2);
-    client
-        .connect(
-            epoch(),
-            &ClientConfig::new(client_tls).expect("the test tls config runs quic"),
-            tern_sim::quic::SERVER_ADDR,
-            "localhost",
-        )
-        .unwrap();
-    let mut buf = Vec::new();
-    let transmit = client
-        .poll_transmit(epoch(), &mut buf)
-        .expect("the client's first Initial");
+    let initial = client_initial(2);
     assert_eq!(
-        transmit.size, 1200,
+        initial.len(),
+        1200,
         "RFC 9000 §14.1: the client pads its Initial to 1200 bytes"
     );
 
     let mut endpoint = server();
-    let mut short = buf[..transmit.size].to_vec();
-    short.truncate(1100);
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&short[..]));
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&initial[..1100]));
     assert_no_state(&mut endpoint);
 
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&buf[..transmit.size]));
+    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&initial[..]));
     assert_eq!(
         endpoint.connection_count(),
         1,

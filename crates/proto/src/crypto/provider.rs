@@ -16,8 +16,6 @@
 //! (Initial keys included) from the provider of the rustls configuration it
 //! was given, so an application may bring any provider with QUIC support.
 
-use std::sync::Arc;
-
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
@@ -70,12 +68,6 @@ pub fn default_provider() -> CryptoProvider {
         .cipher_suites
         .retain(|suite| suite.tls13().is_some());
     provider
-}
-
-/// [`default_provider`] in an `Arc`, as rustls's config builders take it.
-#[must_use]
-pub fn default_provider_arc() -> Arc<CryptoProvider> {
-    Arc::new(default_provider())
 }
 
 #[cfg(feature = "aws-lc-rs")]

@@ -94,8 +94,6 @@ pub struct TlsSession {
     /// The suites the handshake may settle on, when narrower than the
     /// provider's.
     handshake_suites: HandshakeSuites,
-    /// Whether the negotiated suite has been held to `handshake_suites`.
-    suite_checked: bool,
 }
 
 /// New packet protection keys from the handshake: every later byte from
@@ -141,7 +139,6 @@ impl TlsSession {
             server_name: Some(server_name.to_owned()),
             initial_suite,
             handshake_suites: None,
-            suite_checked: false,
         })
     }
 
@@ -167,7 +164,6 @@ impl TlsSession {
             server_name: None,
             initial_suite,
             handshake_suites: None,
-            suite_checked: false,
         })
     }
 
@@ -231,15 +227,10 @@ impl TlsSession {
 
     /// Holds the negotiated suite, once there is one, to the handshake
     /// suites.
-    fn check_negotiated_suite(&mut self) -> Result<(), TransportError> {
-        if self.suite_checked {
-            return Ok(());
-        }
-        let Some(negotiated) = self.conn.negotiated_cipher_suite() else {
-            return Ok(());
-        };
-        self.suite_checked = true;
-        let Some(allowed) = &self.handshake_suites else {
+    fn check_negotiated_suite(&self) -> Result<(), TransportError> {
+        let (Some(allowed), Some(negotiated)) =
+            (&self.handshake_suites, self.conn.negotiated_cipher_suite())
+        else {
             return Ok(());
         };
         if allowed.contains(&negotiated.suite()) {

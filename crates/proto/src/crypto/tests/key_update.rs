@@ -58,7 +58,7 @@ impl ServerCertVerifier for AcceptAnyServer {
 fn one_rtt() -> ((Keys, Secrets), (Keys, Secrets)) {
     // A fresh self-signed certificate each run, so nothing can expire.
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let provider = crate::crypto::default_provider_arc();
+    let provider = Arc::new(crate::crypto::default_provider());
     let mut server_config = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
