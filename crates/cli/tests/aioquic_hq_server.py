@@ -56,15 +56,21 @@ class HqServer(QuicConnectionProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.requests = {}
+        self.answered = set()
 
     def quic_event_received(self, event):
         if not isinstance(event, StreamDataReceived):
+            return
+        # The request's FIN may come in a frame of its own after the line
+        # was answered: nothing more to do for that stream.
+        if event.stream_id in self.answered:
             return
         request = self.requests.get(event.stream_id, b"") + event.data
         self.requests[event.stream_id] = request
         if b"\n" not in request and not event.end_stream:
             return
         del self.requests[event.stream_id]
+        self.answered.add(event.stream_id)
         line = request.split(b"\n")[0].strip().decode("utf-8", "replace")
         path = line[4:] if line.startswith("GET /") else ""
         full = os.path.realpath(os.path.join(self.root, path.lstrip("/")))
