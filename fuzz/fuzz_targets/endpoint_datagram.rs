@@ -2,15 +2,17 @@
 //! input byte:
 //!
 //! - even: the rest is a raw datagram from a stranger. It must create no
-//!   connection and no timer (it cannot carry a valid AEAD tag).
+//!   connection, no incoming and no timer (it cannot carry a valid AEAD
+//!   tag).
 //! - odd: the rest is the frame payload of a client Initial, sealed with
-//!   the real Initial keys, so it reaches the connection's frame handling
-//!   and TLS. The endpoint is then driven through its timers for a while.
-//!   Nothing may panic or loop.
+//!   the real Initial keys: it becomes an incoming, which is accepted, so
+//!   it reaches the connection's frame handling and TLS. The endpoint is
+//!   then driven through its timers for a while. Nothing may panic or
+//!   loop.
 #![no_main]
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::{Arc, OnceLock},
     time::Instant,
 };
@@ -26,6 +28,8 @@ use tern_proto::{
 };
 
 const CLIENT: SocketAddr = tern_sim::quic::CLIENT_ADDR;
+/// The address the datagrams reach: the endpoint's socket is a wildcard.
+const LOCAL_IP: Option<IpAddr> = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
 
 fn server_config() -> Arc<ServerConfig> {
     static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
@@ -71,11 +75,15 @@ fuzz_target!(|data: &[u8]| {
     );
     let mut buf = Vec::new();
     if mode % 2 == 0 {
-        endpoint.handle(now, CLIENT, None, BytesMut::from(rest));
+        endpoint.handle(now, CLIENT, LOCAL_IP, None, BytesMut::from(rest));
         assert_eq!(
             endpoint.connection_count(),
             0,
             "a stranger's datagram created a connection"
+        );
+        assert!(
+            endpoint.poll_incoming().is_none(),
+            "a stranger's datagram created an incoming"
         );
         assert_eq!(
             endpoint.poll_timeout(),
@@ -87,7 +95,15 @@ fuzz_target!(|data: &[u8]| {
     let Some(datagram) = sealed_initial(&[mode; 8], rest) else {
         return;
     };
-    endpoint.handle(now, CLIENT, None, BytesMut::from(&datagram[..]));
+    endpoint.handle(now, CLIENT, LOCAL_IP, None, BytesMut::from(&datagram[..]));
+    let id = endpoint
+        .poll_incoming()
+        .expect("a sealed initial is an incoming");
+    let accepted = endpoint.accept_incoming(now, id, None);
+    assert!(
+        accepted.is_ok(),
+        "the incoming was not accepted: {accepted:?}"
+    );
     for _ in 0..16 {
         let mut sent = 0;
         while endpoint.poll_transmit(now, &mut buf).is_some() {
@@ -95,6 +111,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(sent < 64, "the endpoint keeps sending without input");
         }
         while endpoint.poll_event().is_some() {}
+        while endpoint.poll_drained().is_some() {}
         match endpoint.poll_timeout() {
             Some(deadline) => {
                 now = now.max(deadline);

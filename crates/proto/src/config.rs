@@ -44,6 +44,12 @@ pub struct TransportConfig {
     /// Datagrams waiting to be sent; the oldest is dropped when the
     /// application queues one more.
     pub datagram_send_queue: usize,
+    /// Bytes of datagram payload waiting to be sent, at most (RFC 9221
+    /// datagrams are never retransmitted, so only unsent ones are held).
+    /// `send_datagram` drops the oldest to stay within it (and within
+    /// `datagram_send_queue`); `try_send_datagram` refuses instead. A
+    /// datagram larger than this is refused as too large. 1 MiB by default.
+    pub datagram_send_buffer_size: usize,
     /// Makes the congestion controller of each connection (RFC 9002 §7;
     /// CUBIC, RFC 9438, by default).
     pub congestion: Arc<dyn crate::congestion::ControllerFactory>,
@@ -77,6 +83,7 @@ impl Default for TransportConfig {
             max_datagram_frame_size: Some(u16::MAX),
             datagram_receive_queue: 64,
             datagram_send_queue: 64,
+            datagram_send_buffer_size: 1 << 20,
             keep_alive_interval: None,
             ecn: true,
             congestion: crate::congestion::default_factory(),
@@ -192,9 +199,11 @@ pub struct ServerConfig {
     /// kilobytes per connection; the handshake information snapshot stays
     /// available either way. Keep it only to export keying material later.
     pub retain_tls_state: bool,
-    /// Most connections held at once; the Initial of a further client is
-    /// refused, counted in the endpoint's stats and logged (once) by the
-    /// event loop.
+    /// Most connections held at once, counting the clients whose first
+    /// Initial waits for a decision (see
+    /// [`Endpoint::poll_incoming`](crate::endpoint::Endpoint::poll_incoming));
+    /// the Initial of a further client is refused with CONNECTION_REFUSED,
+    /// counted in the endpoint's stats and logged (once) by the event loop.
     pub max_connections: usize,
     /// The cipher suites the handshake may settle on, when narrower than
     /// the provider's; `None` (the default) accepts any suite of the
@@ -284,14 +293,26 @@ pub struct EndpointConfig {
     pub cid_generator: Arc<dyn ConnectionIdGenerator>,
     /// Versions accepted from clients, most preferred first.
     pub supported_versions: Vec<Version>,
-    /// Stateless answers (Version Negotiation, stateless resets) queued at
-    /// most; more are dropped rather than buffered.
+    /// Stateless answers (Version Negotiation, stateless resets, refusals
+    /// of clients) queued at most; more are dropped rather than buffered.
     pub max_stateless_responses: usize,
     /// Key from which stateless reset tokens are derived (RFC 9000 §10.3.2).
     /// Endpoints that must recognise each other's connection IDs (several
     /// servers behind one address) share it; `None` takes a random key from
     /// the endpoint's seeded RNG.
     pub reset_key: Option<[u8; 32]>,
+    /// Clients whose first Initial waits for the owner's decision (see
+    /// [`Endpoint::poll_incoming`](crate::endpoint::Endpoint::poll_incoming))
+    /// at most; the Initial of a further client is refused with
+    /// CONNECTION_REFUSED and counted. Each one holds at most 16 KiB of
+    /// datagrams, so the default of 1024 bounds them to 16 MiB.
+    pub max_incoming: usize,
+    /// How long a client's first Initial waits for the owner's decision
+    /// before the endpoint refuses it (CONNECTION_REFUSED) and counts it:
+    /// an owner that forgets to decide does not leave clients waiting or
+    /// memory held. `None` waits for ever. 10 s by default, a little less
+    /// than a client's usual handshake timeout.
+    pub incoming_timeout: Option<Duration>,
 }
 
 impl Default for EndpointConfig {
@@ -301,6 +322,8 @@ impl Default for EndpointConfig {
             supported_versions: vec![Version::V1],
             max_stateless_responses: 64,
             reset_key: None,
+            max_incoming: 1024,
+            incoming_timeout: Some(Duration::from_secs(10)),
         }
     }
 }

@@ -109,7 +109,8 @@ pub struct Connection {
     state: State,
     config: Arc<TransportConfig>,
     /// The TLS session; `None` once a server freed it after the handshake.
-    tls: Option<TlsSession>,
+    /// Boxed, so that freeing it returns its inline state too.
+    tls: Option<Box<TlsSession>>,
     /// When the TLS session was freed.
     tls_freed_at: Option<Instant>,
     /// The space TLS currently writes handshake bytes in.
@@ -136,6 +137,8 @@ pub struct Connection {
     remote_cid_set: bool,
     remote: SocketAddr,
     local: Option<SocketAddr>,
+    /// The IP the peer's datagrams are addressed to (see `path.rs`).
+    local_ip: Option<std::net::IpAddr>,
 
     local_params: TransportParameters,
     peer_params: Option<TransportParameters>,
@@ -164,6 +167,8 @@ pub struct Connection {
     /// for its lost Finished (see `nudge_handshake`): once per PTO.
     handshake_nudged_at: Option<Instant>,
     close: Option<CloseReason>,
+    /// What the `Closed` event carried, once the connection closed.
+    close_error: Option<ConnectionError>,
     close_pending: bool,
     events: VecDeque<Event>,
     stats: ConnectionStats,
@@ -208,6 +213,7 @@ pub(crate) struct ConnectionInit {
     pub(crate) original_dcid: ConnectionId,
     pub(crate) remote: SocketAddr,
     pub(crate) local: Option<SocketAddr>,
+    pub(crate) local_ip: Option<std::net::IpAddr>,
     pub(crate) local_params: TransportParameters,
 }
 
@@ -244,7 +250,7 @@ impl Connection {
             version: init.version,
             state: State::Handshaking,
             config,
-            tls: Some(init.tls),
+            tls: Some(Box::new(init.tls)),
             tls_freed_at: None,
             tls_write_space: SpaceId::Initial,
             key_phase: key_update::KeyPhase::default(),
@@ -260,6 +266,7 @@ impl Connection {
             remote_cid_set: init.side.is_server(),
             remote: init.remote,
             local: init.local,
+            local_ip: init.local_ip,
             local_params: init.local_params,
             peer_params: None,
             // RFC 9000 §8.1: a client never limits itself; a server starts
@@ -277,6 +284,7 @@ impl Connection {
             undecryptable: Vec::new(),
             handshake_nudged_at: None,
             close: None,
+            close_error: None,
             close_pending: false,
             events: VecDeque::new(),
             stats: ConnectionStats {
@@ -357,6 +365,14 @@ impl Connection {
         )
     }
 
+    /// Why the connection closed: the error its [`Event::Closed`] carried
+    /// ([`ConnectionError::LocallyClosed`] after [`close`](Self::close));
+    /// `None` while it is open.
+    #[must_use]
+    pub fn close_reason(&self) -> Option<&ConnectionError> {
+        self.close_error.as_ref()
+    }
+
     /// Whether the connection is finished and can be forgotten.
     #[must_use]
     pub fn is_drained(&self) -> bool {
@@ -397,6 +413,15 @@ impl Connection {
         self.recovery.rtt().smoothed()
     }
 
+    /// Streams the connection holds state for: open, or closed in one
+    /// direction and waiting for the other. A stream is freed once both
+    /// directions reached a terminal state (RFC 9000 §3), and a freed peer
+    /// stream lets the peer open one more (MAX_STREAMS, RFC 9000 §4.6).
+    #[must_use]
+    pub fn stream_count(&self) -> usize {
+        self.streams.stream_count()
+    }
+
     /// Counters of this connection.
     #[must_use]
     pub fn stats(&self) -> ConnectionStats {
@@ -426,13 +451,14 @@ impl Connection {
             })
             .sum();
         let packets: usize = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
+        let datagrams = self.datagrams_in.bytes() + self.datagrams_out.bytes();
         let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
         let tls = if self.tls.is_some() {
-            std::mem::size_of::<TlsSession>()
+            std::mem::size_of::<TlsSession>() + crate::crypto::TLS_SESSION_HEAP_ESTIMATE
         } else {
             0
         };
-        (std::mem::size_of::<Self>() + crypto + packets + tls) as u64 + streams
+        (std::mem::size_of::<Self>() + crypto + packets + datagrams + tls) as u64 + streams
     }
 
     /// The next application event, if any.
@@ -483,24 +509,16 @@ impl Connection {
     }
 
     /// Closes the connection with an application error code (RFC 9000
-    /// §10.2); the peer sees the code and reason.
+    /// §10.2); the peer sees the code and reason, and this side reports
+    /// [`ConnectionError::LocallyClosed`] in its `Closed` event and from
+    /// [`close_reason`](Self::close_reason). Does nothing on a connection
+    /// already closed.
     pub fn close(&mut self, now: Instant, code: VarInt, reason: Bytes) {
         if self.is_closed() {
             return;
         }
-        self.start_closing(
-            now,
-            CloseReason::Application {
-                code,
-                reason: reason.clone(),
-            },
-        );
-        self.events
-            .push_back(Event::Closed(ConnectionError::Application {
-                code,
-                reason,
-                closed_by: Closer::Local,
-            }));
+        self.start_closing(now, CloseReason::Application { code, reason });
+        self.emit_closed(ConnectionError::LocallyClosed);
         #[cfg(feature = "qlog")]
         self.qlog_sync(now);
     }
@@ -558,11 +576,10 @@ impl Connection {
             return;
         }
         tracing::debug!(code = ?error.code, reason = %error.reason, "closing on transport error");
-        self.events
-            .push_back(Event::Closed(ConnectionError::Transport {
-                error: error.clone(),
-                closed_by: Closer::Local,
-            }));
+        self.emit_closed(ConnectionError::Transport {
+            error: error.clone(),
+            closed_by: Closer::Local,
+        });
         self.start_closing(now, CloseReason::Transport(error));
     }
 }

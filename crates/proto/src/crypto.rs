@@ -46,6 +46,7 @@
 //! assert_eq!(&packet[opened.payload][..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
 //! ```
 
+mod cert_verify;
 mod key_update;
 mod keys;
 pub mod provider;
@@ -60,7 +61,7 @@ pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
 pub use provider::{cipher_suite, default_provider, with_cipher_suites};
 pub use retry::{retry_integrity_tag, verify_retry_integrity};
-pub use session::{KeyChange, TlsSession};
+pub use session::{KeyChange, TLS_SESSION_HEAP_ESTIMATE, TlsSession};
 pub use tls_config::{TlsConfigError, check_client_config, check_server_config};
 
 use crate::packet::Version;

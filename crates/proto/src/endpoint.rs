@@ -1,10 +1,47 @@
 //! The endpoint: owns connections, routes datagrams to them by connection
-//! ID, accepts new clients and answers what it cannot route without
-//! keeping state (RFC 9000 §5.2, §6).
+//! ID, holds each new client's first Initial until its owner decides on it,
+//! and answers what it cannot route without keeping state (RFC 9000 §5.2,
+//! §6).
+//!
+//! # Driving an endpoint
+//!
+//! The owner (the event loop of `tern-endpoint`, or a test) calls, in any
+//! order and as often as it likes:
+//!
+//! - [`handle`](Endpoint::handle) for every datagram the socket received;
+//! - [`poll_incoming`](Endpoint::poll_incoming) until `None`, deciding on
+//!   each new client with [`accept_incoming`](Endpoint::accept_incoming),
+//!   [`refuse_incoming`](Endpoint::refuse_incoming) or
+//!   [`ignore_incoming`](Endpoint::ignore_incoming);
+//! - [`poll_transmit`](Endpoint::poll_transmit) until `None`, sending each
+//!   datagram;
+//! - [`poll_timeout`](Endpoint::poll_timeout), arming one timer, and
+//!   [`handle_timeout`](Endpoint::handle_timeout) when it fires;
+//! - [`poll_event`](Endpoint::poll_event) until `None`, then
+//!   [`poll_drained`](Endpoint::poll_drained) until `None`, for the final
+//!   record of each connection that finished.
+//!
+//! After any input, poll again: input may create output.
+//!
+//! # New clients
+//!
+//! A client's first Initial that authenticates under the Initial keys of
+//! its Destination Connection ID (RFC 9001 §5.2) becomes an incoming: the
+//! endpoint keeps its datagrams, but no connection and no TLS session, so
+//! the owner can decide before any handshake work (by address, load or
+//! anything else). The owner must decide on every incoming: one left
+//! pending holds up to 16 KiB and counts against
+//! [`EndpointConfig::max_incoming`] and
+//! [`ServerConfig::max_connections`] until
+//! [`EndpointConfig::incoming_timeout`] refuses it.
+
+mod drained;
+mod incoming;
+mod stateless;
 
 use std::{
     collections::{HashMap, VecDeque},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Instant,
 };
@@ -12,12 +49,16 @@ use std::{
 use bytes::BytesMut;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+pub use self::{
+    drained::DrainedConnection,
+    incoming::{AcceptError, IncomingId, IncomingInfo},
+};
 use crate::{
     ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters, VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
-    connection::{Connection, ConnectionInit, Event, MIN_INITIAL_SIZE},
+    connection::{Connection, ConnectionInit, Event},
     crypto::{TlsConfigError, TlsSession},
-    packet::{InvariantHeader, PacketType, Version, VersionNegotiationPacket},
+    packet::{InvariantHeader, Version},
 };
 
 /// Names a connection owned by an [`Endpoint`].
@@ -40,18 +81,29 @@ pub enum ConnectError {
 #[non_exhaustive]
 pub enum InitialRefusal {
     /// The server already holds
-    /// [`max_connections`](crate::config::ServerConfig::max_connections).
+    /// [`max_connections`](crate::config::ServerConfig::max_connections)
+    /// connections and pending incomings.
     ConnectionLimit,
     /// The server's TLS configuration could not start a handshake; the
     /// report's detail says why.
     TlsConfig,
+    /// [`max_incoming`](crate::config::EndpointConfig::max_incoming)
+    /// clients already wait for the owner's decision.
+    IncomingLimit,
+    /// The owner did not decide on a client within
+    /// [`incoming_timeout`](crate::config::EndpointConfig::incoming_timeout).
+    IncomingTimeout,
 }
 
 impl InitialRefusal {
+    const COUNT: usize = 4;
+
     fn index(self) -> usize {
         match self {
             Self::ConnectionLimit => 0,
             Self::TlsConfig => 1,
+            Self::IncomingLimit => 2,
+            Self::IncomingTimeout => 3,
         }
     }
 }
@@ -74,8 +126,11 @@ pub struct RefusalReport {
 pub struct EndpointStats {
     /// Connections held now, handshaking, established or closing.
     pub connections: usize,
+    /// Clients whose first Initial waits for the owner's decision now.
+    pub incoming: usize,
     /// Datagrams dropped without creating or touching a connection: not
-    /// QUIC, too short, for no connection we know, or refused.
+    /// QUIC, too short, for no connection we know, refused, ignored, or
+    /// beyond what a pending incoming may hold.
     pub dropped_datagrams: u64,
     /// Client Initials refused because the server was at
     /// `max_connections`.
@@ -83,9 +138,24 @@ pub struct EndpointStats {
     /// Client Initials refused because the TLS configuration could not
     /// start a handshake.
     pub refused_tls_config: u64,
+    /// Client Initials refused because `max_incoming` clients already
+    /// waited for a decision.
+    pub refused_incoming_limit: u64,
+    /// Incomings refused because the owner did not decide on them within
+    /// `incoming_timeout`.
+    pub refused_incoming_timeout: u64,
 }
 
-/// A QUIC endpoint: a set of connections sharing one UDP socket.
+/// A stateless answer waiting to go out.
+#[derive(Debug)]
+struct Response {
+    destination: SocketAddr,
+    src_ip: Option<IpAddr>,
+    bytes: Vec<u8>,
+}
+
+/// A QUIC endpoint: a set of connections sharing one UDP socket. See the
+/// module documentation for how to drive it.
 pub struct Endpoint {
     config: Arc<EndpointConfig>,
     server: Option<Arc<ServerConfig>>,
@@ -95,9 +165,11 @@ pub struct Endpoint {
     routes: HashMap<ConnectionId, ConnectionHandle>,
     next_handle: u64,
     /// Stateless answers waiting to go out, bounded.
-    responses: VecDeque<(SocketAddr, Vec<u8>)>,
-    /// Server connections created, for the owner to pick up.
-    accepted: VecDeque<ConnectionHandle>,
+    responses: VecDeque<Response>,
+    /// Clients waiting for the owner's decision.
+    incoming: incoming::Pending,
+    /// Records of connections that finished, for the owner to take.
+    drained: VecDeque<DrainedConnection>,
     /// Connections polled for transmits in turn, for fairness.
     send_order: VecDeque<ConnectionHandle>,
     local: Option<SocketAddr>,
@@ -105,15 +177,17 @@ pub struct Endpoint {
     /// Derives stateless reset tokens from connection IDs (RFC 9000 §10.3.2).
     reset_key: crate::crypto::provider::backend::hmac::Key,
     /// Initials refused for a reason of our own, by [`InitialRefusal`].
-    refused: [u64; 2],
+    refused: [u64; InitialRefusal::COUNT],
     /// The first refusal of each kind, not yet taken by the owner.
     refusal_reports: VecDeque<RefusalReport>,
 }
 
 impl Endpoint {
-    /// An endpoint; `server` makes it accept connections. `seed` drives
-    /// every random choice the protocol makes (connection IDs), so a run
-    /// is repeatable; use a random seed in production.
+    /// An endpoint; `server` makes it accept connections. `local` is the
+    /// address the socket is bound to, when it is a specific one (a
+    /// wildcard address is no source to send from). `seed` drives every
+    /// random choice the protocol makes (connection IDs), so a run is
+    /// repeatable; use a random seed in production.
     #[must_use]
     pub fn new(
         config: Arc<EndpointConfig>,
@@ -139,13 +213,22 @@ impl Endpoint {
             routes: HashMap::new(),
             next_handle: 0,
             responses: VecDeque::new(),
-            accepted: VecDeque::new(),
+            incoming: incoming::Pending::default(),
+            drained: VecDeque::new(),
             send_order: VecDeque::new(),
-            local,
+            local: local.filter(|addr| !addr.ip().is_unspecified()),
             dropped_datagrams: 0,
-            refused: [0; 2],
+            refused: [0; InitialRefusal::COUNT],
             refusal_reports: VecDeque::new(),
         }
+    }
+
+    /// Replaces the configuration new clients are accepted with (`None`
+    /// stops accepting: new Initials are dropped). Connections already
+    /// made keep theirs; pending incomings are accepted with the new one
+    /// unless [`accept_incoming`](Self::accept_incoming) is given another.
+    pub fn set_server_config(&mut self, server: Option<Arc<ServerConfig>>) {
+        self.server = server;
     }
 
     /// Starts a client connection to `remote`, authenticating it as
@@ -184,6 +267,7 @@ impl Endpoint {
                 original_dcid,
                 remote,
                 local: self.local,
+                local_ip: None,
                 local_params: params,
             },
         );
@@ -191,29 +275,45 @@ impl Endpoint {
         Ok(handle)
     }
 
-    /// Processes a datagram received from `remote`.
+    /// Processes a datagram received from `remote`. `local_ip` is the
+    /// address it was sent to, as the socket reports it (`IP_PKTINFO`),
+    /// when known: on a socket bound to a wildcard address, a connection
+    /// answers from the address its peer reached (see
+    /// [`Connection::local_ip`]), and so do the stateless answers.
     pub fn handle(
         &mut self,
         now: Instant,
         remote: SocketAddr,
+        local_ip: Option<IpAddr>,
         ecn: Option<EcnCodepoint>,
         data: BytesMut,
     ) {
         let cid_len = self.config.cid_generator.cid_len();
-        let Ok(header) = InvariantHeader::parse(&data, cid_len) else {
-            self.dropped_datagrams += 1;
-            return;
+        let (dcid, version) = match InvariantHeader::parse(&data, cid_len) {
+            Ok(header) => (ConnectionId::new(header.dcid()).ok(), header.version()),
+            Err(_) => {
+                self.dropped_datagrams += 1;
+                return;
+            }
         };
-        let route = ConnectionId::new(header.dcid())
-            .ok()
-            .and_then(|cid| self.routes.get(&cid).copied());
-        if let Some(handle) = route {
+        if let Some(handle) = dcid.and_then(|cid| self.routes.get(&cid).copied()) {
             if let Some(conn) = self.connections.get_mut(&handle) {
-                conn.handle_datagram(now, remote, ecn, data);
+                conn.handle_datagram_to(now, remote, local_ip, ecn, data);
             }
             return;
         }
-        let Some(version) = header.version() else {
+        let data = match dcid {
+            Some(cid) => match self.incoming.hold(&cid, remote, ecn, data) {
+                incoming::Hold::Held => return,
+                incoming::Hold::Dropped => {
+                    self.dropped_datagrams += 1;
+                    return;
+                }
+                incoming::Hold::NotPending(data) => data,
+            },
+            None => data,
+        };
+        let Some(version) = version else {
             // RFC 9000 §10.3.1: a stateless reset carries a random connection
             // ID, so an unroutable short header is checked against the reset
             // tokens of our connections to that peer.
@@ -222,7 +322,8 @@ impl Endpoint {
                 .values_mut()
                 .any(|conn| conn.handle_unroutable(now, remote, &data));
             if !reset {
-                self.send_stateless_reset(&data, header.dcid(), remote);
+                let dcid = dcid.unwrap_or(ConnectionId::EMPTY);
+                self.send_stateless_reset(&data, &dcid, remote, local_ip);
             }
             return;
         };
@@ -234,162 +335,15 @@ impl Endpoint {
         let supported =
             Version::from_u32(version).filter(|v| self.config.supported_versions.contains(v));
         let Some(version) = supported else {
-            self.answer_version_negotiation(&data, remote, cid_len);
+            self.answer_version_negotiation(&data, remote, local_ip, cid_len);
             return;
         };
-        self.accept(now, remote, ecn, version, data);
-    }
-
-    /// RFC 9000 §6.1: answers an unknown version with the ones we support,
-    /// but only for a datagram big enough to start a connection (§14.1).
-    fn answer_version_negotiation(&mut self, data: &[u8], remote: SocketAddr, cid_len: usize) {
-        if self.server.is_none()
-            || data.len() < MIN_INITIAL_SIZE
-            || self.responses.len() >= self.config.max_stateless_responses
-        {
-            self.dropped_datagrams += 1;
-            return;
-        }
-        let Ok(header) = InvariantHeader::parse(data, cid_len) else {
-            return;
-        };
-        let versions: Vec<u32> = self
-            .config
-            .supported_versions
-            .iter()
-            .map(|v| v.to_u32())
-            .collect();
-        let random = u8::try_from(self.rng.next_u32() & 0x7f).unwrap_or(0);
-        let Some(packet) = VersionNegotiationPacket::answering(&header, &versions, random) else {
-            return;
-        };
-        let mut out = Vec::with_capacity(packet.encoded_len());
-        packet.encode(&mut out);
-        self.responses.push_back((remote, out));
-    }
-
-    /// The stateless reset token of one of our connection IDs (RFC 9000
-    /// §10.3.2): a keyed hash, so it needs no state to recompute.
-    fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
-        let tag = crate::crypto::provider::backend::hmac::sign(&self.reset_key, cid);
-        let mut token = [0; 16];
-        token.copy_from_slice(&tag.as_ref()[..16]);
-        token
-    }
-
-    /// RFC 9000 §10.3: answers a short-header packet for a connection we do
-    /// not know with a stateless reset, smaller than what triggered it (so
-    /// two endpoints cannot loop), at least 21 bytes, and looking like any
-    /// short-header packet.
-    fn send_stateless_reset(&mut self, data: &[u8], dcid: &[u8], remote: SocketAddr) {
-        self.dropped_datagrams += 1;
-        const MIN_RESET: usize = 21;
-        if self.server.is_none()
-            || data.len() <= MIN_RESET + 1
-            || dcid.len() != self.config.cid_generator.cid_len()
-            || self.responses.len() >= self.config.max_stateless_responses
-        {
-            return;
-        }
-        let len = (data.len() - 1).clamp(MIN_RESET, MIN_INITIAL_SIZE);
-        let mut packet = vec![0; len];
-        self.rng.fill_bytes(&mut packet[..len - 16]);
-        // RFC 9000 §10.3: a short header first byte, fixed bit set.
-        packet[0] = (packet[0] & 0x3f) | 0x40;
-        packet[len - 16..].copy_from_slice(&self.reset_token(dcid));
-        self.responses.push_back((remote, packet));
-    }
-
-    /// Starts a server connection for a client's first Initial.
-    fn accept(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        ecn: Option<EcnCodepoint>,
-        version: Version,
-        data: BytesMut,
-    ) {
-        let Some(server) = self.server.clone() else {
-            self.dropped_datagrams += 1;
-            return;
-        };
-        // RFC 9000 §14.1: a client's Initial arrives in a datagram of at
-        // least 1200 bytes; smaller ones are dropped.
-        if data.len() < MIN_INITIAL_SIZE {
-            self.dropped_datagrams += 1;
-            return;
-        }
-        let Ok(options) = crate::packet::DecodeOptions::new(self.config.cid_generator.cid_len())
-        else {
-            return;
-        };
-        let mut peek = data.clone();
-        let Ok(first) = crate::packet::PartialDecode::split_from(&mut peek, options) else {
-            self.dropped_datagrams += 1;
-            return;
-        };
-        // RFC 9000 §7.2: the client's first DCID is at least 8 bytes.
-        let (Some(client_scid), true) = (first.scid().copied(), first.dcid().len() >= 8) else {
-            self.dropped_datagrams += 1;
-            return;
-        };
-        if first.packet_type() != PacketType::Initial {
-            self.dropped_datagrams += 1;
-            return;
-        }
-        if self.connections.len() >= server.max_connections {
-            let detail = format!(
-                "the server holds max_connections ({}) connections; raise the limit if the \
-                 machine can take more",
-                server.max_connections
-            );
-            self.refuse(InitialRefusal::ConnectionLimit, || detail);
-            return;
-        }
-        let original_dcid = *first.dcid();
-        let local_cid = self.config.cid_generator.generate(&mut self.rng);
-        let mut params = local_params(&server.transport, &local_cid, Some(&original_dcid));
-        // RFC 9000 §18.2: the server's token for the ID it chose.
-        params.stateless_reset_token = Some(self.reset_token(&local_cid));
-        let tls = match TlsSession::server(server.tls.clone(), version, &params) {
-            Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
-            Err(error) => {
-                self.refuse(InitialRefusal::TlsConfig, || {
-                    format!("the server's tls configuration cannot run quic: {error}")
-                });
-                return;
-            }
-        };
-        let mut conn = Connection::new(
-            now,
-            ConnectionInit {
-                side: Side::Server,
-                version,
-                config: server.transport.clone(),
-                tls,
-                retain_tls_state: server.retain_tls_state,
-                local_cid,
-                remote_cid: client_scid,
-                original_dcid,
-                remote,
-                local: self.local,
-                local_params: params,
-            },
-        );
-        conn.handle_datagram(now, remote, ecn, data);
-        // A datagram that did not decrypt creates no state.
-        if conn.stats().packets_received == 0 {
-            self.dropped_datagrams += 1;
-            return;
-        }
-        let handle = self.insert(conn, &[local_cid, original_dcid]);
-        self.accepted.push_back(handle);
+        self.handle_first_initial(now, remote, local_ip, ecn, version, data);
     }
 
     /// Drops a client's Initial for a reason of our own: counts it, and
     /// keeps the first of its kind for the owner to report.
     fn refuse(&mut self, reason: InitialRefusal, detail: impl FnOnce() -> String) {
-        self.dropped_datagrams += 1;
         let count = &mut self.refused[reason.index()];
         *count += 1;
         if *count == 1 {
@@ -408,15 +362,18 @@ impl Endpoint {
         self.refusal_reports.pop_front()
     }
 
-    /// Counters of what the endpoint dropped and refused.
+    /// Counters of what the endpoint holds, dropped and refused.
     #[must_use]
     pub fn stats(&self) -> EndpointStats {
         let refused = |reason: InitialRefusal| self.refused[reason.index()];
         EndpointStats {
             connections: self.connections.len(),
+            incoming: self.incoming.len(),
             dropped_datagrams: self.dropped_datagrams,
             refused_connection_limit: refused(InitialRefusal::ConnectionLimit),
             refused_tls_config: refused(InitialRefusal::TlsConfig),
+            refused_incoming_limit: refused(InitialRefusal::IncomingLimit),
+            refused_incoming_timeout: refused(InitialRefusal::IncomingTimeout),
         }
     }
 
@@ -431,18 +388,25 @@ impl Endpoint {
         handle
     }
 
+    /// The source IP of what we send in answer to a datagram sent to
+    /// `local_ip`: the bound address when it is specific, as for
+    /// [`Connection::local_ip`].
+    fn source_ip(&self, local_ip: Option<IpAddr>) -> Option<IpAddr> {
+        self.local.map(|addr| addr.ip()).or(local_ip)
+    }
+
     /// The next datagram to send, written into `buf`; `None` when nothing
     /// is due now.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        if let Some((destination, bytes)) = self.responses.pop_front() {
+        if let Some(response) = self.responses.pop_front() {
             buf.clear();
-            buf.extend_from_slice(&bytes);
+            buf.extend_from_slice(&response.bytes);
             return Some(Transmit {
-                destination,
+                destination: response.destination,
                 ecn: None,
-                size: bytes.len(),
+                size: response.bytes.len(),
                 segment_size: None,
-                src_ip: self.local.map(|a| a.ip()),
+                src_ip: response.src_ip,
             });
         }
         for _ in 0..self.send_order.len() {
@@ -457,27 +421,36 @@ impl Endpoint {
         None
     }
 
-    /// The earliest deadline of any connection.
+    /// The earliest deadline of any connection, and of the oldest pending
+    /// incoming's [`incoming_timeout`](EndpointConfig::incoming_timeout).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.connections
+        let connections = self
+            .connections
             .values()
             .filter_map(Connection::poll_timeout)
-            .min()
+            .min();
+        let incoming = self.incoming_deadline();
+        match (connections, incoming) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Runs the timers of every connection due by `now`, and forgets
-    /// connections that finished.
+    /// Runs the timers of every connection due by `now`, and refuses the
+    /// incomings that waited too long.
     pub fn handle_timeout(&mut self, now: Instant) {
         for conn in self.connections.values_mut() {
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
             }
         }
+        self.expire_incoming(now);
     }
 
-    /// The next event of any connection. Drained connections stay until
-    /// their events are taken, then are forgotten.
+    /// The next event of any connection. A drained connection stays until
+    /// its events are taken; then its final record goes to
+    /// [`poll_drained`](Self::poll_drained) and the connection is dropped.
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
         let mut found = None;
         let mut finished = Vec::new();
@@ -491,20 +464,9 @@ impl Endpoint {
             }
         }
         for handle in finished {
-            self.remove(handle);
+            self.retire(handle);
         }
         found
-    }
-
-    fn remove(&mut self, handle: ConnectionHandle) {
-        self.connections.remove(&handle);
-        self.routes.retain(|_, h| *h != handle);
-        self.send_order.retain(|h| *h != handle);
-    }
-
-    /// A server connection created since the last call.
-    pub fn poll_accepted(&mut self) -> Option<ConnectionHandle> {
-        self.accepted.pop_front()
     }
 
     /// A connection, by handle.
@@ -558,6 +520,7 @@ impl std::fmt::Debug for Endpoint {
             .field("local", &self.local)
             .field("server", &self.server.is_some())
             .field("connections", &self.connections.len())
+            .field("incoming", &self.incoming.len())
             .finish_non_exhaustive()
     }
 }

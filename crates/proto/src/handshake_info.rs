@@ -2,9 +2,10 @@
 //!
 //! [`HandshakeInfo`] answers "what did this connection agree on?": the QUIC
 //! and TLS versions, the cipher suite with its AEAD, key length and hash,
-//! the key exchange group, ALPN, the server name, the peer's certificate
-//! chain, resumption and 0-RTT outcome, the peer's transport parameters,
-//! the addresses, and how long the handshake took.
+//! the key exchange group, the signature scheme, ALPN, the server name, the
+//! peer's certificate chain, resumption, HelloRetryRequest, Retry and 0-RTT
+//! outcome, both sides' transport parameters, the addresses, and how long
+//! the handshake took.
 //!
 //! It is captured exactly once, when the handshake completes (the
 //! connection's Connected event), and shared as an `Arc<HandshakeInfo>`.
@@ -54,7 +55,11 @@ impl TlsVersion {
 
 /// A negotiated TLS 1.3 cipher suite and the algorithms it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct CipherSuiteInfo {
+    /// The IANA code point, such as `0x1301` for TLS13_AES_128_GCM_SHA256
+    /// (RFC 8446 §B.4).
+    pub id: u16,
     /// The IANA name, such as `"TLS13_AES_128_GCM_SHA256"`.
     pub name: &'static str,
     /// The AEAD that protects packets: `"AES-128-GCM"`, `"AES-256-GCM"` or
@@ -95,6 +100,7 @@ impl CipherSuiteInfo {
             _ => "unknown",
         };
         Self {
+            id: u16::from(id),
             name,
             aead,
             key_len,
@@ -137,6 +143,7 @@ impl EarlyData {
 /// packets it had to drop, not from TLS) before it builds the
 /// [`HandshakeInfo`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TlsDetails {
     /// The TLS version; always TLS 1.3 for QUIC.
     pub tls_version: TlsVersion,
@@ -156,6 +163,14 @@ pub struct TlsDetails {
     pub peer_certificates: Vec<CertificateDer<'static>>,
     /// Whether the session was resumed from a ticket.
     pub resumed: bool,
+    /// Whether the server asked the client to try again with another key
+    /// share (a HelloRetryRequest, RFC 8446 §4.1.4), which costs a round
+    /// trip.
+    pub hello_retry_request: bool,
+    /// The scheme of the server's CertificateVerify signature (RFC 8446
+    /// §4.4.3), such as `ED25519` or `ECDSA_NISTP256_SHA256`; `None` for a
+    /// resumed session, which signs nothing.
+    pub signature_scheme: Option<rustls::SignatureScheme>,
     /// What happened to 0-RTT.
     pub early_data: EarlyData,
 }
@@ -172,6 +187,8 @@ pub struct HandshakeInfo {
     quic_version: u32,
     tls: TlsDetails,
     peer_transport_parameters: TransportParameters,
+    local_transport_parameters: TransportParameters,
+    retry_used: bool,
     local_address: Option<SocketAddr>,
     remote_address: SocketAddr,
     handshake_duration: Duration,
@@ -192,6 +209,8 @@ impl HandshakeInfo {
         version: Version,
         tls: TlsDetails,
         peer_transport_parameters: TransportParameters,
+        local_transport_parameters: TransportParameters,
+        retry_used: bool,
         local_address: Option<SocketAddr>,
         remote_address: SocketAddr,
         handshake_duration: Duration,
@@ -203,6 +222,8 @@ impl HandshakeInfo {
             quic_version: version.to_u32(),
             tls,
             peer_transport_parameters,
+            local_transport_parameters,
+            retry_used,
             local_address,
             remote_address,
             handshake_duration,
@@ -281,6 +302,38 @@ impl HandshakeInfo {
     #[must_use]
     pub const fn peer_transport_parameters(&self) -> &TransportParameters {
         &self.peer_transport_parameters
+    }
+
+    /// Our own transport parameters, as sent in the handshake: the peer's
+    /// [`peer_transport_parameters`](Self::peer_transport_parameters).
+    #[must_use]
+    pub const fn local_transport_parameters(&self) -> &TransportParameters {
+        &self.local_transport_parameters
+    }
+
+    /// Whether the server made the client prove its address with a Retry
+    /// packet first (RFC 9000 §8.1.2), which costs a round trip. Retry is
+    /// not implemented yet, so this is false.
+    #[must_use]
+    pub const fn retry_used(&self) -> bool {
+        self.retry_used
+    }
+
+    /// Whether the server answered the first ClientHello with a
+    /// HelloRetryRequest (RFC 8446 §4.1.4): it wanted a key share for
+    /// another group, which costs a round trip.
+    #[must_use]
+    pub const fn hello_retry_request(&self) -> bool {
+        self.tls.hello_retry_request
+    }
+
+    /// The scheme the server signed the handshake with in its
+    /// CertificateVerify (RFC 8446 §4.4.3), the same on both sides; `None`
+    /// for a resumed session. Its IANA code point is `u16::from(scheme)`
+    /// and its name `scheme.as_str()`.
+    #[must_use]
+    pub const fn signature_scheme(&self) -> Option<rustls::SignatureScheme> {
+        self.tls.signature_scheme
     }
 
     /// Our address, when the endpoint knows it (a socket bound to a

@@ -330,5 +330,7 @@ fn closed_data(error: &ConnectionError) -> Value {
             json!({ "owner": "local", "trigger": "version_mismatch" })
         }
         ConnectionError::Reset => json!({ "owner": "remote", "trigger": "stateless_reset" }),
+        ConnectionError::LocallyClosed => json!({ "owner": "local", "trigger": "application" }),
+        ConnectionError::EndpointStopped => json!({ "owner": "local", "trigger": "unspecified" }),
     }
 }

@@ -34,6 +34,10 @@ pub struct PairState {
     pub client_events: Vec<Event>,
     /// Events taken from the server's endpoint, in order.
     pub server_events: Vec<Event>,
+    /// Accept every client at the server as it arrives (the default); a
+    /// test that decides on clients itself clears it and polls the
+    /// server's incomings.
+    pub auto_accept: bool,
 }
 
 /// The pair as a predicate of [`Pair::run_until`] sees it.
@@ -109,6 +113,7 @@ impl Pair {
             server_conn: None,
             client_events: Vec::new(),
             server_events: Vec::new(),
+            auto_accept: true,
         };
         Self { sim, state }
     }
@@ -180,8 +185,9 @@ impl PairView<'_> {
 
 impl PairState {
     fn collect(&mut self, sim: &mut Sim<Endpoint>) {
-        let server = sim.node_mut(SERVER);
-        while let Some(handle) = server.poll_accepted() {
+        if self.auto_accept
+            && let Some(handle) = crate::quic::accept_all(sim, SERVER)
+        {
             self.server_conn.get_or_insert(handle);
         }
         while let Some((_, event)) = sim.node_mut(SERVER).poll_event() {

@@ -27,11 +27,11 @@ impl Node for Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        _local: SocketAddr,
+        local: SocketAddr,
         ecn: Option<EcnCodepoint>,
         data: BytesMut,
     ) {
-        Self::handle(self, now, remote, ecn, data);
+        Self::handle(self, now, remote, Some(local.ip()), ecn, data);
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
@@ -164,8 +164,7 @@ impl HandshakeRun {
         let mut errors = (None, None);
         let outcome = sim.run_until(
             |sim| {
-                let server = sim.node_mut(server_index);
-                while let Some(handle) = server.poll_accepted() {
+                if let Some(handle) = accept_all(sim, server_index) {
                     server_handle.get_or_insert(handle);
                 }
                 while let Some((_, event)) = sim.node_mut(server_index).poll_event() {
@@ -219,6 +218,28 @@ impl HandshakeRun {
             trace: sim.take_trace(),
         }
     }
+}
+
+/// Accepts every client waiting at node `index` with the endpoint's own
+/// server configuration, as a server that takes everyone does, and sends
+/// what that queued at once (the first accepted handle is returned).
+/// A client the endpoint cannot take is refused with CONNECTION_REFUSED.
+pub fn accept_all(sim: &mut Sim<Endpoint>, index: usize) -> Option<ConnectionHandle> {
+    let now = sim.now();
+    let server = sim.node_mut(index);
+    let mut first = None;
+    let mut decided = false;
+    while let Some(id) = server.poll_incoming() {
+        decided = true;
+        if let Ok(handle) = server.accept_incoming(now, id, None) {
+            first.get_or_insert(handle);
+        }
+    }
+    if decided {
+        // A node that cannot settle is reported by the next `run_until`.
+        let _ = sim.settle();
+    }
+    first
 }
 
 /// Whether both sides connected and the handshake settled: the client

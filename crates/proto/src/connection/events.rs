@@ -20,6 +20,11 @@ pub enum Event {
     /// A datagram arrived (RFC 9221); take it with
     /// [`Connection::recv_datagram`](super::Connection::recv_datagram).
     DatagramReceived,
+    /// Datagrams queued for sending went out after
+    /// [`Connection::try_send_datagram`](super::Connection::try_send_datagram)
+    /// refused one as [`SendDatagramError::Blocked`]: there is room to
+    /// queue again. Raised once per refusal streak.
+    DatagramsUnblocked,
     /// Something happened on a stream: opened by the peer, readable,
     /// writable again, finished, stopped or reset.
     Stream(crate::streams::StreamEvent),
@@ -48,7 +53,9 @@ pub enum ConnectionError {
         /// Who closed.
         closed_by: Closer,
     },
-    /// The application closed the connection with a code of its protocol.
+    /// An application closed the connection with a code of its protocol.
+    /// Tern reports it with [`Closer::Peer`] when the peer's application
+    /// closed; a local close is [`LocallyClosed`](Self::LocallyClosed).
     #[error(
         "application closed by {closed_by:?} with code {code}: {}",
         String::from_utf8_lossy(reason)
@@ -72,6 +79,29 @@ pub enum ConnectionError {
     /// (RFC 9000 §10.3); reconnect.
     #[error("the peer reset the connection (stateless reset): it no longer knows it")]
     Reset,
+    /// The application closed the connection with
+    /// [`Connection::close`](super::Connection::close); the peer received
+    /// the code and reason given there. Nothing more can be done on it.
+    #[error("closed locally by the application")]
+    LocallyClosed,
+    /// Never produced by tern-proto: the event loop (tern-endpoint) reports
+    /// it to whoever waits on a connection when the task that drove the
+    /// endpoint stopped (its runtime shut down) before the connection
+    /// closed. The connection is gone without a CONNECTION_CLOSE; keep the
+    /// runtime alive for as long as its connections are used.
+    #[error("the endpoint's event loop stopped (its runtime shut down): the connection is gone")]
+    EndpointStopped,
+}
+
+impl super::Connection {
+    /// Records why the connection closed, for
+    /// [`close_reason`](super::Connection::close_reason), and tells the
+    /// owner with [`Event::Closed`]. Callers check first that the
+    /// connection was not already closed.
+    pub(super) fn emit_closed(&mut self, error: ConnectionError) {
+        self.close_error = Some(error.clone());
+        self.events.push_back(Event::Closed(error));
+    }
 }
 
 /// Why a datagram could not be queued for sending (RFC 9221).
@@ -92,6 +122,14 @@ pub enum SendDatagramError {
     /// The connection is closed.
     #[error("the connection is closed")]
     ConnectionClosed,
+    /// The send queue is full (by count or by bytes) and
+    /// [`try_send_datagram`](super::Connection::try_send_datagram) drops
+    /// nothing to make room: the datagram was not queued. Keep it and try
+    /// again after [`Event::DatagramsUnblocked`], or send it with
+    /// [`send_datagram`](super::Connection::send_datagram), which drops the
+    /// oldest queued datagrams instead.
+    #[error("the datagram send queue is full")]
+    Blocked,
 }
 
 /// An operation needed state the connection no longer (or does not yet) hold.
@@ -120,6 +158,7 @@ pub enum ExportError {
 
 /// Counters of one connection, cheap to read at any time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConnectionStats {
     /// UDP datagrams sent.
     pub datagrams_sent: u64,
@@ -165,8 +204,10 @@ pub struct ConnectionStats {
     pub key_updates: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
-    /// packets, and the TLS session's top-level state while it is retained.
-    /// The rustls session's internal heap is not counted; a server frees the
-    /// whole session after the handshake (see `tls_state_retained`).
+    /// packets, and, while it is retained, the TLS session: its own state
+    /// plus [`TLS_SESSION_HEAP_ESTIMATE`](crate::crypto::TLS_SESSION_HEAP_ESTIMATE)
+    /// for the heap rustls holds after a handshake (measured, not tracked).
+    /// A server frees the whole session after the handshake (see
+    /// `tls_state_retained`), and this drops by that much.
     pub memory_bytes: u64,
 }

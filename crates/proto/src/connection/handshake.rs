@@ -126,6 +126,9 @@ impl Connection {
             self.version,
             tls.details(),
             peer_params,
+            self.local_params.clone(),
+            // Retry is not implemented yet.
+            false,
             self.local,
             self.remote,
             now.saturating_duration_since(self.created_at),

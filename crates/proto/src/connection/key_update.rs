@@ -151,11 +151,28 @@ impl Connection {
         })
     }
 
-    /// Starts a 1-RTT key update (RFC 9001 §6.1). Returns `false`, doing
-    /// nothing, before the handshake is confirmed or while the previous
-    /// update is unacknowledged: an endpoint must see a packet of the
-    /// current phase acknowledged before it updates again.
+    /// Starts a 1-RTT key update on demand (RFC 9001 §6.1): from the next
+    /// packet on, both directions use the next generation of keys and the
+    /// key phase bit flips; the peer follows when it opens that packet.
+    /// Updates also count in
+    /// [`ConnectionStats::key_updates`](super::ConnectionStats::key_updates).
+    ///
+    /// Returns `true` when the update started. Returns `false` and changes
+    /// nothing when it is not allowed yet; try again later (after more
+    /// packets were acknowledged):
+    ///
+    /// - before the handshake is confirmed, or once the connection is
+    ///   closed;
+    /// - until a packet we sent in the current key phase was acknowledged,
+    ///   which includes right after an update (by either side) until a
+    ///   packet of the new phase is sent and acknowledged, and right after
+    ///   the handshake until the first 1-RTT packet is acknowledged.
+    ///
+    /// The peer's old keys are kept for three PTOs after an update, for
+    /// its delayed packets (RFC 9001 §6.5).
     pub fn initiate_key_update(&mut self, now: Instant) -> bool {
+        // RFC 9001 §6.1: no update before the handshake is confirmed, and
+        // none until a packet of the current phase was acknowledged.
         if !self.handshake_confirmed || self.is_closed() {
             return false;
         }

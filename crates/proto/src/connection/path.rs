@@ -1,16 +1,58 @@
-//! The path: congestion control (RFC 9002 §7), pacing (§7.7) and path MTU
-//! discovery (RFC 9000 §14.3), fed from what recovery reports.
+//! The path: the local address the peer reaches us at, congestion control
+//! (RFC 9002 §7), pacing (§7.7) and path MTU discovery (RFC 9000 §14.3),
+//! fed from what recovery reports.
 
-use std::time::Instant;
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Instant,
+};
+
+use bytes::BytesMut;
 
 use super::{Connection, SentFrames};
 use crate::{
-    SpaceId,
+    EcnCodepoint, SpaceId,
     congestion::{LostPacket, in_persistent_congestion, persistent_congestion_pto},
     recovery::SentPacket,
 };
 
 impl Connection {
+    /// The local IP the peer sends to, which every datagram of this
+    /// connection goes out from: the endpoint's bound address when it is
+    /// a specific one, else the destination IP of the first datagram of
+    /// the peer's that we processed (the client's first Initial, at a
+    /// server), else `None` (the socket picks).
+    ///
+    /// On a socket bound to a wildcard address a host with several
+    /// addresses must answer from the one the peer reached, or the
+    /// peer's NAT or the peer itself drops the answers.
+    #[must_use]
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.local
+            .map(|addr| addr.ip())
+            .filter(|ip| !ip.is_unspecified())
+            .or(self.local_ip)
+    }
+
+    /// Processes a datagram the endpoint routed here, which was sent to
+    /// our `local_ip`: the first one that carried a packet we could
+    /// process says where the peer reaches us, if the connection did not
+    /// know yet.
+    pub(crate) fn handle_datagram_to(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
+        let processed = self.stats.packets_received;
+        self.handle_datagram(now, remote, ecn, data);
+        if self.local_ip.is_none() && self.stats.packets_received > processed {
+            self.local_ip = local_ip;
+        }
+    }
+
     /// Whether the congestion window has room for a full datagram.
     pub(super) fn window_has_room(&self, size: usize) -> bool {
         let in_flight = self.recovery.bytes_in_flight();

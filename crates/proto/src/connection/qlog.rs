@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::{Connection, Event, State};
+use super::{CloseReason, Closer, Connection, ConnectionError, Event, State};
 use crate::{
     ConnectionId, Side, SpaceId,
     config::TransportConfig,
@@ -113,7 +113,20 @@ impl Connection {
             });
             if let Some(error) = error {
                 reported.close_error = true;
-                qlog.connection_closed(now, error);
+                // The trace shows the code and reason an application close
+                // sent, which the event itself does not carry.
+                let local_app = match (error, &self.close) {
+                    (
+                        ConnectionError::LocallyClosed,
+                        Some(CloseReason::Application { code, reason }),
+                    ) => Some(ConnectionError::Application {
+                        code: *code,
+                        reason: reason.clone(),
+                        closed_by: Closer::Local,
+                    }),
+                    _ => None,
+                };
+                qlog.connection_closed(now, local_app.as_ref().unwrap_or(error));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Closer, Connection, ConnectionError, Event, SentFrames, State, spaces::index};
+use super::{Closer, Connection, ConnectionError, SentFrames, State, spaces::index};
 use crate::{
     EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
     frame::Ack,
@@ -120,7 +120,7 @@ impl Connection {
         self.state = State::Draining {
             deadline: now + pto * 3,
         };
-        self.events.push_back(Event::Closed(ConnectionError::Reset));
+        self.emit_closed(ConnectionError::Reset);
     }
 
     /// Processes packets buffered for keys that have arrived since (and,
@@ -461,7 +461,7 @@ impl Connection {
         self.state = State::Draining {
             deadline: now + pto * 3,
         };
-        self.events.push_back(Event::Closed(error));
+        self.emit_closed(error);
     }
 
     /// Processes an ACK frame (RFC 9002 §A.7).

@@ -140,7 +140,7 @@ impl Connection {
             ecn,
             size,
             segment_size: None,
-            src_ip: self.local.map(|addr| addr.ip()),
+            src_ip: self.local_ip(),
         })
     }
 

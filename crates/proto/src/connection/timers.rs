@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    CloseReason, Connection, ConnectionError, Event, State,
+    CloseReason, Connection, ConnectionError, State,
     spaces::{SPACES, index},
 };
 use crate::{SpaceId, recovery::TimeoutOutcome};
@@ -64,8 +64,7 @@ impl Connection {
             // RFC 9000 §10.1: an idle connection is closed silently.
             let idle = self.idle_timeout().unwrap_or_default();
             self.state = State::Drained;
-            self.events
-                .push_back(Event::Closed(ConnectionError::TimedOut(idle)));
+            self.emit_closed(ConnectionError::TimedOut(idle));
             return;
         }
         if self.pacing_deadline.is_some_and(|deadline| now >= deadline) {

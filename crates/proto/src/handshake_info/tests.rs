@@ -30,6 +30,8 @@ fn details() -> TlsDetails {
             CertificateDer::from(vec![0x30, 0x02, 0x01, 0x02]),
         ],
         resumed: false,
+        hello_retry_request: true,
+        signature_scheme: Some(rustls::SignatureScheme::ED25519),
         early_data: EarlyData::Rejected,
     }
 }
@@ -41,11 +43,17 @@ fn info(side: Side, completed_at: Instant) -> HandshakeInfo {
     };
     let local: SocketAddr = "127.0.0.1:4433".parse().unwrap();
     let remote: SocketAddr = "192.0.2.7:51000".parse().unwrap();
+    let ours = TransportParameters {
+        initial_max_data: VarInt::from_u32(8192),
+        ..TransportParameters::default()
+    };
     HandshakeInfo::new(
         side,
         Version::V2,
         details(),
         peer,
+        ours,
+        false,
         Some(local),
         remote,
         Duration::from_micros(2500),
@@ -65,6 +73,7 @@ fn snapshot_reports_what_it_was_built_from() {
     assert_eq!(
         *suite,
         CipherSuiteInfo {
+            id: 0x1302,
             name: "TLS13_AES_256_GCM_SHA384",
             aead: "AES-256-GCM",
             key_len: 32,
@@ -82,6 +91,16 @@ fn snapshot_reports_what_it_was_built_from() {
         VarInt::from_u32(4096)
     );
     assert_eq!(
+        info.local_transport_parameters().initial_max_data,
+        VarInt::from_u32(8192)
+    );
+    assert!(!info.retry_used());
+    assert!(info.hello_retry_request());
+    assert_eq!(
+        info.signature_scheme(),
+        Some(rustls::SignatureScheme::ED25519)
+    );
+    assert_eq!(
         info.local_address(),
         Some("127.0.0.1:4433".parse().unwrap())
     );
@@ -97,13 +116,32 @@ fn cipher_suites_are_described_by_their_algorithms() {
     use crate::crypto::cipher_suite as suites;
     let aes128 = CipherSuiteInfo::from_rustls(suites::TLS13_AES_128_GCM_SHA256);
     assert_eq!(
-        (aes128.name, aes128.aead, aes128.key_len, aes128.hash),
-        ("TLS13_AES_128_GCM_SHA256", "AES-128-GCM", 16, "SHA-256")
+        (
+            aes128.id,
+            aes128.name,
+            aes128.aead,
+            aes128.key_len,
+            aes128.hash
+        ),
+        (
+            0x1301,
+            "TLS13_AES_128_GCM_SHA256",
+            "AES-128-GCM",
+            16,
+            "SHA-256"
+        )
     );
     let chacha = CipherSuiteInfo::from_rustls(suites::TLS13_CHACHA20_POLY1305_SHA256);
     assert_eq!(
-        (chacha.name, chacha.aead, chacha.key_len, chacha.hash),
         (
+            chacha.id,
+            chacha.name,
+            chacha.aead,
+            chacha.key_len,
+            chacha.hash
+        ),
+        (
+            0x1303,
             "TLS13_CHACHA20_POLY1305_SHA256",
             "CHACHA20-POLY1305",
             32,
@@ -135,6 +173,10 @@ fn serializes_to_a_flat_json_object() {
         "server_name",
         "peer_certificates",
         "resumed",
+        "hello_retry_request",
+        "retry_used",
+        "signature_scheme",
+        "cipher_suite_id",
         "early_data",
         "handshake_duration_us",
         "rtt_us",
@@ -153,6 +195,10 @@ fn serializes_to_a_flat_json_object() {
     assert_eq!(json["server_name"], "localhost");
     assert_eq!(json["peer_certificates"], 2);
     assert_eq!(json["resumed"], false);
+    assert_eq!(json["hello_retry_request"], true);
+    assert_eq!(json["retry_used"], false);
+    assert_eq!(json["signature_scheme"], "ED25519");
+    assert_eq!(json["cipher_suite_id"], 0x1302);
     assert_eq!(json["early_data"], "rejected");
     assert_eq!(json["handshake_duration_us"], 2500);
     assert_eq!(json["rtt_us"], 1200);
@@ -168,11 +214,14 @@ fn absent_values_serialize_as_null() {
     tls.server_name = None;
     tls.key_exchange_group = None;
     tls.early_data = EarlyData::NotAttempted;
+    tls.signature_scheme = None;
     let info = HandshakeInfo::new(
         Side::Server,
         Version::V1,
         tls,
         TransportParameters::default(),
+        TransportParameters::default(),
+        false,
         None,
         "[::1]:443".parse().unwrap(),
         Duration::ZERO,
@@ -185,6 +234,7 @@ fn absent_values_serialize_as_null() {
     assert!(json["alpn"].is_null());
     assert!(json["server_name"].is_null());
     assert!(json["key_exchange_group"].is_null());
+    assert!(json["signature_scheme"].is_null());
     assert!(json["local_address"].is_null());
     assert_eq!(json["early_data"], "not_attempted");
 }

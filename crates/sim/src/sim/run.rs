@@ -95,7 +95,15 @@ impl<N: Node> Sim<N> {
     /// Works at the current instant until nothing is due: delivers every
     /// datagram due, fires every timeout due, lets every node send all it
     /// has, and again while that produced anything due now.
-    fn settle(&mut self) -> Result<(), SimError> {
+    ///
+    /// [`run_until`](Self::run_until) settles each instant before its
+    /// predicate looks; a predicate that acts on a node (accepts a client,
+    /// say) calls this to send what that queued at the same instant.
+    ///
+    /// # Errors
+    ///
+    /// A [`SimError`] when a node keeps the sim from settling.
+    pub fn settle(&mut self) -> Result<(), SimError> {
         let now = self.now();
         let mut timers = vec![0u32; self.nodes.len()];
         for _ in 0..self.round_limit {

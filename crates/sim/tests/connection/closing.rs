@@ -25,6 +25,7 @@ fn closed(events: &[Event]) -> Option<&ConnectionError> {
 fn an_application_close_reaches_the_peer_with_its_code_and_reason() {
     let mut pair = connected(10, TransportConfig::default(), EndpointConfig::default());
     let now = pair.sim.now();
+    assert_eq!(pair.view().client().and_then(|c| c.close_reason()), None);
     pair.view().client_mut().expect("client").close(
         now,
         VarInt::from_u32(42),
@@ -32,13 +33,24 @@ fn an_application_close_reaches_the_peer_with_its_code_and_reason() {
     );
     let outcome = pair.run_until(LIMIT, |view| closed(&view.state.server_events).is_some());
     assert!(outcome.is_satisfied());
+    let peer_view = ConnectionError::Application {
+        code: VarInt::from_u32(42),
+        reason: Bytes::from_static(b"bye"),
+        closed_by: Closer::Peer,
+    };
+    assert_eq!(closed(&pair.state.server_events), Some(&peer_view));
     assert_eq!(
-        closed(&pair.state.server_events),
-        Some(&ConnectionError::Application {
-            code: VarInt::from_u32(42),
-            reason: Bytes::from_static(b"bye"),
-            closed_by: Closer::Peer,
-        })
+        closed(&pair.state.client_events),
+        Some(&ConnectionError::LocallyClosed)
+    );
+    let view = pair.view();
+    assert_eq!(
+        view.client().and_then(|c| c.close_reason()),
+        Some(&ConnectionError::LocallyClosed)
+    );
+    assert_eq!(
+        view.server().and_then(|c| c.close_reason()),
+        Some(&peer_view)
     );
     // RFC 9000 §10.2 (test): both sides end after their closing or draining period.
     let _ = pair.run_until(LIMIT, |view| {

@@ -1,6 +1,7 @@
 //! Connection behaviour after the handshake, over the simulated network.
 
 mod closing;
+mod datagram_buffer;
 mod datagrams;
 mod ecn;
 mod key_log;
@@ -9,6 +10,7 @@ mod lost_finished;
 mod mtu;
 mod probe_answer;
 mod qlog;
+mod stream_freeing;
 
 use std::time::Duration;
 

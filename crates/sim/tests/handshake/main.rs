@@ -4,6 +4,9 @@
 //! A failing seed is printed as `tern-sim: failing seed N`; run the test
 //! again with `TERN_SIM_SEED=N` to replay exactly that run.
 
+mod handshake_info;
+mod tls_release;
+
 use std::time::Duration;
 
 use tern_proto::connection::{Closer, ConnectionError, ExportError};

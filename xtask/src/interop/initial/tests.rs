@@ -508,7 +508,11 @@ fn chacha_server_answer(client_flight: &[Vec<u8>]) -> Vec<Vec<u8>> {
     );
     let now = epoch();
     for datagram in client_flight {
-        server.handle(now, CLIENT_V4, None, BytesMut::from(&datagram[..]));
+        server.handle(now, CLIENT_V4, None, None, BytesMut::from(&datagram[..]));
+    }
+    // The server takes the client: the held flight is processed now.
+    while let Some(id) = server.poll_incoming() {
+        server.accept_incoming(now, id, None).expect("accepted");
     }
     drain(&mut server, now)
 }

@@ -1,6 +1,7 @@
 //! Opening, writing, finishing, resetting and stopping streams end to end.
 
 use super::*;
+use crate::frame::Frame;
 
 #[test]
 fn many_streams_in_both_directions_arrive_intact() {
@@ -110,6 +111,60 @@ fn stop_sending_is_answered_with_a_reset_of_the_same_code() {
     pair.server.finish(id).unwrap();
     pair.run(&mut sink);
     assert_eq!(pair.server.stream_count(), 0, "both halves closed: freed");
+}
+
+// RFC 9000 §3.5 (test): after STOP_SENDING, data still arriving is
+// discarded; the FIN ends the half, and frames after it was freed are ignored.
+#[test]
+fn a_stopped_stream_buffers_nothing_and_late_frames_bring_nothing_back() {
+    let mut pair = Pair::new(&small_config());
+    let id = pair.client.open(Dir::Uni).unwrap();
+    pair.client.write(id, pattern(3, 100)).unwrap();
+    let first = pair.transmit(Side::Client).unwrap();
+    pair.deliver(first).unwrap();
+    assert_eq!(pair.server.accept(Dir::Uni), Some(id));
+    pair.server.stop(id, VarInt::from_u32(4)).unwrap();
+    assert_eq!(
+        pair.server.recv_buffered(),
+        0,
+        "stopping drops what was held"
+    );
+    assert_eq!(pair.server.recv_state(id), Some(RecvState::Recv));
+    events(&mut pair.server);
+    // More data and the FIN leave before the STOP_SENDING arrives.
+    pair.client.write(id, pattern(4, 600)).unwrap();
+    pair.client.finish(id).unwrap();
+    let rest = pair.transmit(Side::Client).unwrap();
+    pair.receive(&rest).unwrap();
+    assert_eq!(
+        pair.server.recv_buffered(),
+        0,
+        "nothing buffered after a stop"
+    );
+    assert_eq!(
+        pair.server.stream_count(),
+        0,
+        "the FIN ended the stopped half"
+    );
+    // A duplicate of the same packet finds nothing to open again.
+    pair.receive(&rest).unwrap();
+    assert_eq!(pair.server.stream_count(), 0);
+    assert_eq!(pair.server.recv_state(id), None);
+    assert_eq!(events(&mut pair.server), [], "no Opened, no Readable");
+    assert_eq!(pair.server.read(id, 10, true), Err(ReadError::ClosedStream));
+    // The STOP_SENDING is no longer needed once the FIN came; the freed
+    // stream's MAX_STREAMS goes out instead.
+    let answer = pair.transmit(Side::Server).unwrap();
+    let frames: Vec<Frame> = Frames::new(answer.payload.clone(), EncryptionLevel::OneRtt)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        frames.iter().all(|f| !matches!(f, Frame::StopSending(_))),
+        "{frames:?}"
+    );
+    assert!(frames.iter().any(|f| matches!(f, Frame::MaxStreams(_))));
+    pair.client.on_acked(rest.sent);
+    assert_eq!(pair.client.stream_count(), 0);
 }
 
 #[test]

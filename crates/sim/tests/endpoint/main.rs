@@ -1,5 +1,11 @@
 //! What a server endpoint does with datagrams that belong to no
-//! connection: nothing stateful (RFC 9000 §5.2, §6, §14.1).
+//! connection: nothing stateful (RFC 9000 §5.2, §6, §14.1), until its
+//! owner accepts a client; then the local address of each connection and
+//! the final record of finished ones.
+
+mod drained;
+mod incoming;
+mod local_ip;
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -8,7 +14,7 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use tern_proto::{
     ConnectionId,
     config::{ClientConfig, EndpointConfig, ServerConfig},
-    endpoint::{Endpoint, InitialRefusal},
+    endpoint::{AcceptError, ConnectionHandle, Endpoint, InitialRefusal},
     packet::{InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version},
 };
 use tern_sim::{certs, epoch};
@@ -48,8 +54,29 @@ fn initial_with_noise(rng: &mut StdRng) -> Vec<u8> {
 
 fn assert_no_state(endpoint: &mut Endpoint) {
     assert_eq!(endpoint.connection_count(), 0);
+    assert_eq!(endpoint.stats().incoming, 0);
     assert_eq!(endpoint.poll_timeout(), None, "no timer was armed");
-    assert!(endpoint.poll_accepted().is_none());
+    assert!(endpoint.poll_incoming().is_none());
+}
+
+/// Hands `endpoint` a datagram from [`CLIENT`] to the server's address.
+fn feed(endpoint: &mut Endpoint, datagram: &[u8]) {
+    endpoint.handle(
+        epoch(),
+        CLIENT,
+        Some(tern_sim::quic::SERVER_ADDR.ip()),
+        None,
+        BytesMut::from(datagram),
+    );
+}
+
+/// Accepts the one pending client with the endpoint's configuration.
+fn accept_one(endpoint: &mut Endpoint) -> ConnectionHandle {
+    let id = endpoint.poll_incoming().expect("a client is pending");
+    assert!(endpoint.poll_incoming().is_none(), "only one");
+    endpoint
+        .accept_incoming(epoch(), id, None)
+        .expect("the client is accepted")
 }
 
 #[test]
@@ -67,7 +94,7 @@ fn garbage_datagrams_create_no_state() {
                 data[0] |= 0xc0;
                 data[1..5].copy_from_slice(&1_u32.to_be_bytes());
             }
-            endpoint.handle(now, CLIENT, None, BytesMut::from(&data[..]));
+            endpoint.handle(now, CLIENT, None, None, BytesMut::from(&data[..]));
         }
     }
     assert_no_state(&mut endpoint);
@@ -80,7 +107,7 @@ fn an_initial_that_does_not_decrypt_creates_no_connection() {
     let mut rng = StdRng::seed_from_u64(10);
     for _ in 0..100 {
         let datagram = initial_with_noise(&mut rng);
-        endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+        feed(&mut endpoint, &datagram);
     }
     assert_no_state(&mut endpoint);
     let mut buf = Vec::new();
@@ -102,15 +129,18 @@ fn a_short_client_initial_is_dropped() {
     );
 
     let mut endpoint = server();
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&initial[..1100]));
+    feed(&mut endpoint, &initial[..1100]);
     assert_no_state(&mut endpoint);
 
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&initial[..]));
+    feed(&mut endpoint, &initial);
     assert_eq!(
-        endpoint.connection_count(),
+        endpoint.stats().incoming,
         1,
-        "the intact Initial is accepted"
+        "the intact Initial waits for a decision"
     );
+    assert_eq!(endpoint.connection_count(), 0, "no connection before one");
+    accept_one(&mut endpoint);
+    assert_eq!(endpoint.connection_count(), 1);
 }
 
 #[test]
@@ -125,7 +155,7 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
     datagram[6..14].copy_from_slice(&[1; 8]);
     datagram[14] = 4;
     datagram[15..19].copy_from_slice(&[2; 4]);
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    feed(&mut endpoint, &datagram);
     assert_no_state(&mut endpoint);
 
     let mut buf = Vec::new();
@@ -145,7 +175,7 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
 
     // RFC 9000 §6.1 (test): a small datagram is not answered.
     datagram.truncate(1000);
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    feed(&mut endpoint, &datagram);
     assert!(endpoint.poll_transmit(epoch(), &mut buf).is_none());
 }
 
@@ -179,12 +209,8 @@ fn crypto_data_far_beyond_the_buffer_limit_is_crypto_buffer_exceeded() {
     // CRYPTO frame: type 0x06, offset 1_000_000 (4-byte varint), length 1, data.
     let frame = [0x06, 0x80, 0x0f, 0x42, 0x40, 0x01, 0xaa];
     let datagram = sealed_initial(&[3; 8], &frame);
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
-    assert_eq!(
-        endpoint.connection_count(),
-        1,
-        "the packet decrypted, so a connection exists"
-    );
+    feed(&mut endpoint, &datagram);
+    accept_one(&mut endpoint);
     let (_, event) = endpoint.poll_event().expect("the connection closed");
     let tern_proto::connection::Event::Closed(tern_proto::connection::ConnectionError::Transport {
         error,
@@ -209,7 +235,8 @@ fn a_frame_not_allowed_in_initial_packets_is_a_protocol_violation() {
     // RFC 9000 §12.4 (test): HANDSHAKE_DONE in an Initial packet.
     let mut endpoint = server();
     let datagram = sealed_initial(&[4; 8], &[0x1e]);
-    endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+    feed(&mut endpoint, &datagram);
+    accept_one(&mut endpoint);
     let Some((
         _,
         tern_proto::connection::Event::Closed(tern_proto::connection::ConnectionError::Transport {
@@ -254,8 +281,7 @@ fn client_initial(seed: u64) -> Vec<u8> {
 /// Hands `endpoint` the first Initial of a fresh client for each seed.
 fn feed_initials(endpoint: &mut Endpoint, seeds: std::ops::Range<u64>) {
     for seed in seeds {
-        let datagram = client_initial(seed);
-        endpoint.handle(epoch(), CLIENT, None, BytesMut::from(&datagram[..]));
+        feed(endpoint, &client_initial(seed));
     }
 }
 
@@ -275,9 +301,16 @@ fn initials_beyond_max_connections_are_counted_and_reported_once() {
     config.max_connections = 1;
     let mut endpoint = server_with(config);
     feed_initials(&mut endpoint, 10..15);
-    assert_eq!(endpoint.connection_count(), 1);
     let stats = endpoint.stats();
+    assert_eq!(stats.incoming, 1, "a pending client counts as a connection");
     assert_eq!(stats.refused_connection_limit, 4);
+    assert_eq!(
+        drain_transmits(&mut endpoint).len(),
+        4,
+        "each refused client is told so"
+    );
+    accept_one(&mut endpoint);
+    assert_eq!(endpoint.connection_count(), 1);
     assert_eq!(stats.refused_tls_config, 0);
     let report = endpoint
         .poll_refusal_report()
@@ -305,10 +338,32 @@ fn an_initial_refused_by_a_broken_tls_config_is_counted_and_reported() {
     config.tls = Arc::new(broken);
     let mut endpoint = server_with(config);
     feed_initials(&mut endpoint, 20..23);
+    while let Some(id) = endpoint.poll_incoming() {
+        let result = endpoint.accept_incoming(epoch(), id, None);
+        assert!(
+            matches!(result, Err(AcceptError::TlsConfig(_))),
+            "{result:?}"
+        );
+    }
     assert_no_state(&mut endpoint);
     assert_eq!(endpoint.stats().refused_tls_config, 3);
+    assert_eq!(
+        drain_transmits(&mut endpoint).len(),
+        3,
+        "each client is refused, not left waiting"
+    );
     let report = endpoint.poll_refusal_report().expect("reported");
     assert_eq!(report.reason, InitialRefusal::TlsConfig);
     assert!(report.detail.contains("alpn"), "{}", report.detail);
     assert!(endpoint.poll_refusal_report().is_none());
+}
+
+/// Every datagram the endpoint has to send now.
+fn drain_transmits(endpoint: &mut Endpoint) -> Vec<(tern_proto::Transmit, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(transmit) = endpoint.poll_transmit(epoch(), &mut buf) {
+        out.push((transmit, buf[..transmit.size].to_vec()));
+    }
+    out
 }

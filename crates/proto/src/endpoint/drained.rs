@@ -1,0 +1,53 @@
+//! The final record of a connection that finished, kept after the
+//! connection itself (its TLS session and buffers) is dropped.
+
+use std::sync::Arc;
+
+use super::{ConnectionHandle, Endpoint};
+use crate::{
+    HandshakeInfo,
+    connection::{ConnectionError, ConnectionStats},
+};
+
+/// What remains of a connection once it drained: the values its owner may
+/// want to keep (for logs or metrics) after the connection is gone. Taken
+/// with [`Endpoint::poll_drained`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DrainedConnection {
+    /// The connection's handle, no longer valid.
+    pub handle: ConnectionHandle,
+    /// Its counters at the end.
+    pub stats: ConnectionStats,
+    /// Its handshake information, if the handshake completed.
+    pub handshake_info: Option<Arc<HandshakeInfo>>,
+    /// Why it closed, as its `Closed` event said; `None` if it never
+    /// reported one.
+    pub error: Option<ConnectionError>,
+}
+
+impl Endpoint {
+    /// The final record of the next connection that finished: drained,
+    /// and its events all taken by [`poll_event`](Self::poll_event) (call
+    /// this once that returned `None`). The connection was dropped then,
+    /// and its handle is no longer valid. Records wait until taken, one
+    /// per finished connection.
+    pub fn poll_drained(&mut self) -> Option<DrainedConnection> {
+        self.drained.pop_front()
+    }
+
+    /// Drops a drained connection, keeping its final record.
+    pub(super) fn retire(&mut self, handle: ConnectionHandle) {
+        let Some(conn) = self.connections.remove(&handle) else {
+            return;
+        };
+        self.routes.retain(|_, h| *h != handle);
+        self.send_order.retain(|h| *h != handle);
+        self.drained.push_back(DrainedConnection {
+            handle,
+            stats: conn.stats(),
+            handshake_info: conn.handshake_info().cloned(),
+            error: conn.close_reason().cloned(),
+        });
+    }
+}

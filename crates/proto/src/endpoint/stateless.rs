@@ -1,0 +1,166 @@
+//! What the endpoint sends without keeping state: Version Negotiation
+//! (RFC 9000 §6.1), stateless resets (§10.3) and refusals of new clients
+//! (§10.2.3). Every answer is queued, at most
+//! [`max_stateless_responses`](crate::config::EndpointConfig::max_stateless_responses)
+//! of them; more are dropped.
+
+use std::net::{IpAddr, SocketAddr};
+
+use rand::RngCore;
+
+use super::{Endpoint, Response};
+use crate::{
+    ConnectionId, FrameType, Side, TransportErrorCode,
+    connection::MIN_INITIAL_SIZE,
+    crypto::{Keys, SAMPLE_OFFSET},
+    frame::ConnectionClose,
+    packet::{
+        InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version,
+        VersionNegotiationPacket,
+    },
+};
+
+impl Endpoint {
+    /// Whether another stateless answer may be queued.
+    fn response_room(&self) -> bool {
+        self.responses.len() < self.config.max_stateless_responses
+    }
+
+    fn respond(&mut self, destination: SocketAddr, local_ip: Option<IpAddr>, bytes: Vec<u8>) {
+        let src_ip = self.source_ip(local_ip);
+        self.responses.push_back(Response {
+            destination,
+            src_ip,
+            bytes,
+        });
+    }
+
+    /// RFC 9000 §6.1: answers an unknown version with the ones we support,
+    /// but only for a datagram big enough to start a connection (§14.1).
+    pub(super) fn answer_version_negotiation(
+        &mut self,
+        data: &[u8],
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        cid_len: usize,
+    ) {
+        if self.server.is_none() || data.len() < MIN_INITIAL_SIZE || !self.response_room() {
+            self.dropped_datagrams += 1;
+            return;
+        }
+        let Ok(header) = InvariantHeader::parse(data, cid_len) else {
+            return;
+        };
+        let versions: Vec<u32> = self
+            .config
+            .supported_versions
+            .iter()
+            .map(|v| v.to_u32())
+            .collect();
+        let random = u8::try_from(self.rng.next_u32() & 0x7f).unwrap_or(0);
+        let Some(packet) = VersionNegotiationPacket::answering(&header, &versions, random) else {
+            return;
+        };
+        let mut out = Vec::with_capacity(packet.encoded_len());
+        packet.encode(&mut out);
+        self.respond(remote, local_ip, out);
+    }
+
+    /// The stateless reset token of one of our connection IDs (RFC 9000
+    /// §10.3.2): a keyed hash, so it needs no state to recompute.
+    pub(super) fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
+        let tag = crate::crypto::provider::backend::hmac::sign(&self.reset_key, cid);
+        let mut token = [0; 16];
+        token.copy_from_slice(&tag.as_ref()[..16]);
+        token
+    }
+
+    /// RFC 9000 §10.3: answers a short-header packet for a connection we do
+    /// not know with a stateless reset, smaller than what triggered it (so
+    /// two endpoints cannot loop), at least 21 bytes, and looking like any
+    /// short-header packet.
+    pub(super) fn send_stateless_reset(
+        &mut self,
+        data: &[u8],
+        dcid: &[u8],
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+    ) {
+        self.dropped_datagrams += 1;
+        const MIN_RESET: usize = 21;
+        if self.server.is_none()
+            || data.len() <= MIN_RESET + 1
+            || dcid.len() != self.config.cid_generator.cid_len()
+            || !self.response_room()
+        {
+            return;
+        }
+        let len = (data.len() - 1).clamp(MIN_RESET, MIN_INITIAL_SIZE);
+        let mut packet = vec![0; len];
+        self.rng.fill_bytes(&mut packet[..len - 16]);
+        // RFC 9000 §10.3: a short header first byte, fixed bit set.
+        packet[0] = (packet[0] & 0x3f) | 0x40;
+        packet[len - 16..].copy_from_slice(&self.reset_token(dcid));
+        self.respond(remote, local_ip, packet);
+    }
+
+    /// RFC 9000 §10.2.3, §20.1: refuses a client without keeping state:
+    /// an Initial packet carrying CONNECTION_CLOSE with CONNECTION_REFUSED,
+    /// protected with the server's Initial keys for the client's original
+    /// DCID, addressed to the client's SCID from a fresh one of ours.
+    pub(super) fn send_refusal(&mut self, refused: &Refused) {
+        if !self.response_room() {
+            return;
+        }
+        let scid = self.config.cid_generator.generate(&mut self.rng);
+        let Some(packet) = refusal_packet(refused, &scid) else {
+            return;
+        };
+        tracing::debug!(remote = %refused.remote, "client refused");
+        self.respond(refused.remote, refused.local_ip, packet);
+    }
+}
+
+/// Who a refusal goes to, from the client's first Initial.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Refused {
+    pub(super) version: Version,
+    /// The DCID of the client's first Initial: the Initial keys' input.
+    pub(super) original_dcid: ConnectionId,
+    /// The client's SCID: the refusal's DCID.
+    pub(super) client_scid: ConnectionId,
+    pub(super) remote: SocketAddr,
+    pub(super) local_ip: Option<IpAddr>,
+}
+
+/// The refusal's bytes; `None` if it cannot be sealed (it always can).
+fn refusal_packet(refused: &Refused, scid: &ConnectionId) -> Option<Vec<u8>> {
+    let keys = Keys::initial(refused.version, &refused.original_dcid, Side::Server);
+    let header = LongHeader {
+        ty: LongHeaderType::Initial { token: &[] },
+        version: refused.version,
+        dcid: refused.client_scid,
+        scid: *scid,
+        pn: PacketNumber::new(0, None),
+        grease_fixed_bit: false,
+    };
+    let mut packet = Vec::with_capacity(96);
+    let layout = header.encode(&mut packet);
+    ConnectionClose {
+        error_code: TransportErrorCode::CONNECTION_REFUSED,
+        frame_type: FrameType::PADDING,
+        reason: bytes::Bytes::new(),
+    }
+    .encode(&mut packet);
+    // RFC 9001 §5.4.2: the header protection sample starts 4 bytes after
+    // the packet number; PADDING makes room for it whatever the frame's
+    // length. A server's Initial that is not ack-eliciting needs no
+    // padding to 1200 bytes (RFC 9000 §14.1).
+    let tag_len = keys.local.packet.tag_len();
+    let sampled = layout.pn_offset + SAMPLE_OFFSET + keys.local.header.sample_len();
+    packet.resize(packet.len().max(sampled.saturating_sub(tag_len)), 0);
+    packet.resize(packet.len() + tag_len, 0);
+    layout.set_length(&mut packet).ok()?;
+    keys.local.seal(0, &mut packet, layout.pn_offset).ok()?;
+    Some(packet)
+}
