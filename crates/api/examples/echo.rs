@@ -18,7 +18,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     // The server echoes every bidirectional stream back.
     let echo = server.clone();
     tokio::spawn(async move {
-        while let Some(conn) = echo.accept().await {
+        while let Some(incoming) = echo.accept().await {
+            let Ok(conn) = incoming.accept().map(tern::Connecting::into_connection) else {
+                continue;
+            };
             tokio::spawn(async move {
                 while let Ok((mut send, mut recv)) = conn.accept_bi().await {
                     let data = recv.read_to_end(64 * 1024).await?;

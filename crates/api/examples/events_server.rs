@@ -20,9 +20,18 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let server_task = tokio::spawn({
         let server = server.clone();
         async move {
-            let conn = server.accept().await.ok_or("no connection")?;
+            let incoming = server.accept().await.ok_or("no connection")?;
+            let conn = incoming.accept()?.into_connection();
             let mut events = conn.events();
             while let Some(event) = events.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    // This subscriber read too slowly and missed some.
+                    Err(lagged) => {
+                        println!("server: {lagged}");
+                        continue;
+                    }
+                };
                 match event {
                     Event::Connected(info) => println!(
                         "server: connected, alpn {:?}",

@@ -25,7 +25,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let receiver = tokio::spawn({
         let server = server.clone();
         async move {
-            let conn = server.accept().await.ok_or("no connection")?;
+            let incoming = server.accept().await.ok_or("no connection")?;
+            let conn = incoming.accept()?.await?;
             let mut stream = conn.accept_uni().await?;
             let mut received = Vec::new();
             while let Some(chunk) = stream.read_chunk(usize::MAX).await? {

@@ -1,164 +1,66 @@
 //! [`Connection`]: an async handle to one QUIC connection.
 
 use std::{
-    collections::VecDeque,
     future::{Future, poll_fn},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
 };
 
 use bytes::Bytes;
-use tern_endpoint::EndpointShared;
+use tern_endpoint::{ConnectionRef, Wait};
 use tern_proto::{
     Dir, HandshakeInfo, VarInt,
-    connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
-    endpoint::ConnectionHandle,
+    connection::{ConnectionError, ConnectionStats, ExportError, SendDatagramError},
 };
 
-use crate::{RecvStream, SendStream};
+use crate::{Events, RecvStream, SendStream};
+
+/// Events a subscriber's queue holds before it is told it lagged.
+pub const DEFAULT_EVENT_CAPACITY: usize = 64;
 
 /// A QUIC connection. Cheap to clone: every clone is the same connection,
 /// and [`handshake_info`](Self::handshake_info) returns the same `Arc` on
 /// all of them, on client and server, for the connection's whole life.
 ///
 /// When the last handle (connections, streams, event streams) is dropped,
-/// the connection is closed with code 0.
-#[derive(Debug)]
+/// the connection is closed with code 0. Every method keeps answering
+/// after the connection closed: with the close reason, the final stats and
+/// the snapshot.
+#[derive(Debug, Clone)]
 pub struct Connection {
-    pub(crate) shared: Arc<EndpointShared>,
-    pub(crate) handle: ConnectionHandle,
-}
-
-/// The error a connection that is gone reports when it recorded none.
-fn gone() -> ConnectionError {
-    ConnectionError::TimedOut(std::time::Duration::ZERO)
+    pub(crate) inner: ConnectionRef,
 }
 
 impl Connection {
-    pub(crate) fn new(shared: Arc<EndpointShared>, handle: ConnectionHandle) -> Self {
-        let mut state = shared.state();
-        Self::new_locked(&shared, &mut state, handle)
+    pub(crate) fn from_ref(inner: ConnectionRef) -> Self {
+        Self { inner }
     }
 
-    /// [`new`](Self::new) for a caller that already holds the state lock.
-    pub(crate) fn new_locked(
-        shared: &Arc<EndpointShared>,
-        state: &mut tern_endpoint::EndpointState,
-        handle: ConnectionHandle,
-    ) -> Self {
-        state.conns.entry(handle).or_default().handles += 1;
-        Self {
-            shared: shared.clone(),
-            handle,
-        }
-    }
-
-    /// Runs `op` on the protocol connection until it gives a value, waiting
-    /// for the connection's events in between; fails with the connection's
-    /// error once it has closed.
-    pub(crate) fn poll_op<T>(
-        &self,
-        cx: &mut Context<'_>,
-        mut op: impl FnMut(&mut tern_proto::connection::Connection) -> Option<T>,
-    ) -> Poll<Result<T, ConnectionError>> {
-        let mut state = self.shared.state();
-        let result = match state.endpoint.connection_mut(self.handle) {
-            Some(conn) => match op(conn) {
-                Some(value) => Some(Ok(value)),
-                None if conn.is_closed() => Some(Err(())),
-                None => None,
-            },
-            None => Some(Err(())),
-        };
-        match result {
-            Some(Ok(value)) => {
-                drop(state);
-                self.shared.wake();
-                Poll::Ready(Ok(value))
-            }
-            Some(Err(())) => {
-                let error = state.conns.get(&self.handle).and_then(|c| c.error.clone());
-                Poll::Ready(Err(error.unwrap_or_else(gone)))
-            }
-            None => {
-                state
-                    .conns
-                    .entry(self.handle)
-                    .or_default()
-                    .register(cx.waker());
-                Poll::Pending
-            }
-        }
-    }
-
-    /// Runs `op` once on the protocol connection, then wakes the driver.
-    pub(crate) fn with<T>(
-        &self,
-        op: impl FnOnce(&mut tern_proto::connection::Connection) -> T,
-    ) -> Result<T, ConnectionError> {
-        let result = {
-            let mut state = self.shared.state();
-            match state.endpoint.connection_mut(self.handle) {
-                Some(conn) => Ok(op(conn)),
-                None => Err(state
-                    .conns
-                    .get(&self.handle)
-                    .and_then(|c| c.error.clone())
-                    .unwrap_or_else(gone)),
-            }
-        };
-        self.shared.wake();
-        result
+    /// An identifier of the connection, unique within its endpoint for the
+    /// endpoint's life.
+    #[must_use]
+    pub fn stable_id(&self) -> usize {
+        usize::try_from(self.inner.handle().0).unwrap_or(usize::MAX)
     }
 
     /// The handshake information, captured once when the handshake
     /// completed: resolves then, at once if it already has, or with the
     /// connection's error if the handshake failed. It works on the server
-    /// too, long after the server freed its TLS session.
+    /// too, long after the server freed its TLS session, and after the
+    /// connection closed.
     ///
     /// # Errors
     /// The [`ConnectionError`] that ended the handshake.
     pub async fn handshake_info(&self) -> Result<Arc<HandshakeInfo>, ConnectionError> {
-        poll_fn(|cx| self.poll_handshake_info(cx)).await
-    }
-
-    fn poll_handshake_info(
-        &self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Arc<HandshakeInfo>, ConnectionError>> {
-        let mut state = self.shared.state();
-        let conn = state.conns.entry(self.handle).or_default();
-        if let Some(info) = &conn.info {
-            return Poll::Ready(Ok(info.clone()));
-        }
-        if let Some(error) = &conn.error {
-            return Poll::Ready(Err(error.clone()));
-        }
-        if let Some(info) = state
-            .endpoint
-            .connection(self.handle)
-            .and_then(|c| c.handshake_info())
-        {
-            return Poll::Ready(Ok(info.clone()));
-        }
-        if state.endpoint.connection(self.handle).is_none() {
-            return Poll::Ready(Err(gone()));
-        }
-        state
-            .conns
-            .entry(self.handle)
-            .or_default()
-            .register(cx.waker());
-        Poll::Pending
+        poll_fn(|cx| self.inner.poll_handshake_info(cx)).await
     }
 
     /// The handshake information if the handshake has completed.
     #[must_use]
     pub fn try_handshake_info(&self) -> Option<Arc<HandshakeInfo>> {
-        let state = self.shared.state();
-        state.conns.get(&self.handle).and_then(|c| c.info.clone())
+        self.inner.handshake_info()
     }
 
     /// Opens a bidirectional stream, waiting while the peer's stream limit
@@ -167,7 +69,11 @@ impl Connection {
     /// # Errors
     /// The connection's error once it closed.
     pub async fn open_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
-        let id = poll_fn(|cx| self.poll_op(cx, |c| c.open_stream(Dir::Bi))).await?;
+        let id = poll_fn(|cx| {
+            self.inner
+                .poll_op(cx, Wait::Open(Dir::Bi), |c| c.open_stream(Dir::Bi))
+        })
+        .await?;
         Ok((
             SendStream::new(self.clone(), id),
             RecvStream::new(self.clone(), id),
@@ -180,7 +86,11 @@ impl Connection {
     /// # Errors
     /// The connection's error once it closed.
     pub async fn open_uni(&self) -> Result<SendStream, ConnectionError> {
-        let id = poll_fn(|cx| self.poll_op(cx, |c| c.open_stream(Dir::Uni))).await?;
+        let id = poll_fn(|cx| {
+            self.inner
+                .poll_op(cx, Wait::Open(Dir::Uni), |c| c.open_stream(Dir::Uni))
+        })
+        .await?;
         Ok(SendStream::new(self.clone(), id))
     }
 
@@ -189,7 +99,11 @@ impl Connection {
     /// # Errors
     /// The connection's error once it closed.
     pub async fn accept_bi(&self) -> Result<(SendStream, RecvStream), ConnectionError> {
-        let id = poll_fn(|cx| self.poll_op(cx, |c| c.accept_stream(Dir::Bi))).await?;
+        let id = poll_fn(|cx| {
+            self.inner
+                .poll_op(cx, Wait::Accept(Dir::Bi), |c| c.accept_stream(Dir::Bi))
+        })
+        .await?;
         Ok((
             SendStream::new(self.clone(), id),
             RecvStream::new(self.clone(), id),
@@ -201,18 +115,60 @@ impl Connection {
     /// # Errors
     /// The connection's error once it closed.
     pub async fn accept_uni(&self) -> Result<RecvStream, ConnectionError> {
-        let id = poll_fn(|cx| self.poll_op(cx, |c| c.accept_stream(Dir::Uni))).await?;
+        let id = poll_fn(|cx| {
+            self.inner
+                .poll_op(cx, Wait::Accept(Dir::Uni), |c| c.accept_stream(Dir::Uni))
+        })
+        .await?;
         Ok(RecvStream::new(self.clone(), id))
     }
 
-    /// Queues an unreliable datagram (RFC 9221).
+    /// Queues an unreliable datagram (RFC 9221). When the outgoing queue is
+    /// full, the oldest queued datagram is dropped to make room; use
+    /// [`send_datagram_wait`](Self::send_datagram_wait) to wait instead.
     ///
     /// # Errors
     /// [`SendDatagramError`] when the peer does not take datagrams, it is too
     /// large, or the connection is closed.
     pub fn send_datagram(&self, data: Bytes) -> Result<(), SendDatagramError> {
-        self.with(|c| c.send_datagram(data))
+        self.inner
+            .with(|c| c.send_datagram(data))
             .unwrap_or(Err(SendDatagramError::ConnectionClosed))
+    }
+
+    /// Queues an unreliable datagram, waiting while the outgoing queue is
+    /// full rather than dropping an older one.
+    ///
+    /// # Errors
+    /// As [`send_datagram`](Self::send_datagram).
+    pub async fn send_datagram_wait(&self, data: Bytes) -> Result<(), SendDatagramError> {
+        let result = poll_fn(|cx| {
+            self.inner.poll_op(cx, Wait::DatagramSend, |c| {
+                match c.try_send_datagram(data.clone()) {
+                    Err(SendDatagramError::Blocked) => None,
+                    other => Some(other),
+                }
+            })
+        })
+        .await;
+        result.unwrap_or(Err(SendDatagramError::ConnectionClosed))
+    }
+
+    /// The largest datagram [`send_datagram`](Self::send_datagram) takes
+    /// now, or `None` when the peer takes none (or has not said yet).
+    #[must_use]
+    pub fn max_datagram_size(&self) -> Option<usize> {
+        self.inner.with(|c| c.max_datagram_size()).ok().flatten()
+    }
+
+    /// Bytes the outgoing datagram queue takes before a datagram would have
+    /// to wait ([`send_datagram_wait`](Self::send_datagram_wait)) or push an
+    /// older one out ([`send_datagram`](Self::send_datagram)).
+    #[must_use]
+    pub fn datagram_send_buffer_space(&self) -> usize {
+        self.inner
+            .with(|c| c.datagram_send_buffer_space())
+            .unwrap_or(0)
     }
 
     /// The next datagram from the peer.
@@ -220,32 +176,77 @@ impl Connection {
     /// # Errors
     /// The connection's error once it closed.
     pub async fn read_datagram(&self) -> Result<Bytes, ConnectionError> {
-        poll_fn(|cx| self.poll_op(cx, tern_proto::connection::Connection::recv_datagram)).await
+        poll_fn(|cx| {
+            self.inner.poll_op(
+                cx,
+                Wait::DatagramRecv,
+                tern_proto::connection::Connection::recv_datagram,
+            )
+        })
+        .await
     }
 
-    /// Counters, RTT, congestion window, memory-relevant state.
+    /// Starts a 1-RTT key update now (RFC 9001 §6); returns whether one
+    /// started. It does not while the handshake is unconfirmed or the
+    /// previous update is unacknowledged, and never after close.
+    pub fn force_key_update(&self) -> bool {
+        let now = self.inner.now();
+        self.inner
+            .with(|c| c.initiate_key_update(now))
+            .unwrap_or(false)
+    }
+
+    /// Counters, RTT, congestion window, memory-relevant state; after the
+    /// connection ended, its final values.
     #[must_use]
     pub fn stats(&self) -> ConnectionStats {
-        self.with(|c| c.stats()).unwrap_or_default()
+        self.inner.stats()
     }
 
     /// The peer's address.
     #[must_use]
     pub fn remote_address(&self) -> Option<SocketAddr> {
-        self.with(|c| c.remote_address()).ok()
+        self.inner
+            .inspect(
+                |c| Some(c.remote_address()),
+                |d| d.handshake_info.as_ref().map(|i| i.remote_address()),
+            )
+            .flatten()
+    }
+
+    /// The local IP the peer sends to, where the platform reports it: on a
+    /// wildcard socket (`0.0.0.0`, `[::]`) the address the client chose,
+    /// which replies go out from.
+    #[must_use]
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.inner
+            .inspect(tern_proto::connection::Connection::local_ip, |d| {
+                d.handshake_info
+                    .as_ref()
+                    .and_then(|i| i.local_address())
+                    .map(|a| a.ip())
+            })
+            .flatten()
     }
 
     /// Closes the connection with an application error code and reason.
+    /// From then on every operation fails with
+    /// [`ConnectionError::LocallyClosed`].
     pub fn close(&self, code: VarInt, reason: &[u8]) {
-        let now = self.shared.now();
-        let _ = self.with(|c| c.close(now, code, Bytes::copy_from_slice(reason)));
+        self.inner.close(code, reason);
+    }
+
+    /// Why the connection closed, once it has.
+    #[must_use]
+    pub fn close_reason(&self) -> Option<ConnectionError> {
+        self.inner.close_reason()
     }
 
     /// Resolves with the reason once the connection has closed.
     pub async fn closed(&self) -> ConnectionError {
-        match poll_fn(|cx| self.poll_op(cx, |_| None::<()>)).await {
+        match poll_fn(|cx| self.inner.poll_op(cx, Wait::Closed, |_| None::<()>)).await {
             Err(error) => error,
-            Ok(()) => gone(),
+            Ok(()) => ConnectionError::EndpointStopped,
         }
     }
 
@@ -260,7 +261,8 @@ impl Connection {
         label: &[u8],
         context: Option<&[u8]>,
     ) -> Result<(), ExportError> {
-        self.with(|c| c.export_keying_material(out, label, context))
+        self.inner
+            .with(|c| c.export_keying_material(out, label, context))
             .unwrap_or_else(|error| {
                 Err(tern_proto::connection::InvalidState {
                     what: format!("the connection is closed: {error}"),
@@ -269,48 +271,25 @@ impl Connection {
             })
     }
 
-    /// The connection's events as a stream: Connected with the snapshot,
-    /// peer streams, datagrams, close. Events queue up (bounded) from the
-    /// connection's start, so none is missed by subscribing late.
-    #[must_use]
+    /// A new subscription to the connection's events: `Connected` with the
+    /// snapshot (replayed if the handshake already completed), peer
+    /// streams, datagrams, and `Closed`, after which the stream ends. Each
+    /// subscriber has its own queue of [`DEFAULT_EVENT_CAPACITY`] events; a
+    /// subscriber that falls behind gets `Err(Lagged(n))` in place of the
+    /// `n` events it missed, never a silent gap.
     pub fn events(&self) -> Events {
-        Events {
-            conn: self.clone(),
-            buffered: VecDeque::new(),
-            ended: false,
-        }
+        self.events_with_capacity(DEFAULT_EVENT_CAPACITY)
+    }
+
+    /// [`events`](Self::events) with a queue of `capacity` events (at
+    /// least 1).
+    pub fn events_with_capacity(&self, capacity: usize) -> Events {
+        Events::new(self.inner.subscribe(capacity))
     }
 }
 
-impl Clone for Connection {
-    fn clone(&self) -> Self {
-        Self::new(self.shared.clone(), self.handle)
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        let now = self.shared.now();
-        let mut state = self.shared.state();
-        let last = state.conns.get_mut(&self.handle).is_some_and(|conn| {
-            conn.handles = conn.handles.saturating_sub(1);
-            conn.handles == 0
-        });
-        if !last {
-            return;
-        }
-        if let Some(conn) = state.endpoint.connection_mut(self.handle)
-            && !conn.is_closed()
-        {
-            conn.close(now, VarInt::from_u32(0), Bytes::new());
-        }
-        drop(state);
-        self.shared.wake();
-    }
-}
-
-/// The future of [`Endpoint::connect`](crate::Endpoint::connect): resolves
-/// to the connection once its handshake completed.
+/// A connection whose handshake is running: await it for the
+/// [`Connection`], or read its handshake information when it comes.
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
 pub struct Connecting {
@@ -323,9 +302,29 @@ impl Connecting {
     }
 
     /// The connection, before its handshake completed.
-    #[must_use]
     pub fn into_connection(self) -> Connection {
         self.conn
+    }
+
+    /// The handshake information once the handshake completed (see
+    /// [`Connection::handshake_info`]).
+    ///
+    /// # Errors
+    /// The [`ConnectionError`] that ended the handshake.
+    pub async fn handshake_info(&self) -> Result<Arc<HandshakeInfo>, ConnectionError> {
+        self.conn.handshake_info().await
+    }
+
+    /// The peer's address.
+    #[must_use]
+    pub fn remote_address(&self) -> Option<SocketAddr> {
+        self.conn.remote_address()
+    }
+
+    /// The local IP the peer sends to (see [`Connection::local_ip`]).
+    #[must_use]
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.conn.local_ip()
     }
 }
 
@@ -334,41 +333,8 @@ impl Future for Connecting {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.conn
+            .inner
             .poll_handshake_info(cx)
             .map_ok(|_| self.conn.clone())
-    }
-}
-
-/// The stream of [`Connection::events`].
-#[derive(Debug)]
-pub struct Events {
-    conn: Connection,
-    buffered: VecDeque<Event>,
-    ended: bool,
-}
-
-impl futures::Stream for Events {
-    type Item = Event;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        if let Some(event) = self.buffered.pop_front() {
-            return Poll::Ready(Some(event));
-        }
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        let mut state = self.conn.shared.state();
-        let gone = state.endpoint.connection(self.conn.handle).is_none();
-        let conn = state.conns.entry(self.conn.handle).or_default();
-        if let Some(event) = conn.events.pop_front() {
-            return Poll::Ready(Some(event));
-        }
-        if gone {
-            drop(state);
-            self.ended = true;
-            return Poll::Ready(None);
-        }
-        conn.register(cx.waker());
-        Poll::Pending
     }
 }

@@ -8,27 +8,36 @@ use std::{
     task::{Context, Poll},
 };
 
-use bytes::Bytes;
-use tern_endpoint::{EndpointShared, Runtime, SocketConfig, bind_udp};
+use tern_endpoint::{EndpointRef, Runtime, SocketConfig, StartError, bind_udp};
 use tern_proto::{
     VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig},
-    endpoint::{ConnectionHandle, EndpointStats},
+    endpoint::EndpointStats,
 };
 
-use crate::{Connection, EndpointError, connection::Connecting};
+use crate::{Connection, EndpointError, Incoming, connection::Connecting};
 
 /// A QUIC endpoint: one UDP socket, its connections, and the task that
 /// drives them. Cheap to clone; every clone is the same endpoint.
+///
+/// When the last clone is dropped, incoming connections are refused and
+/// the event loop ends as soon as the connections still held have closed
+/// and drained; the socket closes with it. With no connection left, the
+/// port is free again when the drop returns.
+///
+/// Moving an endpoint to another socket (quinn's `rebind`) is not offered:
+/// it needs connection migration (RFC 9000 §9), which Tern does not
+/// implement yet.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    shared: Arc<EndpointShared>,
+    inner: EndpointRef,
     client_config: Arc<Mutex<Option<ClientConfig>>>,
 }
 
 impl Endpoint {
     /// A server on `addr` that accepts connections with `config`, on the
-    /// current tokio runtime.
+    /// default runtime: the current tokio runtime (feature
+    /// `runtime-tokio`), else smol's (feature `runtime-smol`).
     ///
     /// # Errors
     /// [`EndpointError`] when the socket cannot be bound or no runtime runs.
@@ -37,8 +46,8 @@ impl Endpoint {
         Self::new_with_runtime(EndpointConfig::default(), Some(config), addr, runtime)
     }
 
-    /// A client bound to `addr` (use port 0 for any), on the current tokio
-    /// runtime. Give it a configuration with
+    /// A client bound to `addr` (use port 0 for any), on the default
+    /// runtime (see [`server`](Self::server)). Give it a configuration with
     /// [`set_default_client_config`](Self::set_default_client_config) or use
     /// [`connect_with`](Self::connect_with).
     ///
@@ -87,7 +96,7 @@ impl Endpoint {
             u64::from_le_bytes(seed),
         );
         Ok(Self {
-            shared: EndpointShared::start(runtime, socket, endpoint),
+            inner: EndpointRef::start(runtime, socket, endpoint)?,
             client_config: Arc::default(),
         })
     }
@@ -131,30 +140,17 @@ impl Endpoint {
         addr: SocketAddr,
         server_name: &str,
     ) -> Result<Connecting, EndpointError> {
-        let handle = {
-            let mut state = self.shared.state();
-            if state.closing {
-                return Err(EndpointError::Closing);
-            }
-            let now = self.shared.now();
-            let handle = state.endpoint.connect(now, config, addr, server_name)?;
-            state.conns.entry(handle).or_default();
-            handle
-        };
-        self.shared.wake();
-        Ok(Connecting::new(Connection::new(
-            self.shared.clone(),
-            handle,
-        )))
+        match self.inner.connect(config, addr, server_name) {
+            Ok(conn) => Ok(Connecting::new(Connection::from_ref(conn))),
+            Err(StartError::Connect(error)) => Err(error.into()),
+            Err(_) => Err(EndpointError::Closing),
+        }
     }
 
-    /// The next incoming connection, or `None` once the endpoint is closing.
-    /// The handshake may still be running; await
-    /// [`Connection::handshake_info`] to wait for it.
-    pub fn accept(&self) -> Accept {
-        Accept {
-            shared: self.shared.clone(),
-        }
+    /// The next incoming connection attempt, before any TLS work: accept,
+    /// refuse or ignore it. `None` once the endpoint is closing.
+    pub fn accept(&self) -> Accept<'_> {
+        Accept { endpoint: self }
     }
 
     /// The local address of the socket.
@@ -162,23 +158,14 @@ impl Endpoint {
     /// # Errors
     /// When the operating system cannot tell.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.shared.local_addr()
+        Ok(self.inner.local_addr())
     }
 
-    /// Closes every connection with `code` and `reason` and stops accepting.
+    /// Closes every connection with `code` and `reason`, refuses incoming
+    /// ones, and stops accepting; the event loop ends, and the socket
+    /// closes, once every connection has drained.
     pub fn close(&self, code: VarInt, reason: &[u8]) {
-        {
-            let mut state = self.shared.state();
-            state.closing = true;
-            let now = self.shared.now();
-            let handles: Vec<ConnectionHandle> = state.conns.keys().copied().collect();
-            for handle in handles {
-                if let Some(conn) = state.endpoint.connection_mut(handle) {
-                    conn.close(now, code, Bytes::copy_from_slice(reason));
-                }
-            }
-        }
-        self.shared.wake();
+        self.inner.close(code, reason);
     }
 
     /// What the endpoint has dropped and refused since it started: the
@@ -187,60 +174,51 @@ impl Endpoint {
     /// and the first of each kind is also logged at `warn`.
     #[must_use]
     pub fn stats(&self) -> EndpointStats {
-        self.shared.state().endpoint.stats()
+        self.inner.stats()
+    }
+
+    /// Connections the endpoint holds now: handshaking, established, or
+    /// closing (until they drained).
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        self.inner.open_connections()
     }
 
     /// Waits until every connection has finished closing.
-    pub fn wait_idle(&self) -> WaitIdle {
-        WaitIdle {
-            shared: self.shared.clone(),
-        }
+    pub fn wait_idle(&self) -> WaitIdle<'_> {
+        WaitIdle { endpoint: self }
     }
 }
 
 /// The future of [`Endpoint::accept`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
-pub struct Accept {
-    shared: Arc<EndpointShared>,
+pub struct Accept<'a> {
+    endpoint: &'a Endpoint,
 }
 
-impl Future for Accept {
-    type Output = Option<Connection>;
+impl Future for Accept<'_> {
+    type Output = Option<Incoming>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut state = self.shared.state();
-        if let Some(handle) = state.accepted.pop_front() {
-            return Poll::Ready(Some(Connection::new_locked(
-                &self.shared,
-                &mut state,
-                handle,
-            )));
-        }
-        if state.closing {
-            return Poll::Ready(None);
-        }
-        state.register_endpoint_waker(cx.waker());
-        Poll::Pending
+        self.endpoint
+            .inner
+            .poll_accept(cx)
+            .map(|i| i.map(Incoming::new))
     }
 }
 
 /// The future of [`Endpoint::wait_idle`].
 #[must_use = "futures do nothing unless awaited"]
 #[derive(Debug)]
-pub struct WaitIdle {
-    shared: Arc<EndpointShared>,
+pub struct WaitIdle<'a> {
+    endpoint: &'a Endpoint,
 }
 
-impl Future for WaitIdle {
+impl Future for WaitIdle<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.shared.state();
-        if state.endpoint.connection_count() == 0 {
-            return Poll::Ready(());
-        }
-        state.register_endpoint_waker(cx.waker());
-        Poll::Pending
+        self.endpoint.inner.poll_idle(cx)
     }
 }

@@ -12,6 +12,7 @@
 //! stays readable after the server freed its TLS session to save memory.
 //!
 //! ```
+//! # #[cfg(feature = "runtime-tokio")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! # tokio::runtime::Runtime::new()?.block_on(async {
 //! use tern::{Endpoint, tls};
@@ -22,38 +23,76 @@
 //! let server_config = tls::server_config(vec![cert.cert.der().clone()], key, &[b"echo"])?;
 //! let server = Endpoint::server(server_config, "127.0.0.1:0".parse()?)?;
 //!
-//! // A client that trusts it.
+//! // The server accepts one connection and echoes one stream: it sees the
+//! // attempt (an `Incoming`) before any TLS work, and accepts it.
+//! let accepting = server.clone();
+//! let echo = tokio::spawn(async move {
+//!     let incoming = accepting.accept().await.expect("a client");
+//!     let connection = incoming.accept()?.await?;
+//!     let (mut send, mut recv) = connection.accept_bi().await?;
+//!     let request = recv.read_to_end(1024).await?;
+//!     send.write_all(&request).await?;
+//!     send.finish()?;
+//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(connection)
+//! });
+//!
+//! // A client that trusts the certificate.
 //! let mut roots = rustls::RootCertStore::empty();
 //! roots.add(cert.cert.der().clone())?;
 //! let client = Endpoint::client("127.0.0.1:0".parse()?)?;
 //! client.set_default_client_config(tls::client_config(roots, &[b"echo"])?);
-//!
 //! let connection = client.connect(server.local_addr()?, "localhost")?.await?;
-//! let incoming = server.accept().await.expect("a connection");
 //!
-//! // Echo one stream: the server reads it and sends it back.
-//! let echo = tokio::spawn(async move {
-//!     let (mut send, mut recv) = incoming.accept_bi().await?;
-//!     let request = recv.read_to_end(1024).await?;
-//!     send.write_all(&request).await?;
-//!     send.finish()?;
-//!     Ok::<_, Box<dyn std::error::Error + Send + Sync>>(incoming)
-//! });
 //! let (mut send, mut recv) = connection.open_bi().await?;
 //! send.write_all(b"hello").await?;
 //! send.finish()?;
 //! assert_eq!(recv.read_to_end(1024).await?, b"hello");
-//! let incoming = echo.await?.map_err(|e| e.to_string())?;
+//! let served = echo.await?.map_err(|e| e.to_string())?;
 //!
 //! // Both sides hold the same handshake information; the server's is
 //! // readable although it freed its TLS session after the handshake.
-//! let (client_info, server_info) = (connection.handshake_info().await?, incoming.handshake_info().await?);
+//! let (client_info, server_info) = (connection.handshake_info().await?, served.handshake_info().await?);
 //! assert_eq!(client_info.cipher_suite(), server_info.cipher_suite());
 //! assert_eq!(server_info.alpn(), Some(&b"echo"[..]));
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! # })
 //! # }
+//! # #[cfg(not(feature = "runtime-tokio"))]
+//! # fn main() {}
 //! ```
+//!
+//! ## Lifecycle
+//!
+//! - **Endpoint.** Clones share one endpoint. When the last is dropped,
+//!   incoming attempts are refused and the event loop ends once the
+//!   connections still held have closed; the socket closes with it.
+//!   [`Endpoint::close`] closes every connection at once.
+//! - **Incoming.** [`Endpoint::accept`] yields an [`Incoming`] before any
+//!   TLS work: [`accept`](Incoming::accept) (or
+//!   [`accept_with`](Incoming::accept_with) a configuration of its own),
+//!   [`refuse`](Incoming::refuse), or [`ignore`](Incoming::ignore); dropped
+//!   undecided, it is refused.
+//! - **Connection.** Clones, streams and event streams are handles; the
+//!   last one dropped closes the connection with code 0. After
+//!   [`Connection::close`], every operation fails with
+//!   [`ConnectionError::LocallyClosed`]; the snapshot, the close reason and
+//!   the final stats stay readable on any handle.
+//! - **Streams.** A dropped [`SendStream`] finishes its stream; a dropped
+//!   [`RecvStream`] not read to its end stops it (STOP_SENDING 0). Either
+//!   way the stream's state and credit are released.
+//! - **Events.** Each [`Connection::events`] subscriber has its own
+//!   bounded queue that starts with `Connected`, replayed if it subscribed
+//!   late; one that falls behind gets [`Lagged`] with the count it missed.
+//! - **Runtime gone.** If the runtime running the event loop shuts down,
+//!   every waiter wakes with [`ConnectionError::EndpointStopped`].
+//!
+//! ## Runtimes
+//!
+//! The event loop runs on any [`Runtime`]: [`TokioRuntime`] (feature
+//! `runtime-tokio`, on by default, which also brings tokio's
+//! `AsyncRead` / `AsyncWrite` on streams) or `SmolRuntime` (feature
+//! `runtime-smol`), or your own through [`Endpoint::new_with_runtime`].
+//! futures' `AsyncRead` / `AsyncWrite` are always implemented.
 //!
 //! ## Debugging
 //!
@@ -68,6 +107,8 @@
 mod connection;
 mod endpoint;
 mod error;
+mod events;
+mod incoming;
 #[cfg(feature = "qlog")]
 pub mod qlog;
 mod random;
@@ -78,18 +119,25 @@ pub use bytes::Bytes;
 /// The TLS library, re-exported for its configuration types and
 /// `rustls::KeyLogFile` (see [`ClientConfig::key_log`]).
 pub use rustls;
+#[cfg(feature = "runtime-smol")]
+pub use tern_endpoint::SmolRuntime;
+#[cfg(feature = "runtime-tokio")]
+pub use tern_endpoint::TokioRuntime;
+pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, default_runtime};
 pub use tern_proto as proto;
 pub use tern_proto::{
     HandshakeInfo, VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
     connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
     crypto::TlsConfigError,
-    endpoint::{EndpointStats, InitialRefusal},
+    endpoint::{AcceptError, EndpointStats, InitialRefusal},
 };
 
 pub use crate::{
-    connection::{Connecting, Connection, Events},
+    connection::{Connecting, Connection, DEFAULT_EVENT_CAPACITY},
     endpoint::{Accept, Endpoint, WaitIdle},
     error::{EndpointError, ReadError, WriteError},
+    events::Events,
+    incoming::Incoming,
     streams::{RecvStream, SendStream},
 };

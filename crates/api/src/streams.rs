@@ -11,21 +11,33 @@ use std::{
 use bytes::Bytes;
 use tern_proto::{StreamId, VarInt, streams as proto};
 
+use tern_endpoint::Wait;
+
 use crate::{Connection, ReadError, WriteError};
 
 /// Bytes one `poll_write` copies at most.
 const MAX_WRITE_COPY: usize = 64 * 1024;
 
 /// The sending half of a stream.
+///
+/// Dropping it finishes the stream (FIN after what was written), unless it
+/// was finished or reset already: a handler that answers and returns ends
+/// its stream cleanly. Call [`reset`](Self::reset) to abandon it instead.
 #[derive(Debug)]
 pub struct SendStream {
     conn: Connection,
     id: StreamId,
+    /// Finished or reset: dropping it sends nothing more.
+    done: bool,
 }
 
 impl SendStream {
     pub(crate) fn new(conn: Connection, id: StreamId) -> Self {
-        Self { conn, id }
+        Self {
+            conn,
+            id,
+            done: false,
+        }
     }
 
     /// The stream's ID.
@@ -57,7 +69,7 @@ impl SendStream {
     ) -> Poll<Result<usize, WriteError>> {
         let id = self.id;
         let mut failure = None;
-        let result = self.conn.poll_op(cx, |c| {
+        let result = self.conn.inner.poll_op(cx, Wait::Write(id), |c| {
             let bytes = data();
             if bytes.is_empty() {
                 return Some(0);
@@ -112,7 +124,8 @@ impl SendStream {
     /// # Errors
     /// [`WriteError`] when the stream was already closed or the connection ended.
     pub fn finish(&mut self) -> Result<(), WriteError> {
-        match self.conn.with(|c| c.finish_stream(self.id)) {
+        self.done = true;
+        match self.conn.inner.with(|c| c.finish_stream(self.id)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(proto::WriteError::Stopped { code })) => Err(WriteError::Stopped(code)),
             Ok(Err(_)) => Err(WriteError::ClosedStream),
@@ -125,7 +138,8 @@ impl SendStream {
     /// # Errors
     /// [`WriteError`] when the stream was already closed or the connection ended.
     pub fn reset(&mut self, code: VarInt) -> Result<(), WriteError> {
-        match self.conn.with(|c| c.reset_stream(self.id, code)) {
+        self.done = true;
+        match self.conn.inner.with(|c| c.reset_stream(self.id, code)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(WriteError::ClosedStream),
             Err(error) => Err(WriteError::ConnectionLost(error)),
@@ -137,7 +151,11 @@ impl SendStream {
     /// # Errors
     /// [`WriteError`] when the stream was already closed or the connection ended.
     pub fn set_priority(&self, urgency: i32) -> Result<(), WriteError> {
-        match self.conn.with(|c| c.set_stream_priority(self.id, urgency)) {
+        match self
+            .conn
+            .inner
+            .with(|c| c.set_stream_priority(self.id, urgency))
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(WriteError::ClosedStream),
             Err(error) => Err(WriteError::ConnectionLost(error)),
@@ -146,15 +164,28 @@ impl SendStream {
 }
 
 /// The receiving half of a stream.
+///
+/// Dropping it before the end of the stream was read (and without a reset
+/// from the peer) stops the stream with STOP_SENDING code 0 (RFC 9000
+/// §3.5), so the peer stops sending and the stream's state and credit are
+/// released. A server that reads only a request's first line and drops
+/// the stream keeps serving.
 #[derive(Debug)]
 pub struct RecvStream {
     conn: Connection,
     id: StreamId,
+    /// Read to its end, reset by the peer, or stopped: dropping it sends
+    /// nothing.
+    done: bool,
 }
 
 impl RecvStream {
     pub(crate) fn new(conn: Connection, id: StreamId) -> Self {
-        Self { conn, id }
+        Self {
+            conn,
+            id,
+            done: false,
+        }
     }
 
     /// The stream's ID.
@@ -172,9 +203,8 @@ impl RecvStream {
     ) -> Poll<Result<Option<Bytes>, ReadError>> {
         let id = self.id;
         let mut failure = None;
-        let result = self
-            .conn
-            .poll_op(cx, |c| match c.read_stream(id, max_len.max(1), true) {
+        let result = self.conn.inner.poll_op(cx, Wait::Read(id), |c| {
+            match c.read_stream(id, max_len.max(1), true) {
                 Ok(Some(chunk)) => Some(Some(chunk.bytes)),
                 Ok(None) => Some(None),
                 Err(proto::ReadError::Blocked) => None,
@@ -182,14 +212,20 @@ impl RecvStream {
                     failure = Some(error);
                     Some(None)
                 }
-            });
-        match (result, failure) {
+            }
+        });
+        let result = match (result, failure) {
             (_, Some(proto::ReadError::Reset { code })) => Poll::Ready(Err(ReadError::Reset(code))),
             (_, Some(_)) => Poll::Ready(Err(ReadError::ClosedStream)),
             (Poll::Ready(Ok(chunk)), None) => Poll::Ready(Ok(chunk)),
             (Poll::Ready(Err(error)), None) => Poll::Ready(Err(ReadError::ConnectionLost(error))),
             (Poll::Pending, None) => Poll::Pending,
+        };
+        // The end, a reset, or a closed stream: nothing to stop on drop.
+        if matches!(result, Poll::Ready(Ok(None) | Err(_))) {
+            self.done = true;
         }
+        result
     }
 
     /// Reads the next chunk without copying; `None` at the end of the stream.
@@ -233,10 +269,36 @@ impl RecvStream {
 
     /// Asks the peer to stop sending (STOP_SENDING).
     pub fn stop(&mut self, code: VarInt) {
-        let _ = self.conn.with(|c| c.stop_stream(self.id, code));
+        self.done = true;
+        let _ = self.conn.inner.with(|c| c.stop_stream(self.id, code));
     }
 }
 
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if !self.done {
+            // Errors mean the stream or connection is over already.
+            let _ = self.conn.inner.with(|c| c.finish_stream(self.id));
+        }
+        self.conn.inner.forget_stream(self.id);
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        if !self.done {
+            // RFC 9000 §3.5: STOP_SENDING asks the peer to stop; the stream
+            // is freed once its final size is known.
+            let _ = self
+                .conn
+                .inner
+                .with(|c| c.stop_stream(self.id, VarInt::from_u32(0)));
+        }
+        self.conn.inner.forget_stream(self.id);
+    }
+}
+
+#[cfg(feature = "runtime-tokio")]
 impl tokio::io::AsyncWrite for SendStream {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -273,6 +335,7 @@ impl futures::io::AsyncWrite for SendStream {
     }
 }
 
+#[cfg(feature = "runtime-tokio")]
 impl tokio::io::AsyncRead for RecvStream {
     fn poll_read(
         self: Pin<&mut Self>,

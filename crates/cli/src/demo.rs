@@ -50,7 +50,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let server_side = tokio::spawn({
         let server = server.clone();
         async move {
-            let conn = server.accept().await.ok_or("the server endpoint closed")?;
+            let incoming = server.accept().await.ok_or("the server endpoint closed")?;
+            let conn = incoming.accept()?.into_connection();
             let mut stream = conn.accept_uni().await?;
             let mut received = 0_u64;
             while let Some(chunk) = stream.read_chunk(usize::MAX).await? {

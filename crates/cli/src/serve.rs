@@ -110,7 +110,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
                 break;
             }
         };
-        let Some(conn) = conn else { break };
+        let Some(incoming) = conn else { break };
+        let conn = match incoming.accept() {
+            Ok(connecting) => connecting.into_connection(),
+            Err(error) => {
+                eprintln!("tern serve: refused a connection: {error}");
+                continue;
+            }
+        };
         accepted += 1;
         connections.spawn(serve_connection(conn, root.clone()));
     }
@@ -146,9 +153,11 @@ async fn serve_connection(conn: Connection, root: PathBuf) {
     };
     streams.abort_all();
     match error {
+        // The client closed with 0, or the server closed it (shutting down).
         ConnectionError::Application { code, .. } if code.into_inner() == 0 => {
             eprintln!("tern serve: {peer}: closed");
         }
+        ConnectionError::LocallyClosed => eprintln!("tern serve: {peer}: closed by the server"),
         error => eprintln!("tern serve: {peer}: ended: {error}"),
     }
 }
@@ -168,6 +177,9 @@ async fn serve_stream(mut send: SendStream, mut recv: RecvStream, root: PathBuf,
         Ok(file) => file,
         Err(Refusal { code, why }) => {
             eprintln!("tern serve: {peer}: GET {path}: {why}");
+            // Both halves carry the reason: a request not read to its FIN
+            // would otherwise be stopped with code 0 when `recv` drops.
+            recv.stop(VarInt::from_u32(code));
             let _ = send.reset(VarInt::from_u32(code));
             return;
         }

@@ -1,32 +1,31 @@
-//! The event loop: one task per endpoint owns the socket, the timer and the
-//! `tern_proto::Endpoint`, and wakes the handles that wait on it.
+//! The event loop: one task per endpoint owns the socket and the timer,
+//! feeds received datagrams to the protocol endpoint, sends what it
+//! produces, and hands its events to the handles that wait on them.
 //!
-//! Handles (the `tern` crate) share [`EndpointShared`] through an `Arc`.
-//! They lock [`EndpointShared::state`] briefly, never across an `.await`,
-//! act on a connection, then [`wake`](EndpointShared::wake) the driver so
-//! that what they queued goes out. The driver wakes every waiter of a
-//! connection when that connection reports an event; waiters check their
-//! own condition again, so no wake-up is lost.
+//! Who wakes whom: a handle that queued work wakes the driver; the driver
+//! wakes, per connection event, only the tasks that event concerns (see
+//! `conn::wakers`) and every subscriber of the connection's events; a new
+//! incoming or the last connection draining wakes the endpoint's waiters.
+//! When the driver is dropped before it ended (its runtime shut down), it
+//! marks the endpoint stopped and wakes every waiter, which then fails with
+//! `ConnectionError::EndpointStopped` instead of hanging.
 
 use std::{
-    collections::{HashMap, VecDeque},
     future::Future,
     io::IoSliceMut,
     pin::Pin,
-    sync::{Arc, Mutex, MutexGuard},
-    task::{Context, Poll, Waker},
+    sync::Arc,
+    task::{Context, Poll},
     time::Instant,
 };
 
 use bytes::BytesMut;
-use futures::task::AtomicWaker;
-use tern_proto::{
-    HandshakeInfo, Transmit,
-    connection::{ConnectionError, Event},
-    endpoint::{ConnectionHandle, Endpoint},
-};
+use tern_proto::Transmit;
 
-use crate::{AsyncTimer, AsyncUdpSocket, RecvMeta, Runtime};
+use crate::{
+    AsyncTimer, AsyncUdpSocket, RecvMeta,
+    shared::{EndpointShared, State},
+};
 
 /// Datagrams received per batch.
 const BATCH: usize = 32;
@@ -41,62 +40,13 @@ const ROUNDS_PER_POLL: usize = 16;
 const PARKED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Datagrams sent in one GSO call at most.
 const MAX_GSO_SEGMENTS: usize = 32;
-/// Events kept per connection for [`ConnState::events`] readers; the oldest
-/// are dropped beyond this.
-const MAX_QUEUED_EVENTS: usize = 64;
 
-/// What the driver keeps for each connection, besides the protocol state.
-#[derive(Debug, Default)]
-pub struct ConnState {
-    /// The handshake snapshot, once the Connected event came.
-    pub info: Option<Arc<HandshakeInfo>>,
-    /// Why the connection ended, once it did.
-    pub error: Option<ConnectionError>,
-    /// Tasks waiting on anything about this connection.
-    pub wakers: Vec<Waker>,
-    /// Events for readers of the connection's event stream, bounded.
-    pub events: VecDeque<Event>,
-    /// Events dropped because nobody read them in time.
-    pub events_dropped: u64,
-    /// Application handles (connection, streams, events) alive; at zero
-    /// the connection is closed, and once it has drained this entry goes.
-    pub handles: usize,
-}
-
-impl ConnState {
-    /// Registers `waker` to be woken at the connection's next event.
-    pub fn register(&mut self, waker: &Waker) {
-        if !self.wakers.iter().any(|w| w.will_wake(waker)) {
-            self.wakers.push(waker.clone());
-        }
-    }
-
-    fn wake_all(&mut self) {
-        for waker in self.wakers.drain(..) {
-            waker.wake();
-        }
-    }
-}
-
-/// The state handles and the driver share.
+/// The driver's send-side buffers, reused from turn to turn.
 #[derive(Debug)]
-pub struct EndpointState {
-    /// The protocol endpoint and its connections.
-    pub endpoint: Endpoint,
-    /// Per-connection data the handles wait on.
-    pub conns: HashMap<ConnectionHandle, ConnState>,
-    /// Server connections not yet taken by `accept`.
-    pub accepted: VecDeque<ConnectionHandle>,
-    /// Tasks waiting in `accept` or for the endpoint to go idle.
-    pub endpoint_wakers: Vec<Waker>,
-    /// Set by `close`: no new connections, and the driver ends once every
-    /// connection has drained.
-    pub closing: bool,
-    /// The socket failed; the message says how.
-    pub socket_error: Option<String>,
+pub(crate) struct IoBuffers {
     /// A datagram the socket could not take yet.
     pending: Option<(Transmit, Vec<u8>)>,
-    /// The buffer datagrams are batched in, reused.
+    /// The buffer datagrams are batched in.
     send_buf: Vec<u8>,
     /// The buffer the protocol writes one datagram into.
     scratch: Vec<u8>,
@@ -104,100 +54,30 @@ pub struct EndpointState {
     held: Option<(Transmit, Vec<u8>)>,
 }
 
-impl EndpointState {
-    /// Registers `waker` for endpoint-level changes (accepts, idleness).
-    pub fn register_endpoint_waker(&mut self, waker: &Waker) {
-        if !self.endpoint_wakers.iter().any(|w| w.will_wake(waker)) {
-            self.endpoint_wakers.push(waker.clone());
-        }
-    }
-
-    fn wake_endpoint(&mut self) {
-        for waker in self.endpoint_wakers.drain(..) {
-            waker.wake();
+impl Default for IoBuffers {
+    fn default() -> Self {
+        Self {
+            pending: None,
+            send_buf: Vec::with_capacity(64 * 1024),
+            scratch: Vec::with_capacity(2048),
+            held: None,
         }
     }
 }
 
-/// Shared between the driver task and every handle.
-#[derive(Debug)]
-pub struct EndpointShared {
-    runtime: Arc<dyn Runtime>,
-    socket: Arc<dyn AsyncUdpSocket>,
-    state: Mutex<EndpointState>,
-    driver: AtomicWaker,
-}
-
-impl EndpointShared {
-    /// Starts the driver task for `endpoint` on `socket`.
-    pub fn start(
-        runtime: Arc<dyn Runtime>,
-        socket: Arc<dyn AsyncUdpSocket>,
-        endpoint: Endpoint,
-    ) -> Arc<Self> {
-        let shared = Arc::new(Self {
-            runtime: runtime.clone(),
-            socket,
-            state: Mutex::new(EndpointState {
-                endpoint,
-                conns: HashMap::new(),
-                accepted: VecDeque::new(),
-                endpoint_wakers: Vec::new(),
-                closing: false,
-                socket_error: None,
-                pending: None,
-                send_buf: Vec::with_capacity(64 * 1024),
-                scratch: Vec::with_capacity(2048),
-                held: None,
-            }),
-            driver: AtomicWaker::new(),
-        });
-        // The timer is made disarmed: the driver arms it with the
-        // endpoint's first deadline, and polls it only while armed.
-        let timer = runtime.new_timer(runtime.now());
-        runtime.spawn(Box::pin(Driver {
-            shared: shared.clone(),
-            timer,
-            armed: TimerSlot::default(),
-            recv: vec![0; RECV_BUF * BATCH],
-        }));
-        shared
-    }
-
-    /// Locks the shared state. Hold the guard briefly and never across an
-    /// `.await`.
-    pub fn state(&self) -> MutexGuard<'_, EndpointState> {
-        // A panic while holding the lock leaves the protocol state as it
-        // was at the panic; carrying on is better than poisoning every handle.
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Wakes the driver after a handle queued something to send.
-    pub fn wake(&self) {
-        self.driver.wake();
-    }
-
-    /// The current time, from the runtime's clock.
-    #[must_use]
-    pub fn now(&self) -> Instant {
-        self.runtime.now()
-    }
-
-    /// The runtime the endpoint runs on.
-    #[must_use]
-    pub fn runtime(&self) -> &Arc<dyn Runtime> {
-        &self.runtime
-    }
-
-    /// The socket's local address.
-    ///
-    /// # Errors
-    /// When the operating system cannot tell.
-    pub fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.socket.local_addr()
-    }
+/// Starts the driver task of `shared`.
+pub(crate) fn spawn(shared: &Arc<EndpointShared>) {
+    let runtime = shared.runtime().clone();
+    // The timer is made disarmed: the driver arms it with the endpoint's
+    // first deadline, and polls it only while armed.
+    let timer = runtime.new_timer(runtime.now());
+    runtime.spawn(Box::pin(Driver {
+        shared: shared.clone(),
+        timer,
+        armed: TimerSlot::default(),
+        recv: vec![0; RECV_BUF * BATCH],
+        ended: false,
+    }));
 }
 
 /// The driver task.
@@ -207,6 +87,18 @@ struct Driver {
     /// The deadline `timer` is set to, when it is armed at all.
     armed: TimerSlot,
     recv: Vec<u8>,
+    /// It returned `Ready`: dropping it then is normal.
+    ended: bool,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if !self.ended {
+            // The runtime dropped the task: nobody will drive these
+            // connections again, so every waiter must learn it now.
+            self.shared.state().stop(true);
+        }
+    }
 }
 
 impl Future for Driver {
@@ -214,30 +106,36 @@ impl Future for Driver {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        this.shared.driver.register(cx.waker());
+        this.shared.register_driver(cx.waker());
         let shared = this.shared.clone();
         let mut state = shared.state();
+        let Some(socket) = state.socket.clone() else {
+            this.ended = true;
+            return Poll::Ready(());
+        };
         // Whether every round found work: then more may be waiting (a
         // socket read that returned data re-arms no readiness), and the
         // driver must come back by itself after yielding.
         let mut busy_to_the_end = true;
         for _ in 0..ROUNDS_PER_POLL {
             let now = shared.now();
-            let mut progress = receive(&shared, &mut state, &mut this.recv, cx, now);
+            let mut progress = receive(&*socket, &mut state, &mut this.recv, cx, now);
             if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 state.endpoint.handle_timeout(now);
                 progress = true;
             }
             report_refusals(&shared, &mut state);
-            dispatch_events(&mut state, now);
-            progress |= transmit(&shared, &mut state, cx, now);
+            dispatch(&mut state);
+            progress |= transmit(&*socket, &mut state, cx, now);
             if !progress {
                 busy_to_the_end = false;
                 break;
             }
         }
-        if state.closing && state.endpoint.connection_count() == 0 {
-            state.wake_endpoint();
+        drop(socket);
+        if state.finished() {
+            state.stop(false);
+            this.ended = true;
             return Poll::Ready(());
         }
         // The timer holds the endpoint's earliest deadline, or nothing: a
@@ -300,8 +198,8 @@ impl TimerSlot {
 
 /// Receives one batch and feeds it to the protocol endpoint.
 fn receive(
-    shared: &EndpointShared,
-    state: &mut EndpointState,
+    socket: &dyn AsyncUdpSocket,
+    state: &mut State,
     buf: &mut [u8],
     cx: &mut Context<'_>,
     now: Instant,
@@ -311,7 +209,7 @@ fn receive(
     let mut chunks = buf.chunks_mut(RECV_BUF);
     let mut iovs: [IoSliceMut<'_>; BATCH] =
         std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-    match shared.socket.poll_recv(cx, &mut iovs, &mut metas) {
+    match socket.poll_recv(cx, &mut iovs, &mut metas) {
         Poll::Ready(Ok(count)) => {
             for (meta, iov) in metas.iter().zip(iovs.iter()).take(count) {
                 let data = &iov[..meta.len.min(iov.len())];
@@ -322,9 +220,13 @@ fn receive(
                 };
                 // GRO: one receive may hold several datagrams of `stride` bytes.
                 for datagram in data.chunks(stride) {
-                    state
-                        .endpoint
-                        .handle(now, meta.addr, meta.ecn, BytesMut::from(datagram));
+                    state.endpoint.handle(
+                        now,
+                        meta.addr,
+                        meta.dst_ip,
+                        meta.ecn,
+                        BytesMut::from(datagram),
+                    );
                 }
             }
             true
@@ -341,14 +243,10 @@ fn receive(
 /// Logs the first client Initial refused for each of the server's own
 /// reasons: a server that cannot take clients says so, once per kind (a
 /// peer cannot make it log more). The endpoint's stats count them all.
-fn report_refusals(shared: &EndpointShared, state: &mut EndpointState) {
+fn report_refusals(shared: &EndpointShared, state: &mut State) {
     while let Some(report) = state.endpoint.poll_refusal_report() {
-        let local = shared
-            .socket
-            .local_addr()
-            .map_or_else(|_| String::from("?"), |addr| addr.to_string());
         tracing::warn!(
-            %local,
+            local = %shared.local_addr(),
             reason = ?report.reason,
             "refused a client's initial: {}",
             report.detail
@@ -356,89 +254,57 @@ fn report_refusals(shared: &EndpointShared, state: &mut EndpointState) {
     }
 }
 
-/// Hands protocol events to the connections' waiters.
-fn dispatch_events(state: &mut EndpointState, now: Instant) {
-    while let Some(handle) = state.endpoint.poll_accepted() {
-        state.conns.entry(handle).or_default();
-        if state.closing {
-            if let Some(conn) = state.endpoint.connection_mut(handle) {
-                let reason = bytes::Bytes::from_static(b"endpoint closing");
-                conn.close(now, tern_proto::VarInt::from_u32(0), reason);
-            }
+/// Hands the protocol's news to the handles: incomings to `accept`,
+/// connection events to the tasks they concern and to subscribers, final
+/// records of drained connections to whoever still holds them.
+fn dispatch(state: &mut State) {
+    let mut endpoint_news = false;
+    while let Some(id) = state.endpoint.poll_incoming() {
+        if state.accepting() {
+            state.incoming.push_back(id);
+            endpoint_news = true;
         } else {
-            state.accepted.push_back(handle);
+            state.endpoint.refuse_incoming(id);
         }
-        state.wake_endpoint();
     }
     while let Some((handle, event)) = state.endpoint.poll_event() {
-        let conn = state.conns.entry(handle).or_default();
-        match &event {
-            Event::Connected(info) => conn.info = Some(info.clone()),
-            Event::Closed(error) => {
-                conn.error.get_or_insert_with(|| error.clone());
-            }
-            _ => {}
-        }
-        if conn.events.len() >= MAX_QUEUED_EVENTS {
-            conn.events.pop_front();
-            conn.events_dropped += 1;
-        }
-        conn.events.push_back(event);
-        conn.wake_all();
-    }
-    // Wake waiters of connections that finished and were forgotten; drop
-    // the entries nobody holds a handle to any more. Only when some entry
-    // has outlived its connection, so a busy endpoint does not scan every
-    // connection on every turn.
-    if state.conns.len() > state.endpoint.connection_count() {
-        let gone: Vec<ConnectionHandle> = state
-            .conns
-            .keys()
-            .copied()
-            .filter(|h| state.endpoint.connection(*h).is_none())
-            .collect();
-        for handle in gone {
-            let unheld = state.conns.get_mut(&handle).is_some_and(|conn| {
-                conn.wake_all();
-                conn.handles == 0
-            });
-            if unheld {
-                state.conns.remove(&handle);
-            }
+        if let Some(record) = state.conns.get_mut(&handle) {
+            record.on_event(&event);
         }
     }
-    if state.endpoint.connection_count() == 0 {
-        state.wake_endpoint();
+    while let Some(drained) = state.endpoint.poll_drained() {
+        state.on_drained(drained);
+        endpoint_news |= state.endpoint.connection_count() == 0;
+    }
+    if endpoint_news {
+        state.endpoint_wakers.wake();
     }
 }
 
 /// Sends what the protocol has to send until the socket pushes back.
 fn transmit(
-    shared: &EndpointShared,
-    state: &mut EndpointState,
+    socket: &dyn AsyncUdpSocket,
+    state: &mut State,
     cx: &mut Context<'_>,
     now: Instant,
 ) -> bool {
     let mut sent = false;
     loop {
-        let (transmit, contents) = match state.pending.take() {
+        let (transmit, contents) = match state.io.pending.take() {
             Some(pending) => pending,
-            None => match next_batch(shared, state, now) {
+            None => match next_batch(socket, state, now) {
                 Some(batch) => batch,
                 None => break,
             },
         };
-        match shared
-            .socket
-            .try_send(&transmit, &contents[..transmit.size])
-        {
+        match socket.try_send(&transmit, &contents[..transmit.size]) {
             Ok(()) => {
                 sent = true;
-                state.send_buf = contents;
+                state.io.send_buf = contents;
             }
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                state.pending = Some((transmit, contents));
-                if shared.socket.poll_writable(cx).is_ready() {
+                state.io.pending = Some((transmit, contents));
+                if socket.poll_writable(cx).is_ready() {
                     continue;
                 }
                 break;
@@ -448,30 +314,50 @@ fn transmit(
                 // would; loss recovery sends its contents again.
                 tracing::debug!(%error, "udp send failed");
                 sent = true;
-                state.send_buf = contents;
+                state.io.send_buf = contents;
             }
         }
     }
     sent
 }
 
+/// Sends what can go out at once, without waiting for the socket: the last
+/// words of an endpoint whose socket is about to close.
+pub(crate) fn flush(state: &mut State, now: Instant) {
+    let Some(socket) = state.socket.clone() else {
+        return;
+    };
+    if let Some((transmit, contents)) = state.io.pending.take() {
+        let _ = socket.try_send(&transmit, &contents[..transmit.size]);
+    }
+    while let Some((transmit, contents)) = next_batch(&*socket, state, now) {
+        if socket
+            .try_send(&transmit, &contents[..transmit.size])
+            .is_err()
+        {
+            break;
+        }
+        state.io.send_buf = contents;
+    }
+}
+
 /// Builds the next send: as many datagrams for one destination as GSO
 /// takes in one call, all of one size but a shorter last one.
 fn next_batch(
-    shared: &EndpointShared,
-    state: &mut EndpointState,
+    socket: &dyn AsyncUdpSocket,
+    state: &mut State,
     now: Instant,
 ) -> Option<(Transmit, Vec<u8>)> {
-    if let Some(held) = state.held.take() {
+    if let Some(held) = state.io.held.take() {
         return Some(held);
     }
-    let max_segments = shared.socket.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
-    let mut batch = std::mem::take(&mut state.send_buf);
+    let max_segments = socket.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
+    let mut batch = std::mem::take(&mut state.io.send_buf);
     batch.clear();
     let mut first: Option<Transmit> = None;
     let mut segments = 0;
-    while let Some(transmit) = state.endpoint.poll_transmit(now, &mut state.scratch) {
-        let datagram = &state.scratch[..transmit.size];
+    while let Some(transmit) = state.endpoint.poll_transmit(now, &mut state.io.scratch) {
+        let datagram = &state.io.scratch[..transmit.size];
         match &mut first {
             None => {
                 batch.extend_from_slice(datagram);
@@ -480,11 +366,12 @@ fn next_batch(
             }
             Some(head) => {
                 if transmit.destination != head.destination
+                    || transmit.src_ip != head.src_ip
                     || transmit.ecn != head.ecn
                     || transmit.size > head.size
                 {
                     // It cannot join this batch: send it alone next time.
-                    state.held = Some((transmit, datagram.to_vec()));
+                    state.io.held = Some((transmit, datagram.to_vec()));
                     break;
                 }
                 batch.extend_from_slice(datagram);
@@ -499,7 +386,7 @@ fn next_batch(
         }
     }
     let Some(mut head) = first else {
-        state.send_buf = batch;
+        state.io.send_buf = batch;
         return None;
     };
     if segments > 1 {

@@ -87,12 +87,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod conn;
 mod driver;
+mod endpoint_ref;
 mod runtime;
+mod shared;
 mod socket;
 mod udp;
 
-pub use driver::{ConnState, EndpointShared, EndpointState};
+pub use conn::{ConnectionRef, Lagged, Subscription, Wait};
+pub use endpoint_ref::{EndpointRef, IncomingRef, StartError};
 #[cfg(feature = "runtime-smol")]
 pub use runtime::SmolRuntime;
 #[cfg(feature = "runtime-tokio")]

@@ -29,7 +29,10 @@ pub(crate) async fn run(
         "listening on {}",
         endpoint.local_addr().map_err(|e| e.to_string())?
     );
-    while let Some(conn) = endpoint.accept().await {
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(conn) = incoming.accept().map(tern::Connecting::into_connection) else {
+            continue;
+        };
         tokio::spawn(serve(conn, www.clone()));
     }
     Ok(())

@@ -6,6 +6,11 @@
 //! both runtimes: every test is an async function taking the runtime, and
 //! a macro makes a tokio test and a smol test of it.
 
+mod connection_api;
+mod driver_lost;
+mod events;
+mod incoming;
+mod lifecycle;
 mod qlog;
 mod refusals;
 mod scale;
@@ -81,6 +86,7 @@ async fn server_handshake_info_long_after_the_handshake_equals_the_clients(rt: R
 
 async fn a_bad_certificate_fails_connect_and_handshake_info(rt: Rt) {
     let pair = pair(&rt);
+    support::accept_every(&rt, &pair.server);
     let config = support::client_trusting_another_certificate();
     let addr = pair.server.local_addr().unwrap();
     let conn = pair
@@ -129,6 +135,7 @@ async fn an_idle_connection_times_out(rt: Rt) {
         ..TransportConfig::default()
     };
     let pair = pair_with(&rt, transport);
+    support::accept_every(&rt, &pair.server);
     let conn = timeout(
         &rt,
         pair.client

@@ -69,6 +69,7 @@ async fn a_full_server_counts_refused_clients_and_warns_once(rt: Rt) {
         rt.0.clone(),
     )
     .unwrap();
+    support::accept_every(&rt, &server);
     let addr = server.local_addr().unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert).unwrap();

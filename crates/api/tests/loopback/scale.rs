@@ -14,8 +14,8 @@ async fn a_thousand_sequential_handshakes_complete(rt: Rt) {
     // The server keeps its connections: dropping the last handle closes one.
     let _acceptor = rt.spawn(async move {
         let mut held = Vec::new();
-        while let Some(conn) = server.accept().await {
-            held.push(conn);
+        while let Some(incoming) = server.accept().await {
+            held.push(incoming.accept().unwrap());
         }
     });
     for i in 0..1000_u32 {
@@ -34,8 +34,8 @@ async fn two_hundred_concurrent_handshakes_complete(rt: Rt) {
     // The server keeps its connections: dropping the last handle closes one.
     let _acceptor = rt.spawn(async move {
         let mut held = Vec::new();
-        while let Some(conn) = server.accept().await {
-            held.push(conn);
+        while let Some(incoming) = server.accept().await {
+            held.push(incoming.accept().unwrap());
         }
     });
     let mut connecting = Vec::new();

@@ -13,7 +13,8 @@ async fn echo_over_many_streams(rt: Rt) {
     let server = pair.server.clone();
     let spawner = rt.clone();
     let _server_task = rt.spawn(async move {
-        let conn = server.accept().await.expect("incoming");
+        let incoming = server.accept().await.expect("incoming");
+        let conn = incoming.accept().expect("accept").into_connection();
         while let Ok((mut send, mut recv)) = conn.accept_bi().await {
             let _echo = spawner.spawn(async move {
                 let data = recv.read_to_end(1 << 20).await.expect("read");

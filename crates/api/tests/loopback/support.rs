@@ -62,6 +62,19 @@ pub(crate) fn run_tokio<F: Future<Output = ()> + Send + 'static>(test: TestFn<F>
     });
 }
 
+pub(crate) fn run_tokio_current_thread<F: Future<Output = ()> + 'static>(test: TestFn<F>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    runtime.block_on(async move {
+        let rt = Rt(Arc::new(TokioRuntime::new(
+            tokio::runtime::Handle::current(),
+        )));
+        test(rt).await;
+    });
+}
+
 pub(crate) fn run_smol<F: Future<Output = ()> + Send + 'static>(test: TestFn<F>) {
     let rt = Rt(Arc::new(SmolRuntime::new()));
     smol::block_on(test(rt));
@@ -87,11 +100,33 @@ pub(crate) struct Pair {
 /// then the server's.
 pub(crate) async fn connected(rt: &Rt, pair: &Pair) -> (tern::Connection, tern::Connection) {
     let addr = pair.server.local_addr().expect("server address");
+    let server = pair.server.clone();
+    let accepting = rt.spawn(async move {
+        let incoming = server.accept().await.expect("incoming");
+        incoming.accept().expect("accept").await
+    });
     let conn = timeout(rt, pair.client.connect(addr, "localhost").expect("connect"))
         .await
         .expect("handshake");
-    let incoming = timeout(rt, pair.server.accept()).await.expect("incoming");
-    (conn, incoming)
+    let served = timeout(rt, accepting)
+        .await
+        .expect("server task")
+        .expect("server handshake");
+    (conn, served)
+}
+
+/// Accepts every incoming connection of `server`, in a task that holds
+/// them for as long as the endpoint takes connections.
+pub(crate) fn accept_every(rt: &Rt, server: &Endpoint) {
+    let server = server.clone();
+    let _task = rt.spawn(async move {
+        let mut held = Vec::new();
+        while let Some(incoming) = server.accept().await {
+            if let Ok(connecting) = incoming.accept() {
+                held.push(connecting.into_connection());
+            }
+        }
+    });
 }
 
 pub(crate) fn pair(rt: &Rt) -> Pair {

@@ -1,0 +1,130 @@
+//! `Incoming`: the server decides before any TLS work; per-connection
+//! configuration; the address a client sent to on a wildcard socket.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use tern::{
+    ConnectionError, Endpoint, EndpointConfig, ServerConfig, TransportConfig,
+    proto::connection::Closer, tls,
+};
+
+use crate::support::{ALPN, Rt, cert, pair, pair_with, timeout};
+
+crate::on_both_runtimes!(
+    a_refused_client_learns_it_at_once,
+    an_ignored_client_hears_nothing,
+    accept_with_gives_one_connection_its_own_configuration,
+    on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to,
+);
+
+async fn a_refused_client_learns_it_at_once(rt: Rt) {
+    let pair = pair(&rt);
+    let addr = pair.server.local_addr().unwrap();
+    let connecting = pair.client.connect(addr, "localhost").unwrap();
+    let incoming = timeout(&rt, pair.server.accept()).await.unwrap();
+    assert_eq!(
+        incoming.remote_address(),
+        Some(pair.client.local_addr().unwrap()),
+        "the client's address is known before any TLS work"
+    );
+    assert!(!incoming.remote_address_validated());
+    incoming.refuse();
+    match timeout(&rt, connecting).await {
+        Err(ConnectionError::Transport { error, closed_by }) => {
+            // RFC 9000 §20.1: CONNECTION_REFUSED is 0x2.
+            assert_eq!(
+                error.code,
+                tern::proto::TransportErrorCode::CONNECTION_REFUSED
+            );
+            assert_eq!(closed_by, Closer::Peer);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pair.server.open_connections(), 0);
+}
+
+async fn an_ignored_client_hears_nothing(rt: Rt) {
+    let transport = TransportConfig {
+        max_idle_timeout: Some(Duration::from_millis(500)),
+        ..TransportConfig::default()
+    };
+    let pair = pair_with(&rt, transport);
+    let addr = pair.server.local_addr().unwrap();
+    let connecting = pair.client.connect(addr, "localhost").unwrap();
+    let incoming = timeout(&rt, pair.server.accept()).await.unwrap();
+    incoming.ignore();
+    match timeout(&rt, connecting).await {
+        Err(ConnectionError::TimedOut(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(pair.server.open_connections(), 0);
+}
+
+async fn accept_with_gives_one_connection_its_own_configuration(rt: Rt) {
+    let pair = pair(&rt);
+    let addr = pair.server.local_addr().unwrap();
+    // This connection gets its own ALPN list, and keeps its TLS session.
+    let (cert, key) = cert();
+    let mut own: ServerConfig = tls::server_config(vec![cert.clone()], key, &[b"other"]).unwrap();
+    own.retain_tls_state = true;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client_config = tls::client_config(roots, &[ALPN, b"other"]).unwrap();
+    let connecting = pair
+        .client
+        .connect_with(&client_config, addr, "localhost")
+        .unwrap();
+    let incoming = timeout(&rt, pair.server.accept()).await.unwrap();
+    let served = incoming.accept_with(Arc::new(own)).unwrap();
+    let conn = timeout(&rt, connecting).await.unwrap();
+    let served = timeout(&rt, served).await.unwrap();
+    assert_eq!(
+        conn.try_handshake_info().unwrap().alpn(),
+        Some(&b"other"[..])
+    );
+    rt.sleep(Duration::from_millis(200)).await;
+    assert!(served.stats().tls_state_retained, "its own retain setting");
+    let mut out = [0; 16];
+    served
+        .export_keying_material(&mut out, b"label", None)
+        .expect("the retained session exports");
+}
+
+async fn on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to(rt: Rt) {
+    let (cert, key) = cert();
+    let server_config = tls::server_config(vec![cert.clone()], key, &[ALPN]).unwrap();
+    let server = Endpoint::new_with_runtime(
+        EndpointConfig::default(),
+        Some(server_config),
+        "[::]:0".parse().unwrap(),
+        rt.0.clone(),
+    )
+    .unwrap();
+    let port = server.local_addr().unwrap().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client_config = tls::client_config(roots, &[ALPN]).unwrap();
+    for client_ip in ["::1", "127.0.0.1"] {
+        let client_ip: std::net::IpAddr = client_ip.parse().unwrap();
+        let client = Endpoint::new_with_runtime(
+            EndpointConfig::default(),
+            None,
+            SocketAddr::new(client_ip, 0),
+            rt.0.clone(),
+        )
+        .unwrap();
+        let to = SocketAddr::new(client_ip, port);
+        let connecting = client
+            .connect_with(&client_config, to, "localhost")
+            .unwrap();
+        let incoming = timeout(&rt, server.accept()).await.unwrap();
+        // A v4 client reaches a dual-stack socket as a v4-mapped address.
+        let expected = |ip: Option<std::net::IpAddr>| ip.map(|ip| ip.to_canonical());
+        assert_eq!(expected(incoming.local_ip()), Some(client_ip));
+        let served = incoming.accept().unwrap();
+        let conn = timeout(&rt, connecting).await.unwrap();
+        let served = timeout(&rt, served).await.unwrap();
+        assert_eq!(expected(served.local_ip()), Some(client_ip));
+        assert!(conn.try_handshake_info().is_some());
+    }
+}

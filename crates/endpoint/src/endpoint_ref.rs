@@ -1,0 +1,310 @@
+//! [`EndpointRef`]: the application's handle to an endpoint and its event
+//! loop, and [`IncomingRef`], a client's first Initial waiting for the
+//! application's decision.
+//!
+//! Lifecycle: the event loop task runs while an `EndpointRef` exists or a
+//! connection lives. When the last `EndpointRef` is dropped, incomings are
+//! refused, the connections nobody holds are closed, and the loop ends as
+//! soon as every held connection has drained; the socket closes with it,
+//! so the port is free again. With no connection left, that happens before
+//! the drop returns.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use bytes::Bytes;
+use tern_proto::{
+    VarInt,
+    config::{ClientConfig, ServerConfig},
+    endpoint::{AcceptError, ConnectError, Endpoint, EndpointStats, IncomingId},
+};
+
+use crate::{AsyncUdpSocket, ConnectionRef, Runtime, shared::EndpointShared};
+
+/// Why a connection could not be started.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The endpoint is closing, was dropped, or its event loop is gone.
+    Closing,
+    /// The protocol refused the configuration.
+    Connect(ConnectError),
+}
+
+/// The application's handle to an endpoint. Clones count; see the module
+/// documentation for what the last drop does.
+pub struct EndpointRef {
+    shared: Arc<EndpointShared>,
+}
+
+impl std::fmt::Debug for EndpointRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("EndpointRef").field(&self.shared).finish()
+    }
+}
+
+impl EndpointRef {
+    /// Starts the event loop for `endpoint` on `socket`, on `runtime`.
+    ///
+    /// # Errors
+    /// When the socket cannot tell its local address.
+    pub fn start(
+        runtime: Arc<dyn Runtime>,
+        socket: Arc<dyn AsyncUdpSocket>,
+        endpoint: Endpoint,
+    ) -> std::io::Result<Self> {
+        let local = socket.local_addr()?;
+        let shared = Arc::new(EndpointShared::new(runtime, socket, local, endpoint));
+        shared.state().endpoint_refs = 1;
+        crate::driver::spawn(&shared);
+        Ok(Self { shared })
+    }
+
+    /// The current time, from the runtime's clock.
+    #[must_use]
+    pub fn now(&self) -> Instant {
+        self.shared.now()
+    }
+
+    /// The runtime the endpoint runs on.
+    #[must_use]
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        self.shared.runtime()
+    }
+
+    /// The socket's local address as bound.
+    #[must_use]
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr()
+    }
+
+    /// Starts a client connection.
+    ///
+    /// # Errors
+    /// [`StartError`] when the endpoint is closing or the configuration
+    /// cannot be used.
+    pub fn connect(
+        &self,
+        config: &ClientConfig,
+        addr: SocketAddr,
+        server_name: &str,
+    ) -> Result<ConnectionRef, StartError> {
+        let conn = {
+            let mut state = self.shared.state();
+            if !state.accepting() {
+                return Err(StartError::Closing);
+            }
+            let now = self.shared.now();
+            let handle = state
+                .endpoint
+                .connect(now, config, addr, server_name)
+                .map_err(StartError::Connect)?;
+            ConnectionRef::new_locked(&self.shared, &mut state, handle)
+        };
+        self.shared.wake();
+        Ok(conn)
+    }
+
+    /// The next incoming connection; `None` once the endpoint is closing
+    /// or its event loop is gone.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Option<IncomingRef>> {
+        let mut state = self.shared.state();
+        if !state.accepting() {
+            return Poll::Ready(None);
+        }
+        if let Some(id) = state.incoming.pop_front() {
+            state.incoming_out += 1;
+            return Poll::Ready(Some(IncomingRef {
+                shared: self.shared.clone(),
+                id,
+                decided: false,
+            }));
+        }
+        state.endpoint_wakers.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Closes every connection with `code` and `reason`, refuses incomings,
+    /// and stops taking new ones; the event loop ends once every connection
+    /// has drained.
+    pub fn close(&self, code: VarInt, reason: &[u8]) {
+        {
+            let mut state = self.shared.state();
+            state.closing = true;
+            state.refuse_queued();
+            let now = self.shared.now();
+            let handles: Vec<_> = state.conns.keys().copied().collect();
+            for handle in handles {
+                if let Some(conn) = state.endpoint.connection_mut(handle) {
+                    conn.close(now, code, Bytes::copy_from_slice(reason));
+                }
+            }
+            state.endpoint_wakers.wake();
+        }
+        self.shared.wake();
+    }
+
+    /// The endpoint's counters.
+    #[must_use]
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.state().endpoint.stats()
+    }
+
+    /// Connections held now: handshaking, established, or closing.
+    #[must_use]
+    pub fn open_connections(&self) -> usize {
+        self.shared.state().endpoint.connection_count()
+    }
+
+    /// Ready once no connection is left (or the event loop is gone).
+    pub fn poll_idle(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.state();
+        if state.endpoint.connection_count() == 0 || state.stopped {
+            return Poll::Ready(());
+        }
+        state.endpoint_wakers.register(cx.waker());
+        Poll::Pending
+    }
+
+    /// Whether the event loop has ended (normally, or because its runtime
+    /// shut down); the socket is closed then.
+    #[must_use]
+    pub fn is_stopped(&self) -> bool {
+        self.shared.state().stopped
+    }
+}
+
+impl Clone for EndpointRef {
+    fn clone(&self) -> Self {
+        self.shared.state().endpoint_refs += 1;
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl Drop for EndpointRef {
+    fn drop(&mut self) {
+        let now = self.shared.now();
+        let mut state = self.shared.state();
+        state.endpoint_refs = state.endpoint_refs.saturating_sub(1);
+        if state.endpoint_refs > 0 {
+            return;
+        }
+        state.refuse_queued();
+        state.close_unheld(now);
+        state.endpoint_wakers.wake();
+        // Nothing left to drive: close the socket now, so that the port is
+        // free when this returns; the driver ends at its next turn.
+        if state.finished() && !state.stopped {
+            // Refusals just queued go out first, as far as the socket
+            // takes them without waiting.
+            let now = self.shared.now();
+            crate::driver::flush(&mut state, now);
+            state.stop(false);
+        }
+        drop(state);
+        self.shared.wake();
+    }
+}
+
+/// A client's first Initial, held by the endpoint until the application
+/// accepts, refuses or ignores it. Dropping it undecided refuses it.
+pub struct IncomingRef {
+    shared: Arc<EndpointShared>,
+    id: IncomingId,
+    decided: bool,
+}
+
+impl std::fmt::Debug for IncomingRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("IncomingRef").field(&self.id).finish()
+    }
+}
+
+impl IncomingRef {
+    fn read<T>(&self, f: impl FnOnce(&tern_proto::endpoint::IncomingInfo) -> T) -> Option<T> {
+        self.shared.state().endpoint.incoming(self.id).map(f)
+    }
+
+    /// The client's address.
+    #[must_use]
+    pub fn remote_address(&self) -> Option<SocketAddr> {
+        self.read(tern_proto::endpoint::IncomingInfo::remote)
+    }
+
+    /// The local IP the client sent to, where the platform reports it.
+    #[must_use]
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.read(tern_proto::endpoint::IncomingInfo::local_ip)
+            .flatten()
+    }
+
+    /// Whether the client's address was validated (by a Retry token).
+    #[must_use]
+    pub fn remote_address_validated(&self) -> bool {
+        self.read(tern_proto::endpoint::IncomingInfo::remote_address_validated)
+            .unwrap_or(false)
+    }
+
+    /// Accepts it: the handshake starts, with `server` for this connection
+    /// or the endpoint's server configuration.
+    ///
+    /// # Errors
+    /// [`AcceptError`] when the endpoint cannot take it (the client is
+    /// refused then).
+    pub fn accept(
+        mut self,
+        server: Option<Arc<ServerConfig>>,
+    ) -> Result<ConnectionRef, AcceptError> {
+        self.decided = true;
+        let conn = {
+            let mut state = self.shared.state();
+            state.incoming_out = state.incoming_out.saturating_sub(1);
+            if state.stopped {
+                return Err(AcceptError::UnknownIncoming);
+            }
+            let now = self.shared.now();
+            let handle = state.endpoint.accept_incoming(now, self.id, server)?;
+            ConnectionRef::new_locked(&self.shared, &mut state, handle)
+        };
+        self.shared.wake();
+        Ok(conn)
+    }
+
+    /// Refuses it: the client gets CONNECTION_REFUSED at once.
+    pub fn refuse(mut self) {
+        self.decide(true);
+    }
+
+    /// Ignores it: nothing is sent, and the client times out.
+    pub fn ignore(mut self) {
+        self.decide(false);
+    }
+
+    fn decide(&mut self, refuse: bool) {
+        if std::mem::replace(&mut self.decided, true) {
+            return;
+        }
+        {
+            let mut state = self.shared.state();
+            state.incoming_out = state.incoming_out.saturating_sub(1);
+            if refuse {
+                state.endpoint.refuse_incoming(self.id);
+            } else {
+                state.endpoint.ignore_incoming(self.id);
+            }
+        }
+        self.shared.wake();
+    }
+}
+
+impl Drop for IncomingRef {
+    fn drop(&mut self) {
+        self.decide(true);
+    }
+}
