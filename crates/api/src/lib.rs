@@ -141,3 +141,22 @@ pub use crate::{
     incoming::Incoming,
     streams::{RecvStream, SendStream},
 };
+
+#[cfg(test)]
+mod tests {
+    /// Compiles only for types that can move between and be shared by
+    /// threads: every handle must, so that tasks on a multi-threaded
+    /// runtime can hold them.
+    fn send_and_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn every_handle_is_send_and_sync() {
+        send_and_sync::<crate::Endpoint>();
+        send_and_sync::<crate::Incoming>();
+        send_and_sync::<crate::Connecting>();
+        send_and_sync::<crate::Connection>();
+        send_and_sync::<crate::SendStream>();
+        send_and_sync::<crate::RecvStream>();
+        send_and_sync::<crate::Events>();
+    }
+}

@@ -13,7 +13,7 @@ use std::{
 use bytes::Bytes;
 use tern::{SendDatagramError, TransportConfig, proto::streams::StreamsConfig};
 
-use crate::support::{Rt, connected, pair, pair_with, timeout};
+use crate::support::{Rt, connected, echo_one_stream, pair, pair_with, round_trip, timeout};
 
 crate::on_both_runtimes!(
     datagrams_wait_for_room_instead_of_dropping,
@@ -66,20 +66,8 @@ async fn a_key_update_on_demand_reaches_the_peer(rt: Rt) {
         }
     })
     .await;
-    let echo = rt.spawn(async move {
-        let (mut send, mut recv) = served.accept_bi().await.unwrap();
-        let data = recv.read_to_end(100).await.unwrap();
-        send.write_all(&data).await.unwrap();
-        send.finish().unwrap();
-        served
-    });
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    send.write_all(b"new keys").await.unwrap();
-    send.finish().unwrap();
-    assert_eq!(
-        timeout(&rt, recv.read_to_end(100)).await.unwrap(),
-        b"new keys"
-    );
+    let echo = echo_one_stream(&rt, served);
+    round_trip(&rt, &conn, b"new keys").await;
     let served = timeout(&rt, echo).await.unwrap();
     assert!(conn.stats().key_updates >= 1);
     assert!(served.stats().key_updates >= 1, "the peer followed");

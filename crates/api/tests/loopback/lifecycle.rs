@@ -6,7 +6,7 @@ use std::{net::UdpSocket, sync::Arc, time::Duration};
 
 use tern::{ConnectionError, TransportConfig, VarInt, WriteError, proto::streams::StreamsConfig};
 
-use crate::support::{Rt, connected, pair, pair_with, timeout};
+use crate::support::{Rt, connected, echo_one_stream, pair, pair_with, round_trip, timeout};
 
 crate::on_both_runtimes!(
     a_server_that_drops_unread_streams_serves_ten_thousand_sequential_requests,
@@ -71,13 +71,20 @@ async fn request(conn: &tern::Connection, i: usize) {
     assert_eq!(answer, b"ok\n", "request {i}");
 }
 
-async fn a_server_that_drops_unread_streams_serves_ten_thousand_sequential_requests(rt: Rt) {
-    let pair = pair_with(&rt, hundred_streams());
-    serve_request_lines(&rt, pair.server.clone());
+/// A client connected to a careless server (see [`serve_request_lines`])
+/// that lets it open 100 streams at a time.
+async fn client_of_a_careless_server(rt: &Rt) -> (crate::support::Pair, tern::Connection) {
+    let pair = pair_with(rt, hundred_streams());
+    serve_request_lines(rt, pair.server.clone());
     let addr = pair.server.local_addr().unwrap();
-    let conn = timeout(&rt, pair.client.connect(addr, "localhost").unwrap())
+    let conn = timeout(rt, pair.client.connect(addr, "localhost").unwrap())
         .await
         .unwrap();
+    (pair, conn)
+}
+
+async fn a_server_that_drops_unread_streams_serves_ten_thousand_sequential_requests(rt: Rt) {
+    let (_pair, conn) = client_of_a_careless_server(&rt).await;
     timeout(&rt, async {
         for i in 0..10_000 {
             request(&conn, i).await;
@@ -87,12 +94,7 @@ async fn a_server_that_drops_unread_streams_serves_ten_thousand_sequential_reque
 }
 
 async fn a_server_that_drops_unread_streams_serves_a_thousand_concurrent_requests(rt: Rt) {
-    let pair = pair_with(&rt, hundred_streams());
-    serve_request_lines(&rt, pair.server.clone());
-    let addr = pair.server.local_addr().unwrap();
-    let conn = timeout(&rt, pair.client.connect(addr, "localhost").unwrap())
-        .await
-        .unwrap();
+    let (_pair, conn) = client_of_a_careless_server(&rt).await;
     let requests: Vec<_> = (0..1000)
         .map(|i| {
             let conn = conn.clone();
@@ -149,20 +151,8 @@ async fn a_held_connection_outlives_its_dropped_endpoint(rt: Rt) {
     let (conn, served) = connected(&rt, &pair).await;
     drop(pair.server);
     // The server's connection still answers.
-    let echo = rt.spawn(async move {
-        let (mut send, mut recv) = served.accept_bi().await.expect("accept");
-        let data = recv.read_to_end(100).await.expect("read");
-        send.write_all(&data).await.expect("write");
-        send.finish().expect("finish");
-        served
-    });
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    send.write_all(b"still here").await.unwrap();
-    send.finish().unwrap();
-    assert_eq!(
-        timeout(&rt, recv.read_to_end(100)).await.unwrap(),
-        b"still here"
-    );
+    let echo = echo_one_stream(&rt, served);
+    round_trip(&rt, &conn, b"still here").await;
     let served = timeout(&rt, echo).await.unwrap();
     // New clients are turned away: nobody can accept them.
     let refused = timeout(&rt, pair.client.connect(addr, "localhost").unwrap()).await;

@@ -49,24 +49,17 @@ pub(crate) async fn timeout<T>(rt: &Rt, future: impl Future<Output = T>) -> T {
 type TestFn<F> = fn(Rt) -> F;
 
 pub(crate) fn run_tokio<F: Future<Output = ()> + Send + 'static>(test: TestFn<F>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio");
-    runtime.block_on(async move {
-        let rt = Rt(Arc::new(TokioRuntime::new(
-            tokio::runtime::Handle::current(),
-        )));
-        test(rt).await;
-    });
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2);
+    run_tokio_on(builder, test);
 }
 
 pub(crate) fn run_tokio_current_thread<F: Future<Output = ()> + 'static>(test: TestFn<F>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio");
+    run_tokio_on(tokio::runtime::Builder::new_current_thread(), test);
+}
+
+fn run_tokio_on<F: Future<Output = ()>>(mut builder: tokio::runtime::Builder, test: TestFn<F>) {
+    let runtime = builder.enable_all().build().expect("tokio");
     runtime.block_on(async move {
         let rt = Rt(Arc::new(TokioRuntime::new(
             tokio::runtime::Handle::current(),
@@ -113,6 +106,32 @@ pub(crate) async fn connected(rt: &Rt, pair: &Pair) -> (tern::Connection, tern::
         .expect("server task")
         .expect("server handshake");
     (conn, served)
+}
+
+/// Echoes the next bidirectional stream the peer opens on `conn` (up to
+/// 100 bytes); the task yields the connection back.
+pub(crate) fn echo_one_stream(
+    rt: &Rt,
+    conn: tern::Connection,
+) -> futures::channel::oneshot::Receiver<tern::Connection> {
+    rt.spawn(async move {
+        let (mut send, mut recv) = conn.accept_bi().await.expect("accept");
+        let data = recv.read_to_end(100).await.expect("read");
+        send.write_all(&data).await.expect("write");
+        send.finish().expect("finish");
+        conn
+    })
+}
+
+/// Sends `message` on a new stream of `conn` and checks that it comes back.
+pub(crate) async fn round_trip(rt: &Rt, conn: &tern::Connection, message: &[u8]) {
+    let (mut send, mut recv) = conn.open_bi().await.expect("open");
+    send.write_all(message).await.expect("write");
+    send.finish().expect("finish");
+    assert_eq!(
+        timeout(rt, recv.read_to_end(100)).await.expect("echo"),
+        message
+    );
 }
 
 /// Accepts every incoming connection of `server`, in a task that holds
