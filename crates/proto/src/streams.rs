@@ -4,7 +4,8 @@
 //! [`Streams`] is a sans-IO manager: the connection hands it the stream
 //! frames it received ([`Streams::on_stream`] and friends), asks it for
 //! frames to send ([`Streams::write_control_frames`],
-//! [`Streams::write_stream_frames`]), tells it which of those were
+//! [`Streams::write_stream_frames`], and [`Streams::write_deferred_credit`]
+//! for a packet that elicits an ACK anyway), tells it which of those were
 //! acknowledged or lost ([`Streams::on_acked`], [`Streams::on_lost`]), and
 //! forwards the application's calls ([`Streams::open`], [`Streams::write`],
 //! [`Streams::read`], ...). It reports what the application should learn as
@@ -156,12 +157,23 @@ struct LocalIds {
 struct RemoteIds {
     /// How many the peer opened (explicitly or implicitly).
     next: u64,
-    /// RFC 9000 §4.6: how many we let it open (our MAX_STREAMS).
+    /// RFC 9000 §4.6: how many we let it open (our MAX_STREAMS), counting
+    /// streams freed since the last MAX_STREAMS we sent.
     max: u64,
+    /// The highest limit we sent (initially the transport parameter): the
+    /// most the peer may open.
+    advertised: u64,
+    /// The highest limit the peer acknowledged.
+    acked: u64,
     /// The next index `accept` hands out.
     next_accept: u64,
-    /// A MAX_STREAMS with the current `max` is queued.
+    /// A MAX_STREAMS with the current `max` is queued. It waits for an
+    /// ack-eliciting packet to ride in unless it is due (see
+    /// [`Streams::max_streams_due`]).
     max_queued: bool,
+    /// The queued MAX_STREAMS goes out at once: the peer said it is blocked,
+    /// or an earlier one was lost.
+    max_urgent: bool,
     /// An `Opened` event is pending.
     opened_signalled: bool,
 }
@@ -230,6 +242,10 @@ pub struct Streams {
     control: VecDeque<Control>,
     /// Streams with data to send, by urgency, each level round-robin.
     scheduler: BTreeMap<i32, VecDeque<StreamId>>,
+    /// The queue of the last urgency level that emptied, kept with its
+    /// capacity for the next level made: a stream that keeps leaving and
+    /// rejoining the scheduler costs no allocation per packet.
+    spare_level: VecDeque<StreamId>,
     events: VecDeque<StreamEvent>,
     /// Streams whose last write was blocked.
     write_blocked: Vec<StreamId>,
@@ -250,6 +266,8 @@ impl Streams {
     pub fn new(side: Side, config: StreamsConfig) -> Self {
         let remote = |max| RemoteIds {
             max,
+            advertised: max,
+            acked: max,
             ..RemoteIds::default()
         };
         Self {
@@ -271,6 +289,7 @@ impl Streams {
             clock: None,
             control: VecDeque::new(),
             scheduler: BTreeMap::new(),
+            spare_level: VecDeque::new(),
             events: VecDeque::new(),
             write_blocked: Vec::new(),
         }
@@ -385,9 +404,9 @@ impl Streams {
                 ));
             }
         } else if index >= self.remote[d].next {
-            // RFC 9000 §4.6: a stream beyond our advertised limit is
+            // RFC 9000 §4.6: a stream beyond the limit we sent is
             // STREAM_LIMIT_ERROR.
-            if index >= self.remote[d].max {
+            if index >= self.remote[d].advertised {
                 return Err(TransportError::stream_limit_error(
                     "peer opened a stream beyond the stream limit",
                 ));
@@ -425,12 +444,32 @@ impl Streams {
         if !self.is_local(id) {
             let remote = &mut self.remote[di(id.dir())];
             // RFC 9000 §4.6: streams may be opened as earlier ones close;
-            // the count stays within 2^60.
+            // the count stays within 2^60. The update waits for a packet
+            // that goes out anyway until the peer runs low.
             if remote.max < crate::frame::MAX_STREAM_COUNT {
                 remote.max += 1;
                 remote.max_queued = true;
             }
         }
+    }
+
+    /// The most streams of `dir` the peer may have open at once: the window
+    /// MAX_STREAMS keeps open.
+    fn stream_window(&self, dir: Dir) -> u64 {
+        match dir {
+            Dir::Bi => self.config.max_bidi(),
+            Dir::Uni => self.config.max_uni(),
+        }
+    }
+
+    /// Whether the queued MAX_STREAMS of `dir` must go out on its own rather
+    /// than wait for an ack-eliciting packet: the peer asked for it, an
+    /// earlier one was lost, or (RFC 9000 §4.6, the timing is ours) the peer
+    /// has fewer than half of its streams left under the limit we sent.
+    fn max_streams_due(&self, dir: Dir) -> bool {
+        let remote = &self.remote[di(dir)];
+        let left = remote.advertised.saturating_sub(remote.next);
+        remote.max_queued && (remote.max_urgent || left.saturating_mul(2) < self.stream_window(dir))
     }
 
     /// Raises the peer's limit on streams we open.
@@ -484,6 +523,24 @@ impl Streams {
             let max = flow.retired.saturating_add(flow.window);
             flow.max_data = max.min(VarInt::MAX.into_inner());
             flow.queued = true;
+        }
+    }
+}
+
+impl Streams {
+    /// The scheduler's queue for `urgency`, made from the spare one if it
+    /// has none.
+    fn level(&mut self, urgency: i32) -> &mut VecDeque<StreamId> {
+        let spare = &mut self.spare_level;
+        self.scheduler
+            .entry(urgency)
+            .or_insert_with(|| std::mem::take(spare))
+    }
+
+    /// Removes an emptied level, keeping its queue as the spare.
+    fn drop_level(&mut self, urgency: i32) {
+        if let Some(level) = self.scheduler.remove(&urgency) {
+            self.spare_level = level;
         }
     }
 }

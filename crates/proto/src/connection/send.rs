@@ -323,6 +323,12 @@ impl Connection {
                 ack_eliciting = true;
             }
             let before = buf.len();
+            // RFC 9000 §4.6: credit updates that are not due yet ride in a
+            // packet that elicits an ACK anyway, never make one so.
+            if ack_eliciting || self.will_elicit(space) {
+                self.streams
+                    .write_deferred_credit(buf, limit, &mut frames.streams);
+            }
             self.streams
                 .write_control_frames(buf, limit, &mut frames.streams);
             // RFC 9221 §5: datagrams are ack-eliciting but never resent.
@@ -361,6 +367,18 @@ impl Connection {
         ack_eliciting
     }
 
+    /// Whether the 1-RTT packet being written will elicit an ACK without
+    /// the credit updates that wait for one: it has stream, control,
+    /// DATAGRAM or CRYPTO frames to carry, or owes a PING.
+    fn will_elicit(&self, space: SpaceId) -> bool {
+        let sp = &self.spaces[index(space)];
+        sp.probes > 0
+            || sp.ping_pending
+            || sp.crypto_send.has_pending()
+            || self.has_datagrams()
+            || self.streams.wants_to_send()
+    }
+
     /// Writes an ACK frame of every range received, when one is due or can
     /// ride along.
     fn write_ack(&mut self, now: Instant, space: SpaceId, buf: &mut Vec<u8>, limit: usize) {
@@ -387,13 +405,11 @@ impl Connection {
         };
         let ranges = sp.received.iter().rev().map(|r| r.start..=r.end - 1);
         let counts = self.ecn.ack_counts(space);
-        let Ok(ack) = Ack::from_ranges(ranges, delay, counts) else {
-            return;
-        };
-        if buf.len() + ack.encoded_len() > limit {
+        // Written in place: every packet carries an ACK, and building the
+        // frame first would allocate its ranges each time.
+        if Ack::write_ranges(ranges, delay, counts, buf, limit) != Ok(true) {
             return;
         }
-        ack.encode(buf);
         sp.ack_pending = false;
         sp.unacked_eliciting = 0;
         sp.ack_deadline = None;

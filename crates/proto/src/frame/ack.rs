@@ -76,28 +76,17 @@ impl Ack {
     where
         I: IntoIterator<Item = RangeInclusive<u64>>,
     {
-        let mut ranges = ranges.into_iter();
-        let first = checked_range(ranges.next().ok_or(InvalidAckRanges::Empty)?)?;
-        let largest = first.1;
-        let (mut start, mut end) = first;
+        let mut merged = Merged::new(ranges.into_iter());
+        let (mut start, largest) = merged.next().ok_or(InvalidAckRanges::Empty)??;
         let mut wire = BytesMut::new();
+        write_range(&mut wire, None, start, largest);
         let mut extra_ranges = 0_u64;
-        let mut prev_smallest = None;
-        for next in ranges {
-            let (next_start, next_end) = checked_range(next)?;
-            if next_end >= start {
-                return Err(InvalidAckRanges::NotDescending);
-            }
-            if next_end + 1 == start {
-                start = next_start;
-                continue;
-            }
-            write_range(&mut wire, prev_smallest, start, end);
-            prev_smallest = Some(start);
-            (start, end) = (next_start, next_end);
+        for next in merged {
+            let (next_start, next_end) = next?;
+            write_range(&mut wire, Some(start), next_start, next_end);
+            start = next_start;
             extra_ranges += 1;
         }
-        write_range(&mut wire, prev_smallest, start, end);
         Ok(Self {
             largest: VarInt::from_u64_bounded(largest),
             ack_delay,
@@ -105,6 +94,64 @@ impl Ack {
             wire_ranges: wire.freeze(),
             ecn,
         })
+    }
+
+    /// Writes the ACK frame of `ranges` straight into `buf`, as
+    /// [`from_ranges`](Self::from_ranges) then [`encode`](Self::encode)
+    /// would, without building the frame: nothing is allocated, which is
+    /// what the send path needs (every packet carries an ACK). Returns
+    /// whether it was written: a frame that would take `buf` past `limit`
+    /// bytes is not.
+    ///
+    /// # Errors
+    /// As [`from_ranges`](Self::from_ranges); nothing is written then.
+    pub fn write_ranges<I>(
+        ranges: I,
+        ack_delay: VarInt,
+        ecn: Option<EcnCounts>,
+        buf: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<bool, InvalidAckRanges>
+    where
+        I: Iterator<Item = RangeInclusive<u64>> + Clone,
+    {
+        // First pass: check the ranges and size the frame.
+        let mut merged = Merged::new(ranges.clone());
+        let (mut start, largest) = merged.next().ok_or(InvalidAckRanges::Empty)??;
+        let mut wire_len = range_len(None, start, largest);
+        let mut extra_ranges = 0_u64;
+        for next in merged {
+            let (next_start, next_end) = next?;
+            wire_len += range_len(Some(start), next_start, next_end);
+            start = next_start;
+            extra_ranges += 1;
+        }
+        let header = Self {
+            largest: VarInt::from_u64_bounded(largest),
+            ack_delay,
+            extra_ranges: VarInt::from_u64_bounded(extra_ranges),
+            wire_ranges: Bytes::new(),
+            ecn,
+        };
+        if buf.len() + header.encoded_len() + wire_len > limit {
+            return Ok(false);
+        }
+        // Second pass: the same ranges, written.
+        header.ty().to_varint().encode(buf);
+        header.largest.encode(buf);
+        header.ack_delay.encode(buf);
+        header.extra_ranges.encode(buf);
+        let mut prev_smallest = None;
+        for (start, end) in Merged::new(ranges).map_while(Result::ok) {
+            write_range(buf, prev_smallest, start, end);
+            prev_smallest = Some(start);
+        }
+        if let Some(ecn) = ecn {
+            ecn.ect0.encode(buf);
+            ecn.ect1.encode(buf);
+            ecn.ce.encode(buf);
+        }
+        Ok(true)
     }
 
     /// The largest packet number acknowledged.
@@ -279,12 +326,65 @@ fn checked_range(range: RangeInclusive<u64>) -> Result<(u64, u64), InvalidAckRan
 
 /// Writes one range: its Gap from the previous range's smallest packet
 /// number (none for the first range), then its length.
-fn write_range(wire: &mut BytesMut, prev_smallest: Option<u64>, start: u64, end: u64) {
+fn write_range<B: BufMut>(wire: &mut B, prev_smallest: Option<u64>, start: u64, end: u64) {
     if let Some(prev) = prev_smallest {
         // RFC 9000 §19.3.1: Gap is the count of missing packets minus one.
         VarInt::from_u64_bounded(prev - end - 2).encode(wire);
     }
     VarInt::from_u64_bounded(end - start).encode(wire);
+}
+
+/// The bytes [`write_range`] writes for the same arguments.
+fn range_len(prev_smallest: Option<u64>, start: u64, end: u64) -> usize {
+    let gap = prev_smallest.map_or(0, |prev| VarInt::from_u64_bounded(prev - end - 2).size());
+    gap + VarInt::from_u64_bounded(end - start).size()
+}
+
+/// Ranges given largest first, checked, with adjacent ones merged: what an
+/// ACK frame encodes.
+struct Merged<I> {
+    inner: I,
+    /// A range read but not yet merged or yielded.
+    pending: Option<(u64, u64)>,
+}
+
+impl<I: Iterator<Item = RangeInclusive<u64>>> Merged<I> {
+    fn new(inner: I) -> Self {
+        Self {
+            inner,
+            pending: None,
+        }
+    }
+}
+
+impl<I: Iterator<Item = RangeInclusive<u64>>> Iterator for Merged<I> {
+    type Item = Result<(u64, u64), InvalidAckRanges>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (mut start, end) = match self.pending.take() {
+            Some(range) => range,
+            None => match checked_range(self.inner.next()?) {
+                Ok(range) => range,
+                Err(error) => return Some(Err(error)),
+            },
+        };
+        for next in self.inner.by_ref() {
+            let (next_start, next_end) = match checked_range(next) {
+                Ok(range) => range,
+                Err(error) => return Some(Err(error)),
+            };
+            if next_end >= start {
+                return Some(Err(InvalidAckRanges::NotDescending));
+            }
+            if next_end + 1 == start {
+                start = next_start;
+                continue;
+            }
+            self.pending = Some((next_start, next_end));
+            break;
+        }
+        Some(Ok((start, end)))
+    }
 }
 
 /// Why the ACK Range fields are invalid.

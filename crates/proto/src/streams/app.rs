@@ -257,10 +257,10 @@ impl Streams {
             if let Some(level) = self.scheduler.get_mut(&old) {
                 level.retain(|&queued| queued != id);
                 if level.is_empty() {
-                    self.scheduler.remove(&old);
+                    self.drop_level(old);
                 }
             }
-            self.scheduler.entry(urgency).or_default().push_back(id);
+            self.level(urgency).push_back(id);
         }
         Ok(())
     }
@@ -309,10 +309,8 @@ impl Streams {
         };
         if !send.queued && send.has_sendable() {
             send.queued = true;
-            self.scheduler
-                .entry(send.urgency)
-                .or_default()
-                .push_back(id);
+            let urgency = send.urgency;
+            self.level(urgency).push_back(id);
         }
     }
 

@@ -3,6 +3,7 @@
 use super::{
     Control, RecvState, SendState, StreamEvent, Streams,
     app::{recv_half, send_half},
+    di,
 };
 use crate::{
     error::TransportError,
@@ -238,12 +239,18 @@ impl Streams {
         self.raise_local_max(frame.dir, frame.count.into_inner());
     }
 
-    /// Handles a DATA_BLOCKED frame; informational only.
+    /// Handles a DATA_BLOCKED frame: when we already allow more than the
+    /// peer's limit, the MAX_DATA it missed goes out at once.
     pub fn on_data_blocked(&mut self, limit: VarInt) {
         tracing::trace!(
             limit = limit.into_inner(),
             "peer blocked by connection flow control"
         );
+        // RFC 9000 §4.1, §19.12: the peer is blocked at a limit below ours;
+        // our update was lost or is still on its way.
+        if self.recv_flow.max_data > limit.into_inner() {
+            self.recv_flow.queued = true;
+        }
     }
 
     /// Handles a STREAM_DATA_BLOCKED frame; it may open a peer stream.
@@ -264,14 +271,39 @@ impl Streams {
             )
             .in_frame(ty));
         }
-        self.incoming_stream(frame.id).map_err(|e| e.in_frame(ty))?;
+        if self
+            .incoming_stream(frame.id)
+            .map_err(|e| e.in_frame(ty))?
+            .is_none()
+        {
+            return Ok(());
+        }
         tracing::trace!(stream = %frame.id, limit = frame.limit.into_inner(), "peer stream blocked");
+        // RFC 9000 §4.1, §19.13: the peer is blocked at a limit below ours;
+        // our MAX_STREAM_DATA was lost or is still on its way.
+        if let Some(recv) = recv_half(&mut self.streams, frame.id)
+            && recv.max_data > frame.limit.into_inner()
+            && recv.state == RecvState::Recv
+            && recv.stop_code.is_none()
+            && !recv.max_data_queued
+        {
+            recv.max_data_queued = true;
+            self.control.push_back(Control::MaxStreamData(frame.id));
+        }
         Ok(())
     }
 
-    /// Handles a STREAMS_BLOCKED frame; informational only (our limit rises
-    /// as the peer's streams close).
+    /// Handles a STREAMS_BLOCKED frame: when streams the peer opened were
+    /// freed since the limit it is blocked at, the MAX_STREAMS goes out at
+    /// once (otherwise our limit rises as its streams close).
     pub fn on_streams_blocked(&mut self, frame: StreamsBlocked) {
         tracing::trace!(dir = ?frame.dir, limit = frame.limit.into_inner(), "peer blocked by stream limit");
+        // RFC 9000 §4.6, §19.14: a peer blocked by the stream limit must not
+        // wait for a packet we send for another reason.
+        let remote = &mut self.remote[di(frame.dir)];
+        if remote.max > frame.limit.into_inner() {
+            remote.max_queued = true;
+            remote.max_urgent = true;
+        }
     }
 }

@@ -23,13 +23,18 @@ fn put(buf: &mut Vec<u8>, limit: usize, frame: &Frame) -> bool {
 
 impl Streams {
     /// Whether a stream or control frame is waiting and could be sent now.
+    /// A credit update that is not due yet does not count: it waits for a
+    /// packet that goes out anyway (see
+    /// [`write_deferred_credit`](Self::write_deferred_credit)).
     #[must_use]
     pub fn wants_to_send(&self) -> bool {
         let control = !self.control.is_empty()
             || self.recv_flow.queued
             || self.send_flow.blocked_queued
             || self.local.iter().any(|l| l.blocked_queued)
-            || self.remote.iter().any(|r| r.max_queued);
+            || [Dir::Bi, Dir::Uni]
+                .into_iter()
+                .any(|dir| self.max_streams_due(dir));
         control
             || self.scheduler.values().flatten().any(|id| {
                 self.streams
@@ -39,9 +44,43 @@ impl Streams {
             })
     }
 
+    /// Whether a credit update is queued that is not due yet: it rides
+    /// along with the next packet that elicits an acknowledgement anyway.
+    #[must_use]
+    pub fn has_deferred_credit(&self) -> bool {
+        [Dir::Bi, Dir::Uni]
+            .into_iter()
+            .any(|dir| self.remote[super::di(dir)].max_queued && !self.max_streams_due(dir))
+    }
+
+    /// Appends every queued credit update, due or not, to `buf` while it is
+    /// shorter than `limit`, recording them in `sent`.
+    ///
+    /// Call it only for a packet that is ack-eliciting anyway (it carries
+    /// stream data, or other frames that elicit an acknowledgement): a
+    /// credit update alone would make an ACK-only packet ack-eliciting and
+    /// cost the peer an acknowledgement. Updates that are due go out with
+    /// [`write_control_frames`](Self::write_control_frames) regardless.
+    ///
+    /// Only MAX_STREAMS waits: MAX_DATA and MAX_STREAM_DATA are queued once
+    /// the peer's credit fell below half the window, when they are due.
+    pub fn write_deferred_credit(
+        &mut self,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentStreamFrames,
+    ) {
+        for dir in [Dir::Bi, Dir::Uni] {
+            if !self.write_max_streams(dir, buf, limit, sent) {
+                return;
+            }
+        }
+    }
+
     /// Appends pending flow control and stream control frames to `buf`
     /// while it is shorter than `limit`, recording them in `sent`. Frames
-    /// that do not fit stay queued.
+    /// that do not fit stay queued, and so do credit updates that are not
+    /// due yet (see [`write_deferred_credit`](Self::write_deferred_credit)).
     pub fn write_control_frames(
         &mut self,
         buf: &mut Vec<u8>,
@@ -81,9 +120,9 @@ impl Streams {
         }
     }
 
-    /// Writes MAX_STREAMS and STREAMS_BLOCKED of one direction when queued;
-    /// `false` when a frame did not fit.
-    fn write_stream_limits(
+    /// Writes the MAX_STREAMS of one direction when queued; `false` when it
+    /// did not fit.
+    fn write_max_streams(
         &mut self,
         dir: Dir,
         buf: &mut Vec<u8>,
@@ -91,13 +130,35 @@ impl Streams {
         sent: &mut SentStreamFrames,
     ) -> bool {
         let remote = &mut self.remote[super::di(dir)];
-        if remote.max_queued {
-            let count = vi(remote.max);
-            if !put(buf, limit, &Frame::MaxStreams(MaxStreams { dir, count })) {
-                return false;
-            }
-            remote.max_queued = false;
-            sent.push(SentFrame::MaxStreams(dir));
+        if !remote.max_queued {
+            return true;
+        }
+        let count = remote.max;
+        let frame = Frame::MaxStreams(MaxStreams {
+            dir,
+            count: vi(count),
+        });
+        if !put(buf, limit, &frame) {
+            return false;
+        }
+        remote.max_queued = false;
+        remote.max_urgent = false;
+        remote.advertised = remote.advertised.max(count);
+        sent.push(SentFrame::MaxStreams(dir, count));
+        true
+    }
+
+    /// Writes MAX_STREAMS (when due) and STREAMS_BLOCKED of one direction
+    /// when queued; `false` when a frame did not fit.
+    fn write_stream_limits(
+        &mut self,
+        dir: Dir,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut SentStreamFrames,
+    ) -> bool {
+        if self.max_streams_due(dir) && !self.write_max_streams(dir, buf, limit, sent) {
+            return false;
         }
         let local = &mut self.local[super::di(dir)];
         if local.blocked_queued {
@@ -229,11 +290,11 @@ impl Streams {
             };
             let urgency = *level.key();
             let Some(id) = level.get_mut().pop_front() else {
-                level.remove();
+                self.spare_level = level.remove();
                 continue;
             };
             if level.get().is_empty() {
-                level.remove();
+                self.spare_level = level.remove();
             }
             let Some(send) = send_half(&mut self.streams, id) else {
                 continue;
@@ -245,7 +306,7 @@ impl Streams {
             let Some(plan) = send.plan(id, limit - buf.len()) else {
                 // Not even a header fits: keep the stream's turn for the
                 // next packet.
-                self.scheduler.entry(urgency).or_default().push_front(id);
+                self.level(urgency).push_front(id);
                 break;
             };
             let header = StreamHeader {
@@ -263,7 +324,7 @@ impl Streams {
                 fin: plan.fin,
             });
             if send.has_sendable() {
-                self.scheduler.entry(urgency).or_default().push_back(id);
+                self.level(urgency).push_back(id);
             } else {
                 send.queued = false;
             }

@@ -3,6 +3,8 @@
 
 use std::ops::Range;
 
+use smallvec::SmallVec;
+
 use super::{
     Control, RecvState, SendState, StreamEvent, Streams, app::recv_half, app::send_half, di,
 };
@@ -11,13 +13,16 @@ use crate::frame::{Dir, StreamId};
 /// The stream and flow control frames written into one packet.
 ///
 /// Give it back to [`Streams::on_acked`] or [`Streams::on_lost`] when the
-/// packet's fate is known. It holds a `Vec`, which allocates for each
-/// packet carrying stream frames; a pooled or inline small vector (most
-/// packets carry one to three frames) is the place to optimise.
+/// packet's fate is known. Up to two frames are held inline,
+/// so the usual packet (one STREAM frame, perhaps a credit update) records
+/// its frames without allocating.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SentStreamFrames {
-    frames: Vec<SentFrame>,
+    frames: SmallVec<[SentFrame; INLINE_FRAMES]>,
 }
+
+/// Frames a packet's record holds without allocating.
+const INLINE_FRAMES: usize = 2;
 
 /// One frame recorded in [`SentStreamFrames`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +35,8 @@ pub(super) enum SentFrame {
     },
     MaxData,
     MaxStreamData(StreamId),
-    MaxStreams(Dir),
+    /// A MAX_STREAMS and the limit it carried.
+    MaxStreams(Dir, u64),
     DataBlocked(u64),
     StreamDataBlocked(StreamId, u64),
     StreamsBlocked(Dir, u64),
@@ -85,6 +91,10 @@ impl Streams {
                         self.maybe_free(id);
                     }
                 }
+                SentFrame::MaxStreams(dir, count) => {
+                    let remote = &mut self.remote[di(dir)];
+                    remote.acked = remote.acked.max(count);
+                }
                 _ => {}
             }
         }
@@ -108,7 +118,7 @@ impl Streams {
                 // RFC 9000 §13.3: flow control updates are resent with the
                 // current value.
                 SentFrame::MaxData => self.recv_flow.queued = true,
-                SentFrame::MaxStreams(dir) => self.remote[di(dir)].max_queued = true,
+                SentFrame::MaxStreams(dir, count) => self.requeue_max_streams(dir, count),
                 SentFrame::MaxStreamData(id) => self.requeue_max_stream_data(id),
                 SentFrame::DataBlocked(limit) => {
                     let flow = &mut self.send_flow;
@@ -126,6 +136,16 @@ impl Streams {
                 SentFrame::ResetStream(id) => self.requeue_reset(id),
                 SentFrame::StopSending(id) => self.requeue_stop(id),
             }
+        }
+    }
+
+    /// RFC 9000 §13.3: a lost MAX_STREAMS is resent with the current limit,
+    /// at once, unless the peer acknowledged as high a limit since.
+    fn requeue_max_streams(&mut self, dir: Dir, count: u64) {
+        let remote = &mut self.remote[di(dir)];
+        if remote.acked < count {
+            remote.max_queued = true;
+            remote.max_urgent = true;
         }
     }
 

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use super::*;
 use crate::{EncryptionLevel, frame::Frames};
 
+mod credit;
 mod errors;
 mod flow;
 mod lifecycle;
@@ -70,11 +71,16 @@ impl Pair {
         }
     }
 
-    /// Builds the next packet `from` sends, if it has anything.
+    /// Builds the next packet `from` sends, if it has anything; credit
+    /// updates not yet due ride along only when something else goes, as a
+    /// connection sends them.
     fn transmit(&mut self, from: Side) -> Option<Packet> {
         let mut buf = Vec::new();
         let mut sent = SentStreamFrames::default();
         let streams = self.side(from);
+        if streams.wants_to_send() {
+            streams.write_deferred_credit(&mut buf, MTU, &mut sent);
+        }
         streams.write_control_frames(&mut buf, MTU, &mut sent);
         streams.write_stream_frames(&mut buf, MTU, &mut sent);
         assert!(buf.len() <= MTU, "packet within its limit");

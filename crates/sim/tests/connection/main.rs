@@ -10,6 +10,8 @@ mod lost_finished;
 mod mtu;
 mod probe_answer;
 mod qlog;
+mod request_response;
+mod stream_credit;
 mod stream_freeing;
 
 use std::time::Duration;

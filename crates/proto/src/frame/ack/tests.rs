@@ -184,3 +184,72 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn write_ranges_writes_what_from_ranges_encodes_and_respects_the_limit() {
+    let ranges = [95..=100, 89..=91, 87..=87];
+    let mut buf = vec![0xff];
+    let written = Ack::write_ranges(
+        ranges.iter().cloned(),
+        VarInt::from_u32(5),
+        None,
+        &mut buf,
+        100,
+    );
+    assert_eq!(written, Ok(true));
+    assert_eq!(
+        Bytes::from(buf[1..].to_vec()),
+        hex("02 4064 05 02 05 02 02 00 00")
+    );
+    // One byte short of the room it needs: nothing is written.
+    let mut short = vec![0xff];
+    let fits = Ack::write_ranges(
+        ranges.iter().cloned(),
+        VarInt::from_u32(5),
+        None,
+        &mut short,
+        10,
+    );
+    assert_eq!((fits, short.len()), (Ok(false), 1));
+    let mut bad = Vec::new();
+    assert_eq!(
+        Ack::write_ranges(
+            [1..=2, 5..=6].iter().cloned(),
+            VarInt::default(),
+            None,
+            &mut bad,
+            100
+        ),
+        Err(InvalidAckRanges::NotDescending)
+    );
+    assert!(bad.is_empty(), "nothing written for invalid ranges");
+}
+
+proptest! {
+    // Any valid set of ranges: writing in place and building then encoding
+    // give the same bytes, with and without ECN counts.
+    #[test]
+    fn write_ranges_matches_from_ranges(
+        gaps in vec((0_u64..5, 0_u64..5), 1..40),
+        ecn in proptest::option::of((0_u32..1000, 0_u32..1000, 0_u32..1000)),
+    ) {
+        let mut ranges = Vec::new();
+        let mut top = 10_000_u64;
+        for (gap, len) in gaps {
+            ranges.push(top - len..=top);
+            top = top - len - gap - 1;
+        }
+        let ecn = ecn.map(|(a, b, c)| EcnCounts {
+            ect0: VarInt::from_u32(a),
+            ect1: VarInt::from_u32(b),
+            ce: VarInt::from_u32(c),
+        });
+        let ack = Ack::from_ranges(ranges.iter().cloned(), VarInt::from_u32(3), ecn).unwrap();
+        let mut built = Vec::new();
+        ack.encode(&mut built);
+        let mut written = Vec::new();
+        let fit = Ack::write_ranges(ranges.iter().cloned(), VarInt::from_u32(3), ecn, &mut written, usize::MAX);
+        prop_assert_eq!(fit, Ok(true));
+        prop_assert_eq!(written, built);
+    }
+}
