@@ -9,8 +9,12 @@
 //!   impairment proxy and prints what it saw as JSON.
 //! - `cargo xtask interop [--peers aioquic,quinn] [--cases ...] [--json F]`
 //!   runs the interop matrix against other QUIC stacks (see `interop`).
+//! - `cargo xtask bench [--runs N] [--workloads ...] [--quick] [--json F]`
+//!   runs the same workloads on Tern and on quinn and reports the ratios,
+//!   rewriting docs/performance.md (see `bench`).
 #![forbid(unsafe_code)]
 
+mod bench;
 mod fuzz;
 mod interop;
 mod lint;
@@ -38,6 +42,8 @@ enum Command {
     Proxy(Box<proxy::Args>),
     /// Run the interop matrix against other QUIC implementations.
     Interop(interop::Args),
+    /// Run the same workloads on Tern and on quinn and report the ratios.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +53,7 @@ fn main() -> ExitCode {
         Command::Lint(args) => lint::run(&args),
         Command::Proxy(args) => proxy::run(&args),
         Command::Interop(args) => interop::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,7 +3,8 @@
 //! No lock file is committed (it records registry addresses), so the only
 //! thing that keeps a fresh clone building what CI built is an exact
 //! requirement (`=x.y.z`) on every direct dependency of every manifest:
-//! the workspace, `fuzz/` and `xtask/quinn-peer` (each its own workspace).
+//! the workspace, `fuzz/`, `xtask/quinn-peer` and `xtask/bench-peer` (each
+//! its own workspace).
 //! A loose requirement let a rustls release break a fresh clone once.
 //! CONTRIBUTING.md says how to upgrade.
 
@@ -12,11 +13,12 @@ use std::{path::Path, process::Command};
 use serde_json::Value;
 
 /// The manifests whose dependencies are checked, relative to the root: the
-/// workspace and the two workspaces outside it.
-pub(crate) const MANIFESTS: [&str; 3] = [
+/// workspace and the three workspaces outside it.
+pub(crate) const MANIFESTS: [&str; 4] = [
     "Cargo.toml",
     "fuzz/Cargo.toml",
     "xtask/quinn-peer/Cargo.toml",
+    "xtask/bench-peer/Cargo.toml",
 ];
 
 /// Checks the direct dependencies of every package of the workspace whose
