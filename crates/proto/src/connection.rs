@@ -44,6 +44,7 @@ use bytes::Bytes;
 pub use self::events::{
     Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState, SendDatagramError,
 };
+pub(crate) use self::recv::{constant_time_eq, reset_token_candidate};
 use self::spaces::{PacketSpace, index};
 use crate::{
     ConnectionId, Side, SpaceId, TransportError, VarInt,
@@ -342,6 +343,13 @@ impl Connection {
     #[must_use]
     pub fn original_dcid(&self) -> ConnectionId {
         self.original_dcid
+    }
+
+    /// The peer's stateless reset token (RFC 9000 §10.3), once its
+    /// transport parameters carried one: the endpoint files it to
+    /// recognise a reset without asking every connection.
+    pub(crate) fn peer_reset_token(&self) -> Option<[u8; 16]> {
+        self.peer_reset_token
     }
 
     /// Whether the handshake is still running.

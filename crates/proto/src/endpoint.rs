@@ -35,12 +35,14 @@
 //! [`ServerConfig::max_connections`] until
 //! [`EndpointConfig::incoming_timeout`] refuses it.
 
+mod connections;
 mod drained;
 mod incoming;
+mod ready;
 mod stateless;
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     net::{IpAddr, SocketAddr},
     sync::Arc,
     time::Instant,
@@ -160,9 +162,8 @@ pub struct Endpoint {
     config: Arc<EndpointConfig>,
     server: Option<Arc<ServerConfig>>,
     rng: StdRng,
-    connections: HashMap<ConnectionHandle, Connection>,
-    /// Connection IDs (ours, and a client's original DCID) to connections.
-    routes: HashMap<ConnectionId, ConnectionHandle>,
+    /// The connections, their routes, deadlines and readiness.
+    connections: connections::Connections,
     next_handle: u64,
     /// Stateless answers waiting to go out, bounded.
     responses: VecDeque<Response>,
@@ -209,8 +210,7 @@ impl Endpoint {
             config,
             server,
             rng,
-            connections: HashMap::new(),
-            routes: HashMap::new(),
+            connections: connections::Connections::default(),
             next_handle: 0,
             responses: VecDeque::new(),
             incoming: incoming::Pending::default(),
@@ -296,8 +296,8 @@ impl Endpoint {
                 return;
             }
         };
-        if let Some(handle) = dcid.and_then(|cid| self.routes.get(&cid).copied()) {
-            if let Some(conn) = self.connections.get_mut(&handle) {
+        if let Some(handle) = dcid.and_then(|cid| self.connections.route(&cid)) {
+            if let Some(conn) = self.connections.touch(handle) {
                 conn.handle_datagram_to(now, remote, local_ip, ecn, data);
             }
             return;
@@ -317,10 +317,7 @@ impl Endpoint {
             // RFC 9000 §10.3.1: a stateless reset carries a random connection
             // ID, so an unroutable short header is checked against the reset
             // tokens of our connections to that peer.
-            let reset = self
-                .connections
-                .values_mut()
-                .any(|conn| conn.handle_unroutable(now, remote, &data));
+            let reset = self.handle_unroutable(now, remote, &data);
             if !reset {
                 let dcid = dcid.unwrap_or(ConnectionId::EMPTY);
                 self.send_stateless_reset(&data, &dcid, remote, local_ip);
@@ -380,12 +377,39 @@ impl Endpoint {
     fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> ConnectionHandle {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
-        for cid in cids {
-            self.routes.insert(*cid, handle);
-        }
-        self.connections.insert(handle, conn);
+        self.connections.insert(handle, conn, cids);
         self.send_order.push_back(handle);
         handle
+    }
+
+    /// Whether an unroutable datagram is the stateless reset of one of our
+    /// connections (RFC 9000 §10.3.1), which then drains.
+    fn handle_unroutable(&mut self, now: Instant, remote: SocketAddr, data: &[u8]) -> bool {
+        self.connections.refresh();
+        let candidates = self.connections.reset_candidates(remote, data);
+        let mut reset = false;
+        for handle in self.connections.handles() {
+            let Some(conn) = self.connections.visit(handle) else {
+                continue;
+            };
+            reset = conn.handle_unroutable(now, remote, data);
+            self.connections.touch(handle);
+            if reset {
+                debug_assert!(
+                    candidates.contains(&handle),
+                    "the reset token map holds the token that matched"
+                );
+                break;
+            }
+        }
+        debug_assert!(
+            reset
+                || candidates
+                    .iter()
+                    .all(|h| self.connections.get(*h).is_none_or(Connection::is_closed)),
+            "an open connection filed under the token was not reset"
+        );
+        reset
     }
 
     /// The source IP of what we send in answer to a datagram sent to
@@ -412,10 +436,15 @@ impl Endpoint {
         for _ in 0..self.send_order.len() {
             let handle = self.send_order.pop_front()?;
             self.send_order.push_back(handle);
-            if let Some(conn) = self.connections.get_mut(&handle)
-                && let Some(transmit) = conn.poll_transmit(now, buf)
-            {
-                return Some(transmit);
+            let ready = self.connections.is_send_ready(handle);
+            let Some(conn) = self.connections.visit(handle) else {
+                continue;
+            };
+            let transmit = conn.poll_transmit(now, buf);
+            self.connections.transmitted(handle, transmit.is_some());
+            if transmit.is_some() {
+                debug_assert!(ready, "a connection that sent was queued to send");
+                return transmit;
             }
         }
         None
@@ -424,12 +453,18 @@ impl Endpoint {
     /// The earliest deadline of any connection, and of the oldest pending
     /// incoming's [`incoming_timeout`](EndpointConfig::incoming_timeout).
     #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub fn poll_timeout(&mut self) -> Option<Instant> {
         let connections = self
             .connections
-            .values()
+            .iter()
             .filter_map(Connection::poll_timeout)
             .min();
+        self.connections.refresh();
+        debug_assert_eq!(
+            self.connections.next_deadline(),
+            connections,
+            "the timer set holds every connection's deadline"
+        );
         let incoming = self.incoming_deadline();
         match (connections, incoming) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -440,11 +475,22 @@ impl Endpoint {
     /// Runs the timers of every connection due by `now`, and refuses the
     /// incomings that waited too long.
     pub fn handle_timeout(&mut self, now: Instant) {
-        for conn in self.connections.values_mut() {
+        self.connections.refresh();
+        let mut due = Vec::new();
+        self.connections.due(now, &mut due);
+        let mut handled = 0;
+        for handle in self.connections.handles() {
+            let Some(conn) = self.connections.visit(handle) else {
+                continue;
+            };
             if conn.poll_timeout().is_some_and(|t| t <= now) {
                 conn.handle_timeout(now);
+                self.connections.touch(handle);
+                debug_assert!(due.contains(&handle), "the timer set holds what is due");
+                handled += 1;
             }
         }
+        debug_assert_eq!(handled, due.len(), "the timer set holds only what is due");
         self.expire_incoming(now);
     }
 
@@ -454,12 +500,20 @@ impl Endpoint {
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
         let mut found = None;
         let mut finished = Vec::new();
-        for (&handle, conn) in &mut self.connections {
+        for handle in self.connections.handles() {
+            let ready = self.connections.is_event_ready(handle);
+            let Some(conn) = self.connections.visit(handle) else {
+                continue;
+            };
             if let Some(event) = conn.poll() {
+                debug_assert!(ready, "a connection with events was queued for events");
                 found = Some((handle, event));
                 break;
             }
-            if conn.is_drained() {
+            let drained = conn.is_drained();
+            self.connections.events_taken(handle);
+            if drained {
+                debug_assert!(ready, "a drained connection was queued for events");
                 finished.push(handle);
             }
         }
@@ -472,12 +526,12 @@ impl Endpoint {
     /// A connection, by handle.
     #[must_use]
     pub fn connection(&self, handle: ConnectionHandle) -> Option<&Connection> {
-        self.connections.get(&handle)
+        self.connections.get(handle)
     }
 
     /// A connection, by handle, to act on it.
     pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
-        self.connections.get_mut(&handle)
+        self.connections.touch(handle)
     }
 
     /// How many connections the endpoint holds.
@@ -513,6 +567,9 @@ fn local_params(
     config.streams.apply_to(&mut params);
     params
 }
+
+#[cfg(test)]
+mod tests;
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

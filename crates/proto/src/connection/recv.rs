@@ -16,7 +16,7 @@ use crate::{
 
 /// RFC 9000 §10.3: the last 16 bytes of a datagram that could be a
 /// stateless reset (at least 21 bytes, short header form).
-fn reset_token_candidate(datagram: &[u8]) -> Option<[u8; 16]> {
+pub(crate) fn reset_token_candidate(datagram: &[u8]) -> Option<[u8; 16]> {
     if datagram.len() < 21 || datagram.first().is_none_or(|b| b & 0x80 != 0) {
         return None;
     }
@@ -24,7 +24,7 @@ fn reset_token_candidate(datagram: &[u8]) -> Option<[u8; 16]> {
 }
 
 /// Compares tokens without branching on their contents.
-fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
     a.iter().zip(b).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -38,10 +38,9 @@ impl Endpoint {
 
     /// Drops a drained connection, keeping its final record.
     pub(super) fn retire(&mut self, handle: ConnectionHandle) {
-        let Some(conn) = self.connections.remove(&handle) else {
+        let Some(conn) = self.connections.remove(handle) else {
             return;
         };
-        self.routes.retain(|_, h| *h != handle);
         self.send_order.retain(|h| *h != handle);
         self.drained.push_back(DrainedConnection {
             handle,

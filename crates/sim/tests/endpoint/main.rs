@@ -6,6 +6,7 @@
 mod drained;
 mod incoming;
 mod local_ip;
+mod many;
 
 use std::{net::SocketAddr, sync::Arc};
 

@@ -1,0 +1,362 @@
+//! The connections an endpoint holds, and the indexes that find the ones
+//! with work without looking at the others: routes by connection ID, a
+//! timer set ordered by deadline, queues of the connections that may have
+//! something to send or events to report, and the peers' stateless reset
+//! tokens.
+//!
+//! # Keeping the indexes true
+//!
+//! A connection's deadline, whether it has something to send and whether
+//! it has events change only when something calls into it mutably. So
+//! every such call goes through this table: [`touch`](Connections::touch)
+//! for what the endpoint does to a connection (a datagram, a timeout) and
+//! for what the owner may do through
+//! [`Endpoint::connection_mut`](super::Endpoint::connection_mut), which
+//! queues it to send, for events and to be refreshed;
+//! [`transmitted`](Connections::transmitted) and
+//! [`events_taken`](Connections::events_taken) after the endpoint polled it.
+//! The endpoint cannot see when the owner's borrow ends, so a touched
+//! connection's deadline and reset token are read again later, by
+//! [`refresh`](Connections::refresh), which costs one look per connection
+//! touched since the last one.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    hash::{Hash, Hasher},
+    net::SocketAddr,
+    time::Instant,
+};
+
+use super::{ConnectionHandle, ready::ReadyQueue};
+use crate::{
+    ConnectionId,
+    connection::{Connection, constant_time_eq, reset_token_candidate},
+};
+
+/// A peer's stateless reset token.
+///
+/// RFC 9000 §10.3.1: tokens are compared without leaking their value:
+/// equality runs in constant time, and the map that holds them hashes
+/// with a random key (SipHash), so a lookup's timing says nothing of the
+/// tokens held.
+#[derive(Clone, Copy)]
+struct ResetToken([u8; 16]);
+
+impl PartialEq for ResetToken {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ResetToken {}
+
+impl Hash for ResetToken {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(&self.0);
+    }
+}
+
+impl fmt::Debug for ResetToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResetToken(..)")
+    }
+}
+
+/// RFC 9000 §10.3.1: a datagram is a stateless reset when it ends with a
+/// token associated with the address it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ResetKey {
+    remote: SocketAddr,
+    token: ResetToken,
+}
+
+/// A connection and where the indexes file it.
+struct Slot {
+    conn: Connection,
+    /// Every connection ID routed to it.
+    cids: Vec<ConnectionId>,
+    /// The deadline `timers` holds for it, as of its last refresh.
+    deadline: Option<Instant>,
+    /// The reset token `reset_tokens` holds for it, as of its last refresh.
+    reset: Option<ResetKey>,
+}
+
+/// The connections of an endpoint, by handle, with their indexes.
+#[derive(Default)]
+pub(super) struct Connections {
+    slots: HashMap<ConnectionHandle, Slot>,
+    /// Connection IDs (ours, and a client's original DCID) to connections.
+    routes: HashMap<ConnectionId, ConnectionHandle>,
+    /// Each connection's deadline, earliest first.
+    timers: BTreeSet<(Instant, ConnectionHandle)>,
+    /// Connections that may have something to send: touched since their
+    /// `poll_transmit` last returned `None`.
+    send_ready: ReadyQueue,
+    /// Connections that may have events: touched or polled for transmits
+    /// since their `poll` last returned `None`.
+    event_ready: ReadyQueue,
+    /// Connections whose deadline or reset token may have changed since
+    /// they were filed.
+    dirty: ReadyQueue,
+    /// The peers' stateless reset tokens, to the connections that learned
+    /// them (more than one only if a peer reused a token).
+    reset_tokens: HashMap<ResetKey, Vec<ConnectionHandle>>,
+    /// Calls into connections made to find work: polls for transmits and
+    /// events, timeouts handled, deadlines read, reset checks.
+    #[cfg(test)]
+    pub(super) visits: u64,
+}
+
+impl Connections {
+    /// How many connections there are.
+    pub(super) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A connection, to read.
+    pub(super) fn get(&self, handle: ConnectionHandle) -> Option<&Connection> {
+        self.slots.get(&handle).map(|slot| &slot.conn)
+    }
+
+    /// A connection, to act on: it is queued to send, for events and to
+    /// be refreshed, since whatever is done to it may change all three.
+    pub(super) fn touch(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        let slot = self.slots.get_mut(&handle)?;
+        self.send_ready.push(handle);
+        self.event_ready.push(handle);
+        self.dirty.push(handle);
+        Some(&mut slot.conn)
+    }
+
+    /// A connection, to poll it: the caller reports what came of it with
+    /// [`transmitted`](Self::transmitted) or
+    /// [`events_taken`](Self::events_taken), or touches it.
+    pub(super) fn visit(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
+        #[cfg(test)]
+        {
+            self.visits += 1;
+        }
+        self.slots.get_mut(&handle).map(|slot| &mut slot.conn)
+    }
+
+    /// Adds a connection, routed by `cids`; it is touched.
+    pub(super) fn insert(
+        &mut self,
+        handle: ConnectionHandle,
+        conn: Connection,
+        cids: &[ConnectionId],
+    ) {
+        for cid in cids {
+            self.routes.insert(*cid, handle);
+        }
+        self.slots.insert(
+            handle,
+            Slot {
+                conn,
+                cids: cids.to_vec(),
+                deadline: None,
+                reset: None,
+            },
+        );
+        self.touch(handle);
+    }
+
+    /// The connection a connection ID routes to.
+    pub(super) fn route(&self, cid: &ConnectionId) -> Option<ConnectionHandle> {
+        self.routes.get(cid).copied()
+    }
+
+    /// Takes a connection out, with its routes and its place in every
+    /// index.
+    pub(super) fn remove(&mut self, handle: ConnectionHandle) -> Option<Connection> {
+        let slot = self.slots.remove(&handle)?;
+        let owned = slot
+            .cids
+            .iter()
+            .filter(|cid| self.routes.get(cid) == Some(&handle))
+            .count();
+        let before = self.routes.len();
+        self.routes.retain(|_, h| *h != handle);
+        debug_assert_eq!(
+            before - self.routes.len(),
+            owned,
+            "the routes to a connection are the connection IDs it was filed with"
+        );
+        if let Some(deadline) = slot.deadline {
+            self.timers.remove(&(deadline, handle));
+        }
+        if let Some(key) = slot.reset {
+            self.forget_reset_token(key, handle);
+        }
+        self.send_ready.remove(handle);
+        self.event_ready.remove(handle);
+        self.dirty.remove(handle);
+        Some(slot.conn)
+    }
+
+    /// Files again every connection touched since the last refresh: its
+    /// deadline in the timer set and its peer's reset token. Costs one
+    /// look per such connection, O(log n) for each deadline that moved.
+    pub(super) fn refresh(&mut self) {
+        while let Some(handle) = self.dirty.pop() {
+            let Some(slot) = self.slots.get_mut(&handle) else {
+                continue;
+            };
+            #[cfg(test)]
+            {
+                self.visits += 1;
+            }
+            let deadline = slot.conn.poll_timeout();
+            if deadline != slot.deadline {
+                if let Some(old) = slot.deadline {
+                    self.timers.remove(&(old, handle));
+                }
+                if let Some(new) = deadline {
+                    self.timers.insert((new, handle));
+                }
+                slot.deadline = deadline;
+            }
+            let reset = slot.conn.peer_reset_token().map(|token| ResetKey {
+                remote: slot.conn.remote_address(),
+                token: ResetToken(token),
+            });
+            if reset != slot.reset {
+                let old = std::mem::replace(&mut slot.reset, reset);
+                if let Some(old) = old {
+                    self.forget_reset_token(old, handle);
+                }
+                if let Some(new) = reset {
+                    self.reset_tokens.entry(new).or_default().push(handle);
+                }
+            }
+        }
+    }
+
+    fn forget_reset_token(&mut self, key: ResetKey, handle: ConnectionHandle) {
+        if let Some(handles) = self.reset_tokens.get_mut(&key) {
+            handles.retain(|h| *h != handle);
+            if handles.is_empty() {
+                self.reset_tokens.remove(&key);
+            }
+        }
+    }
+
+    /// The earliest deadline of any connection, as of the last
+    /// [`refresh`](Self::refresh).
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Appends to `due` the connections whose deadline is at or before
+    /// `now`, as of the last [`refresh`](Self::refresh), earliest first.
+    pub(super) fn due(&self, now: Instant, due: &mut Vec<ConnectionHandle>) {
+        let last = (now, ConnectionHandle(u64::MAX));
+        due.extend(self.timers.range(..=last).map(|(_, handle)| *handle));
+    }
+
+    /// A connection was polled for a transmit: if it sent one it stays
+    /// queued to send, at the back (round robin); if not, it leaves the
+    /// queue until touched again. Either way its deadline may have moved
+    /// and it may have events.
+    pub(super) fn transmitted(&mut self, handle: ConnectionHandle, sent: bool) {
+        self.send_ready.remove(handle);
+        if sent {
+            self.send_ready.push(handle);
+        }
+        self.event_ready.push(handle);
+        self.dirty.push(handle);
+    }
+
+    /// A connection's `poll` returned `None`: it leaves the event queue
+    /// until touched again.
+    pub(super) fn events_taken(&mut self, handle: ConnectionHandle) {
+        self.event_ready.remove(handle);
+    }
+
+    /// Whether a connection is queued to send.
+    pub(super) fn is_send_ready(&self, handle: ConnectionHandle) -> bool {
+        self.send_ready.contains(handle)
+    }
+
+    /// Whether a connection is queued for events.
+    pub(super) fn is_event_ready(&self, handle: ConnectionHandle) -> bool {
+        self.event_ready.contains(handle)
+    }
+
+    /// The connections whose peer's reset token ends `datagram` from
+    /// `remote`, as of the last [`refresh`](Self::refresh).
+    pub(super) fn reset_candidates(
+        &self,
+        remote: SocketAddr,
+        datagram: &[u8],
+    ) -> Vec<ConnectionHandle> {
+        let Some(token) = reset_token_candidate(datagram) else {
+            return Vec::new();
+        };
+        let key = ResetKey {
+            remote,
+            token: ResetToken(token),
+        };
+        self.reset_tokens.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// Every handle, in no particular order.
+    pub(super) fn handles(&self) -> Vec<ConnectionHandle> {
+        self.slots.keys().copied().collect()
+    }
+
+    /// Every connection, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Connection> {
+        self.slots.values().map(|slot| &slot.conn)
+    }
+
+    /// Checks every index against the connections: what a refresh would
+    /// file is filed, and nothing else.
+    ///
+    /// # Panics
+    /// When an index disagrees.
+    #[cfg(test)]
+    pub(super) fn assert_consistent(&self) {
+        let mut timers = BTreeSet::new();
+        for (&handle, slot) in &self.slots {
+            if !self.dirty.contains(handle) {
+                assert_eq!(
+                    slot.deadline,
+                    slot.conn.poll_timeout(),
+                    "{handle:?}'s deadline"
+                );
+                let token = slot.conn.peer_reset_token().map(ResetToken);
+                assert_eq!(slot.reset.map(|key| key.token), token, "{handle:?}'s token");
+            }
+            if let Some(deadline) = slot.deadline {
+                timers.insert((deadline, handle));
+            }
+            if let Some(key) = slot.reset {
+                assert!(self.reset_tokens[&key].contains(&handle));
+            }
+        }
+        assert_eq!(
+            timers, self.timers,
+            "the timer set holds each filed deadline once"
+        );
+        for (cid, handle) in &self.routes {
+            assert!(
+                self.slots[handle].cids.contains(cid),
+                "{cid} routes to {handle:?}"
+            );
+        }
+        for (key, handles) in &self.reset_tokens {
+            assert!(!handles.is_empty());
+            for handle in handles {
+                assert_eq!(self.slots[handle].reset, Some(*key));
+            }
+        }
+        for queue in [&self.send_ready, &self.event_ready, &self.dirty] {
+            assert!(queue.members().all(|h| self.slots.contains_key(&h)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
