@@ -23,6 +23,16 @@
 //!
 //! After any input, poll again: input may create output.
 //!
+//! # Cost
+//!
+//! The work of each call follows the connections it concerns, not the
+//! number of connections held: the endpoint keeps the deadlines in order,
+//! and queues of the connections that may have something to send or
+//! events to report. A connection joins both queues when something may
+//! have changed it (a datagram, a timeout, [`Endpoint::connection_mut`])
+//! and leaves each when polled with nothing to give; idle connections are
+//! not looked at. Each method's documentation gives its cost.
+//!
 //! # New clients
 //!
 //! A client's first Initial that authenticates under the Initial keys of
@@ -171,8 +181,8 @@ pub struct Endpoint {
     incoming: incoming::Pending,
     /// Records of connections that finished, for the owner to take.
     drained: VecDeque<DrainedConnection>,
-    /// Connections polled for transmits in turn, for fairness.
-    send_order: VecDeque<ConnectionHandle>,
+    /// The connections due in `handle_timeout`, kept to reuse its memory.
+    due: Vec<ConnectionHandle>,
     local: Option<SocketAddr>,
     dropped_datagrams: u64,
     /// Derives stateless reset tokens from connection IDs (RFC 9000 §10.3.2).
@@ -215,7 +225,7 @@ impl Endpoint {
             responses: VecDeque::new(),
             incoming: incoming::Pending::default(),
             drained: VecDeque::new(),
-            send_order: VecDeque::new(),
+            due: Vec::new(),
             local: local.filter(|addr| !addr.ip().is_unspecified()),
             dropped_datagrams: 0,
             refused: [0; InitialRefusal::COUNT],
@@ -280,6 +290,12 @@ impl Endpoint {
     /// when known: on a socket bound to a wildcard address, a connection
     /// answers from the address its peer reached (see
     /// [`Connection::local_ip`]), and so do the stateless answers.
+    ///
+    /// Cost: one route lookup, then the connection's own work. A
+    /// short-header datagram for no connection is checked as a stateless
+    /// reset with one hash lookup among the reset tokens of the peers at
+    /// `remote`, after refreshing the connections touched since the last
+    /// refresh; it does not grow with the number of connections.
     pub fn handle(
         &mut self,
         now: Instant,
@@ -317,7 +333,7 @@ impl Endpoint {
             // RFC 9000 §10.3.1: a stateless reset carries a random connection
             // ID, so an unroutable short header is checked against the reset
             // tokens of our connections to that peer.
-            let reset = self.handle_unroutable(now, remote, &data);
+            let reset = self.connections.stateless_reset(now, remote, &data);
             if !reset {
                 let dcid = dcid.unwrap_or(ConnectionId::EMPTY);
                 self.send_stateless_reset(&data, &dcid, remote, local_ip);
@@ -378,38 +394,7 @@ impl Endpoint {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
         self.connections.insert(handle, conn, cids);
-        self.send_order.push_back(handle);
         handle
-    }
-
-    /// Whether an unroutable datagram is the stateless reset of one of our
-    /// connections (RFC 9000 §10.3.1), which then drains.
-    fn handle_unroutable(&mut self, now: Instant, remote: SocketAddr, data: &[u8]) -> bool {
-        self.connections.refresh();
-        let candidates = self.connections.reset_candidates(remote, data);
-        let mut reset = false;
-        for handle in self.connections.handles() {
-            let Some(conn) = self.connections.visit(handle) else {
-                continue;
-            };
-            reset = conn.handle_unroutable(now, remote, data);
-            self.connections.touch(handle);
-            if reset {
-                debug_assert!(
-                    candidates.contains(&handle),
-                    "the reset token map holds the token that matched"
-                );
-                break;
-            }
-        }
-        debug_assert!(
-            reset
-                || candidates
-                    .iter()
-                    .all(|h| self.connections.get(*h).is_none_or(Connection::is_closed)),
-            "an open connection filed under the token was not reset"
-        );
-        reset
     }
 
     /// The source IP of what we send in answer to a datagram sent to
@@ -421,6 +406,17 @@ impl Endpoint {
 
     /// The next datagram to send, written into `buf`; `None` when nothing
     /// is due now.
+    ///
+    /// Stateless answers go first; then the connections that may have
+    /// something to send take turns, one datagram each (round robin). Only
+    /// those are polled: the connections touched since their last poll
+    /// returned `None` (by a datagram, a timeout, or
+    /// [`connection_mut`](Self::connection_mut)). A connection whose timer
+    /// is due sends once [`handle_timeout`](Self::handle_timeout) ran it.
+    ///
+    /// Cost: one connection poll per datagram, plus one for each touched
+    /// connection that turns out to have nothing to send; O(1) amortized
+    /// besides, whatever the number of connections.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
         if let Some(response) = self.responses.pop_front() {
             buf.clear();
@@ -433,17 +429,13 @@ impl Endpoint {
                 src_ip: response.src_ip,
             });
         }
-        for _ in 0..self.send_order.len() {
-            let handle = self.send_order.pop_front()?;
-            self.send_order.push_back(handle);
-            let ready = self.connections.is_send_ready(handle);
+        while let Some(handle) = self.connections.next_send_ready() {
             let Some(conn) = self.connections.visit(handle) else {
                 continue;
             };
             let transmit = conn.poll_transmit(now, buf);
             self.connections.transmitted(handle, transmit.is_some());
             if transmit.is_some() {
-                debug_assert!(ready, "a connection that sent was queued to send");
                 return transmit;
             }
         }
@@ -452,19 +444,15 @@ impl Endpoint {
 
     /// The earliest deadline of any connection, and of the oldest pending
     /// incoming's [`incoming_timeout`](EndpointConfig::incoming_timeout).
+    ///
+    /// Cost: the deadlines are kept in order, so this reads the first one,
+    /// after filing again the deadline of each connection touched since
+    /// the last call (O(log n) for each that moved). It takes `&mut self`
+    /// for that filing.
     #[must_use]
     pub fn poll_timeout(&mut self) -> Option<Instant> {
-        let connections = self
-            .connections
-            .iter()
-            .filter_map(Connection::poll_timeout)
-            .min();
         self.connections.refresh();
-        debug_assert_eq!(
-            self.connections.next_deadline(),
-            connections,
-            "the timer set holds every connection's deadline"
-        );
+        let connections = self.connections.next_deadline();
         let incoming = self.incoming_deadline();
         match (connections, incoming) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -474,62 +462,61 @@ impl Endpoint {
 
     /// Runs the timers of every connection due by `now`, and refuses the
     /// incomings that waited too long.
+    ///
+    /// Cost: one call per connection due (each runs once per call, even if
+    /// its timer is still due after), found in the ordered deadlines in
+    /// O(log n); the connections not due are not looked at.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.connections.refresh();
-        let mut due = Vec::new();
+        let mut due = std::mem::take(&mut self.due);
+        due.clear();
         self.connections.due(now, &mut due);
-        let mut handled = 0;
-        for handle in self.connections.handles() {
-            let Some(conn) = self.connections.visit(handle) else {
-                continue;
-            };
-            if conn.poll_timeout().is_some_and(|t| t <= now) {
+        for &handle in &due {
+            if let Some(conn) = self.connections.visit(handle) {
                 conn.handle_timeout(now);
-                self.connections.touch(handle);
-                debug_assert!(due.contains(&handle), "the timer set holds what is due");
-                handled += 1;
             }
+            self.connections.touch(handle);
         }
-        debug_assert_eq!(handled, due.len(), "the timer set holds only what is due");
+        self.due = due;
         self.expire_incoming(now);
     }
 
-    /// The next event of any connection. A drained connection stays until
-    /// its events are taken; then its final record goes to
-    /// [`poll_drained`](Self::poll_drained) and the connection is dropped.
+    /// The next event of any connection; a connection's events come out
+    /// together. A drained connection stays until its events are taken;
+    /// then its final record goes to [`poll_drained`](Self::poll_drained)
+    /// and the connection is dropped.
+    ///
+    /// Cost: one connection poll per event, plus one for each connection
+    /// touched or polled for transmits since it last had no event; the
+    /// others are not looked at.
     pub fn poll_event(&mut self) -> Option<(ConnectionHandle, Event)> {
-        let mut found = None;
-        let mut finished = Vec::new();
-        for handle in self.connections.handles() {
-            let ready = self.connections.is_event_ready(handle);
+        while let Some(handle) = self.connections.next_event_ready() {
             let Some(conn) = self.connections.visit(handle) else {
+                self.connections.events_taken(handle);
                 continue;
             };
             if let Some(event) = conn.poll() {
-                debug_assert!(ready, "a connection with events was queued for events");
-                found = Some((handle, event));
-                break;
+                return Some((handle, event));
             }
             let drained = conn.is_drained();
             self.connections.events_taken(handle);
             if drained {
-                debug_assert!(ready, "a drained connection was queued for events");
-                finished.push(handle);
+                self.retire(handle);
             }
         }
-        for handle in finished {
-            self.retire(handle);
-        }
-        found
+        None
     }
 
-    /// A connection, by handle.
+    /// A connection, by handle. O(1).
     #[must_use]
     pub fn connection(&self, handle: ConnectionHandle) -> Option<&Connection> {
         self.connections.get(handle)
     }
 
-    /// A connection, by handle, to act on it.
+    /// A connection, by handle, to act on it. The endpoint cannot see what
+    /// is done with it, so the connection is polled again for transmits
+    /// and events, and its deadline read again, at the next calls: use
+    /// [`connection`](Self::connection) only to read. O(1).
     pub fn connection_mut(&mut self, handle: ConnectionHandle) -> Option<&mut Connection> {
         self.connections.touch(handle)
     }

@@ -168,21 +168,15 @@ impl Connections {
     }
 
     /// Takes a connection out, with its routes and its place in every
-    /// index.
+    /// index: O(log n) for its timer, O(1) amortized for the rest.
     pub(super) fn remove(&mut self, handle: ConnectionHandle) -> Option<Connection> {
         let slot = self.slots.remove(&handle)?;
-        let owned = slot
-            .cids
-            .iter()
-            .filter(|cid| self.routes.get(cid) == Some(&handle))
-            .count();
-        let before = self.routes.len();
-        self.routes.retain(|_, h| *h != handle);
-        debug_assert_eq!(
-            before - self.routes.len(),
-            owned,
-            "the routes to a connection are the connection IDs it was filed with"
-        );
+        for cid in &slot.cids {
+            // A connection ID routed to a newer connection since stays.
+            if self.routes.get(cid) == Some(&handle) {
+                self.routes.remove(cid);
+            }
+        }
         if let Some(deadline) = slot.deadline {
             self.timers.remove(&(deadline, handle));
         }
@@ -255,6 +249,18 @@ impl Connections {
         due.extend(self.timers.range(..=last).map(|(_, handle)| *handle));
     }
 
+    /// Takes the next connection that may have something to send.
+    pub(super) fn next_send_ready(&mut self) -> Option<ConnectionHandle> {
+        self.send_ready.pop()
+    }
+
+    /// The next connection that may have events, left queued: it stays
+    /// first until [`events_taken`](Self::events_taken), so that its
+    /// events come out together.
+    pub(super) fn next_event_ready(&mut self) -> Option<ConnectionHandle> {
+        self.event_ready.front()
+    }
+
     /// A connection was polled for a transmit: if it sent one it stays
     /// queued to send, at the back (round robin); if not, it leaves the
     /// queue until touched again. Either way its deadline may have moved
@@ -274,41 +280,46 @@ impl Connections {
         self.event_ready.remove(handle);
     }
 
-    /// Whether a connection is queued to send.
-    pub(super) fn is_send_ready(&self, handle: ConnectionHandle) -> bool {
-        self.send_ready.contains(handle)
-    }
-
-    /// Whether a connection is queued for events.
-    pub(super) fn is_event_ready(&self, handle: ConnectionHandle) -> bool {
-        self.event_ready.contains(handle)
-    }
-
-    /// The connections whose peer's reset token ends `datagram` from
-    /// `remote`, as of the last [`refresh`](Self::refresh).
-    pub(super) fn reset_candidates(
-        &self,
+    /// RFC 9000 §10.3.1: whether a datagram that routes to no connection
+    /// is the stateless reset of a connection to `remote`, which then
+    /// drains. The datagram's last 16 bytes are looked up among the tokens
+    /// of the peers at `remote`; only the connections filed under that
+    /// token check it, in constant time. Costs a refresh, one hash lookup
+    /// and, when the token matches, one call per connection filed under it.
+    pub(super) fn stateless_reset(
+        &mut self,
+        now: Instant,
         remote: SocketAddr,
         datagram: &[u8],
-    ) -> Vec<ConnectionHandle> {
+    ) -> bool {
+        // A token learned since the last refresh must be found too.
+        self.refresh();
         let Some(token) = reset_token_candidate(datagram) else {
-            return Vec::new();
+            return false;
         };
         let key = ResetKey {
             remote,
             token: ResetToken(token),
         };
-        self.reset_tokens.get(&key).cloned().unwrap_or_default()
-    }
-
-    /// Every handle, in no particular order.
-    pub(super) fn handles(&self) -> Vec<ConnectionHandle> {
-        self.slots.keys().copied().collect()
-    }
-
-    /// Every connection, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Connection> {
-        self.slots.values().map(|slot| &slot.conn)
+        let Some(handles) = self.reset_tokens.get(&key) else {
+            return false;
+        };
+        for &handle in handles {
+            let Some(slot) = self.slots.get_mut(&handle) else {
+                continue;
+            };
+            #[cfg(test)]
+            {
+                self.visits += 1;
+            }
+            if slot.conn.handle_unroutable(now, remote, datagram) {
+                self.send_ready.push(handle);
+                self.event_ready.push(handle);
+                self.dirty.push(handle);
+                return true;
+            }
+        }
+        false
     }
 
     /// Checks every index against the connections: what a refresh would

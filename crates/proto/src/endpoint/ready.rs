@@ -43,6 +43,7 @@ impl ReadyQueue {
     }
 
     /// Whether `handle` is queued.
+    #[cfg(test)]
     pub(super) fn contains(&self, handle: ConnectionHandle) -> bool {
         self.members.contains_key(&handle)
     }

@@ -71,6 +71,30 @@ pub(super) fn configs() -> (ClientConfig, Arc<ServerConfig>) {
         .clone()
 }
 
+/// What an endpoint's calls cost, in calls into its connections (see
+/// `Connections::visits`).
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Work {
+    /// Calls into the endpoint: `handle`, `poll_transmit`, `poll_timeout`,
+    /// `handle_timeout`, `poll_event`.
+    pub(super) calls: u64,
+    /// Calls into connections, over all those.
+    pub(super) visits: u64,
+    /// The most calls into connections that one call made.
+    pub(super) most: u64,
+}
+
+/// Runs `f` on `endpoint`, charging what it visits to `work`.
+fn measured<T>(endpoint: &mut Endpoint, work: &mut Work, f: impl FnOnce(&mut Endpoint) -> T) -> T {
+    let before = endpoint.connections.visits;
+    let out = f(endpoint);
+    let visits = endpoint.connections.visits - before;
+    work.calls += 1;
+    work.visits += visits;
+    work.most = work.most.max(visits);
+    out
+}
+
 /// A datagram on its way.
 struct InFlight {
     at: Instant,
@@ -90,6 +114,8 @@ pub(super) struct Net {
     pub(super) server_events: Vec<(ConnectionHandle, Event)>,
     /// Echo what arrives on streams the client opens, at the server.
     pub(super) echo: bool,
+    /// What the client's calls cost.
+    pub(super) client_work: Work,
 }
 
 impl Net {
@@ -104,6 +130,7 @@ impl Net {
             client_events: Vec::new(),
             server_events: Vec::new(),
             echo: false,
+            client_work: Work::default(),
         }
     }
 
@@ -123,24 +150,30 @@ impl Net {
                 && datagram.at <= self.now
             {
                 let datagram = self.in_flight.pop_front().unwrap();
-                let to = if datagram.to == SERVER {
-                    &mut self.server
-                } else {
-                    &mut self.client
-                };
                 let local = Some(datagram.to.ip());
                 let data = BytesMut::from(&datagram.data[..]);
-                to.handle(self.now, datagram.from, local, None, data);
+                let (now, from) = (self.now, datagram.from);
+                if datagram.to == SERVER {
+                    self.server.handle(now, from, local, None, data);
+                } else {
+                    measured(&mut self.client, &mut self.client_work, |client| {
+                        client.handle(now, from, local, None, data);
+                    });
+                }
                 busy = true;
             }
             while let Some(id) = self.server.poll_incoming() {
                 self.server.accept_incoming(self.now, id, None).unwrap();
             }
-            for endpoint in [&mut self.client, &mut self.server] {
-                if endpoint.poll_timeout().is_some_and(|t| t <= self.now) {
-                    endpoint.handle_timeout(self.now);
-                    busy = true;
-                }
+            let now = self.now;
+            let work = &mut self.client_work;
+            if measured(&mut self.client, work, Endpoint::poll_timeout).is_some_and(|t| t <= now) {
+                measured(&mut self.client, work, |client| client.handle_timeout(now));
+                busy = true;
+            }
+            if self.server.poll_timeout().is_some_and(|t| t <= now) {
+                self.server.handle_timeout(now);
+                busy = true;
             }
             busy |= self.take_events();
             busy |= self.flush();
@@ -154,7 +187,11 @@ impl Net {
 
     fn take_events(&mut self) -> bool {
         let mut any = false;
-        while let Some((handle, event)) = self.client.poll_event() {
+        while let Some((handle, event)) = measured(
+            &mut self.client,
+            &mut self.client_work,
+            Endpoint::poll_event,
+        ) {
             self.client_events.push((handle, event));
             any = true;
         }
@@ -192,8 +229,15 @@ impl Net {
     fn flush(&mut self) -> bool {
         let mut any = false;
         let mut buf = Vec::new();
-        for (from, endpoint) in [(CLIENT, &mut self.client), (SERVER, &mut self.server)] {
-            while let Some(transmit) = endpoint.poll_transmit(self.now, &mut buf) {
+        let now = self.now;
+        let mut unmeasured = Work::default();
+        for (from, endpoint, work) in [
+            (CLIENT, &mut self.client, &mut self.client_work),
+            (SERVER, &mut self.server, &mut unmeasured),
+        ] {
+            while let Some(transmit) = measured(endpoint, work, |endpoint| {
+                endpoint.poll_transmit(now, &mut buf)
+            }) {
                 assert_eq!(transmit.segment_size, None);
                 any = true;
                 if transmit.destination == NOWHERE {
@@ -214,9 +258,14 @@ impl Net {
     /// whether there was one.
     pub(super) fn step(&mut self) -> bool {
         self.settle();
+        let client = measured(
+            &mut self.client,
+            &mut self.client_work,
+            Endpoint::poll_timeout,
+        );
         let next = [
             self.in_flight.front().map(|d| d.at),
-            self.client.poll_timeout(),
+            client,
             self.server.poll_timeout(),
         ]
         .into_iter()
@@ -303,4 +352,62 @@ fn the_indexes_follow_connections_through_their_lives() {
         .collect();
     assert_eq!(retired.len(), 2);
     assert!(retired.contains(&lost) && retired.contains(&second));
+}
+
+/// The client's work for one connection that connects, sends 20 kB on a
+/// stream and reads the echo, on an endpoint that also holds `idle`
+/// connections still waiting for their first answer.
+fn busy_among_idle(idle: usize) -> Work {
+    let mut net = Net::new(7);
+    net.echo = true;
+    for _ in 0..idle {
+        net.connect(NOWHERE);
+    }
+    net.settle();
+    net.client_work = Work::default();
+    let start = net.now;
+
+    let busy = net.connect(SERVER);
+    assert!(net.run_until(Duration::from_secs(1), |net| connected(net, busy)));
+    let conn = net.client.connection_mut(busy).unwrap();
+    let id = conn.open_stream(Dir::Bi).unwrap();
+    conn.write_stream(id, Bytes::from(vec![1; 20_000])).unwrap();
+    conn.finish_stream(id).unwrap();
+    let mut echoed = 0;
+    let done = net.run_until(Duration::from_secs(1), |net| {
+        net.client_events.iter().any(|(h, event)| {
+            *h == busy && matches!(event, Event::Stream(StreamEvent::Readable { .. }))
+        })
+    });
+    assert!(done);
+    while let Ok(Some(chunk)) =
+        net.client
+            .connection_mut(busy)
+            .unwrap()
+            .read_stream(id, usize::MAX, true)
+    {
+        echoed += chunk.bytes.len();
+        net.run_until(Duration::from_millis(100), |_| true);
+    }
+    assert!(echoed > 0);
+    assert!(
+        net.now - start < Duration::from_millis(900),
+        "the idle connections' timers did not fire meanwhile"
+    );
+    assert_eq!(net.client.connection_count(), idle + 1);
+    net.client_work
+}
+
+// Issue 14: the endpoint's work per call follows the connections that
+// have something to do, not the number it holds.
+#[test]
+fn work_per_call_does_not_grow_with_idle_connections() {
+    let alone = busy_among_idle(0);
+    let among = busy_among_idle(10_000);
+    println!("alone: {alone:?}; among 10,000 idle: {among:?}");
+    assert!(among.most <= 3, "{among:?}");
+    assert!(
+        among.visits <= alone.visits + alone.visits / 10,
+        "{among:?} against {alone:?}"
+    );
 }

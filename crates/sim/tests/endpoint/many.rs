@@ -1,6 +1,7 @@
 //! An endpoint with many connections: a stateless reset, a retired
 //! connection's routes and the turns connections take to send concern
-//! exactly the connections they should.
+//! exactly the connections they should; and (ignored, for release builds)
+//! what a handshake costs the server as the connections it holds grow.
 
 use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
 
@@ -287,5 +288,130 @@ fn connections_with_data_take_turns_one_datagram_each() {
     assert!(sent.iter().all(|cid| server_cids.contains(cid)));
     for pair in sent.windows(2) {
         assert_ne!(pair[0], pair[1], "turns alternate: {sent:?}");
+    }
+}
+
+/// The time of day, to measure CPU time spent in one thread.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a measurement of real time, outside the protocol code"
+)]
+fn clock() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// An endpoint that adds up the real time spent in its calls.
+struct Timed {
+    endpoint: Endpoint,
+    busy: Duration,
+}
+
+impl Timed {
+    fn timed<T>(&mut self, f: impl FnOnce(&mut Endpoint) -> T) -> T {
+        let start = clock();
+        let out = f(&mut self.endpoint);
+        self.busy += start.elapsed();
+        out
+    }
+}
+
+impl tern_sim::Node for Timed {
+    fn handle(
+        &mut self,
+        now: std::time::Instant,
+        remote: std::net::SocketAddr,
+        local: std::net::SocketAddr,
+        ecn: Option<tern_proto::EcnCodepoint>,
+        data: bytes::BytesMut,
+    ) {
+        self.timed(|e| e.handle(now, remote, Some(local.ip()), ecn, data));
+    }
+
+    fn poll_transmit(
+        &mut self,
+        now: std::time::Instant,
+        buf: &mut Vec<u8>,
+    ) -> Option<tern_proto::Transmit> {
+        self.timed(|e| e.poll_transmit(now, buf))
+    }
+
+    fn poll_timeout(&mut self) -> Option<std::time::Instant> {
+        self.timed(|e| e.poll_timeout())
+    }
+
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        self.timed(|e| e.handle_timeout(now));
+    }
+}
+
+/// Connects `n` more clients, `batch` at a time, accepting each at the
+/// server; returns the server's time per handshake.
+fn grow(sim: &mut Sim<Timed>, config: &ClientConfig, n: usize, batch: usize) -> Duration {
+    sim.node_mut(SERVER).busy = Duration::ZERO;
+    let mut left = n;
+    while left > 0 {
+        let now = sim.now();
+        let count = left.min(batch);
+        for _ in 0..count {
+            sim.node_mut(CLIENT)
+                .endpoint
+                .connect(now, config, SERVER_ADDR, "localhost")
+                .expect("the client starts");
+        }
+        let mut connected = 0;
+        let outcome = sim.run_until(
+            |sim| {
+                let now = sim.now();
+                let server = sim.node_mut(SERVER);
+                server.timed(|e| {
+                    while let Some(id) = e.poll_incoming() {
+                        e.accept_incoming(now, id, None).expect("accepted");
+                    }
+                    while e.poll_event().is_some() {}
+                });
+                while let Some((_, event)) = sim.node_mut(CLIENT).endpoint.poll_event() {
+                    connected += usize::from(matches!(event, Event::Connected(_)));
+                }
+                let _ = sim.settle();
+                connected == count
+            },
+            LIMIT,
+        );
+        assert!(outcome.is_satisfied(), "{outcome:?}");
+        left -= count;
+    }
+    sim.node(SERVER).busy / u32::try_from(n).expect("fits")
+}
+
+// Issue 14: the server's time per handshake should not grow with the
+// connections it holds. Timing is printed, not asserted; run it in
+// release:
+//   cargo test --release -p tern-sim --test endpoint -- --ignored --nocapture handshake_cost
+#[test]
+#[ignore = "a measurement: run in release with --ignored --nocapture"]
+fn handshake_cost_as_connections_grow() {
+    let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
+    let config = ClientConfig::new(client_tls).expect("the test tls config runs quic");
+    let endpoint = EndpointConfig::default();
+    let mut sim = Sim::new(90);
+    sim.set_default_link(LinkConfig::default().delay(Duration::from_millis(1)));
+    let server = server_endpoint(&endpoint, server_tls, 90);
+    let timed = |endpoint| Timed {
+        endpoint,
+        busy: Duration::ZERO,
+    };
+    assert_eq!(sim.add_node(SERVER_ADDR, timed(server)), SERVER);
+    let client = Endpoint::new(Arc::new(endpoint), None, Some(CLIENT_ADDR), 91);
+    assert_eq!(sim.add_node(CLIENT_ADDR, timed(client)), CLIENT);
+    let measured = 500;
+    let mut held = 0;
+    for target in [1_000, 10_000] {
+        grow(&mut sim, &config, target - held, 250);
+        let per_handshake = grow(&mut sim, &config, measured, 100);
+        held = target + measured;
+        println!(
+            "server time per handshake with {target} connections held: {} µs",
+            per_handshake.as_micros()
+        );
     }
 }
