@@ -37,8 +37,9 @@ pub(crate) struct ConnRecord {
     pub(crate) handles: usize,
     pub(crate) wakers: ConnWakers,
     pub(crate) subscribers: Subscribers,
-    /// The final record, once the connection drained.
-    pub(crate) drained: Option<DrainedConnection>,
+    /// The final record, once the connection drained; boxed, so that a
+    /// live connection's record does not carry its room.
+    pub(crate) drained: Option<Box<DrainedConnection>>,
 }
 
 impl ConnRecord {
@@ -49,7 +50,7 @@ impl ConnRecord {
     }
 
     pub(crate) fn drained(&mut self, drained: DrainedConnection) {
-        self.drained = Some(drained);
+        self.drained = Some(Box::new(drained));
         self.wakers.wake_all();
     }
 
@@ -190,7 +191,7 @@ impl ConnectionRef {
         state
             .conns
             .get(&self.handle)
-            .and_then(|r| r.drained.as_ref())
+            .and_then(|r| r.drained.as_deref())
             .map(drained)
     }
 

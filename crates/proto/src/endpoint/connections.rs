@@ -71,9 +71,11 @@ struct ResetKey {
     token: ResetToken,
 }
 
-/// A connection and where the indexes file it.
+/// A connection and where the indexes file it. The connection is boxed:
+/// it is several kilobytes, and the map's empty slots (up to half of them
+/// after it grows) would otherwise each cost that much.
 struct Slot {
-    conn: Connection,
+    conn: Box<Connection>,
     /// Every connection ID routed to it.
     cids: Vec<ConnectionId>,
     /// The deadline `timers` holds for it, as of its last refresh.
@@ -116,7 +118,7 @@ impl Connections {
 
     /// A connection, to read.
     pub(super) fn get(&self, handle: ConnectionHandle) -> Option<&Connection> {
-        self.slots.get(&handle).map(|slot| &slot.conn)
+        self.slots.get(&handle).map(|slot| &*slot.conn)
     }
 
     /// A connection, to act on: it is queued to send, for events and to
@@ -137,7 +139,7 @@ impl Connections {
         {
             self.visits += 1;
         }
-        self.slots.get_mut(&handle).map(|slot| &mut slot.conn)
+        self.slots.get_mut(&handle).map(|slot| &mut *slot.conn)
     }
 
     /// Adds a connection, routed by `cids`; it is touched.
@@ -153,7 +155,7 @@ impl Connections {
         self.slots.insert(
             handle,
             Slot {
-                conn,
+                conn: Box::new(conn),
                 cids: cids.to_vec(),
                 deadline: None,
                 reset: None,
@@ -186,7 +188,7 @@ impl Connections {
         self.send_ready.remove(handle);
         self.event_ready.remove(handle);
         self.dirty.remove(handle);
-        Some(slot.conn)
+        Some(*slot.conn)
     }
 
     /// Files again every connection touched since the last refresh: its

@@ -139,6 +139,7 @@ impl<T> SentPackets<T> {
     }
 
     /// Pops the holes at the front, so that the front entry is a packet.
+    /// The buffer keeps its capacity: sending again allocates nothing.
     pub(super) fn trim_front(&mut self) {
         while let Some(None) = self.packets.front() {
             self.packets.pop_front();
@@ -146,9 +147,10 @@ impl<T> SentPackets<T> {
         }
     }
 
-    /// Removes every packet, oldest first.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = SentPacket<T>> + '_ {
-        self.packets.drain(..).flatten()
+    /// Removes every packet, oldest first, and frees the buffer: the space
+    /// is being discarded for good.
+    pub(super) fn drain(&mut self) -> impl Iterator<Item = SentPacket<T>> + use<T> {
+        std::mem::take(&mut self.packets).into_iter().flatten()
     }
 
     /// The tracked packets with their packet numbers, oldest first.
