@@ -10,7 +10,7 @@
 //! briefly, never across an `.await`, act, then wake the driver.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard},
     task::Waker,
@@ -20,7 +20,7 @@ use std::{
 use futures::task::AtomicWaker;
 use tern_proto::{
     VarInt,
-    endpoint::{ConnectionHandle, DrainedConnection, Endpoint, IncomingId},
+    endpoint::{ConnectionHandle, DrainedConnection, Endpoint, HandleMap, IncomingId},
 };
 
 use crate::{
@@ -34,7 +34,7 @@ pub(crate) struct State {
     pub(crate) endpoint: Endpoint,
     /// What the API keeps per connection: handle count, waiters,
     /// subscribers, and the final record once the connection drained.
-    pub(crate) conns: HashMap<ConnectionHandle, ConnRecord>,
+    pub(crate) conns: HandleMap<ConnRecord>,
     /// Incomings not yet taken by `accept`.
     pub(crate) incoming: VecDeque<IncomingId>,
     /// Incomings handed to the application and not yet decided.
@@ -149,7 +149,7 @@ impl EndpointShared {
             local_addr,
             state: Mutex::new(State {
                 endpoint,
-                conns: HashMap::new(),
+                conns: HandleMap::default(),
                 incoming: VecDeque::new(),
                 incoming_out: 0,
                 endpoint_wakers: WakerSet::default(),

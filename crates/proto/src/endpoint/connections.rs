@@ -28,7 +28,7 @@ use std::{
     time::Instant,
 };
 
-use super::{ConnectionHandle, ready::ReadyQueue};
+use super::{ConnectionHandle, HandleMap, ready::ReadyQueue};
 use crate::{
     ConnectionId,
     connection::{Connection, constant_time_eq, reset_token_candidate},
@@ -87,7 +87,7 @@ struct Slot {
 /// The connections of an endpoint, by handle, with their indexes.
 #[derive(Default)]
 pub(super) struct Connections {
-    slots: HashMap<ConnectionHandle, Slot>,
+    slots: HandleMap<Slot>,
     /// Connection IDs (ours, and a client's original DCID) to connections.
     routes: HashMap<ConnectionId, ConnectionHandle>,
     /// Each connection's deadline, earliest first.

@@ -6,9 +6,9 @@
 //! send, one for those that may have events, and one for those whose
 //! deadline may have changed; it visits only the handles queued there.
 
-use std::collections::{HashMap, VecDeque, hash_map::Entry};
+use std::collections::{VecDeque, hash_map::Entry};
 
-use super::ConnectionHandle;
+use super::{ConnectionHandle, HandleMap};
 
 /// Stale entries tolerated beyond twice the live ones before the order is
 /// compacted.
@@ -26,7 +26,7 @@ pub(super) struct ReadyQueue {
     /// Handles in the order they were queued, with their tickets.
     order: VecDeque<(ConnectionHandle, u64)>,
     /// The members, with the ticket of their live entry in `order`.
-    members: HashMap<ConnectionHandle, u64>,
+    members: HandleMap<u64>,
     next_ticket: u64,
 }
 
