@@ -56,8 +56,9 @@ impl ConnRecord {
 
     pub(crate) fn on_stopped(&mut self, lost: bool) {
         if lost {
+            // Every subscriber that has not seen a close ends with this one.
             self.subscribers
-                .close_all(&Event::Closed(ConnectionError::EndpointStopped));
+                .push(&Event::Closed(ConnectionError::EndpointStopped));
         }
         self.wakers.wake_all();
     }

@@ -169,13 +169,6 @@ impl EndpointRef {
         state.endpoint_wakers.register(cx.waker());
         Poll::Pending
     }
-
-    /// Whether the event loop has ended (normally, or because its runtime
-    /// shut down); the socket is closed then.
-    #[must_use]
-    pub fn is_stopped(&self) -> bool {
-        self.shared.state().stopped
-    }
 }
 
 impl Clone for EndpointRef {

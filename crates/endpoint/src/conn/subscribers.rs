@@ -118,12 +118,6 @@ impl Subscribers {
         }
     }
 
-    /// Ends every subscriber that has not seen a close with `event` (the
-    /// driver is gone).
-    pub(crate) fn close_all(&mut self, event: &Event) {
-        self.push(event);
-    }
-
     /// The next item of subscriber `id`.
     pub(crate) fn poll(&mut self, id: u64, waker: &Waker) -> Next {
         let Some(subscriber) = self.list.iter_mut().find(|s| s.id == id) else {
