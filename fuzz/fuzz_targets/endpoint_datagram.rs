@@ -106,7 +106,8 @@ fuzz_target!(|data: &[u8]| {
     );
     for _ in 0..16 {
         let mut sent = 0;
-        while endpoint.poll_transmit(now, &mut buf).is_some() {
+        while endpoint.poll_transmit(now, 4, &mut buf).is_some() {
+            buf.clear();
             sent += 1;
             assert!(sent < 64, "the endpoint keeps sending without input");
         }

@@ -300,11 +300,12 @@ fn half_open(server: &Server, runtime: &Arc<dyn Runtime>) {
         .connect(now, &client_config(), to, "localhost")
         .unwrap();
     let mut buf = Vec::new();
-    while let Some(transmit) = client.poll_transmit(now, &mut buf) {
+    while let Some(transmit) = client.poll_transmit(now, 1, &mut buf) {
         let segment = transmit.segment_size.unwrap_or(transmit.size);
         for datagram in buf[..transmit.size].chunks(segment) {
             socket.send_to(datagram, to).unwrap();
         }
+        buf.clear();
     }
     wait_for("the half-open connection", || {
         server.endpoint.stats().connections == 1

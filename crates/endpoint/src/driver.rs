@@ -41,26 +41,22 @@ const PARKED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Datagrams sent in one GSO call at most.
 const MAX_GSO_SEGMENTS: usize = 32;
 
-/// The driver's send-side buffers, reused from turn to turn.
+/// The driver's send buffer, reused from turn to turn.
 #[derive(Debug)]
 pub(crate) struct IoBuffers {
-    /// A datagram the socket could not take yet.
-    pending: Option<(Transmit, Vec<u8>)>,
-    /// The buffer datagrams are batched in.
+    /// A batch the socket could not take yet; its bytes are in `send_buf`.
+    pending: Option<Transmit>,
+    /// The buffer the protocol writes each batch into, in place: it goes
+    /// to the socket as written, with no copy.
     send_buf: Vec<u8>,
-    /// The buffer the protocol writes one datagram into.
-    scratch: Vec<u8>,
-    /// A datagram that could not join the last batch.
-    held: Option<(Transmit, Vec<u8>)>,
 }
 
 impl Default for IoBuffers {
     fn default() -> Self {
         Self {
             pending: None,
+            // 32 datagrams of up to 1500 bytes: a full GSO batch.
             send_buf: Vec::with_capacity(64 * 1024),
-            scratch: Vec::with_capacity(2048),
-            held: None,
         }
     }
 }
@@ -290,20 +286,17 @@ fn transmit(
 ) -> bool {
     let mut sent = false;
     loop {
-        let (transmit, contents) = match state.io.pending.take() {
+        let transmit = match state.io.pending.take() {
             Some(pending) => pending,
             None => match next_batch(socket, state, now) {
                 Some(batch) => batch,
                 None => break,
             },
         };
-        match socket.try_send(&transmit, &contents[..transmit.size]) {
-            Ok(()) => {
-                sent = true;
-                state.io.send_buf = contents;
-            }
+        match socket.try_send(&transmit, &state.io.send_buf[..transmit.size]) {
+            Ok(()) => sent = true,
             Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                state.io.pending = Some((transmit, contents));
+                state.io.pending = Some(transmit);
                 if socket.poll_writable(cx).is_ready() {
                     continue;
                 }
@@ -314,7 +307,6 @@ fn transmit(
                 // would; loss recovery sends its contents again.
                 tracing::debug!(%error, "udp send failed");
                 sent = true;
-                state.io.send_buf = contents;
             }
         }
     }
@@ -327,73 +319,28 @@ pub(crate) fn flush(state: &mut State, now: Instant) {
     let Some(socket) = state.socket.clone() else {
         return;
     };
-    if let Some((transmit, contents)) = state.io.pending.take() {
-        let _ = socket.try_send(&transmit, &contents[..transmit.size]);
+    if let Some(transmit) = state.io.pending.take() {
+        let _ = socket.try_send(&transmit, &state.io.send_buf[..transmit.size]);
     }
-    while let Some((transmit, contents)) = next_batch(&*socket, state, now) {
+    while let Some(transmit) = next_batch(&*socket, state, now) {
         if socket
-            .try_send(&transmit, &contents[..transmit.size])
+            .try_send(&transmit, &state.io.send_buf[..transmit.size])
             .is_err()
         {
             break;
         }
-        state.io.send_buf = contents;
     }
 }
 
-/// Builds the next send: as many datagrams for one destination as GSO
-/// takes in one call, all of one size but a shorter last one.
-fn next_batch(
-    socket: &dyn AsyncUdpSocket,
-    state: &mut State,
-    now: Instant,
-) -> Option<(Transmit, Vec<u8>)> {
-    if let Some(held) = state.io.held.take() {
-        return Some(held);
-    }
+/// Has the protocol write the next send into the send buffer: as many
+/// datagrams of one connection as GSO takes in one call, all of one size
+/// but a shorter last one, built in place.
+fn next_batch(socket: &dyn AsyncUdpSocket, state: &mut State, now: Instant) -> Option<Transmit> {
     let max_segments = socket.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
-    let mut batch = std::mem::take(&mut state.io.send_buf);
-    batch.clear();
-    let mut first: Option<Transmit> = None;
-    let mut segments = 0;
-    while let Some(transmit) = state.endpoint.poll_transmit(now, &mut state.io.scratch) {
-        let datagram = &state.io.scratch[..transmit.size];
-        match &mut first {
-            None => {
-                batch.extend_from_slice(datagram);
-                first = Some(transmit);
-                segments = 1;
-            }
-            Some(head) => {
-                if transmit.destination != head.destination
-                    || transmit.src_ip != head.src_ip
-                    || transmit.ecn != head.ecn
-                    || transmit.size > head.size
-                {
-                    // It cannot join this batch: send it alone next time.
-                    state.io.held = Some((transmit, datagram.to_vec()));
-                    break;
-                }
-                batch.extend_from_slice(datagram);
-                segments += 1;
-                if transmit.size < head.size {
-                    break;
-                }
-            }
-        }
-        if segments >= max_segments || max_segments == 1 {
-            break;
-        }
-    }
-    let Some(mut head) = first else {
-        state.io.send_buf = batch;
-        return None;
-    };
-    if segments > 1 {
-        head.segment_size = Some(head.size);
-    }
-    head.size = batch.len();
-    Some((head, batch))
+    state.io.send_buf.clear();
+    state
+        .endpoint
+        .poll_transmit(now, max_segments, &mut state.io.send_buf)
 }
 
 #[cfg(test)]

@@ -180,8 +180,10 @@ impl Transfer {
                 .expect("the server accepts the client");
             self.server_conn = Some(handle);
         }
-        while let Some(transmit) = self.server.poll_transmit(self.now, &mut self.buf) {
+        self.buf.clear();
+        while let Some(transmit) = self.server.poll_transmit(self.now, 1, &mut self.buf) {
             let data = BytesMut::from(&self.buf[..transmit.size]);
+            self.buf.clear();
             self.client
                 .handle(self.now, SERVER, Some(CLIENT.ip()), transmit.ecn, data);
             sent = true;
@@ -205,7 +207,8 @@ impl Transfer {
     /// when it is a full packet and packets are still to be timed.
     fn client_transmit(&mut self) -> Option<usize> {
         let start = WallTime.start();
-        let transmit = self.client.poll_transmit(self.now, &mut self.buf);
+        self.buf.clear();
+        let transmit = self.client.poll_transmit(self.now, 1, &mut self.buf);
         let elapsed = WallTime.end(start);
         let size = transmit?.size;
         if self.to_time > 0 && size >= FULL {

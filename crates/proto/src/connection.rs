@@ -7,7 +7,7 @@
 //!
 //! - `handle_datagram(now, …)` for every datagram routed to it;
 //! - [`poll_transmit`](Connection::poll_transmit) until it returns `None`,
-//!   sending each datagram;
+//!   sending each datagram or GSO batch it appends;
 //! - [`poll_timeout`](Connection::poll_timeout), arming one timer, and
 //!   [`handle_timeout`](Connection::handle_timeout) when it fires;
 //! - [`poll`](Connection::poll) until `None`, for application events.

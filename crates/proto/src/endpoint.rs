@@ -14,7 +14,8 @@
 //!   [`refuse_incoming`](Endpoint::refuse_incoming) or
 //!   [`ignore_incoming`](Endpoint::ignore_incoming);
 //! - [`poll_transmit`](Endpoint::poll_transmit) until `None`, sending each
-//!   datagram;
+//!   datagram or GSO batch it appends to the buffer (clear it between
+//!   calls);
 //! - [`poll_timeout`](Endpoint::poll_timeout), arming one timer, and
 //!   [`handle_timeout`](Endpoint::handle_timeout) when it fires;
 //! - [`poll_event`](Endpoint::poll_event) until `None`, then
@@ -433,22 +434,30 @@ impl Endpoint {
         self.local.map(|addr| addr.ip()).or(local_ip)
     }
 
-    /// The next datagram to send, written into `buf`; `None` when nothing
-    /// is due now.
+    /// Appends the next datagrams to send to `buf` and says where to send
+    /// them; `None` (with `buf` unchanged) when nothing is due now.
+    ///
+    /// Up to `max_datagrams` datagrams of one connection come out as one
+    /// GSO batch, written in place (see [`Connection::poll_transmit`]); a
+    /// stateless answer is always alone.
     ///
     /// Stateless answers go first; then the connections that may have
-    /// something to send take turns, one datagram each (round robin). Only
+    /// something to send take turns, one batch each (round robin). Only
     /// those are polled: the connections touched since their last poll
     /// returned `None` (by a datagram, a timeout, or
     /// [`connection_mut`](Self::connection_mut)). A connection whose timer
     /// is due sends once [`handle_timeout`](Self::handle_timeout) ran it.
     ///
-    /// Cost: one connection poll per datagram, plus one for each touched
+    /// Cost: one connection poll per batch, plus one for each touched
     /// connection that turns out to have nothing to send; O(1) amortized
     /// besides, whatever the number of connections.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
         if let Some(response) = self.responses.pop_front() {
-            buf.clear();
             buf.extend_from_slice(&response.bytes);
             return Some(Transmit {
                 destination: response.destination,
@@ -462,7 +471,7 @@ impl Endpoint {
             let Some(conn) = self.connections.visit(handle) else {
                 continue;
             };
-            let transmit = conn.poll_transmit(now, buf);
+            let transmit = conn.poll_transmit(now, max_datagrams, buf);
             self.connections.transmitted(handle, transmit.is_some());
             if transmit.is_some() {
                 return transmit;

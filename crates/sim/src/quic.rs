@@ -35,7 +35,7 @@ impl Node for Endpoint {
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        Self::poll_transmit(self, now, buf)
+        Self::poll_transmit(self, now, GSO_SEGMENTS, buf)
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
@@ -46,6 +46,10 @@ impl Node for Endpoint {
         Self::handle_timeout(self, now);
     }
 }
+
+/// Datagrams an endpoint may write per send on the simulated network, as
+/// GSO allows on a real socket; the sim splits each batch into datagrams.
+pub const GSO_SEGMENTS: usize = 4;
 
 /// The client's address in a [`HandshakeRun`] (loopback: nothing leaves
 /// the process, but the addresses stay obviously local).

@@ -87,16 +87,18 @@ fn epoch() -> Instant {
 fn exchange(client: &mut Endpoint, server: &mut Endpoint, now: Instant, buf: &mut Vec<u8>) {
     loop {
         let mut sent = false;
-        while let Some(transmit) = client.poll_transmit(now, buf) {
+        while let Some(transmit) = client.poll_transmit(now, 1, buf) {
             let data = BytesMut::from(&buf[..transmit.size]);
+            buf.clear();
             server.handle(now, CLIENT, Some(SERVER.ip()), transmit.ecn, data);
             sent = true;
         }
         while let Some(id) = server.poll_incoming() {
             server.accept_incoming(now, id, None).expect("accepted");
         }
-        while let Some(transmit) = server.poll_transmit(now, buf) {
+        while let Some(transmit) = server.poll_transmit(now, 1, buf) {
             let data = BytesMut::from(&buf[..transmit.size]);
+            buf.clear();
             client.handle(now, SERVER, Some(CLIENT.ip()), transmit.ecn, data);
             sent = true;
         }

@@ -28,7 +28,8 @@ struct Mode {
     closing: bool,
     /// Only ACK: the congestion window or the pacer holds back the rest.
     ack_only: bool,
-    /// A PING padded to exactly this datagram size (an MTU probe).
+    /// A PING padded to end exactly at this offset in the buffer, tag
+    /// included (an MTU probe).
     pad_to: Option<usize>,
 }
 
@@ -48,10 +49,54 @@ struct OpenPacket {
 }
 
 impl Connection {
-    /// Writes the next datagram to send into `buf` (cleared first) and says
-    /// where to send it; `None` when there is nothing to send now.
-    pub fn poll_transmit(&mut self, now: Instant, buf: &mut Vec<u8>) -> Option<Transmit> {
-        buf.clear();
+    /// Appends the next datagrams to send to `buf` and says where to send
+    /// them; `None` (with `buf` unchanged) when there is nothing to send now.
+    ///
+    /// Up to `max_datagrams` datagrams are written back to back, for one
+    /// GSO send: all of the first one's size but the last, which may be
+    /// shorter. [`Transmit::size`] counts every byte appended and
+    /// [`Transmit::segment_size`] gives the datagram size when there are
+    /// several. A batch only grows behind a full-size datagram, and ends
+    /// at the first shorter one, at a change of ECN mark, or where a path
+    /// MTU probe (always sent alone) is due.
+    pub fn poll_transmit(
+        &mut self,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
+        let start = buf.len();
+        let first = self.poll_datagram(now, buf, None)?;
+        let segment = first.size;
+        let mut count = 1;
+        if segment == self.max_datagram_payload() {
+            while count < max_datagrams {
+                let Some(next) = self.poll_datagram(now, buf, Some((segment, first.ecn))) else {
+                    break;
+                };
+                count += 1;
+                if next.size < segment {
+                    break;
+                }
+            }
+        }
+        Some(Transmit {
+            size: buf.len() - start,
+            segment_size: (count > 1).then_some(segment),
+            ..first
+        })
+    }
+
+    /// Appends one datagram to `buf`. With `batch` (the segment size and
+    /// ECN mark of the datagram before it in a GSO batch), it is at most
+    /// that size and carries that mark, or is not written.
+    fn poll_datagram(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        batch: Option<(usize, Option<crate::EcnCodepoint>)>,
+    ) -> Option<Transmit> {
+        let base = buf.len();
         let closing = match self.state {
             State::Draining { .. } | State::Drained => return None,
             State::Closing { .. } => {
@@ -62,22 +107,31 @@ impl Connection {
             }
             State::Handshaking | State::Established => false,
         };
-        let max_size = self.max_datagram_payload();
+        let mut max_size = self.max_datagram_payload();
+        if let Some((segment, _)) = batch {
+            max_size = max_size.min(segment);
+        }
         // RFC 9000 §8.1: before validation a server sends at most three
         // times what it received; a full datagram must fit the budget.
         if self.amplification_budget() < max_size as u64 {
+            return None;
+        }
+        // RFC 9000 §13.4.2: every packet of the datagram carries its mark.
+        let ecn = self.ecn.codepoint();
+        if batch.is_some_and(|(_, mark)| mark != ecn) {
             return None;
         }
         let ack_only = !closing && self.congestion_blocked(now, max_size);
         if !closing
             && !ack_only
             && self.handshake_confirmed
+            && batch.is_none()
             && let Some(size) = self.mtud.poll_probe(now)
         {
             return self.send_mtu_probe(now, buf, usize::from(size));
         }
-        // RFC 9000 §13.4.2: every packet of the datagram carries its mark.
-        let ecn = self.ecn.codepoint();
+        // Offsets in `buf` are absolute: the datagram ends by `end`.
+        let end = base + max_size;
         let mut open: Option<OpenPacket> = None;
         let mut pad = false;
         let mut sent_handshake = false;
@@ -85,18 +139,18 @@ impl Connection {
             if !self.should_send_in(now, space, closing, ack_only) {
                 continue;
             }
-            if buf.len() + MIN_PACKET_ROOM > max_size {
+            if buf.len() + MIN_PACKET_ROOM > end {
                 break;
             }
             if let Some(packet) = open.take() {
-                self.seal_packet(now, buf, packet, false, ecn);
+                self.seal_packet(now, buf, packet, None, ecn);
             }
             let mode = Mode {
                 closing,
                 ack_only,
                 pad_to: None,
             };
-            let Some(packet) = self.write_packet(now, space, buf, max_size, mode) else {
+            let Some(packet) = self.write_packet(now, space, buf, end, mode) else {
                 continue;
             };
             // RFC 9000 §14.1: a client pads every datagram with an Initial
@@ -113,7 +167,13 @@ impl Connection {
             self.app_limited = !ack_only;
             return None;
         };
-        self.seal_packet(now, buf, packet, pad, ecn);
+        self.seal_packet(
+            now,
+            buf,
+            packet,
+            pad.then_some(base + MIN_INITIAL_SIZE),
+            ecn,
+        );
         if closing {
             self.close_pending = false;
         }
@@ -122,7 +182,7 @@ impl Connection {
             // Handshake packet.
             self.discard_space(SpaceId::Initial);
         }
-        let size = buf.len();
+        let size = buf.len() - base;
         self.amplification_sent = self.amplification_sent.saturating_add(size as u64);
         debug_assert!(
             self.address_validated || self.amplification_sent <= 3 * self.amplification_received,
@@ -166,18 +226,21 @@ impl Connection {
     /// Sends a path MTU probe: a 1-RTT packet of exactly `size` bytes, a
     /// PING padded out (RFC 9000 §14.4).
     fn send_mtu_probe(&mut self, now: Instant, buf: &mut Vec<u8>, size: usize) -> Option<Transmit> {
+        let base = buf.len();
+        let end = base + size;
         let mode = Mode {
             closing: false,
             ack_only: true,
-            pad_to: Some(size),
+            pad_to: Some(end),
         };
-        let mut packet = self.write_packet(now, SpaceId::Data, buf, size, mode)?;
+        let mut packet = self.write_packet(now, SpaceId::Data, buf, end, mode)?;
         packet.frames.mtu_probe = true;
         packet.ack_eliciting = true;
-        self.seal_packet(now, buf, packet, false, None);
+        self.seal_packet(now, buf, packet, None, None);
+        let size = buf.len() - base;
         self.stats.datagrams_sent += 1;
-        self.stats.bytes_sent += buf.len() as u64;
-        self.transmit(None, buf.len())
+        self.stats.bytes_sent += size as u64;
+        self.transmit(None, size)
     }
 
     fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool, ack_only: bool) -> bool {
@@ -206,13 +269,14 @@ impl Connection {
                             || self.streams.wants_to_send()))))
     }
 
-    /// Writes one packet's header and frames; `None` when nothing fit.
+    /// Writes one packet's header and frames, ending by `end` (an offset in
+    /// `buf`, tag included); `None` when nothing fit.
     fn write_packet(
         &mut self,
         now: Instant,
         space: SpaceId,
         buf: &mut Vec<u8>,
-        max_size: usize,
+        end: usize,
         mode: Mode,
     ) -> Option<OpenPacket> {
         let start = buf.len();
@@ -248,7 +312,7 @@ impl Connection {
             }
         };
         let header_end = buf.len();
-        let limit = max_size.saturating_sub(TAG_LEN);
+        let limit = end.saturating_sub(TAG_LEN);
         let mut frames = SentFrames::default();
         let ack_eliciting = if mode.closing {
             self.write_close(space, buf, limit);
@@ -447,19 +511,22 @@ impl Connection {
         }
     }
 
-    /// Pads (if asked), sets the Length, seals the packet and hands it to
-    /// loss recovery.
+    /// Pads to `pad_to` (an offset in `buf`, tag included) if asked, sets
+    /// the Length, seals the packet and hands it to loss recovery.
     fn seal_packet(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
         mut packet: OpenPacket,
-        pad: bool,
+        pad_to: Option<usize>,
         ecn: Option<crate::EcnCodepoint>,
     ) {
-        if pad && buf.len() + TAG_LEN < MIN_INITIAL_SIZE {
+        let pad = pad_to.is_some();
+        if let Some(end) = pad_to
+            && buf.len() + TAG_LEN < end
+        {
             // PADDING frames are zero bytes (RFC 9000 §19.1).
-            buf.resize(MIN_INITIAL_SIZE - TAG_LEN, 0);
+            buf.resize(end - TAG_LEN, 0);
         }
         buf.resize(buf.len() + TAG_LEN, 0);
         let bytes = &mut buf[packet.start..];

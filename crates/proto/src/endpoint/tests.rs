@@ -116,6 +116,10 @@ pub(super) struct Net {
     pub(super) echo: bool,
     /// What the client's calls cost.
     pub(super) client_work: Work,
+    /// Datagrams each side may write per send (GSO); 1 by default.
+    pub(super) gso: usize,
+    /// Sends of several datagrams, by either side.
+    pub(super) batches: u64,
 }
 
 impl Net {
@@ -131,6 +135,8 @@ impl Net {
             server_events: Vec::new(),
             echo: false,
             client_work: Work::default(),
+            gso: 1,
+            batches: 0,
         }
     }
 
@@ -226,29 +232,47 @@ impl Net {
         }
     }
 
+    /// Sends what both sides have to send. Each batch is appended behind
+    /// bytes already in the buffer, which must stay untouched.
     fn flush(&mut self) -> bool {
+        const PREFIX: &[u8] = b"not the endpoint's";
         let mut any = false;
         let mut buf = Vec::new();
         let now = self.now;
+        let gso = self.gso;
         let mut unmeasured = Work::default();
         for (from, endpoint, work) in [
             (CLIENT, &mut self.client, &mut self.client_work),
             (SERVER, &mut self.server, &mut unmeasured),
         ] {
             while let Some(transmit) = measured(endpoint, work, |endpoint| {
-                endpoint.poll_transmit(now, &mut buf)
+                buf.clear();
+                buf.extend_from_slice(PREFIX);
+                endpoint.poll_transmit(now, gso, &mut buf)
             }) {
-                assert_eq!(transmit.segment_size, None);
+                assert_eq!(&buf[..PREFIX.len()], PREFIX, "appended, not overwritten");
+                let written = &buf[PREFIX.len()..];
+                assert_eq!(transmit.size, written.len());
+                let segment = transmit.segment_size.unwrap_or(transmit.size);
+                let datagrams = written.len().div_ceil(segment);
+                assert!(datagrams <= gso, "{datagrams} datagrams, at most {gso}");
+                if let Some(segment) = transmit.segment_size {
+                    assert!(datagrams > 1, "a batch of one reports no segment size");
+                    assert!(written.len() > segment * (datagrams - 1));
+                    self.batches += 1;
+                }
                 any = true;
                 if transmit.destination == NOWHERE {
                     continue;
                 }
-                self.in_flight.push_back(InFlight {
-                    at: self.now + DELAY,
-                    from,
-                    to: transmit.destination,
-                    data: buf[..transmit.size].to_vec(),
-                });
+                for datagram in written.chunks(segment) {
+                    self.in_flight.push_back(InFlight {
+                        at: self.now + DELAY,
+                        from,
+                        to: transmit.destination,
+                        data: datagram.to_vec(),
+                    });
+                }
             }
         }
         any
@@ -409,5 +433,58 @@ fn work_per_call_does_not_grow_with_idle_connections() {
     assert!(
         among.visits <= alone.visits + alone.visits / 10,
         "{among:?} against {alone:?}"
+    );
+}
+
+#[test]
+fn gso_batches_are_written_in_place_and_arrive_whole() {
+    const LEN: usize = 1_000_000;
+    let mut net = Net::new(21);
+    net.gso = 8;
+    let handle = net.connect(SERVER);
+    assert!(net.run_until(Duration::from_secs(5), |net| connected(net, handle)));
+    let data = Bytes::from(
+        (0..LEN)
+            .map(|i| u8::try_from(i % 251).unwrap())
+            .collect::<Vec<u8>>(),
+    );
+    let id = net
+        .client
+        .connection_mut(handle)
+        .unwrap()
+        .open_stream(Dir::Uni)
+        .unwrap();
+    let (mut written, mut received) = (0, Vec::new());
+    for _ in 0..100_000 {
+        let conn = net.client.connection_mut(handle).unwrap();
+        if written < LEN {
+            // Blocked while the send buffer is full.
+            written += conn.write_stream(id, data.slice(written..)).unwrap_or(0);
+            if written == LEN {
+                conn.finish_stream(id).unwrap();
+            }
+        }
+        if let Some(&(server, _)) = net.server_events.first() {
+            let conn = net.server.connection_mut(server).unwrap();
+            conn.accept_stream(Dir::Uni);
+            match conn.read_stream(id, usize::MAX, true) {
+                Ok(Some(chunk)) => received.extend_from_slice(&chunk.bytes),
+                Ok(None) => break,
+                Err(_) => {}
+            }
+        }
+        net.step();
+    }
+    assert_eq!(received.len(), LEN);
+    assert!(received == data, "the bytes arrive in order and intact");
+    assert!(
+        net.batches > 10,
+        "batches of several datagrams went out: {}",
+        net.batches
+    );
+    let stats = net.client.connection(handle).unwrap().stats();
+    assert!(
+        stats.datagrams_sent > 2 * net.batches,
+        "every datagram is counted"
     );
 }

@@ -113,7 +113,7 @@ fn an_initial_that_does_not_decrypt_creates_no_connection() {
     assert_no_state(&mut endpoint);
     let mut buf = Vec::new();
     assert!(
-        endpoint.poll_transmit(epoch(), &mut buf).is_none(),
+        endpoint.poll_transmit(epoch(), 1, &mut buf).is_none(),
         "nothing is answered"
     );
 }
@@ -161,7 +161,7 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
 
     let mut buf = Vec::new();
     let transmit = endpoint
-        .poll_transmit(epoch(), &mut buf)
+        .poll_transmit(epoch(), 1, &mut buf)
         .expect("a version negotiation packet");
     assert_eq!(transmit.destination, CLIENT);
     let header = InvariantHeader::parse(&buf[..transmit.size], 8).unwrap();
@@ -177,7 +177,7 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
     // RFC 9000 §6.1 (test): a small datagram is not answered.
     datagram.truncate(1000);
     feed(&mut endpoint, &datagram);
-    assert!(endpoint.poll_transmit(epoch(), &mut buf).is_none());
+    assert!(endpoint.poll_transmit(epoch(), 1, &mut buf).is_none());
 }
 
 /// A client Initial whose frames are `payload`, sealed with the real keys.
@@ -226,7 +226,7 @@ fn crypto_data_far_beyond_the_buffer_limit_is_crypto_buffer_exceeded() {
     );
     let mut buf = Vec::new();
     let transmit = endpoint
-        .poll_transmit(epoch(), &mut buf)
+        .poll_transmit(epoch(), 1, &mut buf)
         .expect("the CONNECTION_CLOSE goes out");
     assert_eq!(transmit.destination, CLIENT);
 }
@@ -273,7 +273,7 @@ fn client_initial(seed: u64) -> Vec<u8> {
         .expect("the client starts");
     let mut buf = Vec::new();
     let transmit = client
-        .poll_transmit(epoch(), &mut buf)
+        .poll_transmit(epoch(), 1, &mut buf)
         .expect("the client's first Initial");
     buf.truncate(transmit.size);
     buf
@@ -363,8 +363,9 @@ fn an_initial_refused_by_a_broken_tls_config_is_counted_and_reported() {
 fn drain_transmits(endpoint: &mut Endpoint) -> Vec<(tern_proto::Transmit, Vec<u8>)> {
     let mut out = Vec::new();
     let mut buf = Vec::new();
-    while let Some(transmit) = endpoint.poll_transmit(epoch(), &mut buf) {
+    while let Some(transmit) = endpoint.poll_transmit(epoch(), 1, &mut buf) {
         out.push((transmit, buf[..transmit.size].to_vec()));
+        buf.clear();
     }
     out
 }

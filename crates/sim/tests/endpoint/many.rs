@@ -14,7 +14,7 @@ use tern_proto::{
 };
 use tern_sim::{
     LinkConfig, RunOutcome, Sim, TraceEvent, certs,
-    quic::{CLIENT_ADDR, SERVER_ADDR},
+    quic::{CLIENT_ADDR, GSO_SEGMENTS, SERVER_ADDR},
 };
 
 const LIMIT: Duration = Duration::from_secs(10);
@@ -244,7 +244,7 @@ fn a_retired_connection_stops_routing_and_the_others_carry_on() {
 }
 
 #[test]
-fn connections_with_data_take_turns_one_datagram_each() {
+fn connections_with_data_take_turns_one_batch_each() {
     let mut many = Many::new(84, &EndpointConfig::default());
     many.connect(2);
     let server_cids: Vec<ConnectionId> = many
@@ -286,9 +286,17 @@ fn connections_with_data_take_turns_one_datagram_each() {
     let sent = sent.borrow();
     assert!(sent.len() >= 8, "a burst went out: {}", sent.len());
     assert!(sent.iter().all(|cid| server_cids.contains(cid)));
-    for pair in sent.windows(2) {
-        assert_ne!(pair[0], pair[1], "turns alternate: {sent:?}");
-    }
+    // Runs of datagrams to one connection: each is one GSO batch at most,
+    // and the other connection's turn comes between two of them.
+    let runs: Vec<usize> = sent
+        .chunk_by(|a, b| a == b)
+        .map(<[ConnectionId]>::len)
+        .collect();
+    assert!(runs.len() >= 4, "turns alternate: {sent:?}");
+    assert!(
+        runs.iter().all(|&run| run <= GSO_SEGMENTS),
+        "one batch per turn: {sent:?}"
+    );
 }
 
 /// The time of day, to measure CPU time spent in one thread.
@@ -332,7 +340,7 @@ impl tern_sim::Node for Timed {
         now: std::time::Instant,
         buf: &mut Vec<u8>,
     ) -> Option<tern_proto::Transmit> {
-        self.timed(|e| e.poll_transmit(now, buf))
+        self.timed(|e| e.poll_transmit(now, GSO_SEGMENTS, buf))
     }
 
     fn poll_timeout(&mut self) -> Option<std::time::Instant> {

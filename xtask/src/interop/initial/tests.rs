@@ -479,9 +479,10 @@ fn chacha_client_datagrams(seed: u64) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
 fn drain(endpoint: &mut Endpoint, now: Instant) -> Vec<Vec<u8>> {
     let mut datagrams = Vec::new();
     let mut buf = Vec::new();
-    while let Some(transmit) = endpoint.poll_transmit(now, &mut buf) {
+    while let Some(transmit) = endpoint.poll_transmit(now, 1, &mut buf) {
         let segment = transmit.segment_size.unwrap_or(transmit.size);
         datagrams.extend(buf[..transmit.size].chunks(segment).map(<[u8]>::to_vec));
+        buf.clear();
     }
     datagrams
 }
