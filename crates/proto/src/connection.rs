@@ -141,8 +141,10 @@ pub struct Connection {
     /// The IP the peer's datagrams are addressed to (see `path.rs`).
     local_ip: Option<std::net::IpAddr>,
 
-    local_params: TransportParameters,
-    peer_params: Option<TransportParameters>,
+    /// Both sides' transport parameters, shared with the handshake
+    /// snapshot once it is taken.
+    local_params: Arc<TransportParameters>,
+    peer_params: Option<Arc<TransportParameters>>,
 
     /// RFC 9000 §8.1: until the peer's address is validated a server sends
     /// at most three times what it received.
@@ -153,6 +155,9 @@ pub struct Connection {
     handshake_complete: bool,
     handshake_confirmed: bool,
     handshake_done_pending: bool,
+    /// Whether the buffers the handshake grew were given back (see
+    /// `maybe_release_handshake_buffers`).
+    handshake_buffers_released: bool,
     handshake_info: Option<Arc<HandshakeInfo>>,
 
     created_at: Instant,
@@ -268,7 +273,7 @@ impl Connection {
             remote: init.remote,
             local: init.local,
             local_ip: init.local_ip,
-            local_params: init.local_params,
+            local_params: Arc::new(init.local_params),
             peer_params: None,
             // RFC 9000 §8.1: a client never limits itself; a server starts
             // unvalidated.
@@ -278,6 +283,7 @@ impl Connection {
             handshake_complete: false,
             handshake_confirmed: false,
             handshake_done_pending: false,
+            handshake_buffers_released: false,
             handshake_info: None,
             created_at: now,
             idle_since: now,
@@ -412,7 +418,7 @@ impl Connection {
     /// The peer's transport parameters, once received.
     #[must_use]
     pub fn peer_params(&self) -> Option<&TransportParameters> {
-        self.peer_params.as_ref()
+        self.peer_params.as_deref()
     }
 
     /// The smoothed round-trip time (RFC 9002 §5.3).
@@ -466,7 +472,10 @@ impl Connection {
         } else {
             0
         };
-        (std::mem::size_of::<Self>() + crypto + packets + datagrams + tls) as u64 + streams
+        // Both sides' transport parameters, behind an `Arc` each.
+        let params = std::mem::size_of::<TransportParameters>()
+            * (1 + usize::from(self.peer_params.is_some()));
+        (std::mem::size_of::<Self>() + params + crypto + packets + datagrams + tls) as u64 + streams
     }
 
     /// The next application event, if any.

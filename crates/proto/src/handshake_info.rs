@@ -23,6 +23,7 @@
 
 use std::{
     net::SocketAddr,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -186,8 +187,10 @@ pub struct HandshakeInfo {
     side: Side,
     quic_version: u32,
     tls: TlsDetails,
-    peer_transport_parameters: TransportParameters,
-    local_transport_parameters: TransportParameters,
+    /// Both sides' parameters are shared with the connection, which reads
+    /// them for as long as it lives: one copy each.
+    peer_transport_parameters: Arc<TransportParameters>,
+    local_transport_parameters: Arc<TransportParameters>,
     retry_used: bool,
     local_address: Option<SocketAddr>,
     remote_address: SocketAddr,
@@ -198,7 +201,9 @@ pub struct HandshakeInfo {
 
 impl HandshakeInfo {
     /// Assembles the snapshot from what the TLS session negotiated and what
-    /// the connection knows at the moment the handshake completes.
+    /// the connection knows at the moment the handshake completes. The
+    /// transport parameters are taken as values or as `Arc`s to share (the
+    /// connection shares the ones it keeps).
     #[expect(
         clippy::too_many_arguments,
         reason = "one constructor called once per connection; a builder would only restate the fields"
@@ -208,8 +213,8 @@ impl HandshakeInfo {
         side: Side,
         version: Version,
         tls: TlsDetails,
-        peer_transport_parameters: TransportParameters,
-        local_transport_parameters: TransportParameters,
+        peer_transport_parameters: impl Into<Arc<TransportParameters>>,
+        local_transport_parameters: impl Into<Arc<TransportParameters>>,
         retry_used: bool,
         local_address: Option<SocketAddr>,
         remote_address: SocketAddr,
@@ -221,8 +226,8 @@ impl HandshakeInfo {
             side,
             quic_version: version.to_u32(),
             tls,
-            peer_transport_parameters,
-            local_transport_parameters,
+            peer_transport_parameters: peer_transport_parameters.into(),
+            local_transport_parameters: local_transport_parameters.into(),
             retry_used,
             local_address,
             remote_address,
@@ -300,14 +305,14 @@ impl HandshakeInfo {
 
     /// The transport parameters the peer declared.
     #[must_use]
-    pub const fn peer_transport_parameters(&self) -> &TransportParameters {
+    pub fn peer_transport_parameters(&self) -> &TransportParameters {
         &self.peer_transport_parameters
     }
 
     /// Our own transport parameters, as sent in the handshake: the peer's
     /// [`peer_transport_parameters`](Self::peer_transport_parameters).
     #[must_use]
-    pub const fn local_transport_parameters(&self) -> &TransportParameters {
+    pub fn local_transport_parameters(&self) -> &TransportParameters {
         &self.local_transport_parameters
     }
 

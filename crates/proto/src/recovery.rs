@@ -494,8 +494,18 @@ impl<T> Recovery<T> {
     }
 
     /// Whether any space has ack-eliciting packets in flight.
-    fn any_ack_eliciting_in_flight(&self) -> bool {
+    #[must_use]
+    pub fn any_ack_eliciting_in_flight(&self) -> bool {
         self.spaces.iter().any(|s| s.ack_eliciting_in_flight > 0)
+    }
+
+    /// Gives back the spare capacity of the buffers of packets awaiting
+    /// acknowledgment, for a connection that went quiet. They grow again
+    /// as packets are sent: call it when a pause is likely, not per packet.
+    pub fn shrink_to_fit(&mut self) {
+        for space in &mut self.spaces {
+            space.sent.shrink_to_fit();
+        }
     }
 }
 

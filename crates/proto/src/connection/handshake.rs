@@ -1,7 +1,7 @@
 //! Driving TLS: handshake bytes in and out, key changes, transport
 //! parameters, handshake completion and confirmation, and the snapshot.
 
-use std::{sync::Arc, time::Instant};
+use std::{collections::VecDeque, sync::Arc, time::Instant};
 
 use super::{Connection, Event, State, spaces::index};
 use crate::{
@@ -101,7 +101,7 @@ impl Connection {
         self.mtud
             .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
         self.streams.set_peer_params(&params);
-        self.peer_params = Some(params);
+        self.peer_params = Some(Arc::new(params));
         Ok(())
     }
 
@@ -188,5 +188,41 @@ impl Connection {
             self.tls_freed_at = Some(now);
             tracing::debug!("tls session freed after the handshake");
         }
+    }
+
+    /// Gives back what the handshake grew, once its own traffic is
+    /// acknowledged (a server's HANDSHAKE_DONE and session tickets) and
+    /// the connection pauses: nothing ack-eliciting in flight, nothing of
+    /// the handshake or of streams waiting to be sent. Most connections of
+    /// a busy server sit idle after their handshake, and would otherwise
+    /// hold the handshake's sent-packet buffers, scratch buffers and event
+    /// queue for life.
+    ///
+    /// Once per connection: buffers grown by later traffic are kept, so
+    /// that a steady transfer allocates nothing per packet.
+    pub(super) fn maybe_release_handshake_buffers(&mut self) {
+        if self.handshake_buffers_released
+            || !self.handshake_confirmed
+            || self.handshake_done_pending
+            || self.spaces[index(SpaceId::Data)].crypto_send.has_pending()
+            || self.is_closed()
+            || self.recovery.any_ack_eliciting_in_flight()
+            || self.streams.wants_to_send()
+        {
+            return;
+        }
+        self.handshake_buffers_released = true;
+        self.recovery.shrink_to_fit();
+        // Scratch buffers of ACK and loss processing, empty between uses.
+        self.acked_buf = Vec::new();
+        self.lost_buf = Vec::new();
+        self.discarded_buf = Vec::new();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.undecryptable.is_empty() {
+            self.undecryptable = Vec::new();
+        }
+        tracing::trace!("handshake buffers released");
     }
 }

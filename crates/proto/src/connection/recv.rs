@@ -295,6 +295,7 @@ impl Connection {
         if content.ping_only && space == SpaceId::Data {
             self.answer_probe();
         }
+        self.maybe_release_handshake_buffers();
     }
 
     /// A 1-RTT packet of nothing but PING (and padding) is most often a

@@ -194,6 +194,14 @@ impl CryptoSend {
             self.base = self.base.max(first.end);
             self.acked.pop_min();
         }
+        if self.data.is_empty() && self.retransmit.is_empty() {
+            // Every byte written was acknowledged (for a server, once its
+            // session tickets were): the buffers go, rather than be held
+            // for the rest of the connection.
+            self.data = Vec::new();
+            self.retransmit = RangeSet::new();
+            self.acked = RangeSet::new();
+        }
     }
 
     /// Queues a lost range to be sent again, less what was acknowledged.
@@ -263,5 +271,19 @@ mod tests {
         assert_eq!(send.base, 4000);
         assert_eq!(send.end(), 4000);
         assert!(!send.has_pending());
+    }
+
+    #[test]
+    fn a_fully_acknowledged_stream_holds_no_buffer_and_goes_on() {
+        let mut send = sent(3000);
+        send.on_ack(1000..3000);
+        assert!(send.held() >= 2000, "bytes 1000.. wait for 0..1000");
+        send.on_ack(0..1000);
+        assert_eq!(send.held(), 0);
+        send.write(&[5; 100]);
+        let (offset, bytes) = send.next_chunk(1000).expect("the new bytes");
+        assert_eq!((offset, bytes), (3000, &[5; 100][..]));
+        send.on_ack(3000..3100);
+        assert_eq!((send.base, send.held()), (3100, 0));
     }
 }

@@ -120,6 +120,9 @@ impl Connection {
                 }
             }
         }
+        // A timer may be what ends the handshake's traffic (a lost path MTU
+        // probe, a delayed ACK) when no packet arrives after it.
+        self.maybe_release_handshake_buffers();
     }
 
     /// RFC 9002 §6.2.4: with no new data to send, a probe retransmits data

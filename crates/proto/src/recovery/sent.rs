@@ -65,6 +65,13 @@ impl<T> SentPackets<T> {
     /// Records packet `pn`, which is above every packet number recorded
     /// before. Skipped packet numbers cost one empty slot each.
     pub(super) fn insert(&mut self, pn: u64, packet: SentPacket<T>) {
+        if self.packets.capacity() == 0 {
+            // A quiet connection sends one packet at a time (an ACK, most
+            // often, that stays here until a later ACK covers it): room
+            // for one, not the four a first push makes. A burst doubles
+            // from there.
+            self.packets.reserve_exact(1);
+        }
         if self.packets.is_empty() {
             self.base = pn;
         } else {
@@ -145,6 +152,11 @@ impl<T> SentPackets<T> {
             self.packets.pop_front();
             self.base += 1;
         }
+    }
+
+    /// Gives back the buffer's spare capacity; sending grows it again.
+    pub(super) fn shrink_to_fit(&mut self) {
+        self.packets.shrink_to_fit();
     }
 
     /// Removes every packet, oldest first, and frees the buffer: the space

@@ -585,6 +585,30 @@ fn unacked_data_can_be_changed_in_place() {
     assert_eq!(h.acked_pns(), [101, 100]);
 }
 
+#[test]
+fn shrinking_the_buffers_keeps_every_packet_tracked() {
+    let mut h = Harness::new();
+    for pn in 0..6 {
+        h.send(0, SpaceId::Data, pn);
+    }
+    h.ack(10, SpaceId::Data, &[0..=3], ms(0), &confirmed())
+        .unwrap();
+    h.recovery.shrink_to_fit();
+    let unacked: Vec<u64> = h
+        .recovery
+        .unacked(SpaceId::Data)
+        .map(|(pn, _)| pn)
+        .collect();
+    assert_eq!(unacked, [4, 5]);
+    assert!(h.recovery.any_ack_eliciting_in_flight());
+    h.send(20, SpaceId::Data, 6);
+    h.ack(30, SpaceId::Data, &[4..=6], ms(0), &confirmed())
+        .unwrap();
+    assert_eq!(h.acked_pns(), [6, 5, 4]);
+    assert!(!h.recovery.any_ack_eliciting_in_flight());
+    assert_eq!(h.recovery.bytes_in_flight(), 0);
+}
+
 /// One step of the random walk in the proptest.
 #[derive(Debug, Clone)]
 enum Op {
