@@ -20,7 +20,7 @@ use std::{
 };
 
 use bytes::BytesMut;
-use tern_proto::Transmit;
+use tern_proto::{Transmit, endpoint::ConnectionHandle};
 
 use crate::{
     AsyncTimer, AsyncUdpSocket, RecvMeta,
@@ -328,6 +328,45 @@ pub(crate) fn flush(state: &mut State, now: Instant) {
             .is_err()
         {
             break;
+        }
+    }
+}
+
+/// Sends connection `handle`'s datagrams from the calling task, at once,
+/// until it has no more or the socket pushes back (what waits then is the
+/// driver's to send).
+///
+/// An application call that makes a flight ready (accepting an incoming,
+/// connecting) sends it here rather than waking the driver to do it: on a
+/// runtime that runs woken tasks in turn, the driver would come after every
+/// task queued before it, so a server accepting a burst of clients would
+/// answer none until it had accepted all, and client and server would take
+/// turns instead of working at once.
+pub(crate) fn send_now(state: &mut State, handle: ConnectionHandle, now: Instant) {
+    let Some(socket) = state.socket.clone() else {
+        return;
+    };
+    if state.io.pending.is_some() {
+        // The socket is full: the driver is waiting for it.
+        return;
+    }
+    let max_segments = socket.max_gso_segments().clamp(1, MAX_GSO_SEGMENTS);
+    loop {
+        state.io.send_buf.clear();
+        let Some(transmit) =
+            state
+                .endpoint
+                .poll_transmit_of(handle, now, max_segments, &mut state.io.send_buf)
+        else {
+            return;
+        };
+        match socket.try_send(&transmit, &state.io.send_buf[..transmit.size]) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
+                state.io.pending = Some(transmit);
+                return;
+            }
+            Err(error) => tracing::debug!(%error, "udp send failed"),
         }
     }
 }

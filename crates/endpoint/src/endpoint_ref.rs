@@ -103,7 +103,10 @@ impl EndpointRef {
                 .endpoint
                 .connect(now, config, addr, server_name)
                 .map_err(StartError::Connect)?;
-            ConnectionRef::new_locked(&self.shared, &mut state, handle)
+            let conn = ConnectionRef::new_locked(&self.shared, &mut state, handle);
+            // Its first flight leaves now, not when the driver's turn comes.
+            crate::driver::send_now(&mut state, handle, now);
+            conn
         };
         self.shared.wake();
         Ok(conn)
@@ -263,7 +266,10 @@ impl IncomingRef {
             }
             let now = self.shared.now();
             let handle = state.endpoint.accept_incoming(now, self.id, server)?;
-            ConnectionRef::new_locked(&self.shared, &mut state, handle)
+            let conn = ConnectionRef::new_locked(&self.shared, &mut state, handle);
+            // Its first flight leaves now, not when the driver's turn comes.
+            crate::driver::send_now(&mut state, handle, now);
+            conn
         };
         self.shared.wake();
         Ok(conn)

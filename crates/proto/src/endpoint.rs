@@ -480,6 +480,27 @@ impl Endpoint {
         None
     }
 
+    /// Appends the next datagrams of connection `handle` alone to `buf`, as
+    /// [`poll_transmit`](Self::poll_transmit) does when that connection's
+    /// turn comes; `None` when it has nothing to send now or is gone.
+    ///
+    /// For an owner that wants one connection's flight to leave at once,
+    /// without running every other connection's turn: a server's first
+    /// answer right after [`accept_incoming`](Self::accept_incoming), a
+    /// client's first Initial after [`connect`](Self::connect).
+    pub fn poll_transmit_of(
+        &mut self,
+        handle: ConnectionHandle,
+        now: Instant,
+        max_datagrams: usize,
+        buf: &mut Vec<u8>,
+    ) -> Option<Transmit> {
+        let conn = self.connections.visit(handle)?;
+        let transmit = conn.poll_transmit(now, max_datagrams, buf);
+        self.connections.transmitted(handle, transmit.is_some());
+        transmit
+    }
+
     /// The earliest deadline of any connection, and of the oldest pending
     /// incoming's [`incoming_timeout`](EndpointConfig::incoming_timeout).
     ///

@@ -128,3 +128,69 @@ async fn on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to(rt: Rt)
         assert!(conn.try_handshake_info().is_some());
     }
 }
+
+/// A client's first Initial, from a protocol endpoint on a plain socket
+/// that the test reads itself.
+fn raw_client(rt: &Rt, to: SocketAddr) -> std::net::UdpSocket {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut client = tern::proto::endpoint::Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        None,
+        Some(socket.local_addr().unwrap()),
+        11,
+    );
+    let now = rt.0.now();
+    client
+        .connect(
+            now,
+            &crate::support::client_trusting_another_certificate(),
+            to,
+            "localhost",
+        )
+        .unwrap();
+    let mut buf = Vec::new();
+    while let Some(transmit) = client.poll_transmit(now, 1, &mut buf) {
+        socket.send_to(&buf[..transmit.size], to).unwrap();
+        buf.clear();
+    }
+    socket
+}
+
+/// Whether a datagram reaches `socket` within a second, read blocking: on
+/// a current-thread runtime no task, the event loop included, runs then.
+fn datagram_arrives(socket: &std::net::UdpSocket) -> bool {
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    socket.recv_from(&mut [0; 2048]).is_ok()
+}
+
+// On a runtime that runs woken tasks in turn, an accepted client's answer
+// and a new connection's first Initial leave from the call itself, not
+// when the event loop's turn comes after every other task: a server that
+// accepts a burst of clients answers each at once.
+#[test]
+fn the_first_flight_leaves_from_accept_and_connect_on_a_current_thread_runtime() {
+    crate::support::run_tokio_current_thread(the_first_flight_leaves_from_accept_and_connect);
+}
+
+async fn the_first_flight_leaves_from_accept_and_connect(rt: Rt) {
+    let pair = pair(&rt);
+    let client = raw_client(&rt, pair.server.local_addr().unwrap());
+    let incoming = timeout(&rt, pair.server.accept()).await.unwrap();
+    let _connecting = incoming.accept().unwrap();
+    assert!(
+        datagram_arrives(&client),
+        "the server's Initial left from accept"
+    );
+
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let _connecting = pair
+        .client
+        .connect(server.local_addr().unwrap(), "localhost")
+        .unwrap();
+    assert!(
+        datagram_arrives(&server),
+        "the client's Initial left from connect"
+    );
+}
