@@ -24,9 +24,10 @@ use serde_json::Value;
 
 use self::stats::{Better, Results};
 
-/// Every workload, in the order they run. `idle-100k` is left out unless
-/// named: it opens 100,000 connections per run and stack.
-pub(crate) const WORKLOADS: [&str; 12] = [
+/// Every workload, in the order they run. `idle-100k` and `scaling-100k`
+/// are left out unless named: each opens 100,000 connections per run and
+/// stack.
+pub(crate) const WORKLOADS: [&str; 13] = [
     "bulk-upload",
     "bulk-download",
     "bulk-upload-8streams",
@@ -39,6 +40,7 @@ pub(crate) const WORKLOADS: [&str; 12] = [
     "scaling-1k",
     "scaling-10k",
     "idle-100k",
+    "scaling-100k",
 ];
 
 /// The handshake variants: the suite of bench-peer and the suffix of the
@@ -55,7 +57,7 @@ pub(crate) struct Args {
     /// Runs per stack and workload.
     #[arg(long, default_value_t = 3)]
     runs: usize,
-    /// The workloads to run (default: all but idle-100k).
+    /// The workloads to run (default: all but idle-100k and scaling-100k).
     #[arg(long, value_delimiter = ',')]
     workloads: Vec<String>,
     /// Small sizes and one run each: a smoke test, not a measurement.
@@ -82,7 +84,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let workloads: Vec<String> = if args.workloads.is_empty() {
         WORKLOADS
             .iter()
-            .filter(|w| **w != "idle-100k")
+            .filter(|w| !w.ends_with("-100k"))
             .map(|w| (*w).to_owned())
             .collect()
     } else {

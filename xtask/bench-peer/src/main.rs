@@ -130,6 +130,11 @@ fn defaults(workload: &str) -> Option<Spec> {
             count: 1_000,
             ..base
         },
+        "scaling-100k" => Spec {
+            conns: 100_000,
+            count: 1_000,
+            ..base
+        },
         _ => return None,
     })
 }

@@ -144,6 +144,7 @@ pub(crate) const PLOTS: [Plot; 2] = [
             ("handshakes-c1", 0.0),
             ("scaling-1k", 1e3),
             ("scaling-10k", 1e4),
+            ("scaling-100k", 1e5),
         ],
     },
 ];
@@ -275,8 +276,8 @@ pub(crate) fn markdown(
         "## Reproduce\n\n```sh\n{command}\n```\n\n\
          `cargo xtask bench --help` lists the options: `--runs N`, \
          `--workloads a,b`, `--quick` (small sizes, one run: a smoke test), \
-         `--json FILE` (one row per figure), `--no-docs`. `idle-100k` runs \
-         only when named in `--workloads`. One workload on one stack: \
+         `--json FILE` (one row per figure), `--no-docs`. `idle-100k` and \
+         `scaling-100k` run only when named in `--workloads`. One workload on one stack: \
          `target/bench-peer/release/bench-peer tern rpc --count 5000` after a \
          first `cargo xtask bench`."
     );
@@ -302,6 +303,7 @@ statistics (`c2s` client to server).
 - `idle-1k`, `idle-10k` (`idle-100k` on request): live heap (a counting global \
 allocator) and resident set of a server process holding N idle connections, \
 per connection, after minus before; the clients share one endpoint.
-- `scaling-1k`, `scaling-10k`: server CPU per further full handshake while N \
+- `scaling-1k`, `scaling-10k` (`scaling-100k` on request): server CPU per \
+further full handshake while N \
 established idle connections are held (`handshakes-c1` is the point at 0).
 ";
