@@ -64,6 +64,21 @@ pub struct TransportConfig {
     /// Send a PING after this long without sending anything ack-eliciting,
     /// to keep the connection (and NAT bindings) alive; `None` never does.
     pub keep_alive_interval: Option<Duration>,
+    /// Connection IDs from the peer we hold at once, advertised as
+    /// active_connection_id_limit (RFC 9000 §18.2); a peer that gives us
+    /// more fails with CONNECTION_ID_LIMIT_ERROR (RFC 9000 §5.1.1). Values
+    /// below the RFC's minimum of 2 are raised to 2. Retirements awaiting
+    /// acknowledgement are bounded at twice this (RFC 9000 §5.1.2's
+    /// recommended floor), over which the connection fails the same way.
+    /// 4 by default: the ID in use and spares for migration, at about 50
+    /// bytes each.
+    pub active_connection_id_limit: u8,
+    /// PATH_RESPONSE frames waiting to be sent, at most (RFC 9000 §8.2.2);
+    /// a further PATH_CHALLENGE pushes out the oldest, so a flood of
+    /// challenges holds this many 8-byte answers and the latest are
+    /// answered. 4 by default: a challenger has about one challenge per
+    /// path outstanding, and answers leave in the next packet anyway.
+    pub max_path_responses: usize,
     /// Makes the writer each connection's qlog trace goes to (see
     /// [`crate::qlog`]); `None`, the default, traces nothing.
     #[cfg(feature = "qlog")]
@@ -85,6 +100,8 @@ impl Default for TransportConfig {
             datagram_send_queue: 64,
             datagram_send_buffer_size: 1 << 20,
             keep_alive_interval: None,
+            active_connection_id_limit: 4,
+            max_path_responses: 4,
             ecn: true,
             congestion: crate::congestion::default_factory(),
             max_udp_payload_size: 1452,

@@ -17,8 +17,10 @@
 //! The work is split by concern: `spaces` holds each packet number
 //! space's state, `recv` decrypts and dispatches, `send` assembles
 //! datagrams, `handshake` drives TLS and captures the handshake
-//! information, `timers` handles loss detection, idle and closing.
+//! information, `timers` handles loss detection, idle and closing, `cids`
+//! keeps the peer's connection IDs and the path challenges to answer.
 
+mod cids;
 mod datagrams;
 mod events;
 mod handshake;
@@ -76,6 +78,12 @@ pub(crate) struct SentFrames {
     mtu_probe: bool,
     /// Stream and flow control frames it carried.
     streams: crate::streams::SentStreamFrames,
+    /// Sequence numbers of the RETIRE_CONNECTION_ID frames it carried,
+    /// sent again if it is lost (RFC 9000 §13.3).
+    retired_cids: Vec<u64>,
+    /// Whether it carried PATH_RESPONSE, which expands its datagram (RFC
+    /// 9000 §8.2.2) and is never sent again (§13.3).
+    path_response: bool,
 }
 
 /// Where the connection is in its life.
@@ -184,9 +192,11 @@ pub struct Connection {
     keep_alive_pending: bool,
     /// When we last sent an ack-eliciting packet, for keep-alives.
     last_ack_eliciting_sent: Instant,
-    /// The peer's stateless reset token (RFC 9000 §10.3), from its
-    /// transport parameters.
-    peer_reset_token: Option<[u8; 16]>,
+    /// The peer's connection IDs (RFC 9000 §5.1), with their stateless
+    /// reset tokens (§10.3); `remote_cid` is the one in use.
+    remote_cids: cids::RemoteCids,
+    /// PATH_RESPONSE frames owed (RFC 9000 §8.2.2).
+    path_responses: cids::PathResponses,
     /// ECN marking and validation on the path (RFC 9000 §13.4).
     ecn: crate::path::ecn::EcnState,
     /// Congestion control (RFC 9002 §7), pacing (§7.7) and path MTU.
@@ -230,6 +240,8 @@ impl Connection {
         let streams_config = config.streams.clone();
         let base_mtu = u16::try_from(MIN_INITIAL_SIZE).unwrap_or(u16::MAX);
         let congestion_factory = config.congestion.clone();
+        let remote_cids = cids::RemoteCids::new(init.remote_cid, config.active_connection_id_limit);
+        let path_responses = cids::PathResponses::new(config.max_path_responses);
         let mtud_config = crate::path::mtud::MtudConfig {
             base: base_mtu,
             max: config.max_udp_payload_size.max(base_mtu),
@@ -302,7 +314,8 @@ impl Connection {
             datagrams_out: datagrams::DatagramQueue::default(),
             keep_alive_pending: false,
             last_ack_eliciting_sent: now,
-            peer_reset_token: None,
+            remote_cids,
+            path_responses,
             ecn: crate::path::ecn::EcnState::new(ecn_enabled),
             congestion: congestion_factory.build(now, base_mtu),
             pacer: crate::pacing::Pacer::new(now, base_mtu),
@@ -351,11 +364,21 @@ impl Connection {
         self.original_dcid
     }
 
-    /// The peer's stateless reset token (RFC 9000 §10.3), once its
-    /// transport parameters carried one: the endpoint files it to
-    /// recognise a reset without asking every connection.
+    /// The stateless reset token (RFC 9000 §10.3) of the peer's connection
+    /// ID in use, if it gave one (a server in its transport parameters,
+    /// either side with NEW_CONNECTION_ID): the endpoint files it to
+    /// recognise a reset without asking every connection. RFC 9000
+    /// §10.3.1: the tokens of IDs not used, or retired, are not checked,
+    /// so when the ID in use changes the endpoint files the new token in
+    /// place of the old.
     pub(crate) fn peer_reset_token(&self) -> Option<[u8; 16]> {
-        self.peer_reset_token
+        self.remote_cids.reset_token()
+    }
+
+    /// The peer's connection ID our packets go to.
+    #[must_use]
+    pub fn remote_cid(&self) -> ConnectionId {
+        self.remote_cid
     }
 
     /// Whether the handshake is still running.
@@ -466,6 +489,7 @@ impl Connection {
             .sum();
         let packets: usize = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
         let datagrams = self.datagrams_in.bytes() + self.datagrams_out.bytes();
+        let cids = self.remote_cids.heap_bytes() + self.path_responses.heap_bytes();
         let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
         let tls = if self.tls.is_some() {
             std::mem::size_of::<TlsSession>() + crate::crypto::TLS_SESSION_HEAP_ESTIMATE
@@ -475,7 +499,8 @@ impl Connection {
         // Both sides' transport parameters, behind an `Arc` each.
         let params = std::mem::size_of::<TransportParameters>()
             * (1 + usize::from(self.peer_params.is_some()));
-        (std::mem::size_of::<Self>() + params + crypto + packets + datagrams + tls) as u64 + streams
+        (std::mem::size_of::<Self>() + params + crypto + packets + datagrams + cids + tls) as u64
+            + streams
     }
 
     /// The next application event, if any.

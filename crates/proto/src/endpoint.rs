@@ -608,6 +608,11 @@ fn local_params(
         original_destination_connection_id: original_dcid.copied(),
         max_datagram_frame_size: config.max_datagram_frame_size.map(VarInt::from),
         max_udp_payload_size: VarInt::from(config.max_udp_payload_size),
+        // RFC 9000 §18.2: how many of the peer's connection IDs we hold.
+        active_connection_id_limit: VarInt::from(config.active_connection_id_limit.max(2)),
+        // RFC 9000 §18.2, §9: migration is not built yet, so we ask the peer
+        // not to migrate actively (a packet from a new address is dropped).
+        disable_active_migration: true,
         ..TransportParameters::default()
     };
     config.streams.apply_to(&mut params);

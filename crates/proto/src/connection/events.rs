@@ -204,7 +204,8 @@ pub struct ConnectionStats {
     pub key_updates: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
-    /// packets, and, while it is retained, the TLS session: its own state
+    /// packets, the peer's connection IDs and owed path responses, and,
+    /// while it is retained, the TLS session: its own state
     /// plus [`TLS_SESSION_HEAP_ESTIMATE`](crate::crypto::TLS_SESSION_HEAP_ESTIMATE)
     /// for the heap rustls holds after a handshake (measured, not tracked).
     /// A server frees the whole session after the handshake (see

@@ -97,7 +97,10 @@ impl Connection {
         // RFC 9000 §7.3: the connection IDs both sides used must be
         // authenticated by the parameters.
         params.check_connection_ids(sender, &self.remote_cid, &self.original_dcid, None)?;
-        self.peer_reset_token = params.stateless_reset_token;
+        // RFC 9000 §5.1.1: the ID the handshake settled on has sequence
+        // number 0; a server's reset token for it is a parameter (§18.2).
+        self.remote_cids
+            .set_handshake_id(self.remote_cid, params.stateless_reset_token);
         self.mtud
             .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
         self.streams.set_peer_params(&params);

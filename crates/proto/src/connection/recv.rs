@@ -7,9 +7,9 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Closer, Connection, ConnectionError, SentFrames, State, spaces::index};
+use super::{Closer, Connection, ConnectionError, SentFrames, State, cids, spaces::index};
 use crate::{
-    EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
+    ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
     frame::Ack,
     packet::{DecodeOptions, PartialDecode},
 };
@@ -109,7 +109,7 @@ impl Connection {
     /// RFC 9000 §10.3.1: a datagram we could not process whose last 16
     /// bytes are the peer's stateless reset token ends the connection.
     fn check_stateless_reset(&mut self, now: Instant, tail: Option<[u8; 16]>) {
-        let (Some(tail), Some(token)) = (tail, self.peer_reset_token) else {
+        let (Some(tail), Some(token)) = (tail, self.peer_reset_token()) else {
             return;
         };
         if self.is_closed() || !constant_time_eq(&tail, &token) {
@@ -273,6 +273,7 @@ impl Connection {
             // processes a Handshake packet.
             self.discard_space(SpaceId::Initial);
         }
+        let dcid = *packet.dcid();
         let data = packet.into_data().freeze();
         #[cfg(feature = "qlog")]
         if let Some((qlog, _)) = self.qlog.as_mut() {
@@ -282,7 +283,7 @@ impl Connection {
         }
         let payload = data.slice(opened.payload);
         self.stats.packets_received += 1;
-        let content = match self.handle_payload(now, space, level, payload) {
+        let content = match self.handle_payload(now, space, level, &dcid, payload) {
             Ok(content) => content,
             Err(error) => {
                 self.fail(now, error);
@@ -357,6 +358,7 @@ impl Connection {
         now: Instant,
         space: SpaceId,
         level: EncryptionLevel,
+        dcid: &ConnectionId,
         payload: Bytes,
     ) -> Result<PayloadContent, TransportError> {
         let mut content = PayloadContent {
@@ -377,7 +379,7 @@ impl Connection {
             );
             pings |= matches!(frame, Frame::Ping);
             content.ping_only &= matches!(frame, Frame::Ping | Frame::Padding(_));
-            self.handle_frame(now, space, frame)?;
+            self.handle_frame(now, space, dcid, frame)?;
             if self.is_closed() {
                 break;
             }
@@ -386,10 +388,12 @@ impl Connection {
         Ok(content)
     }
 
+    /// Handles one frame of a packet sent to `dcid`.
     fn handle_frame(
         &mut self,
         now: Instant,
         space: SpaceId,
+        dcid: &ConnectionId,
         frame: Frame,
     ) -> Result<(), TransportError> {
         match frame {
@@ -435,6 +439,21 @@ impl Connection {
                 }
             }
             Frame::Datagram(datagram) => self.on_datagram_frame(datagram)?,
+            Frame::NewConnectionId(frame) => self.on_new_cid(&frame)?,
+            Frame::RetireConnectionId(sequence) => {
+                cids::on_retire_cid(sequence, dcid, &self.local_cid)?;
+            }
+            Frame::PathChallenge(data) => {
+                // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE, on the
+                // path the challenge came on (there is one path for now).
+                self.path_responses.on_challenge(data);
+            }
+            Frame::PathResponse(_) => {
+                // RFC 9000 §19.18: a response to no challenge of ours MAY be
+                // a PROTOCOL_VIOLATION; we send no challenges before
+                // migration, and ignore responses.
+                tracing::trace!("path_response ignored");
+            }
             Frame::NewToken(_) if self.side.is_server() => {
                 // RFC 9000 §19.7: a server receiving NEW_TOKEN treats it as
                 // PROTOCOL_VIOLATION.
@@ -444,8 +463,6 @@ impl Connection {
             }
             other => {
                 if let Some(unhandled) = self.streams.on_frame(other)? {
-                    // Connection IDs and path validation come later; their
-                    // frames are accepted and ignored for now.
                     tracing::trace!(ty = ?unhandled.ty(), "frame ignored");
                 }
             }
@@ -541,6 +558,22 @@ impl Connection {
         if !frames.streams.is_empty() {
             self.streams.on_acked(frames.streams);
         }
+        if !frames.retired_cids.is_empty() {
+            self.remote_cids.on_retirements_acked(&frames.retired_cids);
+        }
+    }
+
+    /// Processes NEW_CONNECTION_ID (RFC 9000 §19.15); when it retired the
+    /// ID in use, packets go to the next one from now on.
+    fn on_new_cid(&mut self, frame: &crate::frame::NewConnectionId) -> Result<(), TransportError> {
+        if let cids::Change::Switched(next) = self.remote_cids.on_new_cid(frame)? {
+            tracing::debug!(
+                sequence = next.sequence,
+                "peer retired the connection id in use"
+            );
+            self.remote_cid = next.id;
+        }
+        Ok(())
     }
 
     /// Queues the contents of lost packets to be sent again.
@@ -562,6 +595,9 @@ impl Connection {
             }
             if frames.handshake_done {
                 self.handshake_done_pending = true;
+            }
+            if !frames.retired_cids.is_empty() {
+                self.remote_cids.on_retirements_lost(&frames.retired_cids);
             }
             if !frames.streams.is_empty() {
                 let lost_bytes: u64 = frames

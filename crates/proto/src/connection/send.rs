@@ -158,6 +158,11 @@ impl Connection {
             if space == SpaceId::Initial && (self.side.is_client() || packet.ack_eliciting) {
                 pad = true;
             }
+            // RFC 9000 §8.2.2: a datagram with PATH_RESPONSE is expanded to
+            // 1200 bytes, unless the anti-amplification limit forbids it;
+            // this datagram was only started because a full one fits the
+            // limit (above), so it does.
+            pad |= packet.frames.path_response;
             sent_handshake |= space == SpaceId::Handshake;
             open = Some(packet);
         }
@@ -266,6 +271,7 @@ impl Connection {
                     || (self.handshake_complete
                         && (self.has_datagrams()
                             || self.keep_alive_pending
+                            || self.owes_cid_frames()
                             || self.streams.wants_to_send()))))
     }
 
@@ -387,6 +393,11 @@ impl Connection {
                 ack_eliciting = true;
             }
             let before = buf.len();
+            // RFC 9000 §8.2.2: a PATH_RESPONSE is not delayed (beyond what
+            // congestion control asks), so it goes first.
+            frames.path_response = self.path_responses.write(buf, limit);
+            self.remote_cids
+                .write_retirements(buf, limit, &mut frames.retired_cids);
             // RFC 9000 §4.6: credit updates that are not due yet ride in a
             // packet that elicits an ACK anyway, never make one so.
             if ack_eliciting || self.will_elicit(space) {
@@ -440,7 +451,13 @@ impl Connection {
             || sp.ping_pending
             || sp.crypto_send.has_pending()
             || self.has_datagrams()
+            || self.owes_cid_frames()
             || self.streams.wants_to_send()
+    }
+
+    /// Whether a PATH_RESPONSE or a RETIRE_CONNECTION_ID waits to be sent.
+    fn owes_cid_frames(&self) -> bool {
+        self.path_responses.has_pending() || self.remote_cids.has_retirements_to_send()
     }
 
     /// Writes an ACK frame of every range received, when one is due or can

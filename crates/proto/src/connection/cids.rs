@@ -1,0 +1,376 @@
+//! Connection IDs after the handshake (RFC 9000 §5.1): the IDs the peer
+//! issues us with NEW_CONNECTION_ID, which of them our packets go to, and
+//! the ones we retire with RETIRE_CONNECTION_ID; and the peer's
+//! RETIRE_CONNECTION_ID of the IDs we issued.
+//!
+//! Everything is bounded by our active_connection_id_limit: at most that
+//! many IDs are held, and at most twice that many retirements wait for
+//! their acknowledgement. The IDs not in use are kept, lowest sequence
+//! number first, for migration to pick fresh ones from.
+
+use bytes::BufMut;
+
+use crate::{ConnectionId, FrameType, TransportError, VarInt, frame::NewConnectionId};
+
+#[cfg(test)]
+mod tests;
+
+/// One connection ID the peer issued and has not had us retire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RemoteCid {
+    /// Its sequence number (RFC 9000 §5.1.1).
+    pub(crate) sequence: u64,
+    /// The ID.
+    pub(crate) id: ConnectionId,
+    /// The stateless reset token that came with it; none for the client's
+    /// handshake ID, and none for a server that sent no
+    /// stateless_reset_token parameter (RFC 9000 §10.3).
+    pub(crate) reset_token: Option<[u8; 16]>,
+}
+
+impl std::fmt::Debug for RemoteCid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Reset tokens let anyone end the connection; never log them.
+        f.debug_struct("RemoteCid")
+            .field("sequence", &self.sequence)
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A retirement not yet acknowledged: to send, or sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Retirement {
+    sequence: u64,
+    /// Sent in a packet not yet acknowledged or declared lost.
+    in_flight: bool,
+}
+
+/// The peer's connection IDs, as [the module](self) describes.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteCids {
+    /// IDs issued and not retired, by ascending sequence number; at most
+    /// `limit`, the ID in use among them.
+    active: Vec<RemoteCid>,
+    /// The sequence number of the ID our packets go to.
+    in_use: u64,
+    /// The largest Retire Prior To received: every ID below it is retired.
+    retire_prior_to: u64,
+    /// Retirements not yet acknowledged, at most `2 * limit`.
+    retiring: Vec<Retirement>,
+    /// Our active_connection_id_limit.
+    limit: usize,
+}
+
+/// What a NEW_CONNECTION_ID changed that the connection must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Nothing the connection sees: an ID stored, or a duplicate.
+    None,
+    /// The ID in use was retired: packets now go to this one.
+    Switched(RemoteCid),
+}
+
+impl RemoteCids {
+    /// The table of a connection whose packets go to `id` (the peer's
+    /// handshake ID, sequence number 0) and that holds at most `limit` IDs.
+    pub(crate) fn new(id: ConnectionId, limit: u8) -> Self {
+        let limit = usize::from(limit.max(2));
+        let mut active = Vec::with_capacity(limit);
+        active.push(RemoteCid {
+            sequence: 0,
+            id,
+            reset_token: None,
+        });
+        Self {
+            active,
+            in_use: 0,
+            retire_prior_to: 0,
+            retiring: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Sets the handshake ID (sequence number 0) and its reset token, once
+    /// the peer's transport parameters fixed them (RFC 9000 §5.1.1: the
+    /// handshake ID has sequence number 0; a server's token is its
+    /// stateless_reset_token parameter, RFC 9000 §18.2).
+    pub(crate) fn set_handshake_id(&mut self, id: ConnectionId, reset_token: Option<[u8; 16]>) {
+        if let Some(entry) = self.active.iter_mut().find(|c| c.sequence == 0) {
+            entry.id = id;
+            entry.reset_token = reset_token;
+        }
+    }
+
+    /// The ID our packets go to.
+    pub(crate) fn in_use(&self) -> Option<&RemoteCid> {
+        self.active.iter().find(|c| c.sequence == self.in_use)
+    }
+
+    /// The reset token of the ID in use: RFC 9000 §10.3.1 has an endpoint
+    /// check only the tokens of IDs it used and did not retire, and we use
+    /// one at a time.
+    pub(crate) fn reset_token(&self) -> Option<[u8; 16]> {
+        self.in_use().and_then(|c| c.reset_token)
+    }
+
+    /// The IDs issued and not used yet, lowest sequence number first: what
+    /// migration will take a fresh ID from (RFC 9000 §9.5).
+    #[cfg_attr(not(test), expect(dead_code, reason = "migration will use it"))]
+    pub(crate) fn unused(&self) -> impl Iterator<Item = &RemoteCid> {
+        self.active.iter().filter(|c| c.sequence > self.in_use)
+    }
+
+    /// Processes a NEW_CONNECTION_ID frame (RFC 9000 §19.15).
+    ///
+    /// # Errors
+    /// PROTOCOL_VIOLATION when the peer's IDs are zero-length or the frame
+    /// contradicts an ID it issued before; CONNECTION_ID_LIMIT_ERROR when
+    /// it leaves more IDs active than our limit, or more retirements
+    /// waiting than twice that.
+    pub(crate) fn on_new_cid(&mut self, frame: &NewConnectionId) -> Result<Change, TransportError> {
+        let violation = |reason| {
+            TransportError::protocol_violation(reason).in_frame(FrameType::NEW_CONNECTION_ID)
+        };
+        // RFC 9000 §19.15: a peer whose packets carry a zero-length ID
+        // (ours to it is zero-length) must not issue any.
+        if self.active.iter().any(|c| c.id.is_empty()) {
+            return Err(violation(
+                "new_connection_id to a zero-length connection id",
+            ));
+        }
+        let sequence = frame.sequence.into_inner();
+        let token = Some(frame.reset_token);
+        // RFC 9000 §19.15: a sequence number used for another ID, or an ID
+        // repeated with another sequence number or token, may be treated
+        // as PROTOCOL_VIOLATION; we do, for the IDs we hold.
+        if let Some(known) = self
+            .active
+            .iter()
+            .find(|c| c.sequence == sequence || c.id == frame.id)
+        {
+            if known.sequence != sequence || known.id != frame.id {
+                return Err(violation("connection id and sequence number disagree"));
+            }
+            // The handshake ID's token is the transport parameter's; a
+            // NEW_CONNECTION_ID cannot carry sequence number 0 honestly.
+            if known.reset_token.is_some() && known.reset_token != token {
+                return Err(violation("stateless reset token changed"));
+            }
+        }
+        let retire_prior_to = frame.retire_prior_to.into_inner();
+        let already_held = self.active.iter().any(|c| c.sequence == sequence);
+        if sequence < self.retire_prior_to {
+            // RFC 9000 §19.15: an ID below a Retire Prior To already
+            // received is retired at once, unless it already was.
+            if !already_held {
+                self.queue_retirement(sequence)?;
+            }
+        } else if !already_held {
+            self.active.push(RemoteCid {
+                sequence,
+                id: frame.id,
+                reset_token: token,
+            });
+            self.active.sort_unstable_by_key(|c| c.sequence);
+        }
+        let mut change = Change::None;
+        if retire_prior_to > self.retire_prior_to {
+            // RFC 9000 §5.1.2: every ID below Retire Prior To is retired,
+            // each with a RETIRE_CONNECTION_ID.
+            self.retire_prior_to = retire_prior_to;
+            let mut i = 0;
+            while let Some(c) = self.active.get(i) {
+                if c.sequence < retire_prior_to {
+                    let seq = c.sequence;
+                    self.active.remove(i);
+                    self.queue_retirement(seq)?;
+                } else {
+                    i += 1;
+                }
+            }
+            if self.in_use < retire_prior_to {
+                // RFC 9000 §5.1.2: the ID in use was retired; switch to an
+                // unretired one. Retire Prior To is at most the frame's own
+                // sequence number, so there is one.
+                let Some(next) = self.active.first().copied() else {
+                    return Err(violation("every connection id retired"));
+                };
+                self.in_use = next.sequence;
+                change = Change::Switched(next);
+            }
+        }
+        // RFC 9000 §5.1.1: more active IDs than our limit is
+        // CONNECTION_ID_LIMIT_ERROR (checked after the retirements the frame
+        // asked for, which may make room).
+        if self.active.len() > self.limit {
+            return Err(TransportError::connection_id_limit_error(
+                "more connection ids than our limit",
+            )
+            .in_frame(FrameType::NEW_CONNECTION_ID));
+        }
+        Ok(change)
+    }
+
+    /// RFC 9000 §5.1.2: retirements waiting for acknowledgement are
+    /// bounded; beyond twice our limit the peer is making us retire faster
+    /// than it acknowledges, CONNECTION_ID_LIMIT_ERROR.
+    fn queue_retirement(&mut self, sequence: u64) -> Result<(), TransportError> {
+        if self.retiring.iter().any(|r| r.sequence == sequence) {
+            return Ok(());
+        }
+        if self.retiring.len() >= 2 * self.limit {
+            return Err(TransportError::connection_id_limit_error(
+                "too many connection ids retired and not yet acknowledged",
+            )
+            .in_frame(FrameType::NEW_CONNECTION_ID));
+        }
+        self.retiring.push(Retirement {
+            sequence,
+            in_flight: false,
+        });
+        Ok(())
+    }
+
+    /// Whether a RETIRE_CONNECTION_ID is waiting to be sent.
+    pub(crate) fn has_retirements_to_send(&self) -> bool {
+        self.retiring.iter().any(|r| !r.in_flight)
+    }
+
+    /// Writes the RETIRE_CONNECTION_ID frames waiting (RFC 9000 §19.16)
+    /// that fit before `limit`, recording their sequence numbers in `sent`
+    /// for the packet's acknowledgement or loss.
+    pub(crate) fn write_retirements(
+        &mut self,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        sent: &mut Vec<u64>,
+    ) {
+        for retirement in self.retiring.iter_mut().filter(|r| !r.in_flight) {
+            let sequence = VarInt::from_u64_bounded(retirement.sequence);
+            let frame = crate::Frame::RetireConnectionId(sequence);
+            if buf.len() + frame.encoded_len() > limit {
+                break;
+            }
+            frame.encode(buf);
+            retirement.in_flight = true;
+            sent.push(retirement.sequence);
+        }
+    }
+
+    /// The packet carrying these retirements was acknowledged: they are
+    /// done.
+    pub(crate) fn on_retirements_acked(&mut self, sequences: &[u64]) {
+        self.retiring.retain(|r| !sequences.contains(&r.sequence));
+    }
+
+    /// The packet carrying these retirements was lost: RFC 9000 §13.3,
+    /// they are sent again.
+    pub(crate) fn on_retirements_lost(&mut self, sequences: &[u64]) {
+        for retirement in &mut self.retiring {
+            if sequences.contains(&retirement.sequence) {
+                retirement.in_flight = false;
+            }
+        }
+    }
+
+    /// Heap bytes held (both vectors are bounded by the limit).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.active.capacity() * std::mem::size_of::<RemoteCid>()
+            + self.retiring.capacity() * std::mem::size_of::<Retirement>()
+    }
+}
+
+/// The peer retired one of the IDs we issued (RETIRE_CONNECTION_ID, RFC
+/// 9000 §19.16), in a packet sent to `dcid`. We issue only the handshake
+/// ID (sequence number 0, `handshake_id`) until migration lands, so there
+/// is nothing to replace it with; the checks are the RFC's.
+///
+/// # Errors
+/// PROTOCOL_VIOLATION for a sequence number we never issued, or for the
+/// ID the packet was sent to.
+pub(crate) fn on_retire_cid(
+    sequence: VarInt,
+    dcid: &ConnectionId,
+    handshake_id: &ConnectionId,
+) -> Result<(), TransportError> {
+    let violation = |reason| {
+        TransportError::protocol_violation(reason).in_frame(FrameType::RETIRE_CONNECTION_ID)
+    };
+    // RFC 9000 §19.16: a sequence number greater than any we sent is
+    // PROTOCOL_VIOLATION; we sent only 0.
+    if sequence.into_inner() > 0 {
+        return Err(violation("retired a connection id never issued"));
+    }
+    // RFC 9000 §19.16: retiring the ID the packet was sent to is
+    // PROTOCOL_VIOLATION.
+    if dcid == handshake_id {
+        return Err(violation(
+            "retired the connection id the packet was sent to",
+        ));
+    }
+    Ok(())
+}
+
+/// PATH_RESPONSE frames owed (RFC 9000 §8.2.2), the latest challenges
+/// first to go; at most a configured few, the oldest pushed out.
+#[derive(Debug)]
+pub(crate) struct PathResponses {
+    pending: std::collections::VecDeque<[u8; 8]>,
+    max: usize,
+}
+
+impl PathResponses {
+    /// Holds at most `max` responses.
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            pending: std::collections::VecDeque::new(),
+            max,
+        }
+    }
+
+    /// A PATH_CHALLENGE arrived with `data`.
+    pub(crate) fn on_challenge(&mut self, data: [u8; 8]) {
+        if self.max == 0 {
+            return;
+        }
+        if self.pending.len() >= self.max {
+            // A flood keeps only the latest challenges: memory stays fixed.
+            self.pending.pop_front();
+        }
+        self.pending.push_back(data);
+    }
+
+    /// Whether a response waits.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Writes the PATH_RESPONSE frames that fit before `limit`; returns
+    /// whether any was written. RFC 9000 §13.3: a PATH_RESPONSE is never
+    /// sent again, so the frames are forgotten once written.
+    pub(crate) fn write(&mut self, buf: &mut Vec<u8>, limit: usize) -> bool {
+        let mut written = false;
+        while let Some(data) = self.pending.front() {
+            if buf.len() + 9 > limit {
+                break;
+            }
+            buf.put_u8(0x1b); // PATH_RESPONSE, RFC 9000 §19.18
+            buf.put_slice(data);
+            self.pending.pop_front();
+            written = true;
+        }
+        written
+    }
+
+    /// Responses waiting.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by tests"))]
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Heap bytes held (bounded by the configured maximum).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.pending.capacity() * 8
+    }
+}

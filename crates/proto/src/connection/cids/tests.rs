@@ -1,0 +1,282 @@
+use super::*;
+use crate::{Frame, Frames, TransportErrorCode};
+
+fn cid(byte: u8) -> ConnectionId {
+    ConnectionId::new(&[byte; 8]).unwrap()
+}
+
+fn new_cid(sequence: u64, retire_prior_to: u64) -> NewConnectionId {
+    NewConnectionId {
+        sequence: VarInt::from_u64_bounded(sequence),
+        retire_prior_to: VarInt::from_u64_bounded(retire_prior_to),
+        id: cid(0x10 + u8::try_from(sequence % 200).unwrap()),
+        reset_token: [u8::try_from(sequence % 200).unwrap(); 16],
+    }
+}
+
+/// A table whose handshake ID is `cid(1)`, holding at most `limit`.
+fn table(limit: u8) -> RemoteCids {
+    let mut cids = RemoteCids::new(cid(1), limit);
+    cids.set_handshake_id(cid(1), Some([0xaa; 16]));
+    cids
+}
+
+fn sequences(cids: &RemoteCids) -> Vec<u64> {
+    cids.active.iter().map(|c| c.sequence).collect()
+}
+
+/// Writes the retirements due and returns their sequence numbers, as the
+/// frames decode.
+fn send_retirements(cids: &mut RemoteCids) -> Vec<u64> {
+    let mut buf = Vec::new();
+    let mut sent = Vec::new();
+    cids.write_retirements(&mut buf, 1200, &mut sent);
+    if buf.is_empty() {
+        assert!(sent.is_empty());
+        return sent;
+    }
+    let decoded: Vec<u64> = Frames::new(buf.into(), crate::EncryptionLevel::OneRtt)
+        .map(|f| match f.unwrap() {
+            Frame::RetireConnectionId(seq) => seq.into_inner(),
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(decoded, sent);
+    decoded
+}
+
+#[test]
+fn new_ids_are_stored_in_sequence_order_up_to_the_limit() {
+    let mut cids = table(4);
+    for seq in [2, 1, 3] {
+        assert_eq!(cids.on_new_cid(&new_cid(seq, 0)), Ok(Change::None));
+    }
+    assert_eq!(sequences(&cids), [0, 1, 2, 3]);
+    assert_eq!(cids.in_use().unwrap().id, cid(1));
+    assert_eq!(cids.reset_token(), Some([0xaa; 16]));
+    assert_eq!(
+        cids.unused().map(|c| c.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+}
+
+// RFC 9000 §5.1.1 (test): more active IDs than our limit is
+// CONNECTION_ID_LIMIT_ERROR.
+#[test]
+fn one_id_over_the_limit_is_connection_id_limit_error() {
+    let mut cids = table(2);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    let error = cids.on_new_cid(&new_cid(2, 0)).unwrap_err();
+    assert_eq!(error.code, TransportErrorCode::CONNECTION_ID_LIMIT_ERROR);
+    assert_eq!(error.frame_type, Some(FrameType::NEW_CONNECTION_ID));
+}
+
+#[test]
+fn a_limit_below_two_is_raised_to_the_rfc_minimum() {
+    let mut cids = table(0);
+    assert_eq!(cids.on_new_cid(&new_cid(1, 0)), Ok(Change::None));
+    assert!(cids.on_new_cid(&new_cid(2, 0)).is_err());
+}
+
+// RFC 9000 §5.1.2 (test): Retire Prior To retires every lower ID, the one
+// in use included, and the next unretired one takes its place.
+#[test]
+fn retire_prior_to_retires_lower_ids_and_switches_the_one_in_use() {
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    let change = cids.on_new_cid(&new_cid(2, 2)).unwrap();
+    let Change::Switched(next) = change else {
+        panic!("the id in use was retired: {change:?}");
+    };
+    assert_eq!(next.sequence, 2);
+    assert_eq!(next.id, cid(0x12));
+    assert_eq!(cids.in_use().unwrap().sequence, 2);
+    assert_eq!(cids.reset_token(), Some([2; 16]), "the new id's token");
+    assert_eq!(sequences(&cids), [2]);
+    assert_eq!(send_retirements(&mut cids), [0, 1]);
+    assert!(!cids.has_retirements_to_send());
+}
+
+// RFC 9000 §5.1.1 (test): a frame may exceed the limit when its own Retire
+// Prior To makes room.
+#[test]
+fn retirements_asked_by_the_same_frame_make_room_under_the_limit() {
+    let mut cids = table(2);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    assert!(matches!(
+        cids.on_new_cid(&new_cid(2, 1)),
+        Ok(Change::Switched(_))
+    ));
+    assert_eq!(sequences(&cids), [1, 2]);
+}
+
+#[test]
+fn retiring_an_id_not_in_use_keeps_the_one_in_use() {
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    cids.on_new_cid(&new_cid(2, 0)).unwrap();
+    let change = cids.on_new_cid(&new_cid(3, 2));
+    // Sequence 0 is in use, and below 2: the switch goes to 2.
+    assert!(matches!(change, Ok(Change::Switched(c)) if c.sequence == 2));
+    assert_eq!(send_retirements(&mut cids), [0, 1]);
+}
+
+// RFC 9000 §13.3 (test): a lost RETIRE_CONNECTION_ID is sent again; an
+// acknowledged one is forgotten.
+#[test]
+fn lost_retirements_are_sent_again_and_acknowledged_ones_forgotten() {
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(1, 1)).unwrap();
+    assert_eq!(send_retirements(&mut cids), [0]);
+    assert!(send_retirements(&mut cids).is_empty(), "in flight");
+    cids.on_retirements_lost(&[0]);
+    assert_eq!(send_retirements(&mut cids), [0], "sent again");
+    cids.on_retirements_acked(&[0]);
+    assert!(cids.retiring.is_empty());
+    cids.on_retirements_lost(&[0]);
+    assert!(!cids.has_retirements_to_send(), "done once acknowledged");
+}
+
+// RFC 9000 §19.15 (test): an ID below a Retire Prior To already received
+// is retired at once, and not stored.
+#[test]
+fn an_id_below_retire_prior_to_already_received_is_retired_at_once() {
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(5, 5)).unwrap();
+    assert_eq!(send_retirements(&mut cids), [0]);
+    assert_eq!(cids.on_new_cid(&new_cid(3, 0)), Ok(Change::None));
+    assert_eq!(sequences(&cids), [5]);
+    assert_eq!(send_retirements(&mut cids), [3]);
+    // Once more while its retirement is in flight: no second one.
+    cids.on_new_cid(&new_cid(3, 0)).unwrap();
+    assert!(send_retirements(&mut cids).is_empty());
+}
+
+#[test]
+fn a_repeated_frame_is_ignored() {
+    let mut cids = table(2);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    assert_eq!(cids.on_new_cid(&new_cid(1, 0)), Ok(Change::None));
+    assert_eq!(sequences(&cids), [0, 1]);
+}
+
+// RFC 9000 §19.15 (test): a sequence number reused for another ID, an ID
+// reused with another sequence number, or a changed token is
+// PROTOCOL_VIOLATION.
+#[test]
+fn contradicting_an_earlier_id_is_protocol_violation() {
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    let other_id = NewConnectionId {
+        id: cid(0x77),
+        ..new_cid(1, 0)
+    };
+    let other_sequence = NewConnectionId {
+        sequence: VarInt::from_u32(2),
+        ..new_cid(1, 0)
+    };
+    let other_token = NewConnectionId {
+        reset_token: [0x55; 16],
+        ..new_cid(1, 0)
+    };
+    let handshake_id_again = NewConnectionId {
+        sequence: VarInt::from_u32(3),
+        id: cid(1),
+        ..new_cid(3, 0)
+    };
+    for frame in [other_id, other_sequence, other_token, handshake_id_again] {
+        let error = cids.clone().on_new_cid(&frame).unwrap_err();
+        assert_eq!(
+            error.code,
+            TransportErrorCode::PROTOCOL_VIOLATION,
+            "{frame:?}"
+        );
+    }
+}
+
+// RFC 9000 §19.15 (test): NEW_CONNECTION_ID to an endpoint that sends
+// packets with a zero-length DCID is PROTOCOL_VIOLATION.
+#[test]
+fn new_id_for_a_zero_length_peer_id_is_protocol_violation() {
+    let mut cids = RemoteCids::new(ConnectionId::EMPTY, 4);
+    let error = cids.on_new_cid(&new_cid(1, 0)).unwrap_err();
+    assert_eq!(error.code, TransportErrorCode::PROTOCOL_VIOLATION);
+}
+
+// RFC 9000 §5.1.2 (test): retirements awaiting acknowledgement are bounded
+// (twice the limit); beyond, CONNECTION_ID_LIMIT_ERROR.
+#[test]
+fn unacknowledged_retirements_are_bounded() {
+    let mut cids = table(2);
+    cids.on_new_cid(&new_cid(100, 100)).unwrap();
+    // Sequence 0 is retiring; three more fit under twice the limit.
+    for seq in 1..4 {
+        cids.on_new_cid(&new_cid(seq, 0)).unwrap();
+    }
+    let error = cids.on_new_cid(&new_cid(4, 0)).unwrap_err();
+    assert_eq!(error.code, TransportErrorCode::CONNECTION_ID_LIMIT_ERROR);
+    assert_eq!(cids.retiring.len(), 4);
+    let held = cids.heap_bytes();
+    assert!(held <= 2 * size_of::<RemoteCid>() + 8 * size_of::<Retirement>() + 64);
+}
+
+#[test]
+fn a_huge_retire_prior_to_costs_no_more_than_the_ids_held() {
+    let max = VarInt::MAX.into_inner();
+    let mut cids = table(4);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    assert!(matches!(
+        cids.on_new_cid(&new_cid(max, max)),
+        Ok(Change::Switched(c)) if c.sequence == max
+    ));
+    assert_eq!(send_retirements(&mut cids), [0, 1]);
+}
+
+// RFC 9000 §19.16 (test): retiring a sequence number never issued, or the
+// ID the packet was sent to, is PROTOCOL_VIOLATION.
+#[test]
+fn retire_connection_id_checks() {
+    let ours = cid(9);
+    let never_issued = on_retire_cid(VarInt::from_u32(1), &ours, &ours).unwrap_err();
+    assert_eq!(never_issued.code, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_eq!(
+        never_issued.frame_type,
+        Some(FrameType::RETIRE_CONNECTION_ID)
+    );
+    let own_dcid = on_retire_cid(VarInt::from_u32(0), &ours, &ours).unwrap_err();
+    assert_eq!(own_dcid.code, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_eq!(on_retire_cid(VarInt::from_u32(0), &cid(8), &ours), Ok(()));
+}
+
+// RFC 9000 §8.2.2 (test): each challenge is echoed; a flood keeps only the
+// latest few.
+#[test]
+fn path_responses_echo_the_latest_challenges_and_stay_bounded() {
+    let mut responses = PathResponses::new(2);
+    for i in 0..100u8 {
+        responses.on_challenge([i; 8]);
+    }
+    assert_eq!(responses.len(), 2);
+    assert!(responses.heap_bytes() <= 4 * 8);
+    let mut buf = Vec::new();
+    assert!(responses.write(&mut buf, 1200));
+    let frames: Vec<Frame> = Frames::new(buf.into(), crate::EncryptionLevel::OneRtt)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        frames,
+        [Frame::PathResponse([98; 8]), Frame::PathResponse([99; 8])]
+    );
+    assert!(!responses.has_pending(), "never sent twice");
+}
+
+#[test]
+fn path_responses_that_do_not_fit_wait() {
+    let mut responses = PathResponses::new(4);
+    responses.on_challenge([1; 8]);
+    responses.on_challenge([2; 8]);
+    let mut buf = Vec::new();
+    assert!(responses.write(&mut buf, 10));
+    assert_eq!(buf.len(), 9);
+    assert_eq!(responses.len(), 1);
+}
