@@ -33,6 +33,15 @@ pub struct TransportConfig {
     /// Received packet number ranges remembered per space for ACK frames;
     /// the oldest are forgotten first.
     pub max_ack_ranges: usize,
+    /// Packet numbers below the largest received in a space that are
+    /// remembered one by one for duplicate detection (RFC 9000 §12.3);
+    /// every older packet is dropped as a duplicate, so a replayed packet
+    /// is never processed twice, however many gaps the history has.
+    /// Rounded up to a multiple of 64, within 64 and 65,536. 1024 by
+    /// default: 128 bytes per space that receives packets, while a
+    /// legitimate packet reordered by more than 1024 packets is only lost
+    /// (its sender retransmits what it carried).
+    pub duplicate_window: u32,
     /// Stream limits, flow control windows and send buffers.
     pub streams: crate::streams::StreamsConfig,
     /// Largest DATAGRAM frame we accept (RFC 9221 §3); `None` refuses
@@ -94,6 +103,7 @@ impl Default for TransportConfig {
             crypto_max_fragments: 64,
             max_ack_delay: Duration::from_millis(25),
             max_ack_ranges: 64,
+            duplicate_window: 1024,
             streams: crate::streams::StreamsConfig::default(),
             max_datagram_frame_size: Some(u16::MAX),
             datagram_receive_queue: 64,

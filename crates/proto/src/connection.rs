@@ -488,6 +488,7 @@ impl Connection {
             })
             .sum();
         let packets: usize = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
+        let windows: usize = self.spaces.iter().map(|sp| sp.processed.heap_bytes()).sum();
         let datagrams = self.datagrams_in.bytes() + self.datagrams_out.bytes();
         let cids = self.remote_cids.heap_bytes() + self.path_responses.heap_bytes();
         let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
@@ -499,7 +500,8 @@ impl Connection {
         // Both sides' transport parameters, behind an `Arc` each.
         let params = std::mem::size_of::<TransportParameters>()
             * (1 + usize::from(self.peer_params.is_some()));
-        (std::mem::size_of::<Self>() + params + crypto + packets + datagrams + cids + tls) as u64
+        (std::mem::size_of::<Self>() + params + crypto + packets + windows + datagrams + cids + tls)
+            as u64
             + streams
     }
 

@@ -177,6 +177,10 @@ pub struct ConnectionStats {
     /// Packets dropped unprocessed: undecryptable, unparsable, duplicate or
     /// for keys already discarded.
     pub packets_dropped: u64,
+    /// Packets dropped, after decryption, as duplicates of one already
+    /// processed (RFC 9000 §12.3), or too old to tell; also counted in
+    /// `packets_dropped`. Replays by an on-path party end up here.
+    pub packets_duplicate: u64,
     /// Probe timeouts that fired (RFC 9002 §6.2).
     pub pto_count: u64,
     /// Whether the TLS session is still held (a server frees it after the
@@ -204,9 +208,9 @@ pub struct ConnectionStats {
     pub key_updates: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
-    /// packets, the peer's connection IDs and owed path responses, and,
-    /// while it is retained, the TLS session: its own state
-    /// plus [`TLS_SESSION_HEAP_ESTIMATE`](crate::crypto::TLS_SESSION_HEAP_ESTIMATE)
+    /// packets, the duplicate detection windows, the peer's connection IDs
+    /// and owed path responses, and, while it is retained, the TLS session:
+    /// its own state plus [`TLS_SESSION_HEAP_ESTIMATE`](crate::crypto::TLS_SESSION_HEAP_ESTIMATE)
     /// for the heap rustls holds after a handshake (measured, not tracked).
     /// A server frees the whole session after the handshake (see
     /// `tls_state_retained`), and this drops by that much.

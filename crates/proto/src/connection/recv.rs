@@ -254,11 +254,17 @@ impl Connection {
             return;
         }
         let pn = opened.pn;
-        if self.spaces[index(space)].received.contains(pn) {
-            // RFC 9000 §12.3: a duplicate packet is dropped.
+        // RFC 9000 §12.3: a packet whose number was processed already, or
+        // is too old to tell, is dropped before any of its frames is
+        // looked at; RFC 9001 §9.5: only once protection is removed.
+        let processed = &mut self.spaces[index(space)].processed;
+        if processed.is_duplicate(pn) {
+            tracing::trace!(?space, pn, "duplicate packet dropped");
             self.stats.packets_dropped += 1;
+            self.stats.packets_duplicate += 1;
             return;
         }
+        processed.insert(pn);
         if self.side.is_client() && !self.remote_cid_set && space != SpaceId::Data {
             // RFC 9000 §7.2: the client switches to the server's chosen ID.
             if let Some(scid) = packet.scid() {

@@ -1,8 +1,11 @@
 //! Packet number spaces (RFC 9000 §12.3): keys, packet numbers, ACK state
 //! and the CRYPTO stream of each.
 
+mod duplicates;
+
 use std::{ops::Range, time::Instant};
 
+use self::duplicates::DuplicateWindow;
 use crate::{
     SpaceId,
     config::TransportConfig,
@@ -23,8 +26,11 @@ pub(super) struct PacketSpace {
     pub(super) largest_received: Option<u64>,
     /// When the largest packet number was received, for the ACK delay.
     pub(super) largest_received_at: Option<Instant>,
-    /// Packet numbers received, for ACK frames and duplicate detection.
+    /// Packet numbers received, for ACK frames; bounded, it forgets the
+    /// oldest, so duplicate detection does not rely on it.
     pub(super) received: RangeSet,
+    /// Packet numbers processed, for duplicate detection (RFC 9000 §12.3).
+    pub(super) processed: DuplicateWindow,
     /// Ack-eliciting packets received since the last ACK we sent.
     pub(super) unacked_eliciting: u32,
     /// Whether an ACK frame should go out at the next opportunity.
@@ -54,6 +60,7 @@ impl PacketSpace {
             largest_received: None,
             largest_received_at: None,
             received: RangeSet::with_max_ranges(config.max_ack_ranges),
+            processed: DuplicateWindow::new(config.duplicate_window),
             unacked_eliciting: 0,
             ack_pending: false,
             ack_deadline: None,

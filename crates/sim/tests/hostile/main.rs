@@ -3,4 +3,6 @@
 //! Each test asserts the defence and a stated bound on the memory it may
 //! cost.
 
+mod aead_limits;
 mod cids;
+mod replay;

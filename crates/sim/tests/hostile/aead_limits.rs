@@ -1,0 +1,1 @@
+//! AEAD limits (RFC 9001 §6.6).
