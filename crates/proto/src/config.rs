@@ -42,6 +42,30 @@ pub struct TransportConfig {
     /// legitimate packet reordered by more than 1024 packets is only lost
     /// (its sender retransmits what it carried).
     pub duplicate_window: u32,
+    /// Packets one 1-RTT key may seal (RFC 9001 §6.6): the negotiated
+    /// AEAD's confidentiality limit (2^23 for AES-GCM, 2^62 for
+    /// ChaCha20-Poly1305), or this value when it is lower. `None`, the
+    /// default, keeps the AEAD's; a lower value only makes key updates
+    /// more frequent (tests use one).
+    pub aead_confidentiality_limit: Option<u64>,
+    /// The share of the confidentiality limit, in percent, still unused
+    /// when we update the 1-RTT keys on our own initiative (RFC 9001
+    /// §6.6); within 1 and 90. The update waits, if it must, until a
+    /// packet of the current keys was acknowledged and, after an earlier
+    /// update, three PTOs more (RFC 9001 §6.1, §6.5); the margin is the
+    /// room for that wait. Should the limit come within 16 packets anyway
+    /// (an eighth of a limit lowered below 128), the connection closes
+    /// with AEAD_LIMIT_REACHED. 25 by default: with
+    /// AES-GCM an update every 6.3 million packets (about 9 GB), leaving
+    /// 2.1 million packets of room.
+    pub key_update_margin_percent: u8,
+    /// Received packets that may fail to authenticate over the whole
+    /// connection (RFC 9001 §6.6): the negotiated AEAD's integrity limit
+    /// (2^52 for AES-GCM, 2^36 for ChaCha20-Poly1305), or this value when
+    /// it is lower. One more closes the connection with
+    /// AEAD_LIMIT_REACHED. `None`, the default, keeps the AEAD's; tests
+    /// lower it.
+    pub aead_integrity_limit: Option<u64>,
     /// Stream limits, flow control windows and send buffers.
     pub streams: crate::streams::StreamsConfig,
     /// Largest DATAGRAM frame we accept (RFC 9221 §3); `None` refuses
@@ -104,6 +128,9 @@ impl Default for TransportConfig {
             max_ack_delay: Duration::from_millis(25),
             max_ack_ranges: 64,
             duplicate_window: 1024,
+            aead_confidentiality_limit: None,
+            key_update_margin_percent: 25,
+            aead_integrity_limit: None,
             streams: crate::streams::StreamsConfig::default(),
             max_datagram_frame_size: Some(u16::MAX),
             datagram_receive_queue: 64,

@@ -20,6 +20,7 @@
 //! information, `timers` handles loss detection, idle and closing, `cids`
 //! keeps the peer's connection IDs and the path challenges to answer.
 
+mod aead_limits;
 mod cids;
 mod datagrams;
 mod events;

@@ -181,6 +181,10 @@ pub struct ConnectionStats {
     /// processed (RFC 9000 §12.3), or too old to tell; also counted in
     /// `packets_dropped`. Replays by an on-path party end up here.
     pub packets_duplicate: u64,
+    /// Packets whose payload failed to authenticate, under any key; also
+    /// counted in `packets_dropped`. Past the AEAD's integrity limit (RFC
+    /// 9001 §6.6) the connection closes with AEAD_LIMIT_REACHED.
+    pub authentication_failures: u64,
     /// Probe timeouts that fired (RFC 9002 §6.2).
     pub pto_count: u64,
     /// Whether the TLS session is still held (a server frees it after the

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::{Connection, spaces::index};
 use crate::{
     SpaceId,
-    crypto::{OpenedPacket, PacketKey, PacketKeyPair, Secrets},
+    crypto::{CryptoError, OpenedPacket, PacketKey, PacketKeyPair, Secrets},
     packet::{MAX_PN, PartialDecode},
 };
 
@@ -27,6 +27,10 @@ pub(super) struct KeyPhase {
     first_received: Option<u64>,
     /// The first packet number we sent in the current phase.
     first_sent: Option<u64>,
+    /// Packets sealed with the current key (RFC 9001 §6.6).
+    sealed: u64,
+    /// When a packet of the current phase was first acknowledged.
+    acked_at: Option<Instant>,
     /// Key updates done, by either side.
     pub(super) count: u64,
 }
@@ -50,9 +54,28 @@ impl KeyPhase {
         self.phase
     }
 
-    /// Notes a 1-RTT packet sent in the current phase.
+    /// Notes a 1-RTT packet sealed and sent in the current phase.
     pub(super) fn on_sent(&mut self, pn: u64) {
         self.first_sent.get_or_insert(pn);
+        self.sealed += 1;
+    }
+
+    /// Notes the largest 1-RTT packet number the peer acknowledged, at
+    /// `now`.
+    pub(super) fn on_acked(&mut self, now: Instant, largest: u64) {
+        if self.acked_at.is_none() && self.first_sent.is_some_and(|first| largest >= first) {
+            self.acked_at = Some(now);
+        }
+    }
+
+    /// Packets sealed with the current key.
+    pub(super) const fn sealed(&self) -> u64 {
+        self.sealed
+    }
+
+    /// When a packet of the current phase was first acknowledged.
+    pub(super) const fn acked_at(&self) -> Option<Instant> {
+        self.acked_at
     }
 
     /// The next generation of keys, derived from the secrets on first use.
@@ -128,7 +151,15 @@ impl Connection {
             }
             Generation::Next => &self.key_phase.next.as_ref()?.remote,
         };
-        let payload = key.decrypt(pn, packet.data_mut(), header.header_len).ok()?;
+        let payload = match key.decrypt(pn, packet.data_mut(), header.header_len) {
+            Ok(payload) => payload,
+            Err(error) => {
+                if error == CryptoError::AuthenticationFailed {
+                    self.on_authentication_failure(now);
+                }
+                return None;
+            }
+        };
         match generation {
             Generation::Next => {
                 // RFC 9001 §6.2: the peer updated; we update our send keys
@@ -207,6 +238,8 @@ impl Connection {
         self.key_phase.previous = Some((old_remote, now + keep));
         self.key_phase.phase = !self.key_phase.phase;
         self.key_phase.first_sent = None;
+        self.key_phase.sealed = 0;
+        self.key_phase.acked_at = None;
         self.key_phase.count += 1;
     }
 }

@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use super::{Closer, Connection, ConnectionError, SentFrames, State, cids, spaces::index};
 use crate::{
     ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
+    crypto::CryptoError,
     frame::Ack,
     packet::{DecodeOptions, PartialDecode},
 };
@@ -233,9 +234,14 @@ impl Connection {
         let opened = if level == EncryptionLevel::OneRtt {
             self.open_one_rtt(now, &mut packet)
         } else {
-            keys.remote
-                .open_decoded(&mut packet, sp.largest_received)
-                .ok()
+            match keys.remote.open_decoded(&mut packet, sp.largest_received) {
+                Ok(opened) => Some(opened),
+                Err(CryptoError::AuthenticationFailed) => {
+                    self.on_authentication_failure(now);
+                    None
+                }
+                Err(_) => None,
+            }
         };
         let Some(opened) = opened else {
             self.stats.packets_dropped += 1;
@@ -539,6 +545,9 @@ impl Connection {
         #[cfg(feature = "qlog")]
         self.qlog_metrics(now);
         result?;
+        if space == SpaceId::Data {
+            self.key_phase.on_acked(now, ack.largest().into_inner());
+        }
         // RFC 9001 §4.1.2: a client may also confirm the handshake when a
         // 1-RTT packet it sent is acknowledged.
         if self.side.is_client() && space == SpaceId::Data && self.handshake_complete {

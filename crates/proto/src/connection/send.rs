@@ -97,6 +97,7 @@ impl Connection {
         batch: Option<(usize, Option<crate::EcnCodepoint>)>,
     ) -> Option<Transmit> {
         let base = buf.len();
+        self.check_confidentiality_limit(now);
         let closing = match self.state {
             State::Draining { .. } | State::Drained => return None,
             State::Closing { .. } => {
@@ -125,6 +126,7 @@ impl Connection {
         if !closing
             && !ack_only
             && self.handshake_confirmed
+            && self.may_seal_one_rtt()
             && batch.is_none()
             && let Some(size) = self.mtud.poll_probe(now)
         {
@@ -251,6 +253,10 @@ impl Connection {
     fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool, ack_only: bool) -> bool {
         let sp = &self.spaces[index(space)];
         if sp.keys.is_none() {
+            return false;
+        }
+        // RFC 9001 §6.6: no packet is sealed past the confidentiality limit.
+        if space == SpaceId::Data && !self.may_seal_one_rtt() {
             return false;
         }
         if ack_only && !closing {
