@@ -23,7 +23,7 @@ use tern_proto::{
     ConnectionId, Side,
     config::{EndpointConfig, TransportConfig},
     congestion::NewRenoConfig,
-    connection::{Connection, ConnectionError, Event},
+    connection::{Connection, ConnectionError, ConnectionStats, Event},
     qlog::QlogFactory,
 };
 use tern_sim::{
@@ -123,7 +123,7 @@ impl OnPath {
             Mode::Pass => false,
             Mode::Gaps => {
                 self.seen += 1;
-                if self.seen % 2 == 0 {
+                if self.seen.is_multiple_of(2) {
                     self.dropped += 1;
                     return true;
                 }
@@ -176,121 +176,219 @@ fn drain(view: &mut PairView<'_>, victim: Side, delivered: &mut HashMap<u32, u32
     }
 }
 
-fn replays_are_processed_once(seed: u64, victim: Side) {
-    let qlog = Arc::new(MemoryQlog::default());
-    // The whole burst goes out at once, as it would on a path with a
-    // large bandwidth-delay product, so that most of its packet numbers
-    // are encoded on two bytes (RFC 9000 §17.1) and still decode when
-    // replayed hundreds of packets later.
-    let transport = TransportConfig {
-        max_idle_timeout: Some(IDLE),
-        congestion: Arc::new(NewRenoConfig {
-            initial_window: Some(16 << 20),
-        }),
-        datagram_send_queue: DATAGRAMS as usize,
-        datagram_receive_queue: DATAGRAMS as usize,
-        qlog: Some(qlog.clone()),
-        ..TransportConfig::default()
-    };
-    let link = LinkConfig::default().delay(Duration::from_millis(20));
-    let mut pair = Pair::new(seed, link, transport, EndpointConfig::default());
-    assert!(
-        pair.connect(Duration::from_secs(10)),
-        "the handshake completes"
-    );
-    let sender = other(victim);
-    let (from, to) = (address(sender), address(victim));
-    let path = Rc::new(RefCell::new(OnPath::default()));
-    let filter = path.clone();
-    pair.sim
-        .drop_if(from, to, move |data| filter.borrow_mut().drops(data));
-    let victim_sent = Rc::new(Cell::new(0_u64));
-    let counter = victim_sent.clone();
-    pair.sim.on_event(move |event| {
-        if let TraceEvent::Sent { from, .. } = event
-            && *from == to
-        {
-            counter.set(counter.get() + 1);
-        }
-    });
+/// The victim, its peer and the on-path party between them.
+struct Scenario {
+    pair: Pair,
+    victim: Side,
+    /// The sender's address and the victim's.
+    from: SocketAddr,
+    to: SocketAddr,
+    path: Rc<RefCell<OnPath>>,
+    /// Datagrams the victim sent.
+    victim_sent: Rc<Cell<u64>>,
+    qlog: Arc<MemoryQlog>,
+    /// Datagrams the victim received, by number, with how often.
+    delivered: HashMap<u32, u32>,
+}
 
-    // The gaps: one DATAGRAM frame per packet, all sent in one burst, every
-    // other packet dropped.
-    path.borrow_mut().mode = Mode::Gaps;
-    let mut delivered = HashMap::new();
-    let mut view = pair.view();
-    let conn = connection_mut(&mut view, sender).expect("the sender");
-    for id in 0..DATAGRAMS {
-        let mut payload = vec![0_u8; 1000];
-        payload[..4].copy_from_slice(&id.to_be_bytes());
-        conn.send_datagram(payload.into()).expect("queued");
+impl Scenario {
+    /// A connected pair with the on-path party in place, letting
+    /// everything through.
+    fn new(seed: u64, victim: Side) -> Self {
+        let qlog = Arc::new(MemoryQlog::default());
+        // The whole burst goes out at once, as it would on a path with a
+        // large bandwidth-delay product, so that most of its packet
+        // numbers are encoded on two bytes (RFC 9000 §17.1) and still
+        // decode when replayed hundreds of packets later.
+        let transport = TransportConfig {
+            max_idle_timeout: Some(IDLE),
+            congestion: Arc::new(NewRenoConfig {
+                initial_window: Some(16 << 20),
+            }),
+            datagram_send_queue: DATAGRAMS as usize,
+            datagram_receive_queue: DATAGRAMS as usize,
+            qlog: Some(qlog.clone()),
+            ..TransportConfig::default()
+        };
+        let link = LinkConfig::default().delay(Duration::from_millis(20));
+        let mut pair = Pair::new(seed, link, transport, EndpointConfig::default());
+        assert!(
+            pair.connect(Duration::from_secs(10)),
+            "the handshake completes"
+        );
+        let (from, to) = (address(other(victim)), address(victim));
+        let path = Rc::new(RefCell::new(OnPath::default()));
+        let filter = path.clone();
+        pair.sim
+            .drop_if(from, to, move |data| filter.borrow_mut().drops(data));
+        let victim_sent = Rc::new(Cell::new(0_u64));
+        let counter = victim_sent.clone();
+        pair.sim.on_event(move |event| {
+            if let TraceEvent::Sent { from, .. } = event
+                && *from == to
+            {
+                counter.set(counter.get() + 1);
+            }
+        });
+        Self {
+            pair,
+            victim,
+            from,
+            to,
+            path,
+            victim_sent,
+            qlog,
+            delivered: HashMap::new(),
+        }
     }
-    let _ = pair.run_until(Duration::from_secs(1), |view| {
-        drain(view, victim, &mut delivered);
-        false
-    });
-    // The sender is cut off; what it sent before arrives and is answered.
-    path.borrow_mut().mode = Mode::ReplayOnly;
-    let _ = pair.run_until(Duration::from_millis(200), |view| {
-        drain(view, victim, &mut delivered);
-        false
-    });
-    let gaps = path.borrow().dropped;
-    assert!(gaps > 200, "the on-path party made {gaps} gaps");
-    let before = connection(&pair.view(), victim)
-        .expect("the victim")
-        .stats();
-    let received_before = qlog.one_rtt_received(victim).len();
+
+    /// Runs for `time`, taking the datagrams the victim receives.
+    fn run(&mut self, time: Duration) {
+        let (victim, delivered) = (self.victim, &mut self.delivered);
+        let _ = self.pair.run_until(time, |view| {
+            drain(view, victim, delivered);
+            false
+        });
+    }
+
+    fn victim_stats(&mut self) -> ConnectionStats {
+        connection(&self.pair.view(), self.victim)
+            .expect("the victim")
+            .stats()
+    }
+
+    /// The gaps: one DATAGRAM frame per packet, all sent in one burst,
+    /// every other packet dropped. Then the sender is cut off. Returns
+    /// the datagrams recorded.
+    fn cut_gaps(&mut self) -> Vec<Bytes> {
+        self.path.borrow_mut().mode = Mode::Gaps;
+        let mut view = self.pair.view();
+        let conn = connection_mut(&mut view, other(self.victim)).expect("the sender");
+        for id in 0..DATAGRAMS {
+            let mut payload = vec![0_u8; 1000];
+            payload[..4].copy_from_slice(&id.to_be_bytes());
+            conn.send_datagram(payload.into()).expect("queued");
+        }
+        self.run(Duration::from_secs(1));
+        // What the sender sent before the cut arrives and is answered.
+        self.path.borrow_mut().mode = Mode::ReplayOnly;
+        self.run(Duration::from_millis(200));
+        let mut path = self.path.borrow_mut();
+        assert!(
+            path.dropped > 200,
+            "the on-path party made {} gaps",
+            path.dropped
+        );
+        let recorded = std::mem::take(&mut path.recorded);
+        assert!(recorded.len() > 200, "{} recorded", recorded.len());
+        path.replays = recorded.iter().cloned().collect();
+        recorded
+    }
+
+    /// The victim's qlog trace names each 1-RTT packet number once; says
+    /// how many it traced and how many of those were PING-only.
+    fn check_qlog(&self) -> (usize, usize) {
+        let received = self.qlog.one_rtt_received(self.victim);
+        let mut numbers = HashSet::new();
+        let mut ping_only = 0;
+        for event in &received {
+            let pn = event["data"]["header"]["packet_number"]
+                .as_u64()
+                .expect("a packet number");
+            assert!(numbers.insert(pn), "packet {pn} was processed twice");
+            let frames = event["data"]["frames"].as_array().expect("frames");
+            let kinds: Vec<&str> = frames
+                .iter()
+                .filter_map(|f| f["frame_type"].as_str())
+                .collect();
+            if kinds.contains(&"ping") && kinds.iter().all(|k| *k == "ping" || *k == "padding") {
+                ping_only += 1;
+            }
+        }
+        (received.len(), ping_only)
+    }
+
+    /// Replays keep coming, ten every 500 ms from `cut` on, until the
+    /// victim closes or twice its idle timeout passed; returns how long
+    /// that took.
+    fn replay_until_closed(&mut self, recorded: &[Bytes], cut: std::time::Instant) -> Duration {
+        let mut replays = recorded.iter().cycle();
+        let victim = self.victim;
+        let closed = move |view: &mut PairView<'_>| {
+            connection(view, victim).is_none_or(Connection::is_closed)
+        };
+        while !closed(&mut self.pair.view()) && self.pair.sim.now() < cut + IDLE * 2 {
+            for datagram in replays.by_ref().take(10) {
+                self.pair
+                    .sim
+                    .inject(self.from, self.to, None, datagram.clone());
+            }
+            let _ = self.pair.run_until(Duration::from_millis(500), closed);
+        }
+        self.pair.sim.now().saturating_duration_since(cut)
+    }
+
+    /// The victim's events.
+    fn victim_events(&self) -> &[Event] {
+        if self.victim.is_client() {
+            &self.pair.state.client_events
+        } else {
+            &self.pair.state.server_events
+        }
+    }
+}
+
+fn replays_are_processed_once(seed: u64, victim: Side) {
+    let mut scenario = Scenario::new(seed, victim);
+    let recorded = scenario.cut_gaps();
+    let gaps = scenario.path.borrow().dropped;
+    let before = scenario.victim_stats();
+    let (traced_before, _) = scenario.check_qlog();
 
     // Every recorded datagram replayed at once: none is processed again.
-    let recorded = std::mem::take(&mut path.borrow_mut().recorded);
-    assert!(recorded.len() > 200, "{} recorded", recorded.len());
-    path.borrow_mut().replays = recorded.iter().cloned().collect();
-    let cut = pair.sim.now();
-    let sent_before = victim_sent.get();
+    let cut = scenario.pair.sim.now();
+    let sent_before = scenario.victim_sent.get();
     for datagram in &recorded {
-        pair.sim.inject(from, to, None, datagram.clone());
+        scenario
+            .pair
+            .sim
+            .inject(scenario.from, scenario.to, None, datagram.clone());
     }
-    let _ = pair.run_until(Duration::from_millis(500), |view| {
-        drain(view, victim, &mut delivered);
-        false
-    });
-    let after = connection(&pair.view(), victim)
-        .expect("the victim")
-        .stats();
+    scenario.run(Duration::from_millis(500));
+    let after = scenario.victim_stats();
+    let replays = recorded.len() as u64;
+    let duplicates = after.packets_duplicate - before.packets_duplicate;
     println!(
-        "{victim:?} victim: {gaps} gaps, {} replays ({} duplicates), memory {} -> {} bytes",
-        recorded.len(),
-        after.packets_duplicate - before.packets_duplicate,
-        before.memory_bytes,
-        after.memory_bytes
+        "{victim:?} victim: {gaps} gaps, {replays} replays ({duplicates} duplicates), \
+         memory {} -> {} bytes",
+        before.memory_bytes, after.memory_bytes
     );
     assert!(
-        delivered.values().all(|&n| n == 1),
+        scenario.delivered.values().all(|&n| n == 1),
         "a datagram was delivered twice"
     );
-    assert!(delivered.len() > 200, "{} delivered", delivered.len());
+    assert!(
+        scenario.delivered.len() > 200,
+        "{} delivered",
+        scenario.delivered.len()
+    );
     assert_eq!(
         after.packets_received, before.packets_received,
         "no replay is processed"
     );
     assert_eq!(
         after.packets_dropped - before.packets_dropped,
-        recorded.len() as u64,
+        replays,
         "every replay is dropped"
     );
     // A replay opens and is dropped as a duplicate, unless its truncated
     // packet number now expands to another number (RFC 9000 §A.3), so
     // that it fails to authenticate; most open.
-    let duplicates = after.packets_duplicate - before.packets_duplicate;
     let failed = after.authentication_failures - before.authentication_failures;
-    assert_eq!(duplicates + failed, recorded.len() as u64);
-    assert!(
-        duplicates * 2 > recorded.len() as u64,
-        "{duplicates} duplicates"
-    );
+    assert_eq!(duplicates + failed, replays);
+    assert!(duplicates * 2 > replays, "{duplicates} duplicates");
     assert_eq!(
-        victim_sent.get(),
+        scenario.victim_sent.get(),
         sent_before,
         "no replay is answered, not even a PING-only one"
     );
@@ -300,26 +398,8 @@ fn replays_are_processed_once(seed: u64, victim: Side) {
         before.memory_bytes,
         after.memory_bytes
     );
-
-    // The qlog trace names each packet number once.
-    let received = qlog.one_rtt_received(victim);
-    assert_eq!(received.len(), received_before, "no replay is traced");
-    let mut numbers = HashSet::new();
-    let mut ping_only = 0;
-    for event in &received {
-        let pn = event["data"]["header"]["packet_number"]
-            .as_u64()
-            .expect("a packet number");
-        assert!(numbers.insert(pn), "packet {pn} was processed twice");
-        let frames = event["data"]["frames"].as_array().expect("frames");
-        let kinds: Vec<&str> = frames
-            .iter()
-            .filter_map(|f| f["frame_type"].as_str())
-            .collect();
-        if kinds.contains(&"ping") && kinds.iter().all(|k| *k == "ping" || *k == "padding") {
-            ping_only += 1;
-        }
-    }
+    let (traced, ping_only) = scenario.check_qlog();
+    assert_eq!(traced, traced_before, "no replay is traced");
     // The server's probes after the burst are PING-only (a tern client's
     // carry its ACK state), so the client saw some, and ignored their
     // replays.
@@ -328,25 +408,12 @@ fn replays_are_processed_once(seed: u64, victim: Side) {
     }
 
     // Replays keep coming; the victim still times out, as idle as it is.
-    let mut replays = recorded.iter().cycle();
-    let closed =
-        |view: &mut PairView<'_>| connection(view, victim).is_none_or(Connection::is_closed);
-    while !closed(&mut pair.view()) && pair.sim.now() < cut + IDLE * 2 {
-        for datagram in replays.by_ref().take(10) {
-            pair.sim.inject(from, to, None, datagram.clone());
-        }
-        let _ = pair.run_until(Duration::from_millis(500), closed);
-    }
-    let waited = pair.sim.now().saturating_duration_since(cut);
+    let waited = scenario.replay_until_closed(&recorded, cut);
     assert!(
         waited <= IDLE + Duration::from_secs(1),
         "the replays kept the victim alive for {waited:?}"
     );
-    let events = if victim.is_client() {
-        &pair.state.client_events
-    } else {
-        &pair.state.server_events
-    };
+    let events = scenario.victim_events();
     assert!(
         events
             .iter()
