@@ -249,6 +249,12 @@ pub struct Streams {
     events: VecDeque<StreamEvent>,
     /// Streams whose last write was blocked.
     write_blocked: Vec<StreamId>,
+    /// What every stream's held received data costs (the sum of their
+    /// assemblers' [`cost`](assembler::Assembler::cost)).
+    reassembly_cost: u64,
+    /// The largest datagram the connection takes: the packet buffer a
+    /// received chunk may pin.
+    packet_size: u64,
 }
 
 /// The index of a direction in per-direction arrays.
@@ -292,7 +298,49 @@ impl Streams {
             spare_level: VecDeque::new(),
             events: VecDeque::new(),
             write_blocked: Vec::new(),
+            reassembly_cost: 0,
+            packet_size: 0,
         }
+    }
+
+    /// Sets the largest datagram the connection takes (its advertised
+    /// max_udp_payload_size): a received chunk kept as a slice of its
+    /// packet is counted as pinning that much (see
+    /// [`Assembler::pinning`](assembler::Assembler::pinning)). Call it
+    /// before any stream data arrives.
+    pub fn set_max_packet_size(&mut self, size: u64) {
+        self.packet_size = size;
+    }
+
+    /// What received stream data held now costs in memory, over all
+    /// streams: out-of-order and unread chunks with their bookkeeping and
+    /// the packet buffers they pin.
+    #[must_use]
+    pub const fn reassembly_cost(&self) -> u64 {
+        self.reassembly_cost
+    }
+
+    /// The memory the streams hold beyond their send buffers: received
+    /// data ([`reassembly_cost`](Self::reassembly_cost)) and each stream's
+    /// own state.
+    #[must_use]
+    pub fn recv_memory(&self) -> u64 {
+        let state = self.streams.len() * std::mem::size_of::<(StreamId, Stream)>();
+        self.reassembly_cost + state as u64
+    }
+
+    /// The reassembly budget in force: the configured one, or twice the
+    /// connection window when that is larger.
+    fn reassembly_budget(&self) -> u64 {
+        self.config
+            .reassembly_budget
+            .max(self.recv_flow.window.saturating_mul(2))
+    }
+
+    /// Records that a stream's held data went from costing `before` to
+    /// `after`.
+    fn recost(&mut self, before: u64, after: u64) {
+        self.reassembly_cost = (self.reassembly_cost - before.min(self.reassembly_cost)) + after;
     }
 
     /// Applies the peer's transport parameters: its initial MAX_DATA,
@@ -385,6 +433,7 @@ impl Streams {
                     self.config.stream_window(),
                     self.config.max_reassembly_chunks,
                     self.config.max_stream_receive_window,
+                    self.packet_size,
                 )
             }),
         }

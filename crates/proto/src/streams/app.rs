@@ -174,7 +174,12 @@ impl Streams {
         }
         recv.stop_code = Some(code);
         let read_offset = recv.asm.read_offset();
+        let cost = recv.asm.cost();
         recv.asm.discard_to(read_offset);
+        self.reassembly_cost -= cost.min(self.reassembly_cost);
+        let Some(recv) = recv_half(&mut self.streams, id) else {
+            return Ok(());
+        };
         // RFC 9000 §3.5: STOP_SENDING is only useful while data may still
         // arrive: in Recv and Size Known.
         if matches!(recv.state, RecvState::Recv | RecvState::SizeKnown) && !recv.stop_queued {
@@ -226,7 +231,14 @@ impl Streams {
             RecvState::ResetRead | RecvState::DataRead => return Err(ReadError::ClosedStream),
             _ => {}
         }
-        if let Some((offset, bytes)) = recv.read(max_len, ordered) {
+        let cost = recv.asm.cost();
+        let read = recv.read(max_len, ordered);
+        let after = recv.asm.cost();
+        self.recost(cost, after);
+        let Some(recv) = recv_half(&mut self.streams, id) else {
+            return Err(ReadError::ClosedStream);
+        };
+        if let Some((offset, bytes)) = read {
             if recv.maybe_raise(clock, max_window.max(recv.window)) && !recv.max_data_queued {
                 recv.max_data_queued = true;
                 self.control.push_back(Control::MaxStreamData(id));

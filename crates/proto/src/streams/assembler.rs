@@ -12,6 +12,12 @@
 //! assembler can pin. Small pieces (at most 64 bytes together) are copied
 //! into a fresh buffer and merged with their small neighbours, so that a
 //! peer sending tiny frames pins no packet buffers and uses few chunks.
+//!
+//! What the pieces really cost is reported by [`Assembler::cost`]: each
+//! chunk's bytes, [`CHUNK_OVERHEAD`] for its map entry and allocation, and
+//! for a piece kept as a slice the rest of the packet buffer it pins (see
+//! [`Assembler::pinning`]). A one-byte chunk costs about a hundred times its
+//! byte; a connection bounds the sum over its streams.
 
 use std::{collections::BTreeMap, ops::Range};
 
@@ -24,6 +30,13 @@ mod tests;
 /// into one buffer; a new chunk this small is copied even alone. Copying so
 /// little costs less than a map entry and frees the packet buffer behind it.
 const COALESCE_MAX: usize = 64;
+
+/// What each held chunk costs beyond its bytes, measured with a counting
+/// allocator (tern-sim's `hostile` suite checks it still holds): its
+/// `BTreeMap` entry (key and `Bytes`, 40 bytes, in nodes of eleven that
+/// are about two-thirds full, with their edges) and, for a copied chunk,
+/// its own allocation's header and rounding.
+pub const CHUNK_OVERHEAD: u64 = 96;
 
 /// How much an [`Assembler`] may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +103,10 @@ pub struct Assembler {
     buffered: u64,
     /// The bounds on what is held.
     limits: AssemblerLimits,
+    /// What the held chunks cost (see [`Assembler::cost`]).
+    cost: u64,
+    /// The packet buffer a chunk kept as a slice pins, at most.
+    packet_size: u64,
 }
 
 /// One piece of the run of data an insert touches: a chunk already held or
@@ -109,7 +126,54 @@ impl Assembler {
             read_offset: 0,
             buffered: 0,
             limits,
+            cost: 0,
+            packet_size: 0,
         }
+    }
+
+    /// Counts each chunk kept as a slice of its packet (one longer than
+    /// the copying threshold of 64 bytes) as pinning a whole packet
+    /// buffer of `packet_size` bytes in [`cost`](Self::cost): the largest
+    /// datagram the endpoint takes. 0, the default, counts its bytes only.
+    #[must_use]
+    pub const fn pinning(mut self, packet_size: u64) -> Self {
+        self.packet_size = packet_size;
+        self
+    }
+
+    /// What the held chunks cost in memory, in bytes: for each, its bytes
+    /// or the packet buffer it pins, whichever is larger, plus
+    /// [`CHUNK_OVERHEAD`].
+    #[must_use]
+    pub const fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// What one held chunk of `data` costs.
+    fn chunk_cost(&self, data: &Bytes) -> u64 {
+        let len = len64(data);
+        // A chunk this long was kept as a slice of its packet (copied
+        // chunks are never longer); a split-off rest of one may be shorter
+        // and is then counted as copied, which a peer cannot repeat.
+        let held = if data.len() > COALESCE_MAX {
+            len.max(self.packet_size)
+        } else {
+            len
+        };
+        held + CHUNK_OVERHEAD
+    }
+
+    /// Holds `data` at `start`, counting it.
+    fn put(&mut self, start: u64, data: Bytes) {
+        self.buffered += len64(&data);
+        self.cost += self.chunk_cost(&data);
+        self.chunks.insert(start, data);
+    }
+
+    /// Uncounts a chunk just taken out of the map.
+    fn forget(&mut self, data: &Bytes) {
+        self.buffered -= len64(data);
+        self.cost -= self.chunk_cost(data);
     }
 
     /// Adds `data`, found at stream offset `offset`.
@@ -171,9 +235,8 @@ impl Assembler {
             return None;
         }
         let data = entry.remove();
-        let len = len64(&data);
-        self.read_offset = self.read_offset.saturating_add(len);
-        self.buffered -= len;
+        self.forget(&data);
+        self.read_offset = self.read_offset.saturating_add(len64(&data));
         Some(data)
     }
 
@@ -186,10 +249,8 @@ impl Assembler {
         let mut data = self.read()?;
         if data.len() > max_len {
             let rest = data.split_off(max_len);
-            let len = len64(&rest);
-            self.read_offset -= len;
-            self.buffered += len;
-            self.chunks.insert(self.read_offset, rest);
+            self.read_offset -= len64(&rest);
+            self.put(self.read_offset, rest);
         }
         Some(data)
     }
@@ -205,11 +266,11 @@ impl Assembler {
             return None;
         }
         let (start, mut data) = self.chunks.pop_first()?;
+        self.forget(&data);
         if data.len() > max_len {
             let rest = data.split_off(max_len);
-            self.chunks.insert(chunk_end(start, &data), rest);
+            self.put(chunk_end(start, &data), rest);
         }
-        self.buffered -= len64(&data);
         if start == self.read_offset {
             self.read_offset = chunk_end(start, &data);
         }
@@ -228,11 +289,10 @@ impl Assembler {
                 break;
             }
             let data = entry.remove();
-            self.buffered -= len64(&data);
+            self.forget(&data);
             if chunk_end(start, &data) > offset {
                 let rest = slice(&data, start, offset..chunk_end(start, &data));
-                self.buffered += len64(&rest);
-                self.chunks.insert(offset, rest);
+                self.put(offset, rest);
                 break;
             }
         }
@@ -252,6 +312,7 @@ impl Assembler {
     pub fn discard_to(&mut self, offset: u64) {
         self.chunks.clear();
         self.buffered = 0;
+        self.cost = 0;
         self.read_offset = self.read_offset.max(offset);
     }
 
@@ -329,8 +390,7 @@ impl Assembler {
                 } else {
                     piece.data.clone()
                 };
-                self.buffered += len64(&data);
-                self.chunks.insert(piece.start, data);
+                self.put(piece.start, data);
             }
             return;
         }
@@ -339,14 +399,14 @@ impl Assembler {
         };
         let mut merged = BytesMut::with_capacity(group.iter().map(|p| p.data.len()).sum());
         for piece in group {
-            if piece.held {
-                self.chunks.remove(&piece.start);
-            } else {
-                self.buffered += len64(&piece.data);
+            if piece.held
+                && let Some(data) = self.chunks.remove(&piece.start)
+            {
+                self.forget(&data);
             }
             merged.extend_from_slice(&piece.data);
         }
-        self.chunks.insert(first.start, merged.freeze());
+        self.put(first.start, merged.freeze());
     }
 }
 

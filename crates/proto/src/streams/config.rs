@@ -37,6 +37,16 @@ pub struct StreamsConfig {
     /// fragments more than this (one-byte gaps) closes the connection with
     /// FLOW_CONTROL_ERROR instead of pinning memory.
     pub max_reassembly_chunks: usize,
+    /// Bytes that out-of-order and unread stream data may cost the whole
+    /// connection, counted as memory really held: each chunk's bytes (or
+    /// the packet buffer it pins) plus its bookkeeping (see
+    /// [`assembler::CHUNK_OVERHEAD`](super::assembler::CHUNK_OVERHEAD)).
+    /// The budget in force is the larger of this and twice the connection
+    /// receive window advertised now: an honest peer's packet-sized chunks
+    /// cost about 1.1 times their bytes, so it never reaches it, while a
+    /// peer leaving one-byte gaps (a hundred times) closes the connection
+    /// with FLOW_CONTROL_ERROR. 4 MiB by default.
+    pub reassembly_budget: u64,
 }
 
 impl Default for StreamsConfig {
@@ -53,6 +63,9 @@ impl Default for StreamsConfig {
             // A legitimate sender fills a gap-ridden window with ~1 KB
             // frames: allow one piece per KiB of the largest stream window.
             max_reassembly_chunks: 16 * 1024,
+            // Twice the default connection window, which is what applies
+            // until the window grows.
+            reassembly_budget: 4 * 1024 * 1024,
         }
     }
 }

@@ -65,9 +65,23 @@ impl Streams {
         let Some(recv) = recv_half(&mut self.streams, id) else {
             return Ok(());
         };
-        let used = recv
-            .on_data(frame.offset.into_inner(), frame.data, frame.fin)
-            .map_err(|e| e.in_frame(ty))?;
+        let before = recv.asm.cost();
+        let result = recv.on_data(frame.offset.into_inner(), frame.data, frame.fin);
+        let after = recv.asm.cost();
+        self.recost(before, after);
+        let used = result.map_err(|e| e.in_frame(ty))?;
+        // RFC 9000 §21.9: a peer whose data costs far more to hold than its
+        // bytes (one-byte gaps on many streams) is closed; flow control
+        // sized our buffers for its bytes, so the code is FLOW_CONTROL_ERROR.
+        if self.reassembly_cost > self.reassembly_budget() {
+            return Err(TransportError::flow_control_error(
+                "stream data too fragmented for the connection's reassembly budget",
+            )
+            .in_frame(ty));
+        }
+        let Some(recv) = recv_half(&mut self.streams, id) else {
+            return Ok(());
+        };
         recv.settle_stopped();
         let readable = recv.stop_code.is_none()
             && !recv.readable_signalled
@@ -121,15 +135,17 @@ impl Streams {
             return Ok(());
         };
         let before = recv.state;
-        let used = recv
-            .on_reset(frame.error_code, frame.final_size.into_inner())
-            .map_err(|e| e.in_frame(ty))?;
+        let cost = recv.asm.cost();
+        let result = recv.on_reset(frame.error_code, frame.final_size.into_inner());
+        let after = recv.asm.cost();
+        let used = result.map_err(|e| e.in_frame(ty))?;
         let stopped = recv.stop_code.is_some();
         recv.settle_stopped();
         if before != RecvState::ResetRecvd && recv.state == RecvState::ResetRecvd && !stopped {
             let code = frame.error_code;
             self.events.push_back(StreamEvent::Reset { id, code });
         }
+        self.recost(cost, after);
         self.use_credit(used).map_err(|e| e.in_frame(ty))?;
         self.retire(id);
         self.maybe_free(id);

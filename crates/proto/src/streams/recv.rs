@@ -68,13 +68,14 @@ pub(super) struct RecvHalf {
 
 impl RecvHalf {
     /// A new receiving half with an advertised window of `window` bytes.
-    pub(super) fn new(window: u64, max_chunks: usize, max_window: u64) -> Self {
+    pub(super) fn new(window: u64, max_chunks: usize, max_window: u64, packet_size: u64) -> Self {
         Self {
             state: RecvState::Recv,
             asm: Assembler::new(AssemblerLimits {
                 max_buffered: max_window.max(window),
                 max_chunks,
-            }),
+            })
+            .pinning(packet_size),
             final_size: None,
             max_received: 0,
             max_data: window,

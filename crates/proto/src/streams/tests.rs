@@ -30,6 +30,7 @@ fn small_config() -> StreamsConfig {
         stream_send_buffer: 64 * 1024,
         send_buffer: 256 * 1024,
         max_reassembly_chunks: 32,
+        reassembly_budget: 64 * 1024,
     }
 }
 

@@ -252,13 +252,14 @@ proptest! {
             let (n, j) = (all.len(), pick.index(all.len()));
             all.swap(i % n, j);
         }
-        let mut asm = Assembler::new(ROOMY);
+        let mut asm = Assembler::new(ROOMY).pinning(1500);
         let mut out = Vec::new();
         for (start, end) in all {
             let (offset, bytes) = piece(&data, start..end);
             prop_assert_eq!(asm.insert(offset, bytes), Ok(()));
             let held: u64 = asm.chunks.values().map(len64).sum();
             prop_assert_eq!(asm.buffered(), held);
+            prop_assert_eq!(asm.cost(), true_cost(&asm));
             if start % 3 == 0 {
                 out.extend(read_all(&mut asm));
             }
@@ -324,4 +325,43 @@ fn discard_to_drops_everything_and_moves_the_read_offset() {
     assert_eq!((asm.read_offset(), asm.buffered()), (800, 0));
     asm.insert(0, data.clone()).unwrap();
     assert_eq!(read_all(&mut asm), &data[800..]);
+}
+
+/// The cost of every chunk held, summed afresh.
+fn true_cost(asm: &Assembler) -> u64 {
+    asm.chunks.values().map(|chunk| asm.chunk_cost(chunk)).sum()
+}
+
+#[test]
+fn a_one_byte_chunk_costs_its_overhead_and_a_slice_its_packet() {
+    let mut asm = Assembler::new(ROOMY).pinning(1452);
+    asm.insert(1, Bytes::from_static(b"x")).unwrap();
+    assert_eq!(asm.cost(), 1 + CHUNK_OVERHEAD);
+    // 100 bytes are kept as a slice of their packet: the packet is pinned.
+    let data = stream(300);
+    asm.insert(200, data.slice(0..100)).unwrap();
+    assert_eq!(asm.cost(), 1 + CHUNK_OVERHEAD + 1452 + CHUNK_OVERHEAD);
+    asm.discard_to(0);
+    assert_eq!(asm.cost(), 0);
+}
+
+#[test]
+fn partial_and_unordered_reads_keep_the_cost_exact() {
+    let data = stream(4000);
+    let mut asm = Assembler::new(ROOMY).pinning(1200);
+    for start in (100..4000).step_by(300) {
+        asm.insert(start as u64, data.slice(start..(start + 200).min(4000)))
+            .unwrap();
+        assert_eq!(asm.cost(), true_cost(&asm));
+    }
+    let _ = asm.pop_first(50);
+    assert_eq!(asm.cost(), true_cost(&asm));
+    asm.advance_to(420);
+    assert_eq!(asm.cost(), true_cost(&asm));
+    asm.insert(0, data.slice(0..420)).unwrap();
+    while asm.read_max(70).is_some() {
+        assert_eq!(asm.cost(), true_cost(&asm));
+    }
+    asm.discard_to(4000);
+    assert_eq!((asm.cost(), asm.buffered()), (0, 0));
 }

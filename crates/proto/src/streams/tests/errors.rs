@@ -249,3 +249,56 @@ fn reads_and_writes_name_their_error() {
     server.finish(ours).unwrap();
     assert_eq!(server.finish(ours), Err(WriteError::ClosedStream));
 }
+
+// RFC 9000 §21.9 (test): one-byte gaps across streams cost far more than
+// their bytes; the connection-wide reassembly budget closes the connection
+// with FLOW_CONTROL_ERROR once what is held costs more than it.
+#[test]
+fn one_byte_gaps_across_streams_exceed_the_reassembly_budget() {
+    let config = StreamsConfig {
+        max_reassembly_chunks: 4096,
+        ..small_config()
+    };
+    let mut server = Pair::new(&config).server;
+    let budget = small_config().reassembly_budget;
+    let mut held = 0_u64;
+    let mut failed = None;
+    // Client bidi streams 0, 4, 8, ...: every other byte up to 2 KiB on each.
+    'streams: for stream_index in 0..8_u32 {
+        for offset in (1..2048_u64).step_by(2) {
+            match server.on_frame(stream(id(stream_index * 4), offset, b"x", false)) {
+                Ok(_) => held += 1,
+                Err(error) => {
+                    failed = Some(error);
+                    break 'streams;
+                }
+            }
+            assert!(server.reassembly_cost() <= budget + assembler::CHUNK_OVERHEAD + 1);
+        }
+    }
+    let error = failed.expect("the budget is exceeded");
+    assert_eq!(error.code, TransportErrorCode::FLOW_CONTROL_ERROR);
+    // Each byte held costs its chunk overhead too: about 97 bytes a byte.
+    assert!(
+        (held + 1) * (assembler::CHUNK_OVERHEAD + 1) > budget,
+        "{held} one-byte chunks held under a {budget}-byte budget"
+    );
+    assert!(
+        held < budget / 64,
+        "{held} chunks is far fewer than bytes of budget"
+    );
+}
+
+#[test]
+fn reading_and_stopping_give_the_reassembly_cost_back() {
+    let mut server = server();
+    server.on_frame(stream(id(0), 1, b"bc", false)).unwrap();
+    server.on_frame(stream(id(4), 0, b"xyz", false)).unwrap();
+    let chunk = 2 * assembler::CHUNK_OVERHEAD + 5;
+    assert_eq!(server.reassembly_cost(), chunk);
+    server.on_frame(stream(id(0), 0, b"a", false)).unwrap();
+    while let Ok(Some(_)) = server.read(id(0), 100, true) {}
+    assert_eq!(server.reassembly_cost(), assembler::CHUNK_OVERHEAD + 3);
+    server.stop(id(4), VarInt::from_u32(0)).unwrap();
+    assert_eq!(server.reassembly_cost(), 0);
+}
