@@ -29,7 +29,10 @@ use crate::{
 
 /// Datagrams received per batch.
 const BATCH: usize = 32;
-/// Largest UDP payload received; larger ones are truncated by the kernel.
+/// Bytes of one receive: a GRO batch of datagrams, or one datagram of up
+/// to the largest UDP payload (larger ones are truncated by the kernel).
+/// A single datagram larger than the endpoint's advertised
+/// max_udp_payload_size is dropped before it is copied.
 const RECV_BUF: usize = 64 * 1024;
 /// Rounds of receive/timers/send per wake-up before the driver yields, so
 /// one busy endpoint cannot starve other tasks; a driver that used them all
@@ -214,8 +217,15 @@ fn receive(
                 } else {
                     meta.stride
                 };
+                let max = state.endpoint.max_udp_payload_size();
                 // GRO: one receive may hold several datagrams of `stride` bytes.
                 for datagram in data.chunks(stride) {
+                    // RFC 9000 §18.2: larger than we advertised; dropped
+                    // before it costs a copy.
+                    if datagram.len() > max {
+                        state.endpoint.drop_oversized();
+                        continue;
+                    }
                     state.endpoint.handle(
                         now,
                         meta.addr,

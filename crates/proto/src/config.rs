@@ -94,6 +94,19 @@ pub struct TransportConfig {
     /// Mark packets ECT(0) and validate the path's ECN support (RFC 9000
     /// §13.4); the marks stop by themselves on a path that mangles them.
     pub ecn: bool,
+    /// Bytes of packets held per connection for keys not yet available
+    /// (RFC 9001 §5.7), counting each packet's length; beyond it (or beyond
+    /// 8 packets) they are dropped and the peer sends them again. 16 KiB
+    /// by default: a handful of full-size packets, what a peer has in
+    /// flight ahead of the keys in an ordinary handshake.
+    pub max_undecryptable_bytes: usize,
+    /// Close a connection whose handshake has not completed this long after
+    /// it started, silently (as for the idle timeout, RFC 9000 §10.1): a
+    /// peer that never finishes the handshake, but keeps it alive with
+    /// packets, does not hold the connection for ever. `None` waits for
+    /// ever. 10 s by default: ten times a slow handshake's round trips,
+    /// and past a 1-second PTO doubled three times.
+    pub handshake_timeout: Option<Duration>,
     /// Send a PING after this long without sending anything ack-eliciting,
     /// to keep the connection (and NAT bindings) alive; `None` never does.
     pub keep_alive_interval: Option<Duration>,
@@ -139,6 +152,8 @@ impl Default for TransportConfig {
             keep_alive_interval: None,
             active_connection_id_limit: 4,
             max_path_responses: 4,
+            max_undecryptable_bytes: 16 * 1024,
+            handshake_timeout: Some(Duration::from_secs(10)),
             ecn: true,
             congestion: crate::congestion::default_factory(),
             max_udp_payload_size: 1452,
@@ -367,6 +382,27 @@ pub struct EndpointConfig {
     /// memory held. `None` waits for ever. 10 s by default, a little less
     /// than a client's usual handshake timeout.
     pub incoming_timeout: Option<Duration>,
+    /// Stateless resets and Version Negotiation packets sent per second, on
+    /// average, at most (a token bucket with
+    /// [`stateless_burst`](Self::stateless_burst)); beyond it the datagrams
+    /// that would trigger them are dropped. Either answer costs us a
+    /// datagram for one an attacker can forge for free, with any source
+    /// address (RFC 9000 §10.3, §21.11). 200 per second by default: a
+    /// restarted server resets each of its former peers about once, and a
+    /// client offering an unknown version needs one answer.
+    pub stateless_rate: u32,
+    /// Stateless resets and Version Negotiation packets sent at once at
+    /// most, after a quiet spell (the token bucket's size). 64 by default,
+    /// as many as `max_stateless_responses` queues.
+    pub stateless_burst: u32,
+    /// Bytes of packets held for keys not yet available (RFC 9001 §5.7)
+    /// over all connections of the endpoint; beyond it such packets are
+    /// dropped, to be sent again by the peer. Each connection also has
+    /// its own bound,
+    /// [`TransportConfig::max_undecryptable_bytes`]. 1 MiB by default:
+    /// about 700 full-size packets, a few for each of hundreds of
+    /// handshakes at once.
+    pub max_undecryptable_bytes: usize,
 }
 
 impl Default for EndpointConfig {
@@ -378,6 +414,9 @@ impl Default for EndpointConfig {
             reset_key: None,
             max_incoming: 1024,
             incoming_timeout: Some(Duration::from_secs(10)),
+            stateless_rate: 200,
+            stateless_burst: 64,
+            max_undecryptable_bytes: 1 << 20,
         }
     }
 }

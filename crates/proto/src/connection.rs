@@ -33,6 +33,8 @@ mod recv;
 mod send;
 mod spaces;
 mod stream_api;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 mod timers;
 
 use std::{
@@ -178,6 +180,14 @@ pub struct Connection {
     /// server before its handshake completed (RFC 9001 §5.7), with their
     /// ECN marks; bounded.
     undecryptable: Vec<(crate::packet::PartialDecode, Option<crate::EcnCodepoint>)>,
+    /// Bytes of the packets in `undecryptable`.
+    undecryptable_bytes: usize,
+    /// How many more bytes of such packets the owner's endpoint-wide budget
+    /// lets this connection keep (see `lend_undecryptable_room`).
+    undecryptable_room: usize,
+    /// Packets received while closing, to answer only some of them
+    /// (RFC 9000 §10.2.1).
+    closing_packets: u64,
     /// When a server last answered a client's 1-RTT packet while waiting
     /// for its lost Finished (see `nudge_handshake`): once per PTO.
     handshake_nudged_at: Option<Instant>,
@@ -216,6 +226,9 @@ pub struct Connection {
     /// The qlog trace and the states it has reported, when one is kept.
     #[cfg(feature = "qlog")]
     qlog: Option<(crate::qlog::QlogStream, qlog::Reported)>,
+    /// Frames a test queued to send as they are (see `test_hooks`).
+    #[cfg(feature = "test-hooks")]
+    raw_frames: VecDeque<Bytes>,
 }
 
 /// Everything needed to start a connection, assembled by the endpoint.
@@ -302,6 +315,9 @@ impl Connection {
             idle_since: now,
             ack_eliciting_sent_since_receive: false,
             undecryptable: Vec::new(),
+            undecryptable_bytes: 0,
+            undecryptable_room: usize::MAX,
+            closing_packets: 0,
             handshake_nudged_at: None,
             close: None,
             close_error: None,
@@ -327,7 +343,12 @@ impl Connection {
             streams: crate::streams::Streams::new(init.side, streams_config),
             #[cfg(feature = "qlog")]
             qlog,
+            #[cfg(feature = "test-hooks")]
+            raw_frames: VecDeque::new(),
         };
+        // A received chunk may pin a whole datagram, at most this large.
+        conn.streams
+            .set_max_packet_size(u64::from(conn.config.max_udp_payload_size));
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
             conn.drive_tls(now);
@@ -488,11 +509,11 @@ impl Connection {
                     + usize::try_from(sp.crypto_recv.buffered()).unwrap_or(usize::MAX)
             })
             .sum();
-        let packets: usize = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
+        let packets = self.undecryptable_bytes;
         let windows: usize = self.spaces.iter().map(|sp| sp.processed.heap_bytes()).sum();
-        let datagrams = self.datagrams_in.bytes() + self.datagrams_out.bytes();
+        let datagrams = self.datagrams_in.memory() + self.datagrams_out.memory();
         let cids = self.remote_cids.heap_bytes() + self.path_responses.heap_bytes();
-        let streams = self.streams.recv_buffered() + self.streams.send_buffered_total();
+        let streams = self.streams.recv_memory() + self.streams.send_buffered_total();
         let tls = if self.tls.is_some() {
             std::mem::size_of::<TlsSession>() + crate::crypto::TLS_SESSION_HEAP_ESTIMATE
         } else {
@@ -566,6 +587,18 @@ impl Connection {
         self.emit_closed(ConnectionError::LocallyClosed);
         #[cfg(feature = "qlog")]
         self.qlog_sync(now);
+    }
+
+    /// Whether a test queued raw frames (never, without `test-hooks`).
+    #[cfg(not(feature = "test-hooks"))]
+    fn has_raw_frames(&self) -> bool {
+        false
+    }
+
+    /// Writes a test's raw frames (nothing, without `test-hooks`).
+    #[cfg(not(feature = "test-hooks"))]
+    fn write_raw_frames(&mut self, _buf: &mut Vec<u8>, _limit: usize) -> bool {
+        false
     }
 
     fn space(&self, space: SpaceId) -> &PacketSpace {

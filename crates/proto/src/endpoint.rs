@@ -49,6 +49,7 @@
 mod connections;
 mod drained;
 mod incoming;
+mod rate;
 mod ready;
 mod stateless;
 
@@ -186,6 +187,17 @@ pub struct EndpointStats {
     /// Incomings refused because the owner did not decide on them within
     /// `incoming_timeout`.
     pub refused_incoming_timeout: u64,
+    /// Stateless resets and Version Negotiation packets not sent because
+    /// the endpoint was over `stateless_rate` (their datagrams are also
+    /// counted in `dropped_datagrams`).
+    pub stateless_rate_limited: u64,
+    /// Datagrams dropped for being larger than the max_udp_payload_size we
+    /// advertise (RFC 9000 §18.2); also counted in `dropped_datagrams` when
+    /// no connection saw them.
+    pub oversized_datagrams: u64,
+    /// Bytes of packets held for keys not yet available, over all
+    /// connections, now (at most `max_undecryptable_bytes`).
+    pub undecryptable_bytes: usize,
 }
 
 /// A stateless answer waiting to go out.
@@ -221,6 +233,15 @@ pub struct Endpoint {
     refused: [u64; InitialRefusal::COUNT],
     /// The first refusal of each kind, not yet taken by the owner.
     refusal_reports: VecDeque<RefusalReport>,
+    /// Paces stateless resets and Version Negotiation (RFC 9000 §21.11).
+    stateless_bucket: rate::TokenBucket,
+    stateless_rate_limited: u64,
+    /// The largest max_udp_payload_size any of our configurations
+    /// advertises: a larger datagram is dropped on arrival.
+    max_udp_payload: usize,
+    oversized_datagrams: u64,
+    /// Bytes the connections hold in packets waiting for keys, in all.
+    undecryptable_bytes: usize,
 }
 
 impl Endpoint {
@@ -242,7 +263,15 @@ impl Endpoint {
             rng.fill_bytes(&mut key);
             key
         });
+        let max_udp_payload = server
+            .as_ref()
+            .map_or(0, |s| usize::from(s.transport.max_udp_payload_size));
         Self {
+            stateless_bucket: rate::TokenBucket::new(config.stateless_rate, config.stateless_burst),
+            stateless_rate_limited: 0,
+            max_udp_payload,
+            oversized_datagrams: 0,
+            undecryptable_bytes: 0,
             reset_key: crate::crypto::provider::backend::hmac::Key::new(
                 crate::crypto::provider::backend::hmac::HMAC_SHA256,
                 &reset_key,
@@ -268,6 +297,9 @@ impl Endpoint {
     /// made keep theirs; pending incomings are accepted with the new one
     /// unless [`accept_incoming`](Self::accept_incoming) is given another.
     pub fn set_server_config(&mut self, server: Option<Arc<ServerConfig>>) {
+        if let Some(server) = &server {
+            self.allow_payload(server.transport.max_udp_payload_size);
+        }
         self.server = server;
     }
 
@@ -286,6 +318,7 @@ impl Endpoint {
         if config.handshake_cipher_suites.is_some() {
             config.validate()?;
         }
+        self.allow_payload(config.transport.max_udp_payload_size);
         let local_cid = self.config.cid_generator.generate(&mut self.rng);
         // RFC 9000 §7.2: the client's first DCID is random, at least 8 bytes.
         let mut dcid = [0; 16];
@@ -334,6 +367,13 @@ impl Endpoint {
         ecn: Option<EcnCodepoint>,
         data: BytesMut,
     ) {
+        // RFC 9000 §18.2: a datagram larger than the max_udp_payload_size
+        // we advertised may be dropped; no peer of ours sends one.
+        if data.len() > self.max_udp_payload_size() {
+            self.oversized_datagrams += 1;
+            self.dropped_datagrams += 1;
+            return;
+        }
         let cid_len = self.config.cid_generator.cid_len();
         let (dcid, version) = match InvariantHeader::parse(&data, cid_len) {
             Ok(header) => (ConnectionId::new(header.dcid()).ok(), header.version()),
@@ -344,7 +384,13 @@ impl Endpoint {
         };
         if let Some(handle) = dcid.and_then(|cid| self.connections.route(&cid)) {
             if let Some(conn) = self.connections.touch(handle) {
-                conn.handle_datagram_to(now, remote, local_ip, ecn, data);
+                deliver(
+                    conn,
+                    &mut self.undecryptable_bytes,
+                    self.config.max_undecryptable_bytes,
+                    (now, remote, local_ip, ecn),
+                    data,
+                );
             }
             return;
         }
@@ -366,7 +412,7 @@ impl Endpoint {
             let reset = self.connections.stateless_reset(now, remote, &data);
             if !reset {
                 let dcid = dcid.unwrap_or(ConnectionId::EMPTY);
-                self.send_stateless_reset(&data, &dcid, remote, local_ip);
+                self.send_stateless_reset(now, &data, &dcid, remote, local_ip);
             }
             return;
         };
@@ -378,7 +424,7 @@ impl Endpoint {
         let supported =
             Version::from_u32(version).filter(|v| self.config.supported_versions.contains(v));
         let Some(version) = supported else {
-            self.answer_version_negotiation(&data, remote, local_ip, cid_len);
+            self.answer_version_negotiation(now, &data, remote, local_ip, cid_len);
             return;
         };
         self.handle_first_initial(now, remote, local_ip, ecn, version, data);
@@ -417,7 +463,33 @@ impl Endpoint {
             refused_tls_config: refused(InitialRefusal::TlsConfig),
             refused_incoming_limit: refused(InitialRefusal::IncomingLimit),
             refused_incoming_timeout: refused(InitialRefusal::IncomingTimeout),
+            stateless_rate_limited: self.stateless_rate_limited,
+            oversized_datagrams: self.oversized_datagrams,
+            undecryptable_bytes: self.undecryptable_bytes,
         }
+    }
+
+    /// The largest datagram [`handle`](Self::handle) takes: the largest
+    /// max_udp_payload_size (RFC 9000 §18.2) that the server configuration
+    /// or any client connection made advertises, 1200 bytes at least. An
+    /// event loop may drop larger datagrams before copying them.
+    #[must_use]
+    pub fn max_udp_payload_size(&self) -> usize {
+        self.max_udp_payload
+            .max(crate::connection::MIN_INITIAL_SIZE)
+    }
+
+    /// Counts a datagram the event loop dropped unread for being larger
+    /// than [`max_udp_payload_size`](Self::max_udp_payload_size), as
+    /// [`handle`](Self::handle) would have.
+    pub fn drop_oversized(&mut self) {
+        self.oversized_datagrams += 1;
+        self.dropped_datagrams += 1;
+    }
+
+    /// Raises the largest datagram taken to `size` if it is larger.
+    fn allow_payload(&mut self, size: u16) {
+        self.max_udp_payload = self.max_udp_payload.max(usize::from(size));
     }
 
     fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> ConnectionHandle {
@@ -591,6 +663,22 @@ impl Endpoint {
     pub fn dropped_datagrams(&self) -> u64 {
         self.dropped_datagrams
     }
+}
+
+/// Hands a datagram to a connection, lending it what is left of the
+/// endpoint-wide budget for packets waiting for keys (`cap` bytes, of which
+/// `held` are held now) and counting what it holds after.
+fn deliver(
+    conn: &mut Connection,
+    held: &mut usize,
+    cap: usize,
+    (now, remote, local_ip, ecn): (Instant, SocketAddr, Option<IpAddr>, Option<EcnCodepoint>),
+    data: BytesMut,
+) {
+    let before = conn.undecryptable_bytes();
+    conn.lend_undecryptable_room(cap.saturating_sub(*held));
+    conn.handle_datagram_to(now, remote, local_ip, ecn, data);
+    *held = (*held - before.min(*held)) + conn.undecryptable_bytes();
 }
 
 /// The transport parameters we send (RFC 9000 §18.2).

@@ -326,6 +326,9 @@ fn closed_data(error: &ConnectionError) -> Value {
             "trigger": "application",
         }),
         ConnectionError::TimedOut(_) => json!({ "owner": "local", "trigger": "idle_timeout" }),
+        ConnectionError::HandshakeTimedOut(_) => {
+            json!({ "owner": "local", "trigger": "handshake_timeout" })
+        }
         ConnectionError::VersionMismatch => {
             json!({ "owner": "local", "trigger": "version_mismatch" })
         }

@@ -18,6 +18,9 @@ pub(super) struct DatagramQueue {
     /// `try_send_datagram` refused a datagram since the queue last shrank:
     /// `DatagramsUnblocked` is due when one is sent.
     blocked: bool,
+    /// `DatagramReceived` was raised and the application has not called
+    /// `recv_datagram` since: arrivals until then raise no other.
+    signalled: bool,
 }
 
 impl DatagramQueue {
@@ -39,9 +42,10 @@ impl DatagramQueue {
         dropped
     }
 
-    /// Payload bytes queued.
-    pub(super) const fn bytes(&self) -> usize {
-        self.bytes
+    /// The memory the queue holds: payload bytes and the handle of each
+    /// datagram (a DATAGRAM frame's data is a slice of its packet).
+    pub(super) fn memory(&self) -> usize {
+        self.bytes + self.items.len() * std::mem::size_of::<Bytes>()
     }
 
     /// Takes the oldest datagram.
@@ -163,8 +167,10 @@ impl Connection {
         Ok(())
     }
 
-    /// The oldest received datagram, if any.
+    /// The oldest received datagram, if any. A call re-arms
+    /// [`Event::DatagramReceived`]: the next arrival raises it again.
     pub fn recv_datagram(&mut self) -> Option<Bytes> {
+        self.datagrams_in.signalled = false;
         self.datagrams_in.pop()
     }
 
@@ -186,7 +192,12 @@ impl Connection {
             self.datagrams_in
                 .push(frame.data, self.config.datagram_receive_queue, usize::MAX);
         self.stats.datagrams_dropped += dropped;
-        self.events.push_back(Event::DatagramReceived);
+        // One event until the application reads: a packet of hundreds of
+        // empty DATAGRAM frames must not queue hundreds of events.
+        if !self.datagrams_in.signalled {
+            self.datagrams_in.signalled = true;
+            self.events.push_back(Event::DatagramReceived);
+        }
         Ok(())
     }
 

@@ -72,6 +72,13 @@ pub enum ConnectionError {
     /// §10.1). The peer may be gone or the path broken; reconnect.
     #[error("idle timeout: no packet from the peer for {0:?}")]
     TimedOut(Duration),
+    /// The handshake did not complete within
+    /// [`handshake_timeout`](crate::config::TransportConfig::handshake_timeout)
+    /// of the connection's start; the connection was dropped silently. The
+    /// peer may be unreachable, too slow, or never finishing on purpose;
+    /// retry, or raise the timeout for a slow path.
+    #[error("handshake timeout: not completed within {0:?}")]
+    HandshakeTimedOut(Duration),
     /// The server supports none of the versions we offered (RFC 9000 §6).
     #[error("version negotiation failed: the server supports none of our versions")]
     VersionMismatch,

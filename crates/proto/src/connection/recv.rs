@@ -55,6 +55,13 @@ impl Connection {
             self.stats.packets_dropped += 1;
             return;
         }
+        // RFC 9000 §18.2: a datagram larger than the max_udp_payload_size
+        // we advertised may be dropped; it would pin that much memory in
+        // every piece of it kept.
+        if data.len() > usize::from(self.config.max_udp_payload_size) {
+            self.stats.packets_dropped += 1;
+            return;
+        }
         let len = data.len() as u64;
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len;
@@ -132,13 +139,74 @@ impl Connection {
                 .is_some_and(|level| self.readable_now(level))
         }) {
             let (packet, ecn) = self.undecryptable.swap_remove(i);
+            self.undecryptable_bytes -= packet.data().len();
             self.handle_packet(now, packet, ecn);
         }
         // Packets whose keys were discarded will never be readable.
+        let spaces = &self.spaces;
         self.undecryptable.retain(|(p, _)| {
             p.encryption_level()
-                .is_some_and(|level| !self.spaces[index(level.space())].discarded)
+                .is_some_and(|level| !spaces[index(level.space())].discarded)
         });
+        self.undecryptable_bytes = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
+    }
+
+    /// Bytes held in packets waiting for their keys.
+    pub(crate) fn undecryptable_bytes(&self) -> usize {
+        self.undecryptable_bytes
+    }
+
+    /// Sets how many more bytes of packets waiting for keys the owner's
+    /// endpoint-wide budget lets this connection keep, until the next call
+    /// (the endpoint lends it before each datagram it routes here).
+    pub(crate) fn lend_undecryptable_room(&mut self, room: usize) {
+        self.undecryptable_room = room;
+    }
+
+    /// Keeps a packet that arrived before its keys, within the bounds:
+    /// [`MAX_UNDECRYPTABLE`] packets and `max_undecryptable_bytes` bytes
+    /// per connection, and the room the endpoint lent; drops it otherwise.
+    fn buffer_undecryptable(&mut self, packet: PartialDecode, ecn: Option<EcnCodepoint>) {
+        let len = packet.data().len();
+        let total = self.undecryptable_bytes.saturating_add(len);
+        if self.undecryptable.len() < MAX_UNDECRYPTABLE
+            && total <= self.config.max_undecryptable_bytes
+            && len <= self.undecryptable_room
+        {
+            self.undecryptable_room -= len;
+            self.undecryptable_bytes = total;
+            self.undecryptable.push((packet, ecn));
+        } else {
+            self.stats.packets_dropped += 1;
+        }
+    }
+
+    /// RFC 9000 §10.2.1: a packet reaching a closing connection is
+    /// answered with CONNECTION_CLOSE again, but the rate is ours to limit
+    /// and a packet that does not decrypt is not answered at all (anyone
+    /// can forge one). The 1st, 2nd, 4th, 8th, ... packet that decrypts is
+    /// answered: a peer that keeps sending gets exponentially fewer.
+    fn on_packet_while_closing(&mut self, now: Instant, mut packet: PartialDecode) {
+        let opened = match packet.encryption_level() {
+            Some(EncryptionLevel::OneRtt) => self.open_one_rtt(now, &mut packet).is_some(),
+            Some(level) if level != EncryptionLevel::ZeroRtt => {
+                let sp = &self.spaces[index(level.space())];
+                sp.keys.as_ref().is_some_and(|keys| {
+                    keys.remote
+                        .open_decoded(&mut packet, sp.largest_received)
+                        .is_ok()
+                })
+            }
+            _ => false,
+        };
+        if !opened {
+            self.stats.packets_dropped += 1;
+            return;
+        }
+        self.closing_packets += 1;
+        if self.closing_packets.is_power_of_two() {
+            self.close_pending = true;
+        }
     }
 
     /// Whether a packet of `level` may be processed now: its keys are
@@ -196,8 +264,7 @@ impl Connection {
         match self.state {
             State::Draining { .. } | State::Drained => return,
             State::Closing { .. } => {
-                // RFC 9000 §10.2.1: answer with CONNECTION_CLOSE again.
-                self.close_pending = true;
+                self.on_packet_while_closing(now, packet);
                 return;
             }
             State::Handshaking | State::Established => {}
@@ -224,10 +291,10 @@ impl Connection {
             // a server, a 1-RTT packet before the handshake completed) may
             // be kept, a bounded few, until it can be read; one for
             // discarded keys never will be readable.
-            if !sp.discarded && self.undecryptable.len() < MAX_UNDECRYPTABLE {
-                self.undecryptable.push((packet, ecn));
-            } else {
+            if sp.discarded {
                 self.stats.packets_dropped += 1;
+            } else {
+                self.buffer_undecryptable(packet, ecn);
             }
             return;
         };

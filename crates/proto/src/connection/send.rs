@@ -276,6 +276,7 @@ impl Connection {
                 && (self.handshake_done_pending
                     || (self.handshake_complete
                         && (self.has_datagrams()
+                            || self.has_raw_frames()
                             || self.keep_alive_pending
                             || self.owes_cid_frames()
                             || self.streams.wants_to_send()))))
@@ -414,6 +415,7 @@ impl Connection {
                 .write_control_frames(buf, limit, &mut frames.streams);
             // RFC 9221 §5: datagrams are ack-eliciting but never resent.
             self.write_datagrams(buf, limit);
+            self.write_raw_frames(buf, limit);
             self.streams
                 .write_stream_frames(buf, limit, &mut frames.streams);
             ack_eliciting |= buf.len() > before;

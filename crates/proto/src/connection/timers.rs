@@ -26,6 +26,7 @@ impl Connection {
                     .loss_detection_timer(&path)
                     .into_iter()
                     .chain(self.idle_deadline())
+                    .chain(self.handshake_deadline())
                     .chain(self.keep_alive_deadline())
                     .chain(self.pacing_deadline)
                     .chain(
@@ -65,6 +66,20 @@ impl Connection {
             let idle = self.idle_timeout().unwrap_or_default();
             self.state = State::Drained;
             self.emit_closed(ConnectionError::TimedOut(idle));
+            return;
+        }
+        if self
+            .handshake_deadline()
+            .is_some_and(|deadline| now >= deadline)
+        {
+            // A handshake that outlived `handshake_timeout` ends silently,
+            // as an idle connection does (RFC 9000 §10.1): the peer is not
+            // authenticated yet, so nothing it sent earns an answer, and
+            // the state is freed at once rather than after a closing period.
+            let timeout = self.config.handshake_timeout.unwrap_or_default();
+            tracing::debug!(?timeout, "handshake timed out");
+            self.state = State::Drained;
+            self.emit_closed(ConnectionError::HandshakeTimedOut(timeout));
             return;
         }
         if self.pacing_deadline.is_some_and(|deadline| now >= deadline) {
@@ -172,6 +187,12 @@ impl Connection {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// When the handshake must have completed by, while it has not.
+    fn handshake_deadline(&self) -> Option<Instant> {
+        let timeout = self.config.handshake_timeout?;
+        (self.state == State::Handshaking).then(|| self.created_at + timeout)
     }
 
     /// RFC 9000 §10.1: the idle deadline, never shorter than three PTOs.

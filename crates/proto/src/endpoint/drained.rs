@@ -43,6 +43,9 @@ impl Endpoint {
         let Some(conn) = self.connections.remove(handle) else {
             return;
         };
+        self.undecryptable_bytes = self
+            .undecryptable_bytes
+            .saturating_sub(conn.undecryptable_bytes());
         self.drained.push_back(DrainedConnection {
             handle,
             stats: conn.stats(),

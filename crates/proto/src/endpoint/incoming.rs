@@ -303,8 +303,15 @@ impl Endpoint {
                 local_params: params,
             },
         );
+        let cap = self.config.max_undecryptable_bytes;
         for (ecn, data) in incoming.datagrams {
-            conn.handle_datagram_to(now, remote, local_ip, ecn, data);
+            super::deliver(
+                &mut conn,
+                &mut self.undecryptable_bytes,
+                cap,
+                (now, remote, local_ip, ecn),
+                data,
+            );
         }
         let handle = self.insert(conn, &[local_cid, original_dcid]);
         tracing::debug!(%remote, handle = handle.0, "incoming accepted");

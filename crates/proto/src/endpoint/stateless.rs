@@ -4,7 +4,10 @@
 //! [`max_stateless_responses`](crate::config::EndpointConfig::max_stateless_responses)
 //! of them; more are dropped.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::Instant,
+};
 
 use rand::RngCore;
 
@@ -26,6 +29,17 @@ impl Endpoint {
         self.responses.len() < self.config.max_stateless_responses
     }
 
+    /// RFC 9000 §21.11: takes a token for a stateless reset or a Version
+    /// Negotiation packet, which a forged datagram can trigger; `false`
+    /// (counted) when the endpoint is over its rate.
+    fn stateless_allowed(&mut self, now: Instant) -> bool {
+        if self.stateless_bucket.take(now) {
+            return true;
+        }
+        self.stateless_rate_limited += 1;
+        false
+    }
+
     fn respond(&mut self, destination: SocketAddr, local_ip: Option<IpAddr>, bytes: Vec<u8>) {
         let src_ip = self.source_ip(local_ip);
         self.responses.push_back(Response {
@@ -39,12 +53,17 @@ impl Endpoint {
     /// but only for a datagram big enough to start a connection (§14.1).
     pub(super) fn answer_version_negotiation(
         &mut self,
+        now: Instant,
         data: &[u8],
         remote: SocketAddr,
         local_ip: Option<IpAddr>,
         cid_len: usize,
     ) {
-        if self.server.is_none() || data.len() < MIN_INITIAL_SIZE || !self.response_room() {
+        if self.server.is_none()
+            || data.len() < MIN_INITIAL_SIZE
+            || !self.response_room()
+            || !self.stateless_allowed(now)
+        {
             self.dropped_datagrams += 1;
             return;
         }
@@ -81,6 +100,7 @@ impl Endpoint {
     /// short-header packet.
     pub(super) fn send_stateless_reset(
         &mut self,
+        now: Instant,
         data: &[u8],
         dcid: &[u8],
         remote: SocketAddr,
@@ -92,6 +112,7 @@ impl Endpoint {
             || data.len() <= MIN_RESET + 1
             || dcid.len() != self.config.cid_generator.cid_len()
             || !self.response_room()
+            || !self.stateless_allowed(now)
         {
             return;
         }

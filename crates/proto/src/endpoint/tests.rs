@@ -361,13 +361,14 @@ fn the_indexes_follow_connections_through_their_lives() {
         .connection_mut(second)
         .unwrap()
         .close(net.now, VarInt::from_u32(0), Bytes::new());
-    // The lost one times out; the closed one drains; both are retired.
+    // The lost one's handshake times out; the closed one drains; both are
+    // retired.
     assert!(net.run_until(Duration::from_secs(120), |net| {
         net.client.connection(lost).is_none() && net.client.connection(second).is_none()
     }));
     assert!(matches!(
         net.client_closed(lost),
-        Some(ConnectionError::TimedOut(_))
+        Some(ConnectionError::HandshakeTimedOut(_))
     ));
     assert_eq!(net.client.connection_count(), 1);
     assert_eq!(net.server.connection_count(), 1);
