@@ -1,8 +1,9 @@
-//! Hostile peers: scripted peers that break the RFC's rules, or follow
-//! them at a cost to us, against real endpoints on the simulated network.
-//! Each test asserts the defence and a stated bound on the memory it may
-//! cost.
+//! Hostile peers: scripted peers and on-path parties that break the RFC's
+//! rules, or follow them at a cost to us, against real endpoints on the
+//! simulated network. Each test asserts the defence and, where memory is at
+//! stake, a stated bound on what the victim holds.
 
 mod aead_limits;
+mod budgets;
 mod cids;
 mod replay;
