@@ -14,7 +14,7 @@ use std::{
 use bytes::BytesMut;
 use tern_proto::{
     EcnCodepoint, HandshakeInfo, Transmit,
-    config::{ClientConfig, EndpointConfig, ServerConfig},
+    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
     connection::{Connection, ConnectionError, ConnectionStats, Event, ExportError},
     endpoint::{ConnectionHandle, Endpoint},
     packet::{DecodeOptions, PacketType, PartialDecode},
@@ -85,6 +85,10 @@ pub struct HandshakeRun {
     pub cipher_suite: Option<rustls::SupportedCipherSuite>,
     /// The ALPN protocols the client offers (the server accepts `hq-interop`).
     pub client_alpn: Vec<Vec<u8>>,
+    /// Both sides' handshake timeout. `None` by default, so that only the
+    /// idle timeout ends a run: over heavy loss a handshake can need more
+    /// than the transport's default of 10 s (PTOs of 1, 2, 4, 8 s).
+    pub handshake_timeout: Option<Duration>,
 }
 
 impl HandshakeRun {
@@ -99,6 +103,7 @@ impl HandshakeRun {
             record_trace: false,
             cipher_suite: None,
             client_alpn: vec![b"hq-interop".to_vec()],
+            handshake_timeout: None,
         }
     }
 
@@ -127,6 +132,12 @@ impl HandshakeRun {
                 .handshake_cipher_suites(only)
                 .expect("the test client offers its suite first");
         }
+        let transport = Arc::new(TransportConfig {
+            handshake_timeout: self.handshake_timeout,
+            ..TransportConfig::default()
+        });
+        client_config.transport = transport.clone();
+        server_config.transport = transport;
         (client_config, Arc::new(server_config))
     }
 

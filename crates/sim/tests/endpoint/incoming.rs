@@ -360,7 +360,7 @@ fn an_ignored_client_hears_nothing_and_times_out() {
     assert!(
         matches!(
             client_closed(&pair.state.client_events),
-            Some(ConnectionError::TimedOut(_))
+            Some(ConnectionError::HandshakeTimedOut(_))
         ),
         "{:?}",
         pair.state.client_events
