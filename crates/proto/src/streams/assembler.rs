@@ -31,11 +31,11 @@ mod tests;
 /// little costs less than a map entry and frees the packet buffer behind it.
 const COALESCE_MAX: usize = 64;
 
-/// What each held chunk costs beyond its bytes, measured with a counting
-/// allocator (tern-sim's `hostile` suite checks it still holds): its
-/// `BTreeMap` entry (key and `Bytes`, 40 bytes, in nodes of eleven that
-/// are about two-thirds full, with their edges) and, for a copied chunk,
-/// its own allocation's header and rounding.
+/// What each held chunk costs beyond its bytes, estimated from the layout
+/// (not yet checked against a counting allocator): its `BTreeMap` entry
+/// (key and `Bytes`, 40 bytes, in nodes of eleven that are about
+/// two-thirds full, with their edges) and, for a copied chunk, its own
+/// allocation's header and rounding.
 pub const CHUNK_OVERHEAD: u64 = 96;
 
 /// How much an [`Assembler`] may hold.
