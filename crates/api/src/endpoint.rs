@@ -67,7 +67,7 @@ impl Endpoint {
     /// run QUIC (its fields may have changed since `ServerConfig::new`
     /// checked it).
     pub fn new_with_runtime(
-        mut config: EndpointConfig,
+        config: EndpointConfig,
         server: Option<ServerConfig>,
         addr: SocketAddr,
         runtime: Arc<dyn Runtime>,
@@ -78,22 +78,15 @@ impl Endpoint {
         let socket = bind_udp(addr, &SocketConfig::default())?;
         let local = socket.local_addr()?;
         let socket = runtime.wrap_udp_socket(socket)?;
-        // The seed of connection IDs and the stateless reset key must be
-        // unpredictable outside tests.
-        let mut seed = [0; 8];
-        crate::random::fill(&mut seed);
-        if config.reset_key.is_none() {
-            let mut key = [0; 32];
-            crate::random::fill(&mut key);
-            config.reset_key = Some(key);
-        }
         // A wildcard address is no source to send from: let the kernel pick.
         let specific = (!local.ip().is_unspecified()).then_some(local);
-        let endpoint = tern_proto::endpoint::Endpoint::new(
+        // The connection IDs and the stateless reset key must be
+        // unpredictable outside tests: both come from the system's random
+        // source.
+        let endpoint = tern_proto::endpoint::Endpoint::with_os_seed(
             Arc::new(config),
             server.map(Arc::new),
             specific,
-            u64::from_le_bytes(seed),
         );
         Ok(Self {
             inner: EndpointRef::start(runtime, socket, endpoint)?,

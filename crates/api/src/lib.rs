@@ -111,7 +111,6 @@ mod events;
 mod incoming;
 #[cfg(feature = "qlog")]
 pub mod qlog;
-mod random;
 mod streams;
 pub mod tls;
 

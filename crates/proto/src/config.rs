@@ -1,8 +1,9 @@
 //! Configuration of endpoints and connections.
 
-use std::{sync::Arc, time::Duration};
+use std::{fmt, sync::Arc, time::Duration};
 
 use rustls::CipherSuite;
+use zeroize::Zeroize;
 
 use crate::{
     cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
@@ -367,9 +368,13 @@ pub struct EndpointConfig {
     pub max_stateless_responses: usize,
     /// Key from which stateless reset tokens are derived (RFC 9000 §10.3.2).
     /// Endpoints that must recognise each other's connection IDs (several
-    /// servers behind one address) share it; `None` takes a random key from
-    /// the endpoint's seeded RNG.
-    pub reset_key: Option<[u8; 32]>,
+    /// servers behind one address) share it; `None` (the default) takes 32
+    /// bytes of the operating system's randomness
+    /// ([`Endpoint::with_os_seed`](crate::endpoint::Endpoint::with_os_seed)),
+    /// or of the seeded RNG of a simulated endpoint
+    /// ([`Endpoint::new`](crate::endpoint::Endpoint::new)). `Debug` prints
+    /// it as `<redacted>`.
+    pub reset_key: Option<ResetKey>,
     /// Clients whose first Initial waits for the owner's decision (see
     /// [`Endpoint::poll_incoming`](crate::endpoint::Endpoint::poll_incoming))
     /// at most; the Initial of a further client is refused with
@@ -418,6 +423,50 @@ impl Default for EndpointConfig {
             stateless_burst: 64,
             max_undecryptable_bytes: 1 << 20,
         }
+    }
+}
+
+/// A stateless reset key (RFC 9000 §10.3.2): 32 secret bytes from which an
+/// endpoint derives the reset token of each of its connection IDs. Whoever
+/// knows it can end any of the endpoint's connections.
+///
+/// `Debug` prints `<redacted>`, and the bytes are zeroized when the key is
+/// dropped (each clone wipes its own copy).
+#[derive(Clone)]
+pub struct ResetKey([u8; 32]);
+
+impl ResetKey {
+    /// A key of these bytes; take them from a secure random source, or
+    /// share one key between the endpoints that must recognise each
+    /// other's connection IDs.
+    #[must_use]
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for ResetKey {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl Drop for ResetKey {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for ResetKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print key material (docs/security.md).
+        f.write_str("ResetKey(<redacted>)")
     }
 }
 

@@ -57,6 +57,25 @@ mod tls_config;
 #[cfg(test)]
 mod tests;
 
+/// Fails the test when `text` (some `Debug` output) shows any 4 bytes of
+/// `secret` in a row, as `Debug` prints a byte array (`[1, 2, 3, 4`) or as
+/// hex of either case.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_hides(text: &str, secret: &[u8]) {
+    for window in secret.windows(4) {
+        let decimal = window
+            .iter()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let hex: String = window.iter().map(|b| format!("{b:02x}")).collect();
+        for shown in [decimal, hex.clone(), hex.to_uppercase()] {
+            assert!(!text.contains(&shown), "{shown} of a secret in {text}");
+        }
+    }
+}
+
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
 pub use provider::{cipher_suite, default_provider, with_cipher_suites};

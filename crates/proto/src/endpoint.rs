@@ -62,6 +62,7 @@ use std::{
 
 use bytes::BytesMut;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
+use zeroize::Zeroizing;
 
 pub use self::{
     drained::DrainedConnection,
@@ -69,9 +70,15 @@ pub use self::{
 };
 use crate::{
     ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters, VarInt,
-    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    config::{ClientConfig, EndpointConfig, ResetKey, ServerConfig, TransportConfig},
     connection::{Connection, ConnectionInit, Event},
-    crypto::{TlsConfigError, TlsSession},
+    crypto::{
+        TlsConfigError, TlsSession,
+        provider::backend::{
+            hmac,
+            rand::{SecureRandom, SystemRandom},
+        },
+    },
     packet::{InvariantHeader, Version},
 };
 
@@ -228,7 +235,10 @@ pub struct Endpoint {
     local: Option<SocketAddr>,
     dropped_datagrams: u64,
     /// Derives stateless reset tokens from connection IDs (RFC 9000 §10.3.2).
-    reset_key: crate::crypto::provider::backend::hmac::Key,
+    /// The key lives inside the crypto backend's HMAC state, which Tern
+    /// cannot zeroize; the bytes it was made from are wiped (see
+    /// [`ResetKey`]).
+    reset_key: hmac::Key,
     /// Initials refused for a reason of our own, by [`InitialRefusal`].
     refused: [u64; InitialRefusal::COUNT],
     /// The first refusal of each kind, not yet taken by the owner.
@@ -245,11 +255,16 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint; `server` makes it accept connections. `local` is the
+    /// An endpoint whose every random choice follows `seed`, for
+    /// simulators and tests: the same seed and the same input give the
+    /// same connection IDs and, when `config` has no reset key, the same
+    /// stateless reset key, so a run is repeatable.
+    ///
+    /// Production code uses [`with_os_seed`](Self::with_os_seed): 64 bits
+    /// are too few to keep connection IDs and reset tokens unpredictable.
+    /// `server` makes the endpoint accept connections. `local` is the
     /// address the socket is bound to, when it is a specific one (a
-    /// wildcard address is no source to send from). `seed` drives every
-    /// random choice the protocol makes (connection IDs), so a run is
-    /// repeatable; use a random seed in production.
+    /// wildcard address is no source to send from).
     #[must_use]
     pub fn new(
         config: Arc<EndpointConfig>,
@@ -258,11 +273,53 @@ impl Endpoint {
         seed: u64,
     ) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let reset_key = config.reset_key.unwrap_or_else(|| {
-            let mut key = [0; 32];
-            rng.fill_bytes(&mut key);
-            key
-        });
+        let mut key = Zeroizing::new([0; 32]);
+        if config.reset_key.is_none() {
+            rng.fill_bytes(&mut *key);
+        }
+        Self::with_rng(config, server, local, rng, &key)
+    }
+
+    /// An endpoint seeded from the operating system's secure random source
+    /// (through the crypto backend, aws-lc-rs or ring): 32 bytes seed the
+    /// RNG that makes connection IDs, and, when `config` has no reset key,
+    /// 32 more bytes are the stateless reset key (RFC 9000 §10.3.2). Both
+    /// are unpredictable, and differ from one endpoint to the next. See
+    /// [`new`](Self::new) for the other arguments.
+    ///
+    /// # Panics
+    /// If the operating system has no secure random source to read, which
+    /// no supported platform lacks; an endpoint with guessable connection
+    /// IDs and reset tokens would be worse.
+    #[must_use]
+    pub fn with_os_seed(
+        config: Arc<EndpointConfig>,
+        server: Option<Arc<ServerConfig>>,
+        local: Option<SocketAddr>,
+    ) -> Self {
+        let mut seed = Zeroizing::new([0; 32]);
+        os_random(&mut *seed);
+        let rng = StdRng::from_seed(*seed);
+        let mut key = Zeroizing::new([0; 32]);
+        if config.reset_key.is_none() {
+            os_random(&mut *key);
+        }
+        Self::with_rng(config, server, local, rng, &key)
+    }
+
+    /// The endpoint with its RNG, and `generated_key` as its reset key
+    /// unless the configuration names one.
+    fn with_rng(
+        config: Arc<EndpointConfig>,
+        server: Option<Arc<ServerConfig>>,
+        local: Option<SocketAddr>,
+        rng: StdRng,
+        generated_key: &[u8; 32],
+    ) -> Self {
+        let key = config
+            .reset_key
+            .as_ref()
+            .map_or(generated_key, ResetKey::as_bytes);
         let max_udp_payload = server
             .as_ref()
             .map_or(0, |s| usize::from(s.transport.max_udp_payload_size));
@@ -272,10 +329,7 @@ impl Endpoint {
             max_udp_payload,
             oversized_datagrams: 0,
             undecryptable_bytes: 0,
-            reset_key: crate::crypto::provider::backend::hmac::Key::new(
-                crate::crypto::provider::backend::hmac::HMAC_SHA256,
-                &reset_key,
-            ),
+            reset_key: hmac::Key::new(hmac::HMAC_SHA256, key),
             config,
             server,
             rng,
@@ -705,6 +759,14 @@ fn local_params(
     };
     config.streams.apply_to(&mut params);
     params
+}
+
+/// Fills `out` from the operating system's secure random source.
+fn os_random(out: &mut [u8]) {
+    // A documented panic: no endpoint is safer than a predictable one.
+    SystemRandom::new()
+        .fill(out)
+        .expect("the operating system's secure random source failed");
 }
 
 #[cfg(test)]

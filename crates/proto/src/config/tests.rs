@@ -187,3 +187,20 @@ fn handshake_cipher_suites_that_cannot_work_are_refused() {
         "{error}"
     );
 }
+
+/// A reset key no `Debug` output may show.
+const RESET_KEY: [u8; 32] = [
+    0xc8, 0xc9, 0xca, 0xcb, 0xcc, 0xcd, 0xce, 0xcf, 0xd0, 0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7,
+    0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf, 0xe0, 0xe1, 0xe2, 0xe3, 0xe4, 0xe5, 0xe6, 0xe7,
+];
+
+#[test]
+fn endpoint_config_debug_hides_the_reset_key() {
+    let config = super::EndpointConfig {
+        reset_key: Some(RESET_KEY.into()),
+        ..super::EndpointConfig::default()
+    };
+    let text = format!("{config:?} {config:#?}");
+    crate::crypto::assert_hides(&text, &RESET_KEY);
+    assert!(text.contains("<redacted>"), "{text}");
+}

@@ -512,3 +512,62 @@ fn local_params_disable_active_migration_and_carry_the_cid_limit() {
         "raised to the RFC's minimum"
     );
 }
+
+/// The first connection ID an endpoint makes, and its reset token for a
+/// fixed connection ID.
+fn first_choices(endpoint: &mut Endpoint) -> (ConnectionId, [u8; 16]) {
+    let cid = endpoint.config.cid_generator.generate(&mut endpoint.rng);
+    (cid, endpoint.reset_token(b"fixed-id"))
+}
+
+#[test]
+fn endpoints_seeded_by_the_os_differ_in_reset_keys_and_cids() {
+    let config = Arc::new(EndpointConfig::default());
+    let mut a = Endpoint::with_os_seed(config.clone(), None, None);
+    let mut b = Endpoint::with_os_seed(config, None, None);
+    let (a_cid, a_token) = first_choices(&mut a);
+    let (b_cid, b_token) = first_choices(&mut b);
+    assert_ne!(a_cid, b_cid);
+    assert_ne!(a_token, b_token);
+}
+
+#[test]
+fn endpoints_with_the_same_seed_make_the_same_choices() {
+    let config = Arc::new(EndpointConfig::default());
+    let mut a = Endpoint::new(config.clone(), None, None, 42);
+    let mut b = Endpoint::new(config.clone(), None, None, 42);
+    let mut c = Endpoint::new(config, None, None, 43);
+    let first = first_choices(&mut a);
+    assert_eq!(first, first_choices(&mut b));
+    assert_ne!(first, first_choices(&mut c));
+    // The connection ID and reset key of seed 42, as they have always
+    // been: a simulated run replays across versions.
+    let token: String = first.1.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!((first.0.to_string().as_str(), token.as_str()), SEED_42);
+}
+
+/// The first connection ID and the reset token of `fixed-id` of an
+/// endpoint seeded with 42.
+const SEED_42: (&str, &str) = ("ea9f11f8dfb0ca08", "d87b42d512417426b84e29bc9041f32c");
+
+#[test]
+fn a_configured_reset_key_is_used_whatever_the_seed() {
+    let config = Arc::new(EndpointConfig {
+        reset_key: Some([7; 32].into()),
+        ..EndpointConfig::default()
+    });
+    let mut seeded = Endpoint::new(config.clone(), None, None, 1);
+    let mut random = Endpoint::with_os_seed(config, None, None);
+    assert_eq!(first_choices(&mut seeded).1, first_choices(&mut random).1);
+}
+
+#[test]
+fn endpoint_debug_hides_the_reset_key() {
+    let key = [0x5c; 32];
+    let config = Arc::new(EndpointConfig {
+        reset_key: Some(key.into()),
+        ..EndpointConfig::default()
+    });
+    let endpoint = Endpoint::new(config, None, None, 1);
+    crate::crypto::assert_hides(&format!("{endpoint:?} {endpoint:#?}"), &key);
+}

@@ -102,7 +102,7 @@ fn a_server_that_lost_its_state_resets_the_client_statelessly() {
     // answers the client's next packet with a stateless reset, and the
     // client recognises the token from the server's transport parameters.
     let endpoint = EndpointConfig {
-        reset_key: Some([9; 32]),
+        reset_key: Some([9; 32].into()),
         ..EndpointConfig::default()
     };
     let mut pair = connected(13, TransportConfig::default(), endpoint.clone());

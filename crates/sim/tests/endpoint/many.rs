@@ -145,7 +145,7 @@ fn a_stateless_reset_ends_only_the_connection_whose_token_it_carries() {
     // RFC 9000 §10.3.1 (test): the client finds the token among those of
     // the server's address, and resets that connection only.
     let endpoint = EndpointConfig {
-        reset_key: Some([3; 32]),
+        reset_key: Some([3; 32].into()),
         ..EndpointConfig::default()
     };
     let mut many = Many::new(80, &endpoint);
