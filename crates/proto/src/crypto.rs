@@ -24,7 +24,11 @@
 //!   `ring` feature ([`provider`] says how they are chosen).
 //!
 //! Nothing here logs or prints key material: the `Debug` output of every
-//! key type shows only its sizes.
+//! key type shows only its sizes. Tern holds no key bytes of its own here:
+//! packet and header keys live in the provider's cipher states (aws-lc-rs
+//! or ring, which Tern cannot zeroize), and the TLS secrets in rustls,
+//! which zeroizes them on drop. The stateless reset key, which Tern does
+//! hold, is a [`ResetKey`](crate::config::ResetKey), zeroized on drop.
 //!
 //! ```
 //! use tern_proto::Side;

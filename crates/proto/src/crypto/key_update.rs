@@ -9,7 +9,8 @@ use super::PacketKey;
 /// key update, so only packet keys come out of here.
 ///
 /// It wraps rustls's secrets from the 1-RTT key change; `Debug` shows
-/// nothing of them.
+/// nothing of them, and rustls zeroizes them when they are dropped or
+/// replaced by the next generation. Tern never copies them out.
 pub struct Secrets(rustls::quic::Secrets);
 
 /// One generation of 1-RTT packet keys.

@@ -18,10 +18,17 @@ const PN_LEN_BITS: u8 = 0x03;
 /// A header protection key (RFC 9001 §5.4): masks the protected bits of the
 /// first byte and the packet number with a mask made from a sample of the
 /// ciphertext. It does not change on a key update.
+///
+/// `Debug` shows only the sample length. The key itself lives inside the
+/// crypto provider's cipher state (rustls over aws-lc-rs or ring), which
+/// Tern cannot zeroize; it never holds a copy of the bytes.
 pub struct HeaderKey(Box<dyn tls::HeaderProtectionKey>);
 
 /// A packet protection key (RFC 9001 §5.3): the AEAD key and IV that
 /// encrypt a payload with the header as associated data.
+///
+/// `Debug` shows only the tag length. As with [`HeaderKey`], the key lives
+/// inside the crypto provider's AEAD state, which Tern cannot zeroize.
 pub struct PacketKey(Box<dyn tls::PacketKey>);
 
 /// The keys that protect packets in one direction.

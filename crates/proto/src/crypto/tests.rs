@@ -415,3 +415,26 @@ proptest! {
         prop_assert!(server.remote.open(&mut packet, pn_offset, largest).is_err());
     }
 }
+
+/// RFC 9001 §A.1: the client's and the server's Initial key, IV and header
+/// protection key for the DCID of the vectors.
+const INITIAL_KEY_MATERIAL: [&str; 6] = [
+    "1f369613dd76d5467730efcbe3b1a22d",
+    "fa044b2f42a3fd3b46fb255c",
+    "9f50449e04a0e810283a1e9933adedd2",
+    "cf3a5331653c364c88f0f379b6067e37",
+    "0ac1493ca1905853b0bba03e",
+    "c206b8d9b9f0f37644430b490eeaa314",
+];
+
+#[test]
+fn key_debug_output_shows_no_key_bytes() {
+    let keys = Keys::initial(Version::V1, &dcid(), Side::Client);
+    let text = format!(
+        "{keys:?} {keys:#?} {:?} {:?} {:?}",
+        keys.local, keys.local.packet, keys.remote.header
+    );
+    for material in INITIAL_KEY_MATERIAL {
+        assert_hides(&text, &hex(material));
+    }
+}

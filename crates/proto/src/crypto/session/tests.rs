@@ -507,3 +507,38 @@ fn a_handshake_message_split_across_spaces_is_a_crypto_error() {
         .unwrap_err();
     assert_eq!(error.code.into_inner(), 0x10a, "{}", error.reason);
 }
+
+/// Every TLS secret rustls logged, as the NSS key log would show it.
+#[derive(Debug, Default)]
+struct CapturedSecrets(std::sync::Mutex<Vec<Vec<u8>>>);
+
+impl rustls::KeyLog for CapturedSecrets {
+    fn log(&self, _label: &str, _client_random: &[u8], secret: &[u8]) {
+        self.0.lock().unwrap().push(secret.to_vec());
+    }
+}
+
+#[test]
+fn session_keys_and_secrets_debug_shows_no_secret() {
+    let captured = Arc::new(CapturedSecrets::default());
+    let mut configs = configs(None, H3, H3);
+    configs.client.key_log = captured.clone();
+    configs.server.key_log = captured.clone();
+    let (mut client, mut server) = parties(configs);
+    handshake(&mut client, &mut server).unwrap();
+    let mut text = String::new();
+    for party in [&mut client, &mut server] {
+        let (keys, secrets) = party.one_rtt.as_mut().unwrap();
+        let next = secrets.next_packet_keys();
+        text += &format!(
+            "{:?} {:?} {keys:?} {secrets:#?} {next:?} {next:#?}",
+            party.tls, party.handshake
+        );
+    }
+    let captured = captured.0.lock().unwrap();
+    // Both sides log the handshake and traffic secrets of both directions.
+    assert!(captured.len() >= 4, "{} secrets logged", captured.len());
+    for secret in captured.iter() {
+        crate::crypto::assert_hides(&text, secret);
+    }
+}
