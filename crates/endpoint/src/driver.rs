@@ -210,16 +210,10 @@ fn receive(
         std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
     match socket.poll_recv(cx, &mut iovs, &mut metas) {
         Poll::Ready(Ok(count)) => {
+            let max = state.endpoint.max_udp_payload_size();
             for (meta, iov) in metas.iter().zip(iovs.iter()).take(count) {
-                let data = &iov[..meta.len.min(iov.len())];
-                let stride = if meta.stride == 0 {
-                    data.len().max(1)
-                } else {
-                    meta.stride
-                };
-                let max = state.endpoint.max_udp_payload_size();
                 // GRO: one receive may hold several datagrams of `stride` bytes.
-                for datagram in data.chunks(stride) {
+                for datagram in split_gro(iov, meta.len, meta.stride) {
                     // RFC 9000 §18.2: larger than we advertised; dropped
                     // before it costs a copy.
                     if datagram.len() > max {
@@ -244,6 +238,21 @@ fn receive(
         }
         Poll::Pending => false,
     }
+}
+
+/// The datagrams of one receive: the first `len` bytes of `received` (no
+/// more than it holds), cut every `stride` bytes. With GRO one receive may
+/// hold several datagrams of `stride` bytes, the last one possibly shorter;
+/// a `stride` of 0 means a single datagram. Nothing is empty: an empty
+/// receive gives no datagram.
+pub fn split_gro(received: &[u8], len: usize, stride: usize) -> std::slice::Chunks<'_, u8> {
+    let data = &received[..len.min(received.len())];
+    let stride = if stride == 0 {
+        data.len().max(1)
+    } else {
+        stride
+    };
+    data.chunks(stride)
 }
 
 /// Logs the first client Initial refused for each of the server's own

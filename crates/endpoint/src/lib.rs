@@ -96,6 +96,7 @@ mod socket;
 mod udp;
 
 pub use conn::{ConnectionRef, Lagged, Subscription, Wait};
+pub use driver::split_gro;
 pub use endpoint_ref::{EndpointRef, IncomingRef, StartError};
 #[cfg(feature = "runtime-smol")]
 pub use runtime::SmolRuntime;

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{TimerChange, TimerSlot};
+use super::{TimerChange, TimerSlot, split_gro};
 
 #[expect(
     clippy::disallowed_methods,
@@ -62,4 +62,36 @@ fn after_any_sequence_the_slot_holds_exactly_the_last_deadline() {
             TimerChange::Disarm => assert!(next.is_none() && before.is_armed()),
         }
     }
+}
+
+#[test]
+fn a_gro_receive_splits_into_datagrams_of_stride_bytes_with_a_shorter_tail() {
+    let received: Vec<u8> = (0..=255).collect();
+    let datagrams: Vec<&[u8]> = split_gro(&received, 250, 100).collect();
+    assert_eq!(
+        datagrams,
+        [&received[..100], &received[100..200], &received[200..250]]
+    );
+}
+
+#[test]
+fn a_receive_without_gro_is_one_datagram_and_an_empty_one_none() {
+    let received = [7_u8; 64];
+    assert_eq!(
+        split_gro(&received, 40, 0).collect::<Vec<_>>(),
+        [&received[..40]]
+    );
+    assert_eq!(split_gro(&received, 0, 0).count(), 0);
+    assert_eq!(split_gro(&received, 0, 16).count(), 0);
+}
+
+#[test]
+fn a_length_beyond_the_buffer_is_cut_to_it() {
+    let received = [1_u8; 10];
+    assert_eq!(
+        split_gro(&received, 1000, 4)
+            .map(<[u8]>::len)
+            .collect::<Vec<_>>(),
+        [4, 4, 2]
+    );
 }
