@@ -1,0 +1,64 @@
+//! A server connection past its handshake: a client and a server complete
+//! a real handshake in memory, then the input is a sequence of 1-RTT
+//! packets from the client, each `[len, flags, payload...]`, sealed with
+//! the client's real 1-RTT keys (derived from the TLS secrets a `KeyLog`
+//! captured) and delivered to the server. The real client stays silent
+//! from then on (its packet numbers would clash with ours), and what the
+//! server sends is dropped. The payload is frames as the server decodes them:
+//! STREAM, ACK (against packets really in flight), flow control, CID,
+//! DATAGRAM, CONNECTION_CLOSE, and anything else.
+//!
+//! `flags`: bit 0 seals with the next key phase's keys and sets the key
+//! phase bit (a key update, RFC 9001 §6); bit 1 lets time run to the
+//! server's next timer afterwards; bits 4..7 skip packet numbers.
+//! Nothing may panic or loop, and the server's connection stays within a
+//! memory bound.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tern_fuzz::{Duo, configs, keys, next_secret, packet_key, seal_short};
+
+/// What the server's connection may hold, whatever the client sent: the
+/// default windows allow 1 MiB of stream data, 1 MiB of queued datagrams,
+/// and a TLS session.
+const MEMORY_BOUND: u64 = 4 << 20;
+
+fuzz_target!(|data: &[u8]| {
+    let mut duo = Duo::new(1);
+    assert!(duo.connect(), "the handshake did not complete");
+    let (_, _, secrets) = configs();
+    let secret = secrets
+        .get("CLIENT_TRAFFIC_SECRET_0")
+        .expect("rustls logged the client's 1-RTT secret");
+    let current = keys(&secret);
+    let next = packet_key(&next_secret(&secret));
+    let server_conn = duo.server_conn.expect("the server accepted the client");
+    let dcid = duo
+        .server
+        .connection(server_conn)
+        .expect("the server's connection")
+        .local_cid();
+    let mut pn = 1_000_u64;
+    let mut rest = data;
+    while let [len, flags, tail @ ..] = rest {
+        let (payload, after) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = after;
+        let phase = flags & 1 == 1;
+        let key = if phase { &next } else { &current.packet };
+        let packet = seal_short(&current, key, dcid, pn, phase, payload);
+        duo.to_server(&packet);
+        let mut buf = Vec::new();
+        Duo::alone(&mut duo.server, &mut duo.now, flags & 2 != 0, &mut buf);
+        pn += 1 + u64::from(flags >> 4);
+        if let Some(conn) = duo.server.connection(server_conn) {
+            let memory = conn.stats().memory_bytes;
+            assert!(memory <= MEMORY_BOUND, "the server's connection holds {memory} bytes");
+        }
+    }
+    let mut buf = Vec::new();
+    for _ in 0..16 {
+        if !Duo::alone(&mut duo.server, &mut duo.now, true, &mut buf) {
+            break;
+        }
+    }
+});
