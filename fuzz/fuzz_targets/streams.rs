@@ -43,6 +43,9 @@ fn config() -> StreamsConfig {
         stream_send_buffer: 8192,
         send_buffer: 16 * 1024,
         max_reassembly_chunks: 64,
+        // Small enough that fragmented input reaches it, and the error
+        // path runs too.
+        reassembly_budget: 64 * 1024,
     }
 }
 
