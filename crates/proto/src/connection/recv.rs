@@ -7,7 +7,9 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 
-use super::{Closer, Connection, ConnectionError, SentFrames, State, cids, spaces::index};
+use super::{
+    Closer, Connection, ConnectionError, MIN_INITIAL_SIZE, SentFrames, State, cids, spaces::index,
+};
 use crate::{
     ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
     crypto::CryptoError,
@@ -62,15 +64,22 @@ impl Connection {
             self.stats.packets_dropped += 1;
             return;
         }
+        let Ok(options) = DecodeOptions::new(self.local_cid.len()) else {
+            return;
+        };
+        // RFC 9000 §14.1: a server MUST discard a datagram under 1200 bytes
+        // that carries a client Initial, at any stage of the connection.
+        if self.side.is_server() && data.len() < MIN_INITIAL_SIZE && carries_initial(&data, options)
+        {
+            self.stats.packets_dropped += 1;
+            return;
+        }
         let len = data.len() as u64;
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len;
         // RFC 9000 §8.1: every byte received from the client counts
         // towards the server's amplification budget.
         self.amplification_received = self.amplification_received.saturating_add(len);
-        let Ok(options) = DecodeOptions::new(self.local_cid.len()) else {
-            return;
-        };
         let tail = reset_token_candidate(&data);
         let processed_before = self.stats.packets_received;
         let mut first_dcid = None;
@@ -693,4 +702,17 @@ impl Connection {
         }
         self.lost_buf = lost;
     }
+}
+
+/// Whether one of the packets coalesced in `data` is an Initial. Only long
+/// header packets can be: a datagram that starts with a short header
+/// packet holds nothing else (RFC 9000 §12.2), and is not copied.
+fn carries_initial(data: &[u8], options: DecodeOptions) -> bool {
+    // RFC 9000 §17.2: the header form bit.
+    if data.first().is_none_or(|&byte| byte & 0x80 == 0) {
+        return false;
+    }
+    crate::packet::CoalescedPackets::new(BytesMut::from(data), options)
+        .map_while(Result::ok)
+        .any(|packet| packet.packet_type() == crate::packet::PacketType::Initial)
 }

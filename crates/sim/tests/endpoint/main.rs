@@ -182,24 +182,63 @@ fn an_unknown_version_is_answered_with_version_negotiation_and_no_state() {
 
 /// A client Initial whose frames are `payload`, sealed with the real keys.
 fn sealed_initial(dcid: &[u8; 8], payload: &[u8]) -> Vec<u8> {
+    sealed_initial_with(dcid, 0, payload, 1200)
+}
+
+/// A client Initial with packet number `pn` whose frames are `payload`,
+/// padded to `size` bytes before the tag, sealed with the real keys.
+fn sealed_initial_with(dcid: &[u8], pn: u64, payload: &[u8], size: usize) -> Vec<u8> {
     let keys = tern_proto::crypto::Keys::initial(Version::V1, dcid, tern_proto::Side::Client);
     let header = LongHeader {
         ty: LongHeaderType::Initial { token: &[] },
         version: Version::V1,
-        dcid: ConnectionId::new(dcid).expect("8 bytes"),
+        dcid: ConnectionId::new(dcid).expect("at most 20 bytes"),
         scid: ConnectionId::new(&[7; 8]).expect("8 bytes"),
-        pn: PacketNumber::new(0, None),
+        pn: PacketNumber::new(pn, None),
         grease_fixed_bit: false,
     };
     let mut packet = Vec::new();
     let layout = header.encode(&mut packet);
     packet.extend_from_slice(payload);
-    packet.resize(1200, 0);
+    packet.resize(size, 0);
     layout.set_length(&mut packet).expect("the length fits");
     keys.local
-        .seal(0, &mut packet, layout.pn_offset)
+        .seal(pn, &mut packet, layout.pn_offset)
         .expect("room for the tag");
     packet
+}
+
+#[test]
+fn a_short_client_initial_is_dropped_at_any_stage() {
+    // RFC 9000 §14.1 (test): a server discards a datagram under 1200 bytes
+    // that carries a client Initial, not only the first one: here the
+    // connection exists already.
+    let mut endpoint = server();
+    let first = client_initial(5);
+    let dcid = InvariantHeader::parse(&first, 8)
+        .expect("a long header")
+        .dcid()
+        .to_vec();
+    feed(&mut endpoint, &first);
+    let handle = accept_one(&mut endpoint);
+    let stats = |endpoint: &Endpoint| {
+        let stats = endpoint.connection(handle).expect("open").stats();
+        (stats.packets_received, stats.packets_dropped)
+    };
+    let (received, dropped) = stats(&endpoint);
+    // PING frames, in a 400-byte datagram and then in a 1200-byte one.
+    feed(&mut endpoint, &sealed_initial_with(&dcid, 1, &[0x01], 400));
+    assert_eq!(
+        stats(&endpoint),
+        (received, dropped + 1),
+        "the short one is dropped"
+    );
+    feed(&mut endpoint, &sealed_initial_with(&dcid, 2, &[0x01], 1200));
+    assert_eq!(
+        stats(&endpoint),
+        (received + 1, dropped + 1),
+        "a full one is not"
+    );
 }
 
 #[test]
