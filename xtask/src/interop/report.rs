@@ -214,6 +214,18 @@ validation during the handshake (RFC 9000 §13.4.2) and stopped marking, in
 Tern and in quinn alike. Between two endpoints on loopback without the
 proxy (`tern demo`), GSO batches still arrive unmarked for that reason.
 
+## Handshake timeout under impairment
+
+Tern closes a handshake not complete after `handshake_timeout`, 10 s by
+default, so that a peer cannot hold a handshake open with PINGs. At 30%
+loss each way (`handshakeloss`), PTO backoff stretches about one handshake
+in 300 past 10 s: a rerun with the timeout failed one such handshake of
+a Tern client in `tern → tern`. `tern-interop`
+raises the limit to 60 s for `handshakeloss` and `handshakecorruption`
+(whose endpoints the runner tells `multiconnect`), as an operator of such
+a network would; the idle timeout still ends a handshake that makes no
+progress.
+
 Every run keeps its key logs and pcap captures under
 `target/interop/runs/<case>/<client>-<server>/logs/`, so
 `tshark -r pcap/server.pcap -o tls.keylog_file:keys-server.log` shows them,
