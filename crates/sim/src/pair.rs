@@ -181,6 +181,26 @@ impl PairView<'_> {
         let handle = self.state.server_conn?;
         self.sim.node_mut(SERVER).connection_mut(handle)
     }
+
+    /// The connection of `side`: [`client`](Self::client) or
+    /// [`server`](Self::server).
+    #[must_use]
+    pub fn connection(&self, side: tern_proto::Side) -> Option<&Connection> {
+        if side.is_client() {
+            self.client()
+        } else {
+            self.server()
+        }
+    }
+
+    /// The connection of `side`, to act on it.
+    pub fn connection_mut(&mut self, side: tern_proto::Side) -> Option<&mut Connection> {
+        if side.is_client() {
+            self.client_mut()
+        } else {
+            self.server_mut()
+        }
+    }
 }
 
 impl PairState {

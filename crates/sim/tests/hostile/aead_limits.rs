@@ -16,7 +16,7 @@ use tern_proto::{
 };
 use tern_sim::{
     LinkConfig,
-    pair::{Pair, PairView},
+    pair::Pair,
     quic::{CLIENT_ADDR, SERVER_ADDR},
     transfer::TransferRun,
 };
@@ -156,22 +156,6 @@ fn a_sender_that_cannot_update_closes_before_the_confidentiality_limit() {
     );
 }
 
-fn connection<'a>(view: &'a PairView<'_>, side: Side) -> Option<&'a Connection> {
-    if side.is_client() {
-        view.client()
-    } else {
-        view.server()
-    }
-}
-
-fn connection_mut<'a>(view: &'a mut PairView<'_>, side: Side) -> Option<&'a mut Connection> {
-    if side.is_client() {
-        view.client_mut()
-    } else {
-        view.server_mut()
-    }
-}
-
 /// A short-header packet to `victim` that looks right (fixed bit, its
 /// connection ID, room for the header protection sample) but that no key
 /// opens.
@@ -188,7 +172,8 @@ fn forged(rng: &mut StdRng, victim: &Connection) -> Vec<u8> {
 fn still_works(pair: &mut Pair) -> bool {
     let mut view = pair.view();
     for side in [Side::Client, Side::Server] {
-        let _ = connection_mut(&mut view, side)
+        let _ = view
+            .connection_mut(side)
             .expect("open")
             .send_datagram(Bytes::from_static(b"still there"));
     }
@@ -225,15 +210,15 @@ fn forgeries_close_the_connection_past_the_integrity_limit(seed: u64, victim: Si
         (CLIENT_ADDR, SERVER_ADDR)
     };
     let mut rng = StdRng::seed_from_u64(seed);
-    let before = connection(&pair.view(), victim).expect("open").stats();
+    let before = pair.view().connection(victim).expect("open").stats();
 
     // Up to the limit, forgeries are dropped and counted, nothing more.
     for _ in 0..INTEGRITY_LIMIT {
-        let packet = forged(&mut rng, connection(&pair.view(), victim).expect("open"));
+        let packet = forged(&mut rng, pair.view().connection(victim).expect("open"));
         pair.sim.inject(from, to, None, packet);
     }
     let _ = pair.run_until(Duration::from_millis(100), |_| false);
-    let stats = connection(&pair.view(), victim).expect("open").stats();
+    let stats = pair.view().connection(victim).expect("open").stats();
     println!(
         "{victim:?} victim: memory {} -> {} bytes after {INTEGRITY_LIMIT} forgeries",
         before.memory_bytes, stats.memory_bytes
@@ -252,11 +237,11 @@ fn forgeries_close_the_connection_past_the_integrity_limit(seed: u64, victim: Si
 
     // One more crosses it: the victim closes with AEAD_LIMIT_REACHED, and
     // its peer learns why.
-    let packet = forged(&mut rng, connection(&pair.view(), victim).expect("open"));
+    let packet = forged(&mut rng, pair.view().connection(victim).expect("open"));
     pair.sim.inject(from, to, None, packet);
     let _ = pair.run_until(Duration::from_millis(100), |_| false);
     let view = pair.view();
-    let closed = connection(&view, victim).expect("closing").close_reason();
+    let closed = view.connection(victim).expect("closing").close_reason();
     assert!(
         matches!(
             closed,
@@ -270,7 +255,7 @@ fn forgeries_close_the_connection_past_the_integrity_limit(seed: u64, victim: Si
     } else {
         Side::Client
     };
-    let told = connection(&view, peer).expect("draining").close_reason();
+    let told = view.connection(peer).expect("draining").close_reason();
     assert!(
         matches!(
             told,

@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use tern_proto::{
     Dir, StreamId, TransportErrorCode, VarInt,
     config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
-    connection::{ConnectionError, Event},
+    connection::{Connection, ConnectionError, Event},
     endpoint::Endpoint,
     frame::{Datagram, Stream as StreamFrame},
     packet::{DecodeOptions, PacketType, PartialDecode},
@@ -57,6 +57,30 @@ fn count_sent(pair: &mut Pair, from: SocketAddr, to: SocketAddr) -> Rc<RefCell<u
     count
 }
 
+/// Queues on the hostile `conn` one-byte STREAM frames at every other
+/// offset of the first 120 bytes of its first `streams` bidirectional
+/// streams: 60 pieces per stream for the victim to hold apart, in packets
+/// of about 1,000 bytes.
+fn queue_one_byte_gaps(conn: &mut Connection, streams: u32) {
+    let mut packet = Vec::new();
+    for round in 0..60_u64 {
+        for stream in 0..streams {
+            StreamFrame {
+                id: StreamId::new(VarInt::from_u32(stream * 4)),
+                offset: VarInt::from_u64(2 * round + 1).expect("small"),
+                fin: false,
+                has_length: true,
+                data: Bytes::from_static(b"x"),
+            }
+            .encode(&mut packet);
+            if packet.len() > 1000 {
+                conn.queue_raw_frames(Bytes::from(std::mem::take(&mut packet)));
+            }
+        }
+    }
+    conn.queue_raw_frames(Bytes::from(packet));
+}
+
 // RFC 9000 §21.9 (test): one-byte gaps on 1,000 streams. Each byte held
 // costs a chunk (about 97 bytes), so the connection-wide reassembly budget
 // (4 MiB by default) is what stops the peer: it is closed with
@@ -81,23 +105,7 @@ fn one_byte_gaps_on_a_thousand_streams_close_the_connection_within_its_budget() 
     // bytes of 60 KB of credit, out of the 1 MiB window.
     let mut view = pair.view();
     let client = view.client_mut().expect("client");
-    let mut packet = Vec::new();
-    for round in 0..60_u64 {
-        for stream in 0..STREAMS {
-            StreamFrame {
-                id: StreamId::new(VarInt::from_u32(stream * 4)),
-                offset: VarInt::from_u64(2 * round + 1).expect("small"),
-                fin: false,
-                has_length: true,
-                data: Bytes::from_static(b"x"),
-            }
-            .encode(&mut packet);
-            if packet.len() > 1000 {
-                client.queue_raw_frames(Bytes::from(std::mem::take(&mut packet)));
-            }
-        }
-    }
-    client.queue_raw_frames(Bytes::from(packet));
+    queue_one_byte_gaps(client, STREAMS);
     let mut peak = 0;
     let outcome = pair.run_until(LIMIT, |view| {
         if let Some(server) = view.server() {
@@ -477,22 +485,7 @@ fn start_hostile_client(pair: &mut Pair, config: &ClientConfig) {
         .node_mut(node)
         .connection_mut(handle)
         .expect("hostile connection");
-    let mut packet = Vec::new();
-    for round in 0..60_u64 {
-        for stream in 0..1000_u32 {
-            StreamFrame {
-                id: StreamId::new(VarInt::from_u32(stream * 4)),
-                offset: VarInt::from_u64(2 * round + 1).expect("small"),
-                fin: false,
-                has_length: true,
-                data: Bytes::from_static(b"x"),
-            }
-            .encode(&mut packet);
-            if packet.len() > 1000 {
-                conn.queue_raw_frames(Bytes::from(std::mem::take(&mut packet)));
-            }
-        }
-    }
+    queue_one_byte_gaps(conn, 1000);
     for n in 0..5000_u32 {
         let random_cid = n.to_be_bytes().repeat(2);
         pair.sim

@@ -137,22 +137,6 @@ impl OnPath {
     }
 }
 
-fn connection<'a>(view: &'a PairView<'_>, side: Side) -> Option<&'a Connection> {
-    if side.is_client() {
-        view.client()
-    } else {
-        view.server()
-    }
-}
-
-fn connection_mut<'a>(view: &'a mut PairView<'_>, side: Side) -> Option<&'a mut Connection> {
-    if side.is_client() {
-        view.client_mut()
-    } else {
-        view.server_mut()
-    }
-}
-
 fn other(side: Side) -> Side {
     if side.is_client() {
         Side::Server
@@ -170,7 +154,10 @@ const fn address(side: Side) -> SocketAddr {
 
 /// Takes every datagram the victim received, counting each by its number.
 fn drain(view: &mut PairView<'_>, victim: Side, delivered: &mut HashMap<u32, u32>) {
-    while let Some(datagram) = connection_mut(view, victim).and_then(Connection::recv_datagram) {
+    while let Some(datagram) = view
+        .connection_mut(victim)
+        .and_then(Connection::recv_datagram)
+    {
         let id = u32::from_be_bytes(datagram[..4].try_into().expect("4 bytes"));
         *delivered.entry(id).or_default() += 1;
     }
@@ -252,7 +239,9 @@ impl Scenario {
     }
 
     fn victim_stats(&mut self) -> ConnectionStats {
-        connection(&self.pair.view(), self.victim)
+        self.pair
+            .view()
+            .connection(self.victim)
             .expect("the victim")
             .stats()
     }
@@ -263,7 +252,7 @@ impl Scenario {
     fn cut_gaps(&mut self) -> Vec<Bytes> {
         self.path.borrow_mut().mode = Mode::Gaps;
         let mut view = self.pair.view();
-        let conn = connection_mut(&mut view, other(self.victim)).expect("the sender");
+        let conn = view.connection_mut(other(self.victim)).expect("the sender");
         for id in 0..DATAGRAMS {
             let mut payload = vec![0_u8; 1000];
             payload[..4].copy_from_slice(&id.to_be_bytes());
@@ -315,7 +304,7 @@ impl Scenario {
         let mut replays = recorded.iter().cycle();
         let victim = self.victim;
         let closed = move |view: &mut PairView<'_>| {
-            connection(view, victim).is_none_or(Connection::is_closed)
+            view.connection(victim).is_none_or(Connection::is_closed)
         };
         while !closed(&mut self.pair.view()) && self.pair.sim.now() < cut + IDLE * 2 {
             for datagram in replays.by_ref().take(10) {
