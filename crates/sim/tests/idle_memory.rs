@@ -72,10 +72,16 @@ const SERVER: SocketAddr = SocketAddr::new(
 const CONNECTIONS: usize = 1000;
 /// The most heap an idle server connection may hold: the protocol state,
 /// its keys and the handshake snapshot, after the TLS session and the
-/// buffers the handshake grew were freed. Measured at 6,908 bytes
-/// (aws-lc-rs, qlog compiled in): the boxed `Connection` 3,792, the 1-RTT
-/// keys 2,304, both sides' transport parameters 656, the snapshot 312.
+/// buffers the handshake grew were freed. Measured at 7,636 bytes on
+/// aws-lc-rs (qlog compiled in): the boxed `Connection` (with its duplicate
+/// windows and connection-ID table since the hostile-peer work) about
+/// 4,400, the 1-RTT keys 2,304, both sides' transport parameters 656, the
+/// snapshot 312. ring's key states are larger: 8,180 bytes.
+#[cfg(not(feature = "ring"))]
 const BUDGET: isize = 8_000;
+/// See above: ring's 1-RTT key states are about 540 bytes larger.
+#[cfg(feature = "ring")]
+const BUDGET: isize = 8_600;
 
 #[expect(
     clippy::disallowed_methods,
