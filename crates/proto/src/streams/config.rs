@@ -40,11 +40,12 @@ pub struct StreamsConfig {
     /// Bytes that out-of-order and unread stream data may cost the whole
     /// connection, counted as memory really held: each chunk's bytes (or
     /// the packet buffer it pins) plus its bookkeeping (see
-    /// [`assembler::CHUNK_OVERHEAD`](super::assembler::CHUNK_OVERHEAD)).
+    /// [`assembler::CHUNK_OVERHEAD`](super::assembler::CHUNK_OVERHEAD) and
+    /// [`assembler::ROOT_OVERHEAD`](super::assembler::ROOT_OVERHEAD)).
     /// The budget in force is the larger of this and twice the connection
     /// receive window advertised now: an honest peer's packet-sized chunks
     /// cost about 1.1 times their bytes, so it never reaches it, while a
-    /// peer leaving one-byte gaps (a hundred times) closes the connection
+    /// peer leaving one-byte gaps (about 150 times) closes the connection
     /// with FLOW_CONTROL_ERROR. 4 MiB by default.
     pub reassembly_budget: u64,
 }

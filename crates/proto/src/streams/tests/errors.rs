@@ -273,14 +273,18 @@ fn one_byte_gaps_across_streams_exceed_the_reassembly_budget() {
                     break 'streams;
                 }
             }
-            assert!(server.reassembly_cost() <= budget + assembler::CHUNK_OVERHEAD + 1);
+            assert!(
+                server.reassembly_cost()
+                    <= budget + assembler::ROOT_OVERHEAD + assembler::CHUNK_OVERHEAD + 1
+            );
         }
     }
     let error = failed.expect("the budget is exceeded");
     assert_eq!(error.code, TransportErrorCode::FLOW_CONTROL_ERROR);
-    // Each byte held costs its chunk overhead too: about 97 bytes a byte.
+    // Each byte held costs its chunk overhead too, and each stream its
+    // map's first node: about 150 bytes a byte.
     assert!(
-        (held + 1) * (assembler::CHUNK_OVERHEAD + 1) > budget,
+        (held + 1) * (assembler::CHUNK_OVERHEAD + 1) + 8 * assembler::ROOT_OVERHEAD > budget,
         "{held} one-byte chunks held under a {budget}-byte budget"
     );
     assert!(
@@ -294,11 +298,14 @@ fn reading_and_stopping_give_the_reassembly_cost_back() {
     let mut server = server();
     server.on_frame(stream(id(0), 1, b"bc", false)).unwrap();
     server.on_frame(stream(id(4), 0, b"xyz", false)).unwrap();
-    let chunk = 2 * assembler::CHUNK_OVERHEAD + 5;
+    let chunk = 2 * (assembler::ROOT_OVERHEAD + assembler::CHUNK_OVERHEAD) + 5;
     assert_eq!(server.reassembly_cost(), chunk);
     server.on_frame(stream(id(0), 0, b"a", false)).unwrap();
     while let Ok(Some(_)) = server.read(id(0), 100, true) {}
-    assert_eq!(server.reassembly_cost(), assembler::CHUNK_OVERHEAD + 3);
+    assert_eq!(
+        server.reassembly_cost(),
+        assembler::ROOT_OVERHEAD + assembler::CHUNK_OVERHEAD + 3
+    );
     server.stop(id(4), VarInt::from_u32(0)).unwrap();
     assert_eq!(server.reassembly_cost(), 0);
 }
