@@ -11,6 +11,10 @@ use crate::{
     packet::Version,
 };
 
+mod admission;
+
+pub use admission::RetryPolicy;
+
 /// Transport settings shared by client and server connections.
 ///
 /// The defaults suit a general-purpose service; each field says what it
@@ -280,6 +284,34 @@ pub struct ServerConfig {
     /// provider. Set it with
     /// [`handshake_cipher_suites`](Self::handshake_cipher_suites).
     pub handshake_cipher_suites: Option<Arc<[CipherSuite]>>,
+    /// When new clients are sent a Retry to prove their address first
+    /// (RFC 9000 §8.1.2): by default once
+    /// [`RetryPolicy::DEFAULT_UNDER_LOAD`] handshakes are in progress.
+    pub retry: RetryPolicy,
+    /// Handshakes in progress at most: connections not yet through their
+    /// handshake, and clients waiting for the owner's decision. A further
+    /// client is sent a Retry if its address is not validated and
+    /// [`retry`](Self::retry) allows, and refused with CONNECTION_REFUSED
+    /// otherwise; both are counted in the endpoint's stats. 4096 by
+    /// default: each holds a TLS session until its handshake ends or
+    /// [`TransportConfig::handshake_timeout`] closes it.
+    pub max_handshakes: usize,
+    /// Handshakes in progress from one IP address at most, answered like
+    /// [`max_handshakes`](Self::max_handshakes) beyond it. 64 by default,
+    /// room for many clients behind one NAT.
+    pub max_handshakes_per_address: usize,
+    /// How long a Retry token stays valid (RFC 9000 §8.1.3): long enough for
+    /// the client's next Initial to arrive, short enough that a token
+    /// seen on the path is of little use. 15 s by default.
+    pub retry_token_lifetime: Duration,
+    /// How long a token sent in NEW_TOKEN stays valid; a client that comes
+    /// back from the same IP address within it skips the Retry. A day by
+    /// default.
+    pub new_token_lifetime: Duration,
+    /// Tokens sent in NEW_TOKEN frames once a connection's handshake is
+    /// confirmed (RFC 9000 §8.1.3), one for each later connection the
+    /// client may make; 0 sends none. 2 by default.
+    pub new_tokens: usize,
 }
 
 impl ServerConfig {
@@ -297,7 +329,20 @@ impl ServerConfig {
             retain_tls_state: false,
             max_connections: 100_000,
             handshake_cipher_suites: None,
+            retry: RetryPolicy::default(),
+            max_handshakes: admission::DEFAULT_MAX_HANDSHAKES,
+            max_handshakes_per_address: admission::DEFAULT_MAX_HANDSHAKES_PER_ADDRESS,
+            retry_token_lifetime: admission::DEFAULT_RETRY_TOKEN_LIFETIME,
+            new_token_lifetime: admission::DEFAULT_NEW_TOKEN_LIFETIME,
+            new_tokens: admission::DEFAULT_NEW_TOKENS,
         })
+    }
+
+    /// Sets when new clients are sent a Retry; see [`RetryPolicy`].
+    #[must_use]
+    pub const fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// Checks the configuration again, after its fields were changed.

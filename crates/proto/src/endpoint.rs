@@ -52,6 +52,7 @@ mod incoming;
 mod rate;
 mod ready;
 mod stateless;
+mod token;
 
 use std::{
     collections::VecDeque,
@@ -66,7 +67,7 @@ use zeroize::Zeroizing;
 
 pub use self::{
     drained::DrainedConnection,
-    incoming::{AcceptError, IncomingId, IncomingInfo},
+    incoming::{AcceptError, IncomingId, IncomingInfo, RetryError},
 };
 use crate::{
     ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters, VarInt,
@@ -85,6 +86,10 @@ use crate::{
 /// Names a connection owned by an [`Endpoint`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnectionHandle(pub u64);
+
+/// Mixed into a seeded endpoint's seed for the stream its first token key
+/// comes from ("token").
+const TOKEN_SEED_SALT: u64 = 0x0074_6f6b_656e;
 
 /// A hasher for [`ConnectionHandle`] keys: one multiplication (Fibonacci
 /// hashing). Handles are numbers the endpoint hands out, never values a
@@ -143,10 +148,22 @@ pub enum InitialRefusal {
     /// The owner did not decide on a client within
     /// [`incoming_timeout`](crate::config::EndpointConfig::incoming_timeout).
     IncomingTimeout,
+    /// [`max_handshakes`](crate::config::ServerConfig::max_handshakes)
+    /// handshakes were in progress, and the client could not be sent a
+    /// Retry (its address was validated, or the policy is `Never`).
+    HandshakeLimit,
+    /// [`max_handshakes_per_address`](crate::config::ServerConfig::max_handshakes_per_address)
+    /// handshakes from the client's IP address were in progress, and it
+    /// could not be sent a Retry.
+    AddressLimit,
+    /// The client's Initial carried a Retry token that did not validate
+    /// (forged, expired, or from another address): RFC 9000 §8.1.3, it was
+    /// closed with INVALID_TOKEN.
+    InvalidToken,
 }
 
 impl InitialRefusal {
-    const COUNT: usize = 4;
+    const COUNT: usize = 7;
 
     fn index(self) -> usize {
         match self {
@@ -154,6 +171,9 @@ impl InitialRefusal {
             Self::TlsConfig => 1,
             Self::IncomingLimit => 2,
             Self::IncomingTimeout => 3,
+            Self::HandshakeLimit => 4,
+            Self::AddressLimit => 5,
+            Self::InvalidToken => 6,
         }
     }
 }
@@ -194,6 +214,25 @@ pub struct EndpointStats {
     /// Incomings refused because the owner did not decide on them within
     /// `incoming_timeout`.
     pub refused_incoming_timeout: u64,
+    /// Client Initials refused because `max_handshakes` handshakes were in
+    /// progress and no Retry could be sent.
+    pub refused_handshake_limit: u64,
+    /// Client Initials refused because `max_handshakes_per_address`
+    /// handshakes from the same IP address were in progress and no Retry
+    /// could be sent.
+    pub refused_address_limit: u64,
+    /// Client Initials whose Retry token did not validate, closed with
+    /// INVALID_TOKEN (RFC 9000 §8.1.3). NEW_TOKEN tokens that do not
+    /// validate are ignored and not counted here.
+    pub invalid_tokens: u64,
+    /// Retry packets sent (RFC 9000 §8.1.2), by the retry policy or by
+    /// [`Endpoint::retry_incoming`].
+    pub retries_sent: u64,
+    /// Clients that came back with a valid Retry token.
+    pub validated_by_retry: u64,
+    /// Clients whose NEW_TOKEN token (from an earlier connection)
+    /// validated their address, so that they skipped Retry.
+    pub validated_by_token: u64,
     /// Stateless resets and Version Negotiation packets not sent because
     /// the endpoint was over `stateless_rate` (their datagrams are also
     /// counted in `dropped_datagrams`).
@@ -252,6 +291,11 @@ pub struct Endpoint {
     oversized_datagrams: u64,
     /// Bytes the connections hold in packets waiting for keys, in all.
     undecryptable_bytes: usize,
+    /// Seals and opens address validation tokens (RFC 9000 §8.1.3).
+    tokens: token::TokenKeys,
+    retries_sent: u64,
+    validated_by_retry: u64,
+    validated_by_token: u64,
 }
 
 impl Endpoint {
@@ -277,7 +321,11 @@ impl Endpoint {
         if config.reset_key.is_none() {
             rng.fill_bytes(&mut *key);
         }
-        Self::with_rng(config, server, local, rng, &key)
+        // The token key comes from a stream of its own, so that adding it
+        // changed none of the choices a seed makes.
+        let mut token_key = Zeroizing::new([0; 32]);
+        StdRng::seed_from_u64(seed ^ TOKEN_SEED_SALT).fill_bytes(&mut *token_key);
+        Self::with_rng(config, server, local, rng, &key, &token_key)
     }
 
     /// An endpoint seeded from the operating system's secure random source
@@ -304,17 +352,21 @@ impl Endpoint {
         if config.reset_key.is_none() {
             os_random(&mut *key);
         }
-        Self::with_rng(config, server, local, rng, &key)
+        let mut token_key = Zeroizing::new([0; 32]);
+        os_random(&mut *token_key);
+        Self::with_rng(config, server, local, rng, &key, &token_key)
     }
 
-    /// The endpoint with its RNG, and `generated_key` as its reset key
-    /// unless the configuration names one.
+    /// The endpoint with its RNG, `generated_key` as its reset key unless
+    /// the configuration names one, and `token_key` as the first key of
+    /// its address validation tokens.
     fn with_rng(
         config: Arc<EndpointConfig>,
         server: Option<Arc<ServerConfig>>,
         local: Option<SocketAddr>,
         rng: StdRng,
         generated_key: &[u8; 32],
+        token_key: &[u8; 32],
     ) -> Self {
         let key = config
             .reset_key
@@ -324,6 +376,10 @@ impl Endpoint {
             .as_ref()
             .map_or(0, |s| usize::from(s.transport.max_udp_payload_size));
         Self {
+            tokens: token::TokenKeys::new(token_key),
+            retries_sent: 0,
+            validated_by_retry: 0,
+            validated_by_token: 0,
             stateless_bucket: rate::TokenBucket::new(config.stateless_rate, config.stateless_burst),
             stateless_rate_limited: 0,
             max_udp_payload,
@@ -517,6 +573,12 @@ impl Endpoint {
             refused_tls_config: refused(InitialRefusal::TlsConfig),
             refused_incoming_limit: refused(InitialRefusal::IncomingLimit),
             refused_incoming_timeout: refused(InitialRefusal::IncomingTimeout),
+            refused_handshake_limit: refused(InitialRefusal::HandshakeLimit),
+            refused_address_limit: refused(InitialRefusal::AddressLimit),
+            invalid_tokens: refused(InitialRefusal::InvalidToken),
+            retries_sent: self.retries_sent,
+            validated_by_retry: self.validated_by_retry,
+            validated_by_token: self.validated_by_token,
             stateless_rate_limited: self.stateless_rate_limited,
             oversized_datagrams: self.oversized_datagrams,
             undecryptable_bytes: self.undecryptable_bytes,

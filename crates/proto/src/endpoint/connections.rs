@@ -24,7 +24,7 @@ use std::{
     collections::{BTreeSet, HashMap},
     fmt,
     hash::{Hash, Hasher},
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     time::Instant,
 };
 
@@ -82,6 +82,46 @@ struct Slot {
     deadline: Option<Instant>,
     /// The reset token `reset_tokens` holds for it, as of its last refresh.
     reset: Option<ResetKey>,
+    /// The client's IP address, while the connection counts as a server
+    /// handshake in progress (see [`Handshakes`]).
+    handshake_from: Option<IpAddr>,
+}
+
+/// The server handshakes in progress, in all and by client IP address: the
+/// admission limits' counts. A connection counts from its insertion until
+/// a refresh finds its handshake over (complete or failed) or it is
+/// removed.
+#[derive(Debug, Default)]
+pub(super) struct Handshakes {
+    total: usize,
+    by_ip: HashMap<IpAddr, usize>,
+}
+
+impl Handshakes {
+    /// Handshakes in progress.
+    pub(super) const fn total(&self) -> usize {
+        self.total
+    }
+
+    /// Handshakes in progress from `ip`.
+    pub(super) fn from(&self, ip: IpAddr) -> usize {
+        self.by_ip.get(&ip).copied().unwrap_or(0)
+    }
+
+    pub(super) fn add(&mut self, ip: IpAddr) {
+        self.total += 1;
+        *self.by_ip.entry(ip).or_default() += 1;
+    }
+
+    pub(super) fn remove(&mut self, ip: IpAddr) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(count) = self.by_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_ip.remove(&ip);
+            }
+        }
+    }
 }
 
 /// The connections of an endpoint, by handle, with their indexes.
@@ -104,6 +144,8 @@ pub(super) struct Connections {
     /// The peers' stateless reset tokens, to the connections that learned
     /// them (more than one only if a peer reused a token).
     reset_tokens: HashMap<ResetKey, Vec<ConnectionHandle>>,
+    /// Server handshakes in progress.
+    handshakes: Handshakes,
     /// Calls into connections made to find work: polls for transmits and
     /// events, timeouts handled, deadlines read, reset checks.
     #[cfg(test)]
@@ -142,7 +184,9 @@ impl Connections {
         self.slots.get_mut(&handle).map(|slot| &mut *slot.conn)
     }
 
-    /// Adds a connection, routed by `cids`; it is touched.
+    /// Adds a connection, routed by `cids`; it is touched. A server
+    /// connection still in its handshake counts as a handshake in progress
+    /// from its client's address.
     pub(super) fn insert(
         &mut self,
         handle: ConnectionHandle,
@@ -152,6 +196,11 @@ impl Connections {
         for cid in cids {
             self.routes.insert(*cid, handle);
         }
+        let handshake_from =
+            (conn.side().is_server() && conn.is_handshaking()).then(|| conn.remote_address().ip());
+        if let Some(ip) = handshake_from {
+            self.handshakes.add(ip);
+        }
         self.slots.insert(
             handle,
             Slot {
@@ -159,9 +208,16 @@ impl Connections {
                 cids: cids.to_vec(),
                 deadline: None,
                 reset: None,
+                handshake_from,
             },
         );
         self.touch(handle);
+    }
+
+    /// The server handshakes in progress, as of the last
+    /// [`refresh`](Self::refresh).
+    pub(super) const fn handshakes(&self) -> &Handshakes {
+        &self.handshakes
     }
 
     /// The connection a connection ID routes to.
@@ -185,6 +241,9 @@ impl Connections {
         if let Some(key) = slot.reset {
             self.forget_reset_token(key, handle);
         }
+        if let Some(ip) = slot.handshake_from {
+            self.handshakes.remove(ip);
+        }
         self.send_ready.remove(handle);
         self.event_ready.remove(handle);
         self.dirty.remove(handle);
@@ -202,6 +261,12 @@ impl Connections {
             #[cfg(test)]
             {
                 self.visits += 1;
+            }
+            if let Some(ip) = slot.handshake_from
+                && !slot.conn.is_handshaking()
+            {
+                slot.handshake_from = None;
+                self.handshakes.remove(ip);
             }
             let deadline = slot.conn.poll_timeout();
             if deadline != slot.deadline {
@@ -364,6 +429,20 @@ impl Connections {
             for handle in handles {
                 assert_eq!(self.slots[handle].reset, Some(*key));
             }
+        }
+        let handshaking: Vec<IpAddr> = self
+            .slots
+            .values()
+            .filter_map(|s| s.handshake_from)
+            .collect();
+        assert_eq!(
+            self.handshakes.total,
+            handshaking.len(),
+            "handshakes counted"
+        );
+        for ip in &handshaking {
+            let from = handshaking.iter().filter(|other| *other == ip).count();
+            assert_eq!(self.handshakes.from(*ip), from, "handshakes from {ip}");
         }
         for queue in [&self.send_ready, &self.event_ready, &self.dirty] {
             assert!(queue.members().all(|h| self.slots.contains_key(&h)));

@@ -1,6 +1,7 @@
-//! New clients: a client's first Initial is checked cheaply, then held
-//! as an incoming, with no connection and no TLS session, until the owner
-//! accepts, refuses or ignores it.
+//! New clients: a client's first Initial is checked cheaply, its token
+//! (if any) checked, and the admission limits and retry policy applied;
+//! then it is held as an incoming, with no connection and no TLS session,
+//! until the owner accepts, refuses, retries or ignores it.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -11,7 +12,11 @@ use std::{
 
 use bytes::BytesMut;
 
-use super::{ConnectionHandle, Endpoint, InitialRefusal, local_params, stateless::Refused};
+use super::{
+    ConnectionHandle, Endpoint, InitialRefusal, local_params,
+    stateless::Refused,
+    token::{Invalid, Opened},
+};
 use crate::{
     ConnectionId, EcnCodepoint, Side,
     config::ServerConfig,
@@ -61,14 +66,17 @@ impl IncomingInfo {
     }
 
     /// Whether the client proved that it receives at
-    /// [`remote`](Self::remote) (RFC 9000 §8.1, with a Retry token).
-    /// Always false for now: Tern does not send Retry yet.
+    /// [`remote`](Self::remote) (RFC 9000 §8.1): its Initial carried a
+    /// valid token, from our Retry or from a NEW_TOKEN frame of an earlier
+    /// connection.
     #[must_use]
     pub fn remote_address_validated(&self) -> bool {
         self.remote_address_validated
     }
 
-    /// The Destination Connection ID of the client's first Initial.
+    /// The Destination Connection ID of the client's first Initial (before
+    /// any Retry): what the server's original_destination_connection_id
+    /// transport parameter echoes (RFC 9000 §7.3).
     #[must_use]
     pub fn original_dcid(&self) -> ConnectionId {
         self.original_dcid
@@ -113,10 +121,41 @@ pub enum AcceptError {
     NoServerConfig,
 }
 
+/// Why [`Endpoint::retry_incoming`] sent no Retry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetryError {
+    /// The incoming was already accepted, refused or ignored, or timed
+    /// out; nothing was sent.
+    #[error("no such incoming: it was already decided on or timed out")]
+    UnknownIncoming,
+    /// The client's address is already validated (it came with a token), so
+    /// a Retry would prove nothing; it is still pending: accept or refuse
+    /// it.
+    #[error("the client's address is already validated; accept or refuse it instead")]
+    AddressValidated,
+}
+
+/// How a pending client's address was validated before its handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Validated {
+    /// Not: the handshake itself will.
+    No,
+    /// By a Retry token; the Initial's DCID is the Retry's SCID.
+    Retry,
+    /// By a NEW_TOKEN token.
+    Token,
+}
+
 /// A client waiting for the owner's decision, and its datagrams.
 #[derive(Debug)]
 struct Incoming {
     info: IncomingInfo,
+    /// The DCID of the Initial that made this incoming: the original DCID,
+    /// or after a Retry the Retry's SCID. Initial keys derive from it
+    /// (RFC 9001 §5.2), and the client's datagrams route by it.
+    initial_dcid: ConnectionId,
+    validated: Validated,
     client_scid: ConnectionId,
     datagrams: Vec<(Option<EcnCodepoint>, BytesMut)>,
     held_bytes: usize,
@@ -126,7 +165,7 @@ impl Incoming {
     fn refused(&self) -> Refused {
         Refused {
             version: self.info.version,
-            original_dcid: self.info.original_dcid,
+            original_dcid: self.initial_dcid,
             client_scid: self.client_scid,
             remote: self.info.remote,
             local_ip: self.info.local_ip,
@@ -150,6 +189,8 @@ pub(super) enum Hold {
 pub(super) struct Pending {
     by_id: BTreeMap<u64, Incoming>,
     by_dcid: HashMap<ConnectionId, u64>,
+    /// How many are pending from each IP address.
+    by_ip: HashMap<IpAddr, usize>,
     next_id: u64,
     /// Ids below this were handed out by `poll_incoming`.
     next_unpolled: u64,
@@ -160,17 +201,30 @@ impl Pending {
         self.by_id.len()
     }
 
+    /// How many are pending from `ip`.
+    pub(super) fn from(&self, ip: IpAddr) -> usize {
+        self.by_ip.get(&ip).copied().unwrap_or(0)
+    }
+
     fn insert(&mut self, incoming: Incoming) -> IncomingId {
         let id = self.next_id;
         self.next_id += 1;
-        self.by_dcid.insert(incoming.info.original_dcid, id);
+        self.by_dcid.insert(incoming.initial_dcid, id);
+        *self.by_ip.entry(incoming.info.remote.ip()).or_default() += 1;
         self.by_id.insert(id, incoming);
         IncomingId(id)
     }
 
     fn remove(&mut self, id: IncomingId) -> Option<Incoming> {
         let incoming = self.by_id.remove(&id.0)?;
-        self.by_dcid.remove(&incoming.info.original_dcid);
+        self.by_dcid.remove(&incoming.initial_dcid);
+        let ip = incoming.info.remote.ip();
+        if let Some(count) = self.by_ip.get_mut(&ip) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_ip.remove(&ip);
+            }
+        }
         Some(incoming)
     }
 
@@ -270,11 +324,16 @@ impl Endpoint {
             return Err(AcceptError::ConnectionLimit);
         }
         let info = &incoming.info;
-        let original_dcid = info.original_dcid;
+        let initial_dcid = incoming.initial_dcid;
         let local_cid = self.config.cid_generator.generate(&mut self.rng);
-        let mut params = local_params(&server.transport, &local_cid, Some(&original_dcid));
+        let mut params = local_params(&server.transport, &local_cid, Some(&info.original_dcid));
         // RFC 9000 §18.2: the server's token for the ID it chose.
         params.stateless_reset_token = Some(self.reset_token(&local_cid));
+        // RFC 9000 §7.3: after a Retry, the server names the Retry's SCID,
+        // which the client's Initial used as its DCID.
+        if incoming.validated == Validated::Retry {
+            params.retry_source_connection_id = Some(initial_dcid);
+        }
         let tls = match TlsSession::server(server.tls.clone(), info.version, &params) {
             Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
             Err(error) => {
@@ -296,7 +355,7 @@ impl Endpoint {
                 retain_tls_state: server.retain_tls_state,
                 local_cid,
                 remote_cid: incoming.client_scid,
-                original_dcid,
+                original_dcid: initial_dcid,
                 remote,
                 local: self.local,
                 local_ip,
@@ -313,7 +372,7 @@ impl Endpoint {
                 data,
             );
         }
-        let handle = self.insert(conn, &[local_cid, original_dcid]);
+        let handle = self.insert(conn, &[local_cid, initial_dcid]);
         tracing::debug!(%remote, handle = handle.0, "incoming accepted");
         Ok(handle)
     }
@@ -326,6 +385,32 @@ impl Endpoint {
         if let Some(incoming) = self.incoming.remove(id) {
             self.refuse_held(&incoming);
         }
+    }
+
+    /// Answers a pending client with a Retry packet (RFC 9000 §8.1.2),
+    /// whatever the [`RetryPolicy`](crate::config::RetryPolicy): it comes
+    /// back with a token that proves its address, and arrives again as a
+    /// new incoming whose
+    /// [`remote_address_validated`](IncomingInfo::remote_address_validated)
+    /// is true. Nothing is kept meanwhile.
+    ///
+    /// # Errors
+    /// [`RetryError::UnknownIncoming`] when `id` is not pending;
+    /// [`RetryError::AddressValidated`] when the client already proved its
+    /// address (it stays pending then).
+    pub fn retry_incoming(&mut self, now: Instant, id: IncomingId) -> Result<(), RetryError> {
+        let Some(pending) = self.incoming.by_id.get(&id.0) else {
+            return Err(RetryError::UnknownIncoming);
+        };
+        if pending.validated != Validated::No {
+            return Err(RetryError::AddressValidated);
+        }
+        let Some(incoming) = self.incoming.remove(id) else {
+            return Err(RetryError::UnknownIncoming);
+        };
+        self.dropped_datagrams += incoming.datagrams.len() as u64;
+        self.send_retry(now, &incoming.refused());
+        Ok(())
     }
 
     /// Forgets a pending client without answering: it retransmits until
@@ -359,17 +444,25 @@ impl Endpoint {
             return;
         }
         let cid_len = self.config.cid_generator.cid_len();
-        let Some((original_dcid, client_scid)) = open_first_initial(&data, cid_len, version) else {
+        let Some(first) = open_first_initial(&data, cid_len, version) else {
             self.dropped_datagrams += 1;
             return;
         };
         let refused = Refused {
             version,
-            original_dcid,
-            client_scid,
+            original_dcid: first.dcid,
+            client_scid: first.scid,
             remote,
             local_ip,
         };
+        let Some((validated, original_dcid)) = self.check_token(now, &first, &refused) else {
+            self.dropped_datagrams += 1;
+            return;
+        };
+        if !self.admit(now, validated, &refused) {
+            self.dropped_datagrams += 1;
+            return;
+        }
         if self.incoming.len() >= self.config.max_incoming {
             let max = self.config.max_incoming;
             self.refuse(InitialRefusal::IncomingLimit, || {
@@ -388,21 +481,122 @@ impl Endpoint {
             self.send_refusal(&refused);
             return;
         }
+        match validated {
+            Validated::Retry => self.validated_by_retry += 1,
+            Validated::Token => self.validated_by_token += 1,
+            Validated::No => {}
+        }
         let held_bytes = data.len();
         self.incoming.insert(Incoming {
             info: IncomingInfo {
                 remote,
                 local_ip,
-                remote_address_validated: false,
+                remote_address_validated: validated != Validated::No,
                 original_dcid,
                 version,
                 received_at: now,
             },
-            client_scid,
+            initial_dcid: first.dcid,
+            validated,
+            client_scid: first.scid,
             datagrams: vec![(ecn, data)],
             held_bytes,
         });
-        tracing::debug!(%remote, "incoming client");
+        tracing::debug!(%remote, ?validated, "incoming client");
+    }
+
+    /// RFC 9000 §8.1.3: what the token of a client's first Initial proves,
+    /// and the client's original DCID: a valid Retry token validates the
+    /// address and names the DCID before the Retry; a valid NEW_TOKEN token
+    /// validates the address; no token, or a NEW_TOKEN token that does not
+    /// validate (it may be another server's), proves nothing. `None` when
+    /// a Retry token did not validate: the client is closed with
+    /// INVALID_TOKEN.
+    fn check_token(
+        &mut self,
+        now: Instant,
+        first: &FirstInitial,
+        refused: &Refused,
+    ) -> Option<(Validated, ConnectionId)> {
+        let server = self.server.as_ref()?;
+        if first.token.is_empty() {
+            return Some((Validated::No, first.dcid));
+        }
+        let opened = self.tokens.open(
+            now,
+            &first.token,
+            refused.remote,
+            server.retry_token_lifetime,
+            server.new_token_lifetime,
+        );
+        match opened {
+            // The Retry's SCID must be the DCID this Initial used.
+            Ok(Opened::Retry {
+                original_dcid,
+                retry_scid,
+            }) if retry_scid == first.dcid => Some((Validated::Retry, original_dcid)),
+            Ok(Opened::NewToken) => Some((Validated::Token, first.dcid)),
+            Ok(Opened::Retry { .. }) | Err(Invalid::Retry) => {
+                // RFC 9000 §8.1.3: a Retry token that fails validation
+                // closes the connection with INVALID_TOKEN, since the
+                // client cannot have a better one.
+                let remote = refused.remote;
+                self.refuse(InitialRefusal::InvalidToken, || {
+                    format!(
+                        "a client at {remote} sent a Retry token that did not validate \
+                         (forged, expired, or for another address); it was closed with \
+                         INVALID_TOKEN"
+                    )
+                });
+                self.send_close(refused, crate::TransportErrorCode::INVALID_TOKEN);
+                None
+            }
+            Err(Invalid::Other) => Some((Validated::No, first.dcid)),
+        }
+    }
+
+    /// Applies the admission limits and the retry policy to a client:
+    /// `true` to go on and hold it as an incoming. Otherwise it was sent a
+    /// Retry, refused with CONNECTION_REFUSED, or (when no stateless answer
+    /// could be queued) dropped, and counted.
+    fn admit(&mut self, now: Instant, validated: Validated, refused: &Refused) -> bool {
+        let Some(server) = self.server.clone() else {
+            return false;
+        };
+        // The counts include handshakes that ended since the last refresh
+        // until it runs: refresh first.
+        self.connections.refresh();
+        let ip = refused.remote.ip();
+        let in_progress = self.connections.handshakes().total() + self.incoming.len();
+        let from_ip = self.connections.handshakes().from(ip) + self.incoming.from(ip);
+        let over_total = in_progress >= server.max_handshakes;
+        let over_ip = from_ip >= server.max_handshakes_per_address;
+        if validated == Validated::No
+            && server.retry.wants_retry(in_progress, over_total || over_ip)
+        {
+            self.send_retry(now, refused);
+            return false;
+        }
+        if over_total {
+            let max = server.max_handshakes;
+            self.refuse(InitialRefusal::HandshakeLimit, || {
+                format!(
+                    "max_handshakes ({max}) handshakes were in progress; a Retry policy other \
+                     than Never makes unvalidated clients prove their address instead"
+                )
+            });
+            self.send_refusal(refused);
+            return false;
+        }
+        if over_ip {
+            let max = server.max_handshakes_per_address;
+            self.refuse(InitialRefusal::AddressLimit, || {
+                format!("max_handshakes_per_address ({max}) handshakes from {ip} were in progress")
+            });
+            self.send_refusal(refused);
+            return false;
+        }
+        true
     }
 
     fn refuse_connection_limit(&mut self, max: usize) {
@@ -444,17 +638,23 @@ impl Endpoint {
     }
 }
 
+/// What the endpoint reads from a client's first Initial.
+pub(super) struct FirstInitial {
+    pub(super) dcid: ConnectionId,
+    pub(super) scid: ConnectionId,
+    /// Its token, empty when it has none; a token longer than any we make
+    /// is cut to one byte more than the longest, which is enough for it to
+    /// fail validation.
+    pub(super) token: Vec<u8>,
+}
+
 /// RFC 9000 §7.2, §17.2.2; RFC 9001 §5.2: the first packet of a client's
 /// first datagram must be an Initial whose DCID has at least 8 bytes and
-/// which authenticates under the Initial keys of that DCID; returns the
-/// DCID and the client's SCID. Anyone can derive those keys, so this
-/// proves nothing of the sender, but noise and stray packets fail it for
-/// the cost of a key derivation and one decryption, and no TLS work.
-fn open_first_initial(
-    data: &BytesMut,
-    cid_len: usize,
-    version: Version,
-) -> Option<(ConnectionId, ConnectionId)> {
+/// which authenticates under the Initial keys of that DCID; returns its
+/// DCID, the client's SCID and the token. Anyone can derive those keys, so
+/// this proves nothing of the sender, but noise and stray packets fail it
+/// for the cost of a key derivation and one decryption, and no TLS work.
+fn open_first_initial(data: &BytesMut, cid_len: usize, version: Version) -> Option<FirstInitial> {
     let options = DecodeOptions::new(cid_len).ok()?;
     // Opened in a copy: the datagram is kept intact for the connection.
     let mut copy = data.clone();
@@ -464,7 +664,12 @@ fn open_first_initial(
     }
     let dcid = *first.dcid();
     let scid = *first.scid()?;
+    let token = first.token().unwrap_or_default();
+    let token = token
+        .get(..token.len().min(super::token::MAX_TOKEN_LEN + 1))
+        .unwrap_or_default()
+        .to_vec();
     let keys = Keys::initial(version, &dcid, Side::Server);
     keys.remote.open_decoded(&mut first, None).ok()?;
-    Some((dcid, scid))
+    Some(FirstInitial { dcid, scid, token })
 }

@@ -1,6 +1,6 @@
 //! What the endpoint sends without keeping state: Version Negotiation
-//! (RFC 9000 §6.1), stateless resets (§10.3) and refusals of new clients
-//! (§10.2.3). Every answer is queued, at most
+//! (RFC 9000 §6.1), stateless resets (§10.3), Retry packets (§8.1.2) and
+//! refusals of new clients (§10.2.3). Every answer is queued, at most
 //! [`max_stateless_responses`](crate::config::EndpointConfig::max_stateless_responses)
 //! of them; more are dropped.
 
@@ -11,14 +11,14 @@ use std::{
 
 use rand::RngCore;
 
-use super::{Endpoint, Response};
+use super::{Endpoint, Response, token::TokenKind};
 use crate::{
     ConnectionId, FrameType, Side, TransportErrorCode,
     connection::MIN_INITIAL_SIZE,
-    crypto::{Keys, SAMPLE_OFFSET},
+    crypto::{Keys, SAMPLE_OFFSET, retry_integrity_tag},
     frame::ConnectionClose,
     packet::{
-        InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version,
+        InvariantHeader, LongHeader, LongHeaderType, PacketNumber, RetryHeader, Version,
         VersionNegotiationPacket,
     },
 };
@@ -130,23 +130,77 @@ impl Endpoint {
     /// protected with the server's Initial keys for the client's original
     /// DCID, addressed to the client's SCID from a fresh one of ours.
     pub(super) fn send_refusal(&mut self, refused: &Refused) {
+        self.send_close(refused, TransportErrorCode::CONNECTION_REFUSED);
+    }
+
+    /// Closes a client without keeping state, as
+    /// [`send_refusal`](Self::send_refusal) does, with `code`.
+    pub(super) fn send_close(&mut self, refused: &Refused, code: TransportErrorCode) {
         if !self.response_room() {
             return;
         }
         let scid = self.config.cid_generator.generate(&mut self.rng);
-        let Some(packet) = refusal_packet(refused, &scid) else {
+        let Some(packet) = refusal_packet(refused, &scid, code) else {
             return;
         };
-        tracing::debug!(remote = %refused.remote, "client refused");
+        tracing::debug!(remote = %refused.remote, %code, "client closed without state");
         self.respond(refused.remote, refused.local_ip, packet);
+    }
+
+    /// RFC 9000 §8.1.2, §17.2.5; RFC 9001 §5.8: answers a client's Initial
+    /// with a Retry packet from a fresh connection ID of ours, carrying a
+    /// token that binds the client's address, its original DCID and that
+    /// ID (see [`token`](super::token)), and the integrity tag. Nothing is
+    /// kept. A Retry is smaller than the 1200-byte Initial that triggers
+    /// it, so it amplifies nothing (RFC 9000 §8): it is not held to the
+    /// stateless rate, which a flood of forged Initials must not be able
+    /// to exhaust for honest clients. Counted in
+    /// [`EndpointStats::retries_sent`](super::EndpointStats::retries_sent).
+    pub(super) fn send_retry(&mut self, now: Instant, client: &Refused) {
+        let Some(server) = self.server.as_ref() else {
+            return;
+        };
+        if !self.response_room() {
+            return;
+        }
+        let rotation = server.retry_token_lifetime.max(server.new_token_lifetime);
+        let retry_scid = self.config.cid_generator.generate(&mut self.rng);
+        let Some(token) = self.tokens.seal(
+            now,
+            rotation,
+            &mut self.rng,
+            TokenKind::Retry,
+            client.remote,
+            Some((&client.original_dcid, &retry_scid)),
+        ) else {
+            return;
+        };
+        let header = RetryHeader {
+            version: client.version,
+            dcid: client.client_scid,
+            scid: retry_scid,
+            token: &token,
+            unused_bits: u8::try_from(self.rng.next_u32() & 0x0f).unwrap_or(0),
+            grease_fixed_bit: false,
+        };
+        let mut packet = Vec::with_capacity(header.packet_len());
+        header.encode(&mut packet);
+        let Ok(tag) = retry_integrity_tag(client.version, &client.original_dcid, &packet) else {
+            return;
+        };
+        packet.extend_from_slice(&tag);
+        self.retries_sent += 1;
+        tracing::debug!(remote = %client.remote, "retry sent");
+        self.respond(client.remote, client.local_ip, packet);
     }
 }
 
-/// Who a refusal goes to, from the client's first Initial.
+/// Who a refusal or Retry goes to, from the client's first Initial.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Refused {
     pub(super) version: Version,
-    /// The DCID of the client's first Initial: the Initial keys' input.
+    /// The DCID of the client's Initial: the Initial keys' input, and what
+    /// a Retry's integrity tag covers (RFC 9001 §5.8).
     pub(super) original_dcid: ConnectionId,
     /// The client's SCID: the refusal's DCID.
     pub(super) client_scid: ConnectionId,
@@ -155,7 +209,11 @@ pub(super) struct Refused {
 }
 
 /// The refusal's bytes; `None` if it cannot be sealed (it always can).
-fn refusal_packet(refused: &Refused, scid: &ConnectionId) -> Option<Vec<u8>> {
+fn refusal_packet(
+    refused: &Refused,
+    scid: &ConnectionId,
+    code: TransportErrorCode,
+) -> Option<Vec<u8>> {
     let keys = Keys::initial(refused.version, &refused.original_dcid, Side::Server);
     let header = LongHeader {
         ty: LongHeaderType::Initial { token: &[] },
@@ -168,7 +226,7 @@ fn refusal_packet(refused: &Refused, scid: &ConnectionId) -> Option<Vec<u8>> {
     let mut packet = Vec::with_capacity(96);
     let layout = header.encode(&mut packet);
     ConnectionClose {
-        error_code: TransportErrorCode::CONNECTION_REFUSED,
+        error_code: code,
         frame_type: FrameType::PADDING,
         reason: bytes::Bytes::new(),
     }

@@ -1,0 +1,295 @@
+//! Address validation tokens (RFC 9000 §8.1.3): what a server puts in a
+//! Retry packet or a NEW_TOKEN frame, and checks when a client's Initial
+//! brings it back, without keeping any state per token.
+//!
+//! A token is sealed with AES-256-GCM under a key only this endpoint
+//! holds, so a client can neither read nor forge one:
+//!
+//! ```text
+//! kind (1) | key id (1) | nonce counter (8) | sealed payload | tag (16)
+//! ```
+//!
+//! The clear header and the client's address are the associated data: a
+//! Retry token binds the IP address and port its Retry went to, a NEW_TOKEN
+//! token the IP address only (a client's port changes from one connection
+//! to the next). The sealed payload is the issue time and, for a Retry
+//! token, the client's original Destination Connection ID and the Source
+//! Connection ID of the Retry, which the client's next Initial must use as
+//! its Destination Connection ID.
+//!
+//! Nonces are a counter per key, so none repeats. Keys rotate: a new one
+//! is drawn after each `rotation` (the longest token lifetime), and tokens
+//! sealed under the one before still open until the next rotation.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    time::{Duration, Instant},
+};
+
+use rand::RngCore;
+use zeroize::Zeroizing;
+
+use crate::{
+    ConnectionId,
+    crypto::provider::backend::aead::{
+        AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey,
+    },
+};
+
+/// The AEAD tag's length.
+const TAG_LEN: usize = 16;
+/// The clear header: kind, key id, nonce counter.
+const HEADER_LEN: usize = 1 + 1 + 8;
+/// The longest payload: issue time and two connection IDs with lengths.
+const MAX_PAYLOAD: usize = 8 + 2 * (1 + ConnectionId::MAX_LEN);
+/// The longest token this endpoint makes; a longer one is not ours.
+pub(super) const MAX_TOKEN_LEN: usize = HEADER_LEN + MAX_PAYLOAD + TAG_LEN;
+
+/// What a token was made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TokenKind {
+    /// Sent in a Retry packet (RFC 9000 §8.1.2).
+    Retry = 0,
+    /// Sent in a NEW_TOKEN frame (RFC 9000 §8.1.3).
+    NewToken = 1,
+}
+
+/// What a token that opened says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Opened {
+    /// A Retry token: the client's original Destination Connection ID and
+    /// the Retry's Source Connection ID.
+    Retry {
+        original_dcid: ConnectionId,
+        retry_scid: ConnectionId,
+    },
+    /// A NEW_TOKEN token.
+    NewToken,
+}
+
+/// Why a token did not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Invalid {
+    /// The token claims to be a Retry token (RFC 9000 §8.1.3: such a client
+    /// is closed with INVALID_TOKEN).
+    Retry,
+    /// Anything else: a NEW_TOKEN token, or not one of ours (such a token
+    /// is ignored, as if there were none).
+    Other,
+}
+
+/// One sealing key and how many nonces it used.
+struct Key {
+    id: u8,
+    aead: LessSafeKey,
+    counter: u64,
+}
+
+impl Key {
+    fn draw(id: u8, rng: &mut impl RngCore) -> Self {
+        let mut bytes = Zeroizing::new([0; 32]);
+        rng.fill_bytes(&mut *bytes);
+        Self::new(id, &bytes)
+    }
+
+    fn new(id: u8, bytes: &[u8; 32]) -> Self {
+        let aead = UnboundKey::new(&AES_256_GCM, bytes)
+            .map(LessSafeKey::new)
+            .unwrap_or_else(|_| unreachable!("a 32-byte key suits AES-256-GCM"));
+        Self {
+            id,
+            aead,
+            counter: 0,
+        }
+    }
+}
+
+/// The endpoint's token keys: the current one, and the one before it.
+pub(super) struct TokenKeys {
+    current: Key,
+    previous: Option<Key>,
+    /// When `current` was drawn, and what issue times count from.
+    drawn_at: Option<Instant>,
+    epoch: Option<Instant>,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(<redacted>)")
+    }
+}
+
+impl TokenKeys {
+    /// Keys whose first is `first`; later ones come from the RNG given to
+    /// [`seal`](Self::seal).
+    pub(super) fn new(first: &[u8; 32]) -> Self {
+        Self {
+            current: Key::new(0, first),
+            previous: None,
+            drawn_at: None,
+            epoch: None,
+        }
+    }
+
+    /// Draws a new key when the current one is `rotation` old.
+    fn rotate(&mut self, now: Instant, rotation: Duration, rng: &mut impl RngCore) {
+        let drawn_at = *self.drawn_at.get_or_insert(now);
+        if now.saturating_duration_since(drawn_at) < rotation {
+            return;
+        }
+        let next = Key::draw(self.current.id.wrapping_add(1), rng);
+        self.previous = Some(std::mem::replace(&mut self.current, next));
+        self.drawn_at = Some(now);
+    }
+
+    /// Milliseconds from the endpoint's first token to `now`.
+    fn stamp(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Seals a token of `kind` for a client at `remote`, issued `now`;
+    /// `None` only if the AEAD refuses, which it does not for a payload
+    /// this short.
+    pub(super) fn seal(
+        &mut self,
+        now: Instant,
+        rotation: Duration,
+        rng: &mut impl RngCore,
+        kind: TokenKind,
+        remote: SocketAddr,
+        cids: Option<(&ConnectionId, &ConnectionId)>,
+    ) -> Option<Vec<u8>> {
+        self.rotate(now, rotation, rng);
+        let issued = self.stamp(now);
+        let key = &mut self.current;
+        key.counter += 1;
+        let mut token = Vec::with_capacity(MAX_TOKEN_LEN);
+        token.push(kind as u8);
+        token.push(key.id);
+        token.extend_from_slice(&key.counter.to_be_bytes());
+        let header_len = token.len();
+        token.extend_from_slice(&issued.to_be_bytes());
+        if let Some((original_dcid, retry_scid)) = cids {
+            for cid in [original_dcid, retry_scid] {
+                token.push(u8::try_from(cid.len()).unwrap_or(0));
+                token.extend_from_slice(cid);
+            }
+        }
+        let aad = associated_data(&token[..header_len], kind, remote);
+        let nonce = nonce(key.id, key.counter);
+        let tag = key
+            .aead
+            .seal_in_place_separate_tag(nonce, Aad::from(&aad[..]), &mut token[header_len..])
+            .ok()?;
+        token.extend_from_slice(tag.as_ref());
+        Some(token)
+    }
+
+    /// Opens a token a client at `remote` sent `now`, if it is ours, for
+    /// this address, and younger than its kind's lifetime.
+    pub(super) fn open(
+        &self,
+        now: Instant,
+        token: &[u8],
+        remote: SocketAddr,
+        retry_lifetime: Duration,
+        new_token_lifetime: Duration,
+    ) -> Result<Opened, Invalid> {
+        let kind = match token.first() {
+            Some(0) => TokenKind::Retry,
+            Some(1) => TokenKind::NewToken,
+            _ => return Err(Invalid::Other),
+        };
+        let invalid = match kind {
+            TokenKind::Retry => Invalid::Retry,
+            TokenKind::NewToken => Invalid::Other,
+        };
+        if token.len() < HEADER_LEN + 8 + TAG_LEN || token.len() > MAX_TOKEN_LEN {
+            return Err(invalid);
+        }
+        let key_id = token[1];
+        let key = [Some(&self.current), self.previous.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|key| key.id == key_id)
+            .ok_or(invalid)?;
+        let mut counter = [0; 8];
+        counter.copy_from_slice(&token[2..HEADER_LEN]);
+        let aad = associated_data(&token[..HEADER_LEN], kind, remote);
+        let mut sealed = [0; MAX_PAYLOAD + TAG_LEN];
+        let sealed = &mut sealed[..token.len() - HEADER_LEN];
+        sealed.copy_from_slice(&token[HEADER_LEN..]);
+        let payload = key
+            .aead
+            .open_in_place(
+                nonce(key_id, u64::from_be_bytes(counter)),
+                Aad::from(&aad[..]),
+                sealed,
+            )
+            .map_err(|_| invalid)?;
+        let (issued, rest) = payload.split_at(8);
+        let mut stamp = [0; 8];
+        stamp.copy_from_slice(issued);
+        let issued = Duration::from_millis(u64::from_be_bytes(stamp));
+        let epoch = self.epoch.ok_or(invalid)?;
+        let age = now.saturating_duration_since(epoch).saturating_sub(issued);
+        let lifetime = match kind {
+            TokenKind::Retry => retry_lifetime,
+            TokenKind::NewToken => new_token_lifetime,
+        };
+        if age > lifetime {
+            return Err(invalid);
+        }
+        match kind {
+            TokenKind::NewToken if rest.is_empty() => Ok(Opened::NewToken),
+            TokenKind::Retry => {
+                let (original_dcid, rest) = read_cid(rest).ok_or(invalid)?;
+                let (retry_scid, rest) = read_cid(rest).ok_or(invalid)?;
+                if !rest.is_empty() {
+                    return Err(invalid);
+                }
+                Ok(Opened::Retry {
+                    original_dcid,
+                    retry_scid,
+                })
+            }
+            TokenKind::NewToken => Err(invalid),
+        }
+    }
+}
+
+/// The associated data: the clear header, then the client's IP address,
+/// and for a Retry token its port.
+fn associated_data(header: &[u8], kind: TokenKind, remote: SocketAddr) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HEADER_LEN + 16 + 2);
+    aad.extend_from_slice(header);
+    match remote.ip() {
+        IpAddr::V4(ip) => aad.extend_from_slice(&ip.to_ipv6_mapped().octets()),
+        IpAddr::V6(ip) => aad.extend_from_slice(&ip.octets()),
+    }
+    if kind == TokenKind::Retry {
+        aad.extend_from_slice(&remote.port().to_be_bytes());
+    }
+    aad
+}
+
+/// A nonce no other token under the same key used: the key id and the
+/// key's counter.
+fn nonce(key_id: u8, counter: u64) -> Nonce {
+    let mut bytes = [0; NONCE_LEN];
+    bytes[0] = key_id;
+    bytes[NONCE_LEN - 8..].copy_from_slice(&counter.to_be_bytes());
+    Nonce::assume_unique_for_key(bytes)
+}
+
+/// A length-prefixed connection ID, and what follows it.
+fn read_cid(bytes: &[u8]) -> Option<(ConnectionId, &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    let len = usize::from(len);
+    let cid = ConnectionId::new(rest.get(..len)?).ok()?;
+    Some((cid, &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests;

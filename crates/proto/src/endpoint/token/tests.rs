@@ -1,0 +1,196 @@
+use std::{
+    net::SocketAddr,
+    time::Duration,
+};
+
+use rand::{SeedableRng, rngs::StdRng};
+
+use super::*;
+
+const ROTATION: Duration = Duration::from_secs(3600);
+const RETRY_LIFETIME: Duration = Duration::from_secs(15);
+const NEW_TOKEN_LIFETIME: Duration = Duration::from_secs(600);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn cid(byte: u8) -> ConnectionId {
+    ConnectionId::new(&[byte; 8]).unwrap()
+}
+
+struct Fixture {
+    keys: TokenKeys,
+    rng: StdRng,
+    start: Instant,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let rng = StdRng::seed_from_u64(7);
+        Self {
+            keys: TokenKeys::new(&[7; 32]),
+            rng,
+            start: crate::endpoint::tests::epoch(),
+        }
+    }
+
+    fn retry(&mut self, at: Duration, remote: SocketAddr) -> Vec<u8> {
+        self.keys
+            .seal(
+                self.start + at,
+                ROTATION,
+                &mut self.rng,
+                TokenKind::Retry,
+                remote,
+                Some((&cid(1), &cid(2))),
+            )
+            .unwrap()
+    }
+
+    fn new_token(&mut self, at: Duration, remote: SocketAddr) -> Vec<u8> {
+        self.keys
+            .seal(
+                self.start + at,
+                ROTATION,
+                &mut self.rng,
+                TokenKind::NewToken,
+                remote,
+                None,
+            )
+            .unwrap()
+    }
+
+    fn open(&self, at: Duration, token: &[u8], remote: SocketAddr) -> Result<Opened, Invalid> {
+        self.keys.open(
+            self.start + at,
+            token,
+            remote,
+            RETRY_LIFETIME,
+            NEW_TOKEN_LIFETIME,
+        )
+    }
+}
+
+#[test]
+fn a_retry_token_opens_for_its_address_and_gives_back_both_ids() {
+    let mut f = Fixture::new();
+    let client = addr("192.0.2.1:4433");
+    let token = f.retry(Duration::ZERO, client);
+    assert!(token.len() <= MAX_TOKEN_LEN);
+    assert_eq!(
+        f.open(Duration::from_secs(1), &token, client),
+        Ok(Opened::Retry {
+            original_dcid: cid(1),
+            retry_scid: cid(2)
+        })
+    );
+}
+
+#[test]
+fn a_retry_token_from_another_address_or_port_is_an_invalid_retry_token() {
+    let mut f = Fixture::new();
+    let token = f.retry(Duration::ZERO, addr("192.0.2.1:4433"));
+    assert_eq!(
+        f.open(Duration::ZERO, &token, addr("192.0.2.2:4433")),
+        Err(Invalid::Retry)
+    );
+    assert_eq!(
+        f.open(Duration::ZERO, &token, addr("192.0.2.1:4434")),
+        Err(Invalid::Retry)
+    );
+}
+
+#[test]
+fn a_new_token_binds_the_ip_address_but_not_the_port() {
+    let mut f = Fixture::new();
+    let token = f.new_token(Duration::ZERO, addr("[2001:db8::1]:5000"));
+    assert_eq!(
+        f.open(Duration::from_secs(60), &token, addr("[2001:db8::1]:6000")),
+        Ok(Opened::NewToken)
+    );
+    assert_eq!(
+        f.open(Duration::from_secs(60), &token, addr("[2001:db8::2]:5000")),
+        Err(Invalid::Other)
+    );
+}
+
+#[test]
+fn tokens_expire_after_their_lifetime() {
+    let mut f = Fixture::new();
+    let client = addr("192.0.2.1:4433");
+    // The epoch is the first token's issue time: issue one early.
+    let _ = f.new_token(Duration::ZERO, client);
+    let retry = f.retry(Duration::from_secs(100), client);
+    let new = f.new_token(Duration::from_secs(100), client);
+    assert!(f.open(Duration::from_secs(115), &retry, client).is_ok());
+    assert_eq!(
+        f.open(Duration::from_secs(116), &retry, client),
+        Err(Invalid::Retry)
+    );
+    assert!(f.open(Duration::from_secs(700), &new, client).is_ok());
+    assert_eq!(
+        f.open(Duration::from_secs(701), &new, client),
+        Err(Invalid::Other)
+    );
+}
+
+#[test]
+fn any_changed_byte_makes_a_token_invalid() {
+    let mut f = Fixture::new();
+    let client = addr("192.0.2.1:4433");
+    let token = f.retry(Duration::ZERO, client);
+    for i in 1..token.len() {
+        let mut bad = token.clone();
+        bad[i] ^= 1;
+        assert_eq!(
+            f.open(Duration::ZERO, &bad, client),
+            Err(Invalid::Retry),
+            "byte {i}"
+        );
+    }
+    // The kind byte: a Retry token presented as a NEW_TOKEN one fails too.
+    let mut bad = token.clone();
+    bad[0] = TokenKind::NewToken as u8;
+    assert_eq!(f.open(Duration::ZERO, &bad, client), Err(Invalid::Other));
+}
+
+#[test]
+fn garbage_and_truncated_tokens_are_refused_without_panic() {
+    let f = Fixture::new();
+    let client = addr("192.0.2.1:4433");
+    for token in [&[][..], &[0], &[1], &[7; 40], &[0; 40], &[0; 400]] {
+        assert!(f.open(Duration::ZERO, token, client).is_err());
+    }
+}
+
+#[test]
+fn tokens_survive_one_key_rotation_but_not_two() {
+    let client = addr("192.0.2.1:4433");
+    let mut f = Fixture::new();
+    let long = Duration::from_secs(10);
+    let token = f.retry(Duration::ZERO, client);
+    let _ = f.keys.seal(
+        f.start + long,
+        Duration::from_secs(5),
+        &mut f.rng,
+        TokenKind::NewToken,
+        client,
+        None,
+    );
+    // One rotation: the token's key is the previous one, still held.
+    assert!(f.open(long, &token, client).is_ok());
+    let _ = f.keys.seal(
+        f.start + long * 2,
+        Duration::from_secs(5),
+        &mut f.rng,
+        TokenKind::NewToken,
+        client,
+        None,
+    );
+    // Two rotations: its key is gone.
+    assert_eq!(
+        f.open(long + Duration::from_secs(1), &token, client),
+        Err(Invalid::Retry)
+    );
+}
