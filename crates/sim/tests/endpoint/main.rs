@@ -7,6 +7,7 @@ mod drained;
 mod incoming;
 mod local_ip;
 mod many;
+mod retry;
 
 use std::{net::SocketAddr, sync::Arc};
 
