@@ -1,10 +1,13 @@
 //! Configuration of endpoints and connections.
 
+mod token_store;
+
 use std::{fmt, sync::Arc, time::Duration};
 
 use rustls::CipherSuite;
 use zeroize::Zeroize;
 
+pub use self::token_store::{MemoryTokenStore, TokenStore};
 use crate::{
     cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
     crypto::TlsConfigError,
@@ -185,6 +188,14 @@ pub struct ClientConfig {
     /// picks from those offered. Set it with
     /// [`handshake_cipher_suites`](Self::handshake_cipher_suites).
     pub handshake_cipher_suites: Option<Arc<[CipherSuite]>>,
+    /// Where the tokens servers send in NEW_TOKEN frames are kept, by
+    /// server name, and taken from for the first Initial of the next
+    /// connection to the same name (RFC 9000 §8.1.3), which lets a server
+    /// that asks for address validation skip its Retry round trip. Each
+    /// token is used once. [`new`](Self::new) makes a fresh
+    /// [`MemoryTokenStore`] (256 servers, 2 tokens each), shared by the
+    /// clones of this configuration; `None` keeps no tokens and sends none.
+    pub token_store: Option<Arc<dyn TokenStore>>,
 }
 
 impl ClientConfig {
@@ -201,7 +212,16 @@ impl ClientConfig {
             transport: Arc::new(TransportConfig::default()),
             version: Version::V1,
             handshake_cipher_suites: None,
+            token_store: Some(Arc::new(MemoryTokenStore::default())),
         })
+    }
+
+    /// Keeps NEW_TOKEN tokens in `store` (see
+    /// [`token_store`](Self::token_store)), or none with `None`.
+    #[must_use]
+    pub fn token_store(mut self, store: Option<Arc<dyn TokenStore>>) -> Self {
+        self.token_store = store;
+        self
     }
 
     /// Checks the configuration again, after its fields were changed.

@@ -53,9 +53,9 @@ pub(crate) use self::recv::{constant_time_eq, reset_token_candidate};
 use self::spaces::{PacketSpace, index};
 use crate::{
     ConnectionId, Side, SpaceId, TransportError, VarInt,
-    config::TransportConfig,
+    config::{TokenStore, TransportConfig},
     crypto::TlsSession,
-    handshake_info::HandshakeInfo,
+    handshake_info::{AddressValidation, HandshakeInfo},
     packet::Version,
     recovery::{PathState, Recovery, RecoveryConfig, SentPacket},
     transport_params::TransportParameters,
@@ -170,6 +170,9 @@ pub struct Connection {
     /// `maybe_release_handshake_buffers`).
     handshake_buffers_released: bool,
     handshake_info: Option<Arc<HandshakeInfo>>,
+    /// How the client's address was validated before the handshake, for
+    /// the snapshot (see [`AddressValidation`]).
+    validation: AddressValidation,
 
     created_at: Instant,
     /// Last time we received a packet or sent the first ack-eliciting
@@ -245,6 +248,25 @@ pub(crate) struct ConnectionInit {
     pub(crate) local: Option<SocketAddr>,
     pub(crate) local_ip: Option<std::net::IpAddr>,
     pub(crate) local_params: TransportParameters,
+    /// Server: how the endpoint validated the client's address before the
+    /// handshake; a validated address lifts the 3x anti-amplification
+    /// limit (RFC 9000 §8.1). Client: [`AddressValidation::Token`] when
+    /// `token` came from a NEW_TOKEN frame, else `None`.
+    pub(crate) validation: AddressValidation,
+    /// Server: tokens the endpoint minted, sent in NEW_TOKEN frames once
+    /// the handshake is confirmed, retransmitted if lost (RFC 9000 §8.1.3,
+    /// §19.7). Empty on a client.
+    #[expect(dead_code, reason = "sent once the NEW_TOKEN frames are built")]
+    pub(crate) new_tokens: Vec<Bytes>,
+    /// Client: the token every Initial it sends carries (RFC 9000
+    /// §17.2.2), from a NEW_TOKEN frame of an earlier connection; empty
+    /// for none. Empty on a server.
+    #[expect(dead_code, reason = "sent once Initials carry tokens")]
+    pub(crate) token: Bytes,
+    /// Client: where the tokens of NEW_TOKEN frames go, and the server name
+    /// they are for. `None` on a server.
+    #[expect(dead_code, reason = "filled once NEW_TOKEN frames are received")]
+    pub(crate) token_store: Option<(Arc<dyn TokenStore>, Arc<str>)>,
 }
 
 impl Connection {
@@ -311,6 +333,7 @@ impl Connection {
             handshake_done_pending: false,
             handshake_buffers_released: false,
             handshake_info: None,
+            validation: init.validation,
             created_at: now,
             idle_since: now,
             ack_eliciting_sent_since_receive: false,

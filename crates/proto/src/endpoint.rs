@@ -452,6 +452,10 @@ impl Endpoint {
                 local: self.local,
                 local_ip: None,
                 local_params: params,
+                validation: crate::AddressValidation::None,
+                new_tokens: Vec::new(),
+                token: bytes::Bytes::new(),
+                token_store: None,
             },
         );
         let handle = self.insert(conn, &[local_cid]);

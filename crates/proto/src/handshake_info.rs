@@ -3,9 +3,10 @@
 //! [`HandshakeInfo`] answers "what did this connection agree on?": the QUIC
 //! and TLS versions, the cipher suite with its AEAD, key length and hash,
 //! the key exchange group, the signature scheme, ALPN, the server name, the
-//! peer's certificate chain, resumption, HelloRetryRequest, Retry and 0-RTT
-//! outcome, both sides' transport parameters, the addresses, and how long
-//! the handshake took.
+//! peer's certificate chain, resumption, HelloRetryRequest, how the client's
+//! address was validated (Retry or a NEW_TOKEN token), the 0-RTT outcome,
+//! both sides' transport parameters, the addresses, and how long the
+//! handshake took.
 //!
 //! It is captured exactly once, when the handshake completes (the
 //! connection's Connected event), and shared as an `Arc<HandshakeInfo>`.
@@ -136,6 +137,45 @@ impl EarlyData {
     }
 }
 
+/// How the server came to trust the client's address before the handshake
+/// (RFC 9000 §8.1), as each side of a connection saw it.
+///
+/// A server whose client proved its address with a token is not held to
+/// the 3x anti-amplification limit from its first packet on (RFC 9000
+/// §8.1); otherwise the handshake itself validates the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum AddressValidation {
+    /// No token: the handshake itself validated the address (RFC 9000
+    /// §8.1), when the server processed the client's first Handshake
+    /// packet.
+    #[default]
+    None,
+    /// A Retry token (RFC 9000 §8.1.2): the server answered the client's
+    /// first Initial with a Retry packet, and the client sent its Initial
+    /// again with the token, which cost a round trip. On a client: it
+    /// followed a Retry.
+    Retry,
+    /// A token from a NEW_TOKEN frame of an earlier connection to the same
+    /// server (RFC 9000 §8.1.3). On a client: its first Initial carried
+    /// such a token and no Retry came; the server may still have ignored
+    /// the token (an expired one, say) and validated the address by the
+    /// handshake.
+    Token,
+}
+
+impl AddressValidation {
+    /// The outcome in snake case: `"none"`, `"retry"` or `"token"`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Retry => "retry",
+            Self::Token => "token",
+        }
+    }
+}
+
 /// What the TLS session negotiated, copied out of it.
 ///
 /// [`TlsSession::details`](crate::crypto::TlsSession::details) fills it;
@@ -191,7 +231,7 @@ pub struct HandshakeInfo {
     /// them for as long as it lives: one copy each.
     peer_transport_parameters: Arc<TransportParameters>,
     local_transport_parameters: Arc<TransportParameters>,
-    retry_used: bool,
+    address_validation: AddressValidation,
     local_address: Option<SocketAddr>,
     remote_address: SocketAddr,
     handshake_duration: Duration,
@@ -215,7 +255,7 @@ impl HandshakeInfo {
         tls: TlsDetails,
         peer_transport_parameters: impl Into<Arc<TransportParameters>>,
         local_transport_parameters: impl Into<Arc<TransportParameters>>,
-        retry_used: bool,
+        address_validation: AddressValidation,
         local_address: Option<SocketAddr>,
         remote_address: SocketAddr,
         handshake_duration: Duration,
@@ -228,7 +268,7 @@ impl HandshakeInfo {
             tls,
             peer_transport_parameters: peer_transport_parameters.into(),
             local_transport_parameters: local_transport_parameters.into(),
-            retry_used,
+            address_validation,
             local_address,
             remote_address,
             handshake_duration,
@@ -317,11 +357,29 @@ impl HandshakeInfo {
     }
 
     /// Whether the server made the client prove its address with a Retry
-    /// packet first (RFC 9000 §8.1.2), which costs a round trip. Retry is
-    /// not implemented yet, so this is false.
+    /// packet first (RFC 9000 §8.1.2), which costs a round trip: on a
+    /// client, it followed a Retry; on a server, the client's Initial
+    /// carried a valid Retry token.
     #[must_use]
-    pub const fn retry_used(&self) -> bool {
-        self.retry_used
+    pub fn retry_used(&self) -> bool {
+        self.address_validation == AddressValidation::Retry
+    }
+
+    /// Whether the client's address was validated by a token from a
+    /// NEW_TOKEN frame of an earlier connection (RFC 9000 §8.1.3), which
+    /// spares the round trip of a Retry. On a client: its first Initial
+    /// carried such a token and no Retry followed (the server may still
+    /// have ignored the token); on a server: the token was valid.
+    #[must_use]
+    pub fn address_validated_by_token(&self) -> bool {
+        self.address_validation == AddressValidation::Token
+    }
+
+    /// How the client's address was validated before the handshake: by a
+    /// Retry token, a NEW_TOKEN token, or not at all (the handshake did).
+    #[must_use]
+    pub const fn address_validation(&self) -> AddressValidation {
+        self.address_validation
     }
 
     /// Whether the server answered the first ClientHello with a

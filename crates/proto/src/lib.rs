@@ -77,7 +77,9 @@ pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
 pub use crypto::{CryptoError, TlsSession};
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
-pub use handshake_info::{CipherSuiteInfo, EarlyData, HandshakeInfo, TlsDetails, TlsVersion};
+pub use handshake_info::{
+    AddressValidation, CipherSuiteInfo, EarlyData, HandshakeInfo, TlsDetails, TlsVersion,
+};
 pub use packet::{
     CoalescedPackets, DecodeOptions, PacketDecodeError, PacketNumber, PacketType, PartialDecode,
     Version,

@@ -130,8 +130,7 @@ impl Connection {
             tls.details(),
             peer_params,
             self.local_params.clone(),
-            // Retry is not implemented yet.
-            false,
+            self.validation,
             self.local,
             self.remote,
             now.saturating_duration_since(self.created_at),

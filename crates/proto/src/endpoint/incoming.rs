@@ -360,6 +360,10 @@ impl Endpoint {
                 local: self.local,
                 local_ip,
                 local_params: params,
+                validation: crate::AddressValidation::None,
+                new_tokens: Vec::new(),
+                token: bytes::Bytes::new(),
+                token_store: None,
             },
         );
         let cap = self.config.max_undecryptable_bytes;

@@ -28,6 +28,7 @@ struct Flat<'a> {
     resumed: bool,
     hello_retry_request: bool,
     retry_used: bool,
+    address_validation: &'static str,
     early_data: &'static str,
     local_address: Option<SocketAddr>,
     remote_address: SocketAddr,
@@ -40,14 +41,16 @@ struct Flat<'a> {
 /// (`"TLSv1.3"`), `cipher_suite` (the IANA name), `cipher_suite_id` (its
 /// IANA code point as a number), `aead`, `key_len`, `hash`,
 /// `key_exchange_group`, `signature_scheme` (the rustls name, such as
-/// `"ED25519"`, or the code point in hex for a scheme rustls does not name), `alpn` (read as UTF-8, invalid bytes replaced),
-/// `server_name`, `peer_certificates` (how many certificates the peer
-/// presented, not the certificates), `resumed`, `hello_retry_request`,
-/// `retry_used`, `early_data` (`"not_attempted"`, `"accepted"` or
-/// `"rejected"`), `local_address`, `remote_address`, `handshake_duration_us`
-/// and `rtt_us` (microseconds). Absent values are `null`. Both sides'
-/// transport parameters and the completion instant (which has no portable
-/// representation) are left out.
+/// `"ED25519"`, or the code point in hex for a scheme rustls does not
+/// name), `alpn` (read as UTF-8, invalid bytes replaced), `server_name`,
+/// `peer_certificates` (how many certificates the peer presented, not the
+/// certificates), `resumed`, `hello_retry_request`, `retry_used`,
+/// `address_validation` (`"none"`, `"retry"` or `"token"`, see
+/// [`AddressValidation`](crate::AddressValidation)), `early_data`
+/// (`"not_attempted"`, `"accepted"` or `"rejected"`), `local_address`,
+/// `remote_address`, `handshake_duration_us` and `rtt_us` (microseconds).
+/// Absent values are `null`. Both sides' transport parameters and the
+/// completion instant (which has no portable representation) are left out.
 impl Serialize for HandshakeInfo {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let suite = self.cipher_suite();
@@ -77,6 +80,7 @@ impl Serialize for HandshakeInfo {
             resumed: self.resumed(),
             hello_retry_request: self.hello_retry_request(),
             retry_used: self.retry_used(),
+            address_validation: self.address_validation().as_str(),
             early_data: self.early_data().as_str(),
             local_address: self.local_address,
             remote_address: self.remote_address,

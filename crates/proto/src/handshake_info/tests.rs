@@ -53,7 +53,7 @@ fn info(side: Side, completed_at: Instant) -> HandshakeInfo {
         details(),
         peer,
         ours,
-        false,
+        AddressValidation::None,
         Some(local),
         remote,
         Duration::from_micros(2500),
@@ -95,6 +95,8 @@ fn snapshot_reports_what_it_was_built_from() {
         VarInt::from_u32(8192)
     );
     assert!(!info.retry_used());
+    assert!(!info.address_validated_by_token());
+    assert_eq!(info.address_validation(), AddressValidation::None);
     assert!(info.hello_retry_request());
     assert_eq!(
         info.signature_scheme(),
@@ -109,6 +111,24 @@ fn snapshot_reports_what_it_was_built_from() {
     assert_eq!(info.rtt(), Duration::from_micros(1200));
     assert_eq!(info.completed_at(), at);
     assert_eq!(info.tls_details(), &details());
+}
+
+#[test]
+fn each_address_validation_answers_its_own_accessor_only() {
+    for (validation, retry, token, name) in [
+        (AddressValidation::None, false, false, "none"),
+        (AddressValidation::Retry, true, false, "retry"),
+        (AddressValidation::Token, false, true, "token"),
+    ] {
+        let info = HandshakeInfo {
+            address_validation: validation,
+            ..info(Side::Client, epoch())
+        };
+        assert_eq!(info.address_validation(), validation);
+        assert_eq!(info.retry_used(), retry, "{validation:?}");
+        assert_eq!(info.address_validated_by_token(), token, "{validation:?}");
+        assert_eq!(validation.as_str(), name);
+    }
 }
 
 #[test]
@@ -175,6 +195,7 @@ fn serializes_to_a_flat_json_object() {
         "resumed",
         "hello_retry_request",
         "retry_used",
+        "address_validation",
         "signature_scheme",
         "cipher_suite_id",
         "early_data",
@@ -197,6 +218,7 @@ fn serializes_to_a_flat_json_object() {
     assert_eq!(json["resumed"], false);
     assert_eq!(json["hello_retry_request"], true);
     assert_eq!(json["retry_used"], false);
+    assert_eq!(json["address_validation"], "none");
     assert_eq!(json["signature_scheme"], "ED25519");
     assert_eq!(json["cipher_suite_id"], 0x1302);
     assert_eq!(json["early_data"], "rejected");
@@ -221,7 +243,7 @@ fn absent_values_serialize_as_null() {
         tls,
         TransportParameters::default(),
         TransportParameters::default(),
-        false,
+        AddressValidation::Retry,
         None,
         "[::1]:443".parse().unwrap(),
         Duration::ZERO,
@@ -237,4 +259,6 @@ fn absent_values_serialize_as_null() {
     assert!(json["signature_scheme"].is_null());
     assert!(json["local_address"].is_null());
     assert_eq!(json["early_data"], "not_attempted");
+    assert_eq!(json["retry_used"], true);
+    assert_eq!(json["address_validation"], "retry");
 }
