@@ -15,10 +15,10 @@ use bytes::BytesMut;
 use super::{
     ConnectionHandle, Endpoint, InitialRefusal, local_params,
     stateless::Refused,
-    token::{Invalid, Opened},
+    token::{Invalid, Opened, TokenKind},
 };
 use crate::{
-    ConnectionId, EcnCodepoint, Side,
+    AddressValidation, ConnectionId, EcnCodepoint, Side,
     config::ServerConfig,
     connection::{Connection, ConnectionInit, MIN_INITIAL_SIZE},
     crypto::{Keys, TlsConfigError, TlsSession},
@@ -345,6 +345,12 @@ impl Endpoint {
             }
         };
         let (remote, local_ip) = (info.remote, info.local_ip);
+        let validation = match incoming.validated {
+            Validated::No => AddressValidation::None,
+            Validated::Retry => AddressValidation::Retry,
+            Validated::Token => AddressValidation::Token,
+        };
+        let new_tokens = self.mint_new_tokens(now, &server, remote);
         let mut conn = Connection::new(
             now,
             ConnectionInit {
@@ -360,8 +366,8 @@ impl Endpoint {
                 local: self.local,
                 local_ip,
                 local_params: params,
-                validation: crate::AddressValidation::None,
-                new_tokens: Vec::new(),
+                validation,
+                new_tokens,
                 token: bytes::Bytes::new(),
                 token_store: None,
             },
@@ -379,6 +385,26 @@ impl Endpoint {
         let handle = self.insert(conn, &[local_cid, initial_dcid]);
         tracing::debug!(%remote, handle = handle.0, "incoming accepted");
         Ok(handle)
+    }
+
+    /// RFC 9000 §8.1.3: the tokens a new connection sends its client in
+    /// NEW_TOKEN frames once its handshake is confirmed, for the client's
+    /// later connections: `new_tokens` of them, bound to its IP address
+    /// and to `now`.
+    fn mint_new_tokens(
+        &mut self,
+        now: Instant,
+        server: &ServerConfig,
+        remote: SocketAddr,
+    ) -> Vec<bytes::Bytes> {
+        let rotation = server.retry_token_lifetime.max(server.new_token_lifetime);
+        (0..server.new_tokens)
+            .filter_map(|_| {
+                self.tokens
+                    .seal(now, rotation, &mut self.rng, TokenKind::NewToken, remote, None)
+                    .map(bytes::Bytes::from)
+            })
+            .collect()
     }
 
     /// Refuses a pending client: RFC 9000 §10.2.3, it is answered without
