@@ -385,3 +385,35 @@ fn carries_handshake_packet(datagram: &[u8]) -> bool {
     }
     false
 }
+
+/// The first Initial datagram of a fresh Tern client at [`CLIENT_ADDR`]
+/// connecting to [`SERVER_ADDR`] as "localhost", whose random choices
+/// follow `seed`: a well-formed, 1200-byte client Initial carrying a real
+/// ClientHello, for tests that hand a server endpoint datagrams one by one.
+///
+/// # Panics
+/// If the test TLS configuration cannot run QUIC, which it can.
+#[must_use]
+pub fn client_initial(seed: u64) -> Vec<u8> {
+    let (client_tls, _) = certs::test_configs(&[b"hq-interop"]);
+    let mut client = Endpoint::new(
+        Arc::new(EndpointConfig::default()),
+        None,
+        Some(CLIENT_ADDR),
+        seed,
+    );
+    client
+        .connect(
+            crate::epoch(),
+            &ClientConfig::new(client_tls).expect("the test tls config runs quic"),
+            SERVER_ADDR,
+            "localhost",
+        )
+        .expect("the client starts");
+    let mut buf = Vec::new();
+    let transmit = client
+        .poll_transmit(crate::epoch(), 1, &mut buf)
+        .expect("the client's first Initial");
+    buf.truncate(transmit.size);
+    buf
+}

@@ -401,7 +401,14 @@ impl Endpoint {
         (0..server.new_tokens)
             .filter_map(|_| {
                 self.tokens
-                    .seal(now, rotation, &mut self.rng, TokenKind::NewToken, remote, None)
+                    .seal(
+                        now,
+                        rotation,
+                        &mut self.rng,
+                        TokenKind::NewToken,
+                        remote,
+                        None,
+                    )
                     .map(bytes::Bytes::from)
             })
             .collect()

@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 use tern_proto::{
     ConnectionId,
-    config::{ClientConfig, EndpointConfig, ServerConfig},
+    config::{EndpointConfig, ServerConfig},
     endpoint::{AcceptError, ConnectionHandle, Endpoint, InitialRefusal},
     packet::{InvariantHeader, LongHeader, LongHeaderType, PacketNumber, Version},
 };
@@ -296,27 +296,7 @@ fn a_frame_not_allowed_in_initial_packets_is_a_protocol_violation() {
 
 /// The first Initial datagram of a fresh client with seed `seed`.
 fn client_initial(seed: u64) -> Vec<u8> {
-    let (client_tls, _) = certs::test_configs(&[b"hq-interop"]);
-    let mut client = Endpoint::new(
-        Arc::new(EndpointConfig::default()),
-        None,
-        Some(CLIENT),
-        seed,
-    );
-    client
-        .connect(
-            epoch(),
-            &ClientConfig::new(client_tls).expect("the test tls config runs quic"),
-            tern_sim::quic::SERVER_ADDR,
-            "localhost",
-        )
-        .expect("the client starts");
-    let mut buf = Vec::new();
-    let transmit = client
-        .poll_transmit(epoch(), 1, &mut buf)
-        .expect("the client's first Initial");
-    buf.truncate(transmit.size);
-    buf
+    tern_sim::quic::client_initial(seed)
 }
 
 /// Hands `endpoint` the first Initial of a fresh client for each seed.
