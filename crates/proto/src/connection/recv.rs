@@ -196,20 +196,37 @@ impl Connection {
     /// can forge one). The 1st, 2nd, 4th, 8th, ... packet that decrypts is
     /// answered: a peer that keeps sending gets exponentially fewer.
     fn on_packet_while_closing(&mut self, now: Instant, mut packet: PartialDecode) {
-        let opened = match packet.encryption_level() {
-            Some(EncryptionLevel::OneRtt) => self.open_one_rtt(now, &mut packet).is_some(),
+        let level = packet.encryption_level();
+        let opened = match level {
+            Some(EncryptionLevel::OneRtt) => self.open_one_rtt(now, &mut packet),
             Some(level) if level != EncryptionLevel::ZeroRtt => {
                 let sp = &self.spaces[index(level.space())];
-                sp.keys.as_ref().is_some_and(|keys| {
+                sp.keys.as_ref().and_then(|keys| {
                     keys.remote
                         .open_decoded(&mut packet, sp.largest_received)
-                        .is_ok()
+                        .ok()
                 })
             }
-            _ => false,
+            _ => None,
         };
-        if !opened {
+        let (Some(opened), Some(level)) = (opened, level) else {
             self.stats.packets_dropped += 1;
+            return;
+        };
+        // RFC 9000 §10.2.2: a closing endpoint that receives CONNECTION_CLOSE
+        // may enter the draining state, and then sends nothing more: two
+        // endpoints that closed at once do not answer each other's closes
+        // until their deadlines.
+        let payload = packet.into_data().freeze().slice(opened.payload);
+        let closes = Frames::new(payload, level).any(|frame| {
+            matches!(
+                frame,
+                Ok(Frame::ConnectionClose(_) | Frame::ApplicationClose(_))
+            )
+        });
+        if closes && let State::Closing { deadline } = self.state {
+            self.state = State::Draining { deadline };
+            self.close_pending = false;
             return;
         }
         self.closing_packets += 1;

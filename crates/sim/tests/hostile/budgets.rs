@@ -386,6 +386,34 @@ fn a_closing_connection_answers_a_flood_with_exponentially_fewer_closes() {
     println!("closing flood: {answered} CONNECTION_CLOSE for {REPLAYS} packets");
 }
 
+// RFC 9000 §10.2.2 (test): a closing endpoint that receives the peer's
+// CONNECTION_CLOSE enters the draining state and answers nothing more, so
+// two endpoints that close at the same moment exchange one close each
+// instead of answering each other's closes until their deadlines.
+#[test]
+fn endpoints_closing_at_once_send_one_close_each() {
+    let mut pair = connected(7, TransportConfig::default());
+    let sent: Rc<RefCell<[u64; 2]>> = Rc::default();
+    let hook = sent.clone();
+    pair.sim.on_event(move |event| {
+        if let TraceEvent::Sent { from, .. } = event {
+            hook.borrow_mut()[usize::from(*from == SERVER_ADDR)] += 1;
+        }
+    });
+    let now = pair.sim.now();
+    let mut view = pair.view();
+    view.client_mut()
+        .expect("client")
+        .close(now, VarInt::from_u32(1), Bytes::new());
+    view.server_mut()
+        .expect("server")
+        .close(now, VarInt::from_u32(2), Bytes::new());
+    let _ = pair.run_until(Duration::from_secs(5), |_| false);
+    let [client, server] = *sent.borrow();
+    println!("closing at once: the client sent {client} datagrams, the server {server}");
+    assert_eq!((client, server), (1, 1), "one CONNECTION_CLOSE each");
+}
+
 /// Bytes moved from the honest client to the server, and how long it took
 /// in simulated time, with or without a hostile peer on the same server.
 fn honest_transfer(hostile: bool) -> Duration {
