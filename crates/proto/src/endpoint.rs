@@ -52,6 +52,7 @@ mod incoming;
 mod rate;
 mod ready;
 mod stateless;
+mod stats;
 mod token;
 
 use std::{
@@ -68,6 +69,7 @@ use zeroize::Zeroizing;
 pub use self::{
     drained::DrainedConnection,
     incoming::{AcceptError, IncomingId, IncomingInfo, RetryError},
+    stats::{EndpointStats, InitialRefusal, RefusalReport},
 };
 use crate::{
     ConnectionId, EcnCodepoint, Side, Transmit, TransportParameters, VarInt,
@@ -128,122 +130,6 @@ pub enum ConnectError {
     /// to change.
     #[error(transparent)]
     Tls(#[from] TlsConfigError),
-}
-
-/// Why an endpoint refused a client's Initial for a reason of its own, not
-/// because of anything wrong with the packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum InitialRefusal {
-    /// The server already holds
-    /// [`max_connections`](crate::config::ServerConfig::max_connections)
-    /// connections and pending incomings.
-    ConnectionLimit,
-    /// The server's TLS configuration could not start a handshake; the
-    /// report's detail says why.
-    TlsConfig,
-    /// [`max_incoming`](crate::config::EndpointConfig::max_incoming)
-    /// clients already wait for the owner's decision.
-    IncomingLimit,
-    /// The owner did not decide on a client within
-    /// [`incoming_timeout`](crate::config::EndpointConfig::incoming_timeout).
-    IncomingTimeout,
-    /// [`max_handshakes`](crate::config::ServerConfig::max_handshakes)
-    /// handshakes were in progress, and the client could not be sent a
-    /// Retry (its address was validated, or the policy is `Never`).
-    HandshakeLimit,
-    /// [`max_handshakes_per_address`](crate::config::ServerConfig::max_handshakes_per_address)
-    /// handshakes from the client's IP address were in progress, and it
-    /// could not be sent a Retry.
-    AddressLimit,
-    /// The client's Initial carried a Retry token that did not validate
-    /// (forged, expired, or from another address): RFC 9000 §8.1.3, it was
-    /// closed with INVALID_TOKEN.
-    InvalidToken,
-}
-
-impl InitialRefusal {
-    const COUNT: usize = 7;
-
-    fn index(self) -> usize {
-        match self {
-            Self::ConnectionLimit => 0,
-            Self::TlsConfig => 1,
-            Self::IncomingLimit => 2,
-            Self::IncomingTimeout => 3,
-            Self::HandshakeLimit => 4,
-            Self::AddressLimit => 5,
-            Self::InvalidToken => 6,
-        }
-    }
-}
-
-/// The first refusal of its kind, for the owner of the endpoint to report
-/// (the event loop logs it at `warn`); later ones are only counted in
-/// [`EndpointStats`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RefusalReport {
-    /// What kind of refusal.
-    pub reason: InitialRefusal,
-    /// What exactly went wrong and what to change, in words.
-    pub detail: String,
-}
-
-/// How many connections an endpoint holds, and what it has dropped and
-/// refused since it was made.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct EndpointStats {
-    /// Connections held now, handshaking, established or closing.
-    pub connections: usize,
-    /// Clients whose first Initial waits for the owner's decision now.
-    pub incoming: usize,
-    /// Datagrams dropped without creating or touching a connection: not
-    /// QUIC, too short, for no connection we know, refused, ignored, or
-    /// beyond what a pending incoming may hold.
-    pub dropped_datagrams: u64,
-    /// Client Initials refused because the server was at
-    /// `max_connections`.
-    pub refused_connection_limit: u64,
-    /// Client Initials refused because the TLS configuration could not
-    /// start a handshake.
-    pub refused_tls_config: u64,
-    /// Client Initials refused because `max_incoming` clients already
-    /// waited for a decision.
-    pub refused_incoming_limit: u64,
-    /// Incomings refused because the owner did not decide on them within
-    /// `incoming_timeout`.
-    pub refused_incoming_timeout: u64,
-    /// Client Initials refused because `max_handshakes` handshakes were in
-    /// progress and no Retry could be sent.
-    pub refused_handshake_limit: u64,
-    /// Client Initials refused because `max_handshakes_per_address`
-    /// handshakes from the same IP address were in progress and no Retry
-    /// could be sent.
-    pub refused_address_limit: u64,
-    /// Client Initials whose Retry token did not validate, closed with
-    /// INVALID_TOKEN (RFC 9000 §8.1.3). NEW_TOKEN tokens that do not
-    /// validate are ignored and not counted here.
-    pub invalid_tokens: u64,
-    /// Retry packets sent (RFC 9000 §8.1.2), by the retry policy or by
-    /// [`Endpoint::retry_incoming`].
-    pub retries_sent: u64,
-    /// Clients that came back with a valid Retry token.
-    pub validated_by_retry: u64,
-    /// Clients whose NEW_TOKEN token (from an earlier connection)
-    /// validated their address, so that they skipped Retry.
-    pub validated_by_token: u64,
-    /// Stateless resets and Version Negotiation packets not sent because
-    /// the endpoint was over `stateless_rate` (their datagrams are also
-    /// counted in `dropped_datagrams`).
-    pub stateless_rate_limited: u64,
-    /// Datagrams dropped for being larger than the max_udp_payload_size we
-    /// advertise (RFC 9000 §18.2); also counted in `dropped_datagrams` when
-    /// no connection saw them.
-    pub oversized_datagrams: u64,
-    /// Bytes of packets held for keys not yet available, over all
-    /// connections, now (at most `max_undecryptable_bytes`).
-    pub undecryptable_bytes: usize,
 }
 
 /// A stateless answer waiting to go out.
