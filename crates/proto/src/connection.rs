@@ -30,12 +30,16 @@ mod path;
 #[cfg(feature = "qlog")]
 mod qlog;
 mod recv;
+mod retry;
 mod send;
 mod spaces;
 mod stream_api;
 #[cfg(feature = "test-hooks")]
 mod test_hooks;
+#[cfg(test)]
+mod tests;
 mod timers;
+mod tokens;
 
 use std::{
     collections::VecDeque,
@@ -145,8 +149,12 @@ pub struct Connection {
     /// which Initial keys derive (RFC 9001 §5.2) and which the server must
     /// echo in original_destination_connection_id (RFC 9000 §7.3).
     original_dcid: ConnectionId,
-    /// Whether the client has switched to the server's chosen CID.
+    /// Whether the client has switched to the server's chosen CID: it
+    /// processed a packet from the server.
     remote_cid_set: bool,
+    /// How the client's address was validated, the Retry a client followed
+    /// and the token its Initials carry (RFC 9000 §8.1).
+    tokens: tokens::Tokens,
     remote: SocketAddr,
     local: Option<SocketAddr>,
     /// The IP the peer's datagrams are addressed to (see `path.rs`).
@@ -170,9 +178,6 @@ pub struct Connection {
     /// `maybe_release_handshake_buffers`).
     handshake_buffers_released: bool,
     handshake_info: Option<Arc<HandshakeInfo>>,
-    /// How the client's address was validated before the handshake, for
-    /// the snapshot (see [`AddressValidation`]).
-    validation: AddressValidation,
 
     created_at: Instant,
     /// Last time we received a packet or sent the first ack-eliciting
@@ -261,7 +266,6 @@ pub(crate) struct ConnectionInit {
     /// Client: the token every Initial it sends carries (RFC 9000
     /// §17.2.2), from a NEW_TOKEN frame of an earlier connection; empty
     /// for none. Empty on a server.
-    #[expect(dead_code, reason = "sent once Initials carry tokens")]
     pub(crate) token: Bytes,
     /// Client: where the tokens of NEW_TOKEN frames go, and the server name
     /// they are for. `None` on a server.
@@ -318,6 +322,7 @@ impl Connection {
             remote_cid: init.remote_cid,
             original_dcid: init.original_dcid,
             remote_cid_set: init.side.is_server(),
+            tokens: tokens::Tokens::new(init.validation, init.token),
             remote: init.remote,
             local: init.local,
             local_ip: init.local_ip,
@@ -333,7 +338,6 @@ impl Connection {
             handshake_done_pending: false,
             handshake_buffers_released: false,
             handshake_info: None,
-            validation: init.validation,
             created_at: now,
             idle_since: now,
             ack_eliciting_sent_since_receive: false,
@@ -468,6 +472,16 @@ impl Connection {
         self.address_validated
     }
 
+    /// How the client's address was validated before the handshake, as
+    /// far as this side knows yet: on a client, [`AddressValidation::Retry`]
+    /// from the moment it follows a Retry, [`AddressValidation::Token`]
+    /// while its Initials carry a NEW_TOKEN token; on a server, what the
+    /// endpoint found. The handshake snapshot records the final value.
+    #[must_use]
+    pub fn address_validation(&self) -> AddressValidation {
+        self.tokens.validation
+    }
+
     /// The handshake information snapshot, from the Connected event on.
     ///
     /// Captured once when the handshake completed; it stays readable after
@@ -535,7 +549,9 @@ impl Connection {
         let packets = self.undecryptable_bytes;
         let windows: usize = self.spaces.iter().map(|sp| sp.processed.heap_bytes()).sum();
         let datagrams = self.datagrams_in.memory() + self.datagrams_out.memory();
-        let cids = self.remote_cids.heap_bytes() + self.path_responses.heap_bytes();
+        let cids = self.remote_cids.heap_bytes()
+            + self.path_responses.heap_bytes()
+            + self.tokens.heap_bytes();
         let streams = self.streams.recv_memory() + self.streams.send_buffered_total();
         let tls = if self.tls.is_some() {
             std::mem::size_of::<TlsSession>() + crate::crypto::TLS_SESSION_HEAP_ESTIMATE

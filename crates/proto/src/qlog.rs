@@ -18,7 +18,8 @@
 //!
 //! `time` is in milliseconds since the connection started, taken from the
 //! `now` the caller passes in: the crate still reads no clock. Events:
-//! `quic:packet_sent`, `quic:packet_received`, `recovery:packet_lost`,
+//! `quic:packet_sent`, `quic:packet_received` (a Retry the client followed
+//! too, with its token's length only), `recovery:packet_lost`,
 //! `recovery:metrics_updated` (only the fields that changed),
 //! `quic:connection_state_updated` and `quic:connection_closed`.
 //!
@@ -179,6 +180,24 @@ impl QlogStream {
         payload: Bytes,
     ) {
         let data = packet_data(kind, pn, length, payload);
+        self.event(now, "quic:packet_received", data);
+    }
+
+    /// `quic:packet_received` for a Retry packet the client followed: its
+    /// Source Connection ID, length and token length (never the token,
+    /// which is a credential).
+    pub(crate) fn retry_received(
+        &mut self,
+        now: Instant,
+        scid: &ConnectionId,
+        length: usize,
+        token_len: usize,
+    ) {
+        let data = json!({
+            "header": { "packet_type": "retry", "scid": scid.to_string() },
+            "raw": { "length": length },
+            "token": { "type": "retry", "length": token_len },
+        });
         self.event(now, "quic:packet_received", data);
     }
 

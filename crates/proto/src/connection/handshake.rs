@@ -95,8 +95,15 @@ impl Connection {
         };
         let params = TransportParameters::decode(sender, raw)?;
         // RFC 9000 §7.3: the connection IDs both sides used must be
-        // authenticated by the parameters.
-        params.check_connection_ids(sender, &self.remote_cid, &self.original_dcid, None)?;
+        // authenticated by the parameters, the Retry's too: a server must
+        // name the Retry the client followed in retry_source_connection_id,
+        // and must not send one without it.
+        params.check_connection_ids(
+            sender,
+            &self.remote_cid,
+            &self.original_dcid,
+            self.tokens.retry_scid.as_ref(),
+        )?;
         // RFC 9000 §5.1.1: the ID the handshake settled on has sequence
         // number 0; a server's reset token for it is a parameter (§18.2).
         self.remote_cids
@@ -130,7 +137,7 @@ impl Connection {
             tls.details(),
             peer_params,
             self.local_params.clone(),
-            self.validation,
+            self.tokens.validation,
             self.local,
             self.remote,
             now.saturating_duration_since(self.created_at),

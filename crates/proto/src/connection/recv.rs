@@ -296,8 +296,7 @@ impl Connection {
             State::Handshaking | State::Established => {}
         }
         let Some(level) = packet.encryption_level() else {
-            // Retry and Version Negotiation are not handled yet: dropped.
-            self.stats.packets_dropped += 1;
+            self.on_unprotected_packet(now, &packet);
             return;
         };
         if level == EncryptionLevel::ZeroRtt

@@ -298,7 +298,12 @@ impl Connection {
         let (pn_offset, layout) = match space {
             SpaceId::Initial | SpaceId::Handshake => {
                 let ty = if space == SpaceId::Initial {
-                    LongHeaderType::Initial { token: &[] }
+                    // RFC 9000 §17.2.2: a client's Initials carry the token
+                    // of the Retry it followed or of an earlier connection's
+                    // NEW_TOKEN frame; a server's carry none.
+                    LongHeaderType::Initial {
+                        token: &self.tokens.initial,
+                    }
                 } else {
                     LongHeaderType::Handshake
                 };

@@ -121,3 +121,22 @@ fn a_broken_writer_is_ignored() {
     qlog.state_updated(now, "closed");
     assert!(qlog.failed);
 }
+
+#[test]
+fn a_followed_retry_is_a_received_packet_without_its_token() {
+    let out = Shared::default();
+    let start = epoch();
+    let odcid = ConnectionId::new(&[1, 2]).unwrap();
+    let mut qlog = QlogStream::new(start, Side::Client, &odcid, Box::new(out.clone()));
+    let scid = ConnectionId::new(&[0xee, 0xff]).unwrap();
+    qlog.retry_received(start + Duration::from_millis(3), &scid, 60, 24);
+    drop(qlog);
+    let records = records(&out.0.lock().unwrap());
+    let event = &records[1];
+    assert_eq!(event["name"], "quic:packet_received");
+    assert_eq!(event["data"]["header"]["packet_type"], "retry");
+    assert_eq!(event["data"]["header"]["scid"], "eeff");
+    assert_eq!(event["data"]["raw"]["length"], 60);
+    assert_eq!(event["data"]["token"]["length"], 24);
+    assert!(event["data"]["token"].get("data").is_none());
+}
