@@ -91,6 +91,9 @@ pub(crate) struct SentFrames {
     /// Whether it carried PATH_RESPONSE, which expands its datagram (RFC
     /// 9000 §8.2.2) and is never sent again (§13.3).
     path_response: bool,
+    /// Which of a server's NEW_TOKEN tokens it carried, sent again if it
+    /// is lost (RFC 9000 §13.3).
+    new_tokens: tokens::NewTokenMask,
 }
 
 /// Where the connection is in its life.
@@ -255,26 +258,27 @@ pub(crate) struct ConnectionInit {
     pub(crate) local_params: TransportParameters,
     /// Server: how the endpoint validated the client's address before the
     /// handshake; a validated address lifts the 3x anti-amplification
-    /// limit (RFC 9000 §8.1). Client: [`AddressValidation::Token`] when
-    /// `token` came from a NEW_TOKEN frame, else `None`.
+    /// limit (RFC 9000 §8.1). Client: ignored, the connection says
+    /// [`AddressValidation::Token`] when `token` is not empty.
     pub(crate) validation: AddressValidation,
     /// Server: tokens the endpoint minted, sent in NEW_TOKEN frames once
     /// the handshake is confirmed, retransmitted if lost (RFC 9000 §8.1.3,
-    /// §19.7). Empty on a client.
-    #[expect(dead_code, reason = "sent once the NEW_TOKEN frames are built")]
+    /// §19.7); empty ones, ones over 512 bytes and ones past the eighth are
+    /// dropped (see `tokens::MAX_TOKEN_LEN`, `tokens::MAX_NEW_TOKENS`).
+    /// Ignored on a client.
     pub(crate) new_tokens: Vec<Bytes>,
     /// Client: the token every Initial it sends carries (RFC 9000
     /// §17.2.2), from a NEW_TOKEN frame of an earlier connection; empty
-    /// for none. Empty on a server.
+    /// for none, and not sent if over 512 bytes. Ignored on a server.
     pub(crate) token: Bytes,
     /// Client: where the tokens of NEW_TOKEN frames go, and the server name
-    /// they are for. `None` on a server.
-    #[expect(dead_code, reason = "filled once NEW_TOKEN frames are received")]
+    /// they are for. Ignored on a server.
     pub(crate) token_store: Option<(Arc<dyn TokenStore>, Arc<str>)>,
 }
 
 impl Connection {
-    pub(crate) fn new(now: Instant, init: ConnectionInit) -> Self {
+    pub(crate) fn new(now: Instant, mut init: ConnectionInit) -> Self {
+        let tokens = tokens::Tokens::from_init(&mut init);
         let config = init.config;
         let ecn_enabled = config.ecn;
         let streams_config = config.streams.clone();
@@ -288,11 +292,7 @@ impl Connection {
             enabled: config.mtu_discovery,
             ..crate::path::mtud::MtudConfig::default()
         };
-        let mut spaces = [
-            PacketSpace::new(&config),
-            PacketSpace::new(&config),
-            PacketSpace::new(&config),
-        ];
+        let mut spaces: [PacketSpace; 3] = std::array::from_fn(|_| PacketSpace::new(&config));
         // RFC 9001 §5.2: Initial keys come from the client's first DCID,
         // with the AES-128-GCM of the TLS configuration's own provider.
         spaces[index(SpaceId::Initial)].keys =
@@ -322,7 +322,7 @@ impl Connection {
             remote_cid: init.remote_cid,
             original_dcid: init.original_dcid,
             remote_cid_set: init.side.is_server(),
-            tokens: tokens::Tokens::new(init.validation, init.token),
+            tokens,
             remote: init.remote,
             local: init.local,
             local_ip: init.local_ip,

@@ -213,6 +213,7 @@ impl Connection {
         if self.handshake_buffers_released
             || !self.handshake_confirmed
             || self.handshake_done_pending
+            || self.owes_new_tokens()
             || self.spaces[index(SpaceId::Data)].crypto_send.has_pending()
             || self.is_closed()
             || self.recovery.any_ack_eliciting_in_flight()

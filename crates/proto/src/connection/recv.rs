@@ -565,6 +565,8 @@ impl Connection {
                     "new_token from a client",
                 ));
             }
+            // RFC 9000 §8.1.3: kept for the next connection to the server.
+            Frame::NewToken(frame) => self.tokens.on_new_token(&frame.token),
             other => {
                 if let Some(unhandled) = self.streams.on_frame(other)? {
                     tracing::trace!(ty = ?unhandled.ty(), "frame ignored");
@@ -668,6 +670,9 @@ impl Connection {
         if !frames.retired_cids.is_empty() {
             self.remote_cids.on_retirements_acked(&frames.retired_cids);
         }
+        if frames.new_tokens != 0 {
+            self.tokens.on_new_tokens_acked(frames.new_tokens);
+        }
     }
 
     /// Processes NEW_CONNECTION_ID (RFC 9000 §19.15); when it retired the
@@ -705,6 +710,9 @@ impl Connection {
             }
             if !frames.retired_cids.is_empty() {
                 self.remote_cids.on_retirements_lost(&frames.retired_cids);
+            }
+            if frames.new_tokens != 0 {
+                self.tokens.on_new_tokens_lost(frames.new_tokens);
             }
             if !frames.streams.is_empty() {
                 let lost_bytes: u64 = frames

@@ -6,22 +6,12 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{Connection, spaces::index};
+use super::{Connection, spaces::index, tokens::MAX_TOKEN_LEN};
 use crate::{
     ConnectionId, SpaceId,
     crypto::verify_retry_integrity,
     packet::{PacketType, PartialDecode},
 };
-
-/// The longest token a client puts in its Initials, from a Retry or a
-/// NEW_TOKEN frame. An Initial must fit a 1200-byte datagram (RFC 9000
-/// §14.1); with the longest header (20-byte connection IDs) a token of
-/// this length leaves more than half of it for the ClientHello, where a
-/// token near the datagram's size would leave no room at all and stall
-/// the handshake. A Retry with a longer token is dropped, and a longer
-/// NEW_TOKEN token is not kept. Servers' tokens are well under 200 bytes
-/// (an address, a connection ID, a time and an AEAD tag).
-pub(crate) const MAX_TOKEN_LEN: usize = 512;
 
 impl Connection {
     /// Processes a packet without protection: a Retry, which a client

@@ -279,6 +279,7 @@ impl Connection {
                             || self.has_raw_frames()
                             || self.keep_alive_pending
                             || self.owes_cid_frames()
+                            || self.owes_new_tokens()
                             || self.streams.wants_to_send()))))
     }
 
@@ -410,6 +411,11 @@ impl Connection {
             frames.path_response = self.path_responses.write(buf, limit);
             self.remote_cids
                 .write_retirements(buf, limit, &mut frames.retired_cids);
+            // RFC 9000 §8.1.3: a server sends its NEW_TOKEN tokens once the
+            // handshake is confirmed, in 1-RTT packets (§19.7).
+            if self.handshake_confirmed {
+                frames.new_tokens = self.tokens.write_new_tokens(buf, limit);
+            }
             // RFC 9000 §4.6: credit updates that are not due yet ride in a
             // packet that elicits an ACK anyway, never make one so.
             if ack_eliciting || self.will_elicit(space) {
@@ -465,7 +471,14 @@ impl Connection {
             || sp.crypto_send.has_pending()
             || self.has_datagrams()
             || self.owes_cid_frames()
+            || self.owes_new_tokens()
             || self.streams.wants_to_send()
+    }
+
+    /// Whether a server's NEW_TOKEN frame waits to be sent, now that it
+    /// may be (RFC 9000 §8.1.3: once the handshake is confirmed).
+    pub(super) fn owes_new_tokens(&self) -> bool {
+        self.handshake_confirmed && self.tokens.has_new_tokens_to_send()
     }
 
     /// Whether a PATH_RESPONSE or a RETIRE_CONNECTION_ID waits to be sent.

@@ -4,6 +4,7 @@
 //! would have decided (the server's Retry parameters, its tokens), and drop
 //! chosen datagrams.
 
+mod new_token;
 mod retry;
 
 use std::{
@@ -299,6 +300,13 @@ impl Pair {
             }
         }
         false
+    }
+
+    /// Both handshakes confirmed, within a few seconds.
+    pub(super) fn confirm(&mut self) -> bool {
+        self.run_until(Duration::from_secs(5), |pair| {
+            pair.client.is_handshake_confirmed() && pair.server.is_handshake_confirmed()
+        })
     }
 
     /// Sends what both sides have to send now.

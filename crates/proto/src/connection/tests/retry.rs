@@ -13,7 +13,7 @@ use super::{
 use crate::{
     AddressValidation, ConnectionId, EncryptionLevel, Frame, Frames, Side, TransportError,
     TransportErrorCode,
-    connection::{Closer, Connection, ConnectionError, retry::MAX_TOKEN_LEN},
+    connection::{Closer, Connection, ConnectionError, tokens::MAX_TOKEN_LEN},
     crypto::{Keys, retry_integrity_tag},
     packet::{DecodeOptions, PacketType, PartialDecode, RetryHeader, Version},
 };
