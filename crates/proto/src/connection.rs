@@ -279,6 +279,7 @@ pub(crate) struct ConnectionInit {
 impl Connection {
     pub(crate) fn new(now: Instant, mut init: ConnectionInit) -> Self {
         let tokens = tokens::Tokens::from_init(&mut init);
+        let token_validated = tokens.validation != AddressValidation::None;
         let config = init.config;
         let ecn_enabled = config.ecn;
         let streams_config = config.streams.clone();
@@ -329,8 +330,9 @@ impl Connection {
             local_params: Arc::new(init.local_params),
             peer_params: None,
             // RFC 9000 §8.1: a client never limits itself; a server starts
-            // unvalidated.
-            address_validated: init.side.is_client(),
+            // unvalidated, unless the endpoint validated the client's
+            // address with a Retry or NEW_TOKEN token.
+            address_validated: init.side.is_client() || token_validated,
             amplification_received: 0,
             amplification_sent: 0,
             handshake_complete: false,
@@ -466,7 +468,9 @@ impl Connection {
     }
 
     /// Whether the server has validated the client's address (RFC 9000
-    /// §8.1); always true on a client.
+    /// §8.1): from the start when its endpoint checked a Retry or
+    /// NEW_TOKEN token, else once a Handshake packet arrived. Until then it
+    /// sends at most three times what it received. Always true on a client.
     #[must_use]
     pub fn is_address_validated(&self) -> bool {
         self.address_validated

@@ -4,6 +4,7 @@
 //! would have decided (the server's Retry parameters, its tokens), and drop
 //! chosen datagrams.
 
+mod amplification;
 mod new_token;
 mod retry;
 
@@ -225,8 +226,9 @@ pub(super) fn deliver(conn: &mut Connection, now: Instant, data: BytesMut) {
     conn.handle_datagram(now, from, None, data);
 }
 
-/// Says whether a datagram sent by the side named is lost.
-pub(super) type LossFilter = Box<dyn FnMut(Side, &[u8]) -> bool>;
+/// Says whether a datagram sent by the side named at the instant given is
+/// lost.
+pub(super) type LossFilter = Box<dyn FnMut(Side, Instant, &[u8]) -> bool>;
 
 /// A datagram on its way, to the side named.
 struct InFlight {
@@ -242,7 +244,7 @@ pub(super) struct Pair {
     pub(super) server: Connection,
     pub(super) now: Instant,
     in_flight: VecDeque<InFlight>,
-    /// Says whether a datagram sent by the side named is lost.
+    /// Which datagrams are lost.
     pub(super) lose: LossFilter,
 }
 
@@ -253,7 +255,7 @@ impl Pair {
             server,
             now,
             in_flight: VecDeque::new(),
-            lose: Box::new(|_, _| false),
+            lose: Box::new(|_, _, _| false),
         }
     }
 
@@ -267,9 +269,6 @@ impl Pair {
         let end = self.now + limit;
         // A bound on the steps, should a timer stay due after it fired.
         for _ in 0..100_000 {
-            if self.now > end {
-                break;
-            }
             self.send_all();
             if done(self) {
                 return true;
@@ -282,7 +281,9 @@ impl Pair {
             .into_iter()
             .flatten()
             .min();
-            let Some(next) = next else { return false };
+            let Some(next) = next.filter(|&next| next <= end) else {
+                return false;
+            };
             self.now = self.now.max(next);
             while self.in_flight.front().is_some_and(|d| d.at <= self.now) {
                 let InFlight { to, data, .. } = self.in_flight.pop_front().unwrap();
@@ -321,7 +322,7 @@ impl Pair {
                 };
                 while let Some(data) = transmit(conn, self.now) {
                     sent = true;
-                    if (self.lose)(side, &data) {
+                    if (self.lose)(side, self.now, &data) {
                         continue;
                     }
                     let to = if side.is_client() {

@@ -81,7 +81,7 @@ fn a_lost_new_token_is_sent_again_and_forgotten_once_acknowledged() {
     let token = Bytes::from_static(b"the only token");
     let mut pair = pair(&store, vec![token.clone()]);
     let mut lost = 0;
-    pair.lose = Box::new(move |side, data| {
+    pair.lose = Box::new(move |side, _, data| {
         // The server's first two datagrams with 1-RTT packets: its
         // HANDSHAKE_DONE, NEW_TOKEN and session tickets.
         let lose = side == Side::Server && carries_one_rtt(data) && lost < 2;
