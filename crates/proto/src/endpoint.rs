@@ -302,6 +302,13 @@ impl Endpoint {
     /// Starts a client connection to `remote`, authenticating it as
     /// `server_name`.
     ///
+    /// When the configuration's [token
+    /// store](crate::config::ClientConfig::token_store) holds a token from
+    /// an earlier connection to `server_name` (a NEW_TOKEN frame, RFC 9000
+    /// §8.1.3), one is taken out of it and carried by the connection's
+    /// Initials, so the server can skip its Retry; the tokens this
+    /// connection receives go to the same store.
+    ///
     /// # Errors
     /// [`ConnectError`] when the TLS configuration cannot be used for QUIC.
     pub fn connect(
@@ -323,6 +330,23 @@ impl Endpoint {
         let params = local_params(&config.transport, &local_cid, None);
         let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?
             .with_handshake_suites(config.handshake_cipher_suites.clone());
+        // RFC 9000 §8.1.3: a token from an earlier connection's NEW_TOKEN
+        // frame goes in this connection's Initials, so that the server can
+        // skip its Retry; each token is used once, so it is taken out.
+        let token = config
+            .token_store
+            .as_ref()
+            .and_then(|store| store.take(server_name))
+            .unwrap_or_default();
+        let validation = if token.is_empty() {
+            crate::AddressValidation::None
+        } else {
+            crate::AddressValidation::Token
+        };
+        let token_store = config
+            .token_store
+            .clone()
+            .map(|store| (store, Arc::<str>::from(server_name)));
         let conn = Connection::new(
             now,
             ConnectionInit {
@@ -338,10 +362,10 @@ impl Endpoint {
                 local: self.local,
                 local_ip: None,
                 local_params: params,
-                validation: crate::AddressValidation::None,
+                validation,
                 new_tokens: Vec::new(),
-                token: bytes::Bytes::new(),
-                token_store: None,
+                token,
+                token_store,
             },
         );
         let handle = self.insert(conn, &[local_cid]);

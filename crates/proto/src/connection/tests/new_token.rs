@@ -132,3 +132,59 @@ fn a_client_without_a_store_ignores_new_token() {
     }));
     assert!(pair.client.close_reason().is_none());
 }
+
+/// The token of the first Initial a client endpoint sends for a new
+/// connection made with `config`.
+fn token_of_next_connect(config: &crate::config::ClientConfig) -> Vec<u8> {
+    let mut endpoint = crate::endpoint::Endpoint::new(
+        Arc::new(crate::config::EndpointConfig::default()),
+        None,
+        Some(super::CLIENT),
+        7,
+    );
+    let now = epoch();
+    let handle = endpoint
+        .connect(now, config, super::SERVER, SERVER_NAME)
+        .unwrap();
+    let validation = endpoint.connection(handle).unwrap().address_validation();
+    let mut buf = Vec::new();
+    let transmit = endpoint.poll_transmit(now, 1, &mut buf).unwrap();
+    let mut datagram = BytesMut::from(&buf[..transmit.size]);
+    let packet =
+        crate::packet::PartialDecode::split_from(&mut datagram, DecodeOptions::new(8).unwrap())
+            .unwrap();
+    assert_eq!(packet.packet_type(), PacketType::Initial);
+    let token = packet.token().unwrap().to_vec();
+    let expected = if token.is_empty() {
+        crate::AddressValidation::None
+    } else {
+        crate::AddressValidation::Token
+    };
+    assert_eq!(validation, expected);
+    token
+}
+
+#[test]
+fn a_kept_token_goes_in_the_next_connection_to_the_server_and_only_that_one() {
+    // RFC 9000 §8.1.3 (test): the client's next connection to the server
+    // carries a token the server sent, and uses each token once.
+    let store = Arc::new(MemoryTokenStore::default());
+    let token = Bytes::from_static(b"for the next connection");
+    let mut pair = pair(&store, vec![token.clone()]);
+    assert!(pair.confirm());
+    assert!(pair.run_until(Duration::from_secs(1), |_| !store.is_empty()));
+
+    let (tls, _) = super::tls_configs();
+    let config = crate::config::ClientConfig::new(tls)
+        .unwrap()
+        .token_store(Some(store.clone() as Arc<dyn TokenStore>));
+    assert_eq!(token_of_next_connect(&config), token);
+    assert!(store.is_empty(), "the token was taken out of the store");
+    assert!(
+        token_of_next_connect(&config).is_empty(),
+        "a second connection has none left"
+    );
+    let without = config.token_store(None);
+    store.insert(SERVER_NAME, token);
+    assert!(token_of_next_connect(&without).is_empty());
+}
