@@ -114,6 +114,8 @@ pub(super) struct ClientSetup {
     pub(super) token: Bytes,
     /// Where NEW_TOKEN tokens go.
     pub(super) token_store: Option<Arc<dyn TokenStore>>,
+    /// Transport settings other than the defaults.
+    pub(super) transport: Option<TransportConfig>,
 }
 
 /// A client connection to `SERVER`, its first Initial not yet polled.
@@ -131,7 +133,7 @@ pub(super) fn client(now: Instant, setup: ClientSetup) -> Connection {
         ConnectionInit {
             side: Side::Client,
             version: Version::V1,
-            config: Arc::new(TransportConfig::default()),
+            config: Arc::new(setup.transport.unwrap_or_default()),
             tls: session,
             retain_tls_state: true,
             local_cid: client_cid(),

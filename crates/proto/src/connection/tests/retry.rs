@@ -421,3 +421,53 @@ fn a_client_token_goes_in_every_initial_until_a_retry_replaces_it() {
     assert_eq!(again.token, TOKEN);
     assert_eq!(client.address_validation(), AddressValidation::Retry);
 }
+
+/// Collects a qlog trace in memory.
+#[cfg(feature = "qlog")]
+#[derive(Debug, Default)]
+struct Trace(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+#[cfg(feature = "qlog")]
+impl crate::qlog::QlogFactory for Trace {
+    fn create(&self, _side: Side, _odcid: &ConnectionId) -> Option<Box<dyn std::io::Write + Send>> {
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        Some(Box::new(Sink(self.0.clone())))
+    }
+}
+
+#[cfg(feature = "qlog")]
+#[test]
+fn a_followed_retry_is_a_received_packet_in_the_qlog_trace() {
+    let trace = std::sync::Arc::new(Trace::default());
+    let bytes = trace.0.clone();
+    let transport = crate::config::TransportConfig {
+        qlog: Some(trace),
+        ..crate::config::TransportConfig::default()
+    };
+    let now = epoch();
+    let mut client = client(
+        now,
+        ClientSetup {
+            transport: Some(transport),
+            ..ClientSetup::default()
+        },
+    );
+    let _ = transmit(&mut client, now).unwrap();
+    deliver(&mut client, now, good_retry());
+    let text = String::from_utf8(bytes.lock().unwrap().clone()).unwrap();
+    let retry = text
+        .split('\u{1e}')
+        .find(|record| record.contains("\"packet_type\":\"retry\""))
+        .expect("the Retry is in the trace");
+    assert!(retry.contains("quic:packet_received"), "{retry}");
+    assert!(!retry.contains("a retry token"), "never the token: {retry}");
+}
