@@ -4,9 +4,11 @@ mod token_store;
 
 use std::{fmt, sync::Arc, time::Duration};
 
+use bytes::Bytes;
 use rustls::CipherSuite;
 use zeroize::Zeroize;
 
+pub(crate) use self::token_store::NamedTokenStore;
 pub use self::token_store::{MemoryTokenStore, TokenStore};
 use crate::{
     cid::{ConnectionIdGenerator, RandomConnectionIdGenerator},
@@ -222,6 +224,18 @@ impl ClientConfig {
     pub fn token_store(mut self, store: Option<Arc<dyn TokenStore>>) -> Self {
         self.token_store = store;
         self
+    }
+
+    /// What a new connection to `server_name` gets of the token store: a
+    /// token taken out of it for the connection's Initials (empty without
+    /// one; RFC 9000 §8.1.3 has each used once), and the store with the
+    /// name, for the tokens the connection receives.
+    pub(crate) fn token_for(&self, server_name: &str) -> (Bytes, Option<NamedTokenStore>) {
+        let Some(store) = &self.token_store else {
+            return (Bytes::new(), None);
+        };
+        let token = store.take(server_name).unwrap_or_default();
+        (token, Some((store.clone(), Arc::from(server_name))))
     }
 
     /// Checks the configuration again, after its fields were changed.

@@ -302,12 +302,9 @@ impl Endpoint {
     /// Starts a client connection to `remote`, authenticating it as
     /// `server_name`.
     ///
-    /// When the configuration's [token
-    /// store](crate::config::ClientConfig::token_store) holds a token from
-    /// an earlier connection to `server_name` (a NEW_TOKEN frame, RFC 9000
-    /// §8.1.3), one is taken out of it and carried by the connection's
-    /// Initials, so the server can skip its Retry; the tokens this
-    /// connection receives go to the same store.
+    /// Its Initials carry a token the configuration's token store held for
+    /// `server_name`, if any, taken out of it; the tokens it receives go
+    /// there too (see [`ClientConfig::token_store`]).
     ///
     /// # Errors
     /// [`ConnectError`] when the TLS configuration cannot be used for QUIC.
@@ -330,23 +327,8 @@ impl Endpoint {
         let params = local_params(&config.transport, &local_cid, None);
         let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?
             .with_handshake_suites(config.handshake_cipher_suites.clone());
-        // RFC 9000 §8.1.3: a token from an earlier connection's NEW_TOKEN
-        // frame goes in this connection's Initials, so that the server can
-        // skip its Retry; each token is used once, so it is taken out.
-        let token = config
-            .token_store
-            .as_ref()
-            .and_then(|store| store.take(server_name))
-            .unwrap_or_default();
-        let validation = if token.is_empty() {
-            crate::AddressValidation::None
-        } else {
-            crate::AddressValidation::Token
-        };
-        let token_store = config
-            .token_store
-            .clone()
-            .map(|store| (store, Arc::<str>::from(server_name)));
+        // RFC 9000 §8.1.3: an earlier connection's NEW_TOKEN token, used once.
+        let (token, token_store) = config.token_for(server_name);
         let conn = Connection::new(
             now,
             ConnectionInit {
@@ -362,7 +344,8 @@ impl Endpoint {
                 local: self.local,
                 local_ip: None,
                 local_params: params,
-                validation,
+                // A client's follows from `token`.
+                validation: crate::AddressValidation::None,
                 new_tokens: Vec::new(),
                 token,
                 token_store,

@@ -1,7 +1,11 @@
 //! Where a client keeps the address validation tokens servers give it in
 //! NEW_TOKEN frames (RFC 9000 §8.1.3, §19.7), for its next connections.
 
-use std::{collections::HashMap, fmt, sync::Mutex};
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+};
 
 use bytes::Bytes;
 
@@ -27,6 +31,10 @@ pub trait TokenStore: Send + Sync + fmt::Debug {
     /// connection only, so a token taken is not given out again.
     fn take(&self, server_name: &str) -> Option<Bytes>;
 }
+
+/// A client's token store with the server name a connection's tokens are
+/// for.
+pub(crate) type NamedTokenStore = (Arc<dyn TokenStore>, Arc<str>);
 
 /// The default [`TokenStore`]: a bounded map in memory, lost when the
 /// process ends.
