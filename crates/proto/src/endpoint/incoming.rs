@@ -18,7 +18,7 @@ use super::{
     token::{Invalid, Opened, TokenKind},
 };
 use crate::{
-    AddressValidation, ConnectionId, EcnCodepoint, Side,
+    AddressValidation, ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, Side,
     config::ServerConfig,
     connection::{Connection, ConnectionInit, MIN_INITIAL_SIZE},
     crypto::{Keys, TlsConfigError, TlsSession},
@@ -496,7 +496,7 @@ impl Endpoint {
             self.dropped_datagrams += 1;
             return;
         };
-        if !self.admit(now, validated, &refused) {
+        if !self.admit(now, validated, first.starts_hello, &refused) {
             self.dropped_datagrams += 1;
             return;
         }
@@ -596,7 +596,13 @@ impl Endpoint {
     /// `true` to go on and hold it as an incoming. Otherwise it was sent a
     /// Retry, refused with CONNECTION_REFUSED, or (when no stateless answer
     /// could be queued) dropped, and counted.
-    fn admit(&mut self, now: Instant, validated: Validated, refused: &Refused) -> bool {
+    fn admit(
+        &mut self,
+        now: Instant,
+        validated: Validated,
+        starts_hello: bool,
+        refused: &Refused,
+    ) -> bool {
         let Some(server) = self.server.clone() else {
             return false;
         };
@@ -611,7 +617,13 @@ impl Endpoint {
         if validated == Validated::No
             && server.retry.wants_retry(in_progress, over_total || over_ip)
         {
-            self.send_retry(now, refused);
+            // RFC 9000 §8.1.2: the Retry answers the datagram that starts
+            // the ClientHello; the client sends the rest again after it,
+            // so a second datagram of the same flight is dropped rather
+            // than retried twice.
+            if starts_hello {
+                self.send_retry(now, refused);
+            }
             return false;
         }
         if over_total {
@@ -683,6 +695,10 @@ pub(super) struct FirstInitial {
     /// is cut to one byte more than the longest, which is enough for it to
     /// fail validation.
     pub(super) token: Vec<u8>,
+    /// Whether it carries the start of the ClientHello (CRYPTO data at
+    /// offset 0). A ClientHello too large for one datagram (a post-quantum
+    /// key share) comes in two; only the first is worth a Retry.
+    pub(super) starts_hello: bool,
 }
 
 /// RFC 9000 §7.2, §17.2.2; RFC 9001 §5.2: the first packet of a client's
@@ -707,6 +723,15 @@ fn open_first_initial(data: &BytesMut, cid_len: usize, version: Version) -> Opti
         .unwrap_or_default()
         .to_vec();
     let keys = Keys::initial(version, &dcid, Side::Server);
-    keys.remote.open_decoded(&mut first, None).ok()?;
-    Some(FirstInitial { dcid, scid, token })
+    let opened = keys.remote.open_decoded(&mut first, None).ok()?;
+    let payload = first.into_data().freeze().slice(opened.payload);
+    let starts_hello = Frames::new(payload, EncryptionLevel::Initial)
+        .map_while(Result::ok)
+        .any(|frame| matches!(frame, Frame::Crypto(crypto) if crypto.offset.into_inner() == 0));
+    Some(FirstInitial {
+        dcid,
+        scid,
+        token,
+        starts_hello,
+    })
 }

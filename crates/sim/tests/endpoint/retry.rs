@@ -70,6 +70,12 @@ fn cids(datagram: &[u8]) -> (Vec<u8>, Vec<u8>) {
 /// A 1200-byte client Initial to `dcid` carrying `token` and a PING,
 /// sealed with the Initial keys of `dcid`.
 fn initial_with_token(dcid: &ConnectionId, token: &[u8]) -> Vec<u8> {
+    initial_with(dcid, token, &[0x01])
+}
+
+/// A 1200-byte client Initial to `dcid` carrying `token` and `frames`,
+/// sealed with the Initial keys of `dcid`.
+fn initial_with(dcid: &ConnectionId, token: &[u8], frames: &[u8]) -> Vec<u8> {
     let keys = Keys::initial(Version::V1, dcid, Side::Client);
     let header = LongHeader {
         ty: LongHeaderType::Initial { token },
@@ -81,7 +87,7 @@ fn initial_with_token(dcid: &ConnectionId, token: &[u8]) -> Vec<u8> {
     };
     let mut packet = Vec::new();
     let layout = header.encode(&mut packet);
-    packet.push(0x01);
+    packet.extend_from_slice(frames);
     packet.resize(1200 - keys.local.packet.tag_len(), 0);
     packet.resize(1200, 0);
     layout.set_length(&mut packet).expect("the length fits");
@@ -393,4 +399,28 @@ fn the_owner_can_retry_one_client_whatever_the_policy() {
             .expect("pending")
             .remote_address_validated()
     );
+}
+
+#[test]
+fn only_the_datagram_that_starts_the_client_hello_is_retried() {
+    // A ClientHello with a post-quantum key share takes two datagrams; the
+    // client sends the second again after the Retry, so it gets no Retry
+    // of its own (the client would drop it, RFC 9000 §17.2.5.2).
+    let mut endpoint = server_where(|c| c.retry = RetryPolicy::Always);
+    let dcid = ConnectionId::new(&[8; 8]).expect("8 bytes");
+    // CRYPTO at offset 1000: the rest of a ClientHello.
+    feed(
+        &mut endpoint,
+        &initial_with(&dcid, &[], &[0x06, 0x43, 0xe8, 0x01, 0xaa]),
+    );
+    assert!(drain_transmits(&mut endpoint).is_empty(), "no Retry");
+    assert_eq!(endpoint.stats().retries_sent, 0);
+    // CRYPTO at offset 0: its start.
+    feed(
+        &mut endpoint,
+        &initial_with(&dcid, &[], &[0x06, 0x00, 0x01, 0x01]),
+    );
+    assert_eq!(drain_transmits(&mut endpoint).len(), 1, "a Retry");
+    assert_eq!(endpoint.stats().retries_sent, 1);
+    assert_eq!(endpoint.stats().incoming, 0);
 }
