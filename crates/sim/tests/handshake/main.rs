@@ -5,6 +5,7 @@
 //! again with `TERN_SIM_SEED=N` to replay exactly that run.
 
 mod handshake_info;
+mod retry;
 mod tls_release;
 
 use std::time::Duration;
@@ -23,7 +24,7 @@ fn perfect() -> LinkConfig {
 }
 
 /// Loss plus reordering, duplication and corruption in both directions.
-fn impaired(loss: f64) -> LinkConfig {
+pub(crate) fn impaired(loss: f64) -> LinkConfig {
     LinkConfig::default()
         .delay(Duration::from_millis(20))
         .jitter(Duration::from_millis(5))
