@@ -8,7 +8,8 @@
 //! directions share an optional [`Blackout`], and the client's apparent
 //! address can be rebound ([`Rebind`]). ECN codepoints survive the trip.
 //! [`Proxy::stop`] returns a [`Report`] of what went through, with the
-//! facts the runner checks (handshakes, amplification, Retry, ...).
+//! facts the runner checks (handshakes, amplification, Retry and the
+//! token the client sent back, ...).
 //!
 //! Threads, not async: one blocking receive thread per socket feeds a
 //! bounded channel; one scheduler thread decides every datagram's fate as
@@ -24,6 +25,7 @@ mod impair;
 mod loopback_tests;
 mod pcap;
 mod quic;
+mod retry;
 mod socket;
 #[cfg(test)]
 mod tests;
@@ -154,6 +156,8 @@ pub(crate) struct Report {
     pub(crate) amplification: Amplification,
     /// Whether the server sent a Retry.
     pub(crate) retry_seen: bool,
+    /// The server's Retry packets and the client's Initials after them.
+    pub(crate) retry: RetryReport,
     /// Whether the server sent a Version Negotiation packet.
     pub(crate) version_negotiation_seen: bool,
     /// How many times the client's upstream socket was replaced.
@@ -198,6 +202,27 @@ pub(crate) struct Amplification {
     pub(crate) server_bytes: u64,
     /// What the check noticed, in order.
     pub(crate) log: Vec<String>,
+}
+
+/// What the proxy saw of Retry: the server's Retry packets and the
+/// client's Initials after the first of them, read from their headers,
+/// which are not encrypted (RFC 9000 §17.2.2, §17.2.5).
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub(crate) struct RetryReport {
+    /// Retry packets from the server.
+    pub(crate) retries: u32,
+    /// Their Retry Tokens, in hex, in the order sent (the first 64).
+    pub(crate) tokens: Vec<String>,
+    /// Client Initial packets that entered the proxy after a Retry had.
+    pub(crate) initials_after_retry: u64,
+    /// Of those, the ones whose Token field is a Retry's token.
+    pub(crate) initials_with_retry_token: u64,
+    /// Of those again, the ones addressed to that Retry's Source
+    /// Connection ID, as RFC 9000 §7.2 requires.
+    pub(crate) initials_with_retry_token_to_retry_scid: u64,
+    /// Client Initials after a Retry with a token that no Retry carried
+    /// (a NEW_TOKEN token, or a damaged one).
+    pub(crate) initials_with_other_token: u64,
 }
 
 /// A running proxy; stop it with [`Proxy::stop`] (dropping it stops it too,

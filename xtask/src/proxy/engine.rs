@@ -30,6 +30,7 @@ use super::{
     now,
     pcap::PcapWriter,
     quic::{Datagram, LongType, hex},
+    retry::RetryCheck,
     socket::Endpoint,
     wall_clock,
 };
@@ -69,6 +70,7 @@ struct Engine {
     to_client: Direction,
     report: Report,
     amplification: AmplificationCheck,
+    retry: RetryCheck,
     server_replied: bool,
     client_pcap: Option<PcapWriter>,
     server_pcap: Option<PcapWriter>,
@@ -141,6 +143,7 @@ pub(crate) fn start(
         next_rebind_ip: 2,
         report: Report::default(),
         amplification: AmplificationCheck::default(),
+        retry: RetryCheck::default(),
         server_replied: false,
         client_pcap,
         server_pcap,
@@ -191,6 +194,7 @@ impl Engine {
 
     fn finish(mut self) -> Report {
         self.report.amplification = self.amplification.report();
+        self.report.retry = self.retry.report();
         let mut all: Vec<Upstream> = self.clients.drain().map(|(_, u)| u).collect();
         all.extend(self.retired.drain(..).map(|(_, u)| u));
         all.append(&mut self.closing);
@@ -255,6 +259,9 @@ impl Engine {
         if parsed.holds(LongType::Initial) && !self.server_replied {
             self.report.client_initials_before_reply += 1;
         }
+        for p in &parsed.packets {
+            self.retry.client_packet(p);
+        }
         if let Some(ip) = packet.local_ip {
             self.client_local_ip.insert(client, ip);
         }
@@ -299,6 +306,7 @@ impl Engine {
                 Some(LongType::Retry) => self.report.retry_seen = true,
                 _ => {}
             }
+            self.retry.server_packet(p);
         }
         self.report.version_negotiation_seen |= parsed.version_negotiation;
         self.amplification.server_datagram(packet.data.len());

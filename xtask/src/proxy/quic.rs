@@ -26,6 +26,12 @@ pub(crate) struct LongPacket {
     pub(crate) ty: Option<LongType>,
     pub(crate) dcid: Vec<u8>,
     pub(crate) scid: Vec<u8>,
+    /// The token, which travels in the clear: an Initial's Token field
+    /// (RFC 9000 §17.2.2), empty when the client sent none, or a Retry's
+    /// Retry Token (RFC 9000 §17.2.5: what lies between the Source
+    /// Connection ID and the 16-byte integrity tag). Empty for the other
+    /// types, and when the field does not parse.
+    pub(crate) token: Vec<u8>,
 }
 
 /// What one datagram holds, as far as the walk got.
@@ -138,17 +144,27 @@ fn parse_long(data: &[u8]) -> Option<Parsed<'_>> {
     let dcid = r.cid()?;
     let scid = r.cid()?;
     let ty = long_type(version, first);
-    let packet = LongPacket {
+    let mut packet = LongPacket {
         version,
         ty,
         dcid,
         scid,
+        token: Vec::new(),
     };
     // The header parsed, so the packet counts even if its length is bad;
     // only the walk to the next coalesced packet depends on the length.
     let next = match ty {
-        None | Some(LongType::Retry) => None,
-        Some(LongType::Initial) => skip_token(&mut r).and_then(|()| skip_payload(&mut r)),
+        None => None,
+        Some(LongType::Retry) => {
+            // RFC 9000 §17.2.5: a Retry runs to the end of the datagram.
+            let token_len = r.0.len().saturating_sub(RETRY_TAG_LEN);
+            packet.token = r.0.get(..token_len).unwrap_or_default().to_vec();
+            None
+        }
+        Some(LongType::Initial) => read_token(&mut r).and_then(|token| {
+            packet.token = token.to_vec();
+            skip_payload(&mut r)
+        }),
         Some(LongType::ZeroRtt | LongType::Handshake) => skip_payload(&mut r),
     };
     Some(match next {
@@ -157,15 +173,19 @@ fn parse_long(data: &[u8]) -> Option<Parsed<'_>> {
     })
 }
 
-fn skip_token(r: &mut Reader<'_>) -> Option<()> {
+// RFC 9000 §17.2.2: a varint length, then the token.
+fn read_token<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
     let len = usize::try_from(r.varint()?).ok()?;
-    r.bytes(len).map(|_| ())
+    r.bytes(len)
 }
 
 fn skip_payload(r: &mut Reader<'_>) -> Option<()> {
     let len = usize::try_from(r.varint()?).ok()?;
     r.bytes(len).map(|_| ())
 }
+
+/// RFC 9001 §5.8: the Retry Integrity Tag closing every Retry packet.
+const RETRY_TAG_LEN: usize = 16;
 
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -9,6 +9,7 @@ use super::{
     impair::{Fate, Impairer, Link, in_blackout},
     pcap::ip_packet,
     quic::{Datagram, LongType, VERSION_1, VERSION_2, hex},
+    retry::RetryCheck,
 };
 
 /// A two-byte varint (RFC 9000 §16).
@@ -83,6 +84,89 @@ fn walker_knows_the_version_2_type_bits() {
     assert!(Datagram::parse(&retry).holds(LongType::Retry));
     let retry_v1 = long_packet(0b11, VERSION_1, &[1], &[2], None, 20);
     assert!(Datagram::parse(&retry_v1).holds(LongType::Retry));
+}
+
+/// RFC 9001 §A.4: the server's Retry, integrity tag included.
+const RFC9001_RETRY: &str =
+    "ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba";
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+// RFC 9000 §17.2.5 (test): the Retry Token is what lies between the
+// Source Connection ID and the 16-byte integrity tag.
+#[test]
+fn walker_reads_the_token_of_the_rfc_9001_retry() {
+    let parsed = Datagram::parse(&unhex(RFC9001_RETRY));
+    assert_eq!(parsed.packets.len(), 1);
+    let retry = &parsed.packets[0];
+    assert_eq!(retry.ty, Some(LongType::Retry));
+    assert_eq!(retry.version, VERSION_1);
+    assert!(retry.dcid.is_empty());
+    assert_eq!(hex(&retry.scid), "f067a5502a4262b5");
+    assert_eq!(retry.token, b"token");
+}
+
+#[test]
+fn a_retry_too_short_for_its_tag_has_an_empty_token() {
+    let mut short = unhex(RFC9001_RETRY);
+    short.truncate(short.len() - 17);
+    let parsed = Datagram::parse(&short);
+    assert!(parsed.holds(LongType::Retry));
+    assert!(parsed.packets[0].token.is_empty());
+}
+
+// RFC 9000 §17.2.2 (test): an Initial's token follows its varint length;
+// the packets coalesced behind it still parse.
+#[test]
+fn walker_reads_the_token_of_an_initial() {
+    let mut datagram = long_packet(0b00, VERSION_1, &[7; 8], &[1], Some(b"token"), 30);
+    datagram.extend(handshake_v1(&[1], 20));
+    let parsed = Datagram::parse(&datagram);
+    assert_eq!(parsed.packets[0].token, b"token");
+    assert!(parsed.packets[1].token.is_empty());
+    assert!(parsed.holds(LongType::Handshake));
+    let empty = long_packet(0b00, VERSION_1, &[7; 8], &[1], Some(&[]), 30);
+    assert!(Datagram::parse(&empty).packets[0].token.is_empty());
+    // A token length past the end: the Initial counts, without a token.
+    let mut cut = long_packet(0b00, VERSION_1, &[7; 8], &[1], Some(b"token"), 30);
+    cut.truncate(18);
+    let parsed = Datagram::parse(&cut);
+    assert!(parsed.holds(LongType::Initial));
+    assert!(parsed.packets[0].token.is_empty());
+}
+
+// RFC 9000 §8.1.2, §7.2 (test): the client's next Initial carries the
+// Retry's token and goes to the Retry's Source Connection ID.
+#[test]
+fn the_retry_check_matches_the_clients_token_to_the_retry() {
+    let retry = Datagram::parse(&unhex(RFC9001_RETRY)).packets.remove(0);
+    let scid = retry.scid.clone();
+    let initial = |dcid: &[u8], token: &[u8]| {
+        Datagram::parse(&long_packet(0b00, VERSION_1, dcid, &[1], Some(token), 30))
+            .packets
+            .remove(0)
+    };
+    let mut check = RetryCheck::default();
+    // Before any Retry, nothing counts, not even the same token.
+    check.client_packet(&initial(&[9; 8], b"token"));
+    assert_eq!(check.report().initials_with_retry_token, 0);
+    check.server_packet(&retry);
+    check.client_packet(&initial(&[9; 8], b""));
+    check.client_packet(&initial(&[9; 8], b"other"));
+    check.client_packet(&initial(&[9; 8], b"token"));
+    check.client_packet(&initial(&scid, b"token"));
+    let report = check.report();
+    assert_eq!(report.retries, 1);
+    assert_eq!(report.tokens, [hex(b"token")]);
+    assert_eq!(report.initials_after_retry, 4);
+    assert_eq!(report.initials_with_other_token, 1);
+    assert_eq!(report.initials_with_retry_token, 2);
+    assert_eq!(report.initials_with_retry_token_to_retry_scid, 1);
 }
 
 #[test]
