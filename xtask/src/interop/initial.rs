@@ -53,6 +53,13 @@ pub(crate) struct ClientHelloView {
     /// Distinct original Destination Connection IDs: connections the
     /// client started.
     pub(crate) connections: usize,
+    /// Decrypted client Initials that carry a token (after a Retry, or
+    /// from NEW_TOKEN).
+    pub(crate) initials_with_token: usize,
+    /// Of those, the ones whose packet number is not above every packet
+    /// number the connection's Initials without a token used: the client
+    /// started its packet numbers over (RFC 9000 §17.2.5.3 forbids it).
+    pub(crate) packet_numbers_reset: usize,
 }
 
 /// Reads the capture at `pcap` and opens the Initial packets the client
@@ -213,6 +220,8 @@ struct Connection {
     key_dcids: Vec<ConnectionId>,
     /// The largest packet number opened, to expand the next one.
     largest_pn: Option<u64>,
+    /// The largest packet number of an opened Initial without a token.
+    largest_pn_without_token: Option<u64>,
     /// The Initial CRYPTO stream.
     crypto: CryptoStream,
     /// The same two for the server's Initials.
@@ -370,7 +379,8 @@ impl Reader {
             let index = index.unwrap_or_else(|| self.start_connection(packet, dcid));
             self.routes.entry(dcid).or_insert((index, key_dcid));
             self.view.initial_packets += 1;
-            self.opened(index, pn, payload);
+            let has_token = packet.token().is_some_and(|token| !token.is_empty());
+            self.opened(index, pn, has_token, payload);
             return;
         }
         self.view.undecryptable += 1;
@@ -383,6 +393,7 @@ impl Reader {
             client_scid: packet.scid().copied().unwrap_or(ConnectionId::EMPTY),
             key_dcids: vec![dcid],
             largest_pn: None,
+            largest_pn_without_token: None,
             crypto: CryptoStream::default(),
             server_largest_pn: None,
             server_crypto: CryptoStream::default(),
@@ -392,11 +403,26 @@ impl Reader {
     }
 
     /// Reads the frames of an opened client Initial of connection `index`.
-    fn opened(&mut self, index: usize, pn: u64, payload: Bytes) {
+    fn opened(&mut self, index: usize, pn: u64, has_token: bool, payload: Bytes) {
         let Some(conn) = self.connections.get_mut(index) else {
             return;
         };
         conn.largest_pn = Some(conn.largest_pn.map_or(pn, |largest| largest.max(pn)));
+        if has_token {
+            self.view.initials_with_token += 1;
+            // RFC 9000 §17.2.5.3: the Initials after a Retry continue the
+            // packet number space; the runner fails a client whose token
+            // Initial reuses a number its earlier Initials had.
+            if conn
+                .largest_pn_without_token
+                .is_some_and(|before| pn <= before)
+            {
+                self.view.packet_numbers_reset += 1;
+            }
+        } else {
+            conn.largest_pn_without_token =
+                Some(conn.largest_pn_without_token.map_or(pn, |l| l.max(pn)));
+        }
         if read_crypto(&mut conn.crypto, payload) {
             self.view.client_hello_sends += 1;
         }

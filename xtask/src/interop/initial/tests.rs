@@ -291,13 +291,26 @@ fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
 /// A v1 client Initial to `dcid` from `scid`, protected with the client
 /// Initial keys of `key_dcid`, its frames padded to a 1200-byte datagram.
 fn seal_initial(key_dcid: &[u8], dcid: &[u8], scid: &[u8], pn: u32, frames: &[u8]) -> Vec<u8> {
+    seal_initial_with_token(key_dcid, dcid, scid, &[], pn, frames)
+}
+
+/// The same, carrying `token` (under 64 bytes).
+fn seal_initial_with_token(
+    key_dcid: &[u8],
+    dcid: &[u8],
+    scid: &[u8],
+    token: &[u8],
+    pn: u32,
+    frames: &[u8],
+) -> Vec<u8> {
     let keys = Keys::initial(Version::V1, key_dcid, Side::Client);
     let mut packet = vec![0xc3, 0, 0, 0, 1];
     packet.push(u8::try_from(dcid.len()).unwrap());
     packet.extend_from_slice(dcid);
     packet.push(u8::try_from(scid.len()).unwrap());
     packet.extend_from_slice(scid);
-    packet.push(0); // no token
+    packet.push(u8::try_from(token.len()).unwrap());
+    packet.extend_from_slice(token);
     // Length (2 bytes) + pn (4) + payload + tag (16) makes 1200.
     let payload_len = 1200 - packet.len() - 2 - 4 - 16;
     assert!(frames.len() <= payload_len);
@@ -338,6 +351,8 @@ fn rfc_client_initial_sent_twice_counts_two_client_hellos() {
             client_hello_sends: 2,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            initials_with_token: 0,
+            packet_numbers_reset: 0,
             // RFC 9001 §A.3 (test): the server's Initial opens with keys
             // from the client's DCID; its ServerHello picks AES-128-GCM.
             server_hello_suite: Some(0x1301),
@@ -360,6 +375,8 @@ fn v2_client_initial_reads_from_a_big_endian_nanosecond_ipv6_capture() {
             client_hello_sends: 1,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            initials_with_token: 0,
+            packet_numbers_reset: 0,
             server_hello_suite: None,
         }
     );
@@ -393,6 +410,8 @@ fn split_client_hello_reassembles_across_a_dcid_change() {
             client_hello_sends: 1,
             cipher_suites: RFC_SUITES.to_vec(),
             connections: 1,
+            initials_with_token: 0,
+            packet_numbers_reset: 0,
             server_hello_suite: None,
         }
     );
@@ -414,6 +433,33 @@ fn retry_moves_the_keys_without_starting_a_connection() {
     assert_eq!(view.undecryptable, 0);
     assert_eq!(view.client_hello_sends, 2);
     assert_eq!(view.connections, 1);
+    assert_eq!(view.initials_with_token, 0);
+}
+
+// RFC 9000 §17.2.5.3 (test): the Initial that carries the Retry's token
+// continues the packet numbers; one that starts them over is counted.
+#[test]
+fn a_token_initial_that_reuses_a_packet_number_counts_as_a_reset() {
+    let retry_scid = hex("f067a5502a4262b5");
+    let hello = crypto_frame(0, &rfc_client_hello());
+    for (pn, resets) in [(3, 0), (2, 1), (0, 1)] {
+        let pcap = PcapWriter::new(false, false)
+            .client_sent(&hex(V1_CLIENT_PACKET))
+            .client_received(&hex(V1_RETRY))
+            .client_sent(&seal_initial_with_token(
+                &retry_scid,
+                &retry_scid,
+                &[],
+                b"token",
+                pn,
+                &hello,
+            ))
+            .write(&format!("retry-pn-{pn}"));
+        let view = pcap.read().unwrap();
+        assert_eq!(view.initial_packets, 2, "pn {pn}");
+        assert_eq!(view.initials_with_token, 1, "pn {pn}");
+        assert_eq!(view.packet_numbers_reset, resets, "pn {pn}");
+    }
 }
 
 #[test]
