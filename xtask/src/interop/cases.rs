@@ -14,6 +14,12 @@ const MB: usize = 1 << 20;
 pub(crate) enum Check {
     /// No Retry packet was sent.
     NoRetry,
+    /// The server sent a Retry and the client followed it, as the headers
+    /// show in the clear (RFC 9000 §17.2.2, §17.2.5): an Initial after the
+    /// Retry carried its token, to the Retry's Source Connection ID
+    /// (RFC 9000 §7.2), and continued the packet numbers (RFC 9000
+    /// §17.2.5.3, read from the decrypted Initials, RFC 9001 §5.2).
+    RetryFollowed,
     /// The client sent its ClientHello at least twice: it was retransmitted
     /// over the long RTT. Read from the client's Initial packets, which the
     /// path can decrypt (RFC 9001 §5.2).
@@ -189,6 +195,13 @@ pub(crate) fn all() -> Vec<Case> {
             files: &[(1, 3 * MB)],
             checks: &[Check::ChaCha20Negotiated],
             ..case("chacha20", "chacha20")
+        },
+        Case {
+            description: "the server sends a Retry; the client's next Initial carries its token; \
+                          one 10 KiB file",
+            files: &[(1, 10 * KB)],
+            checks: &[Check::RetryFollowed],
+            ..case("retry", "retry")
         },
         Case {
             description: "a 10 MiB file while the link is cut for 2 s every 7 s",

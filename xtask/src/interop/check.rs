@@ -14,7 +14,7 @@ use super::{
     run::RunDir,
     tshark::{self, Datagram},
 };
-use crate::proxy::Report;
+use crate::proxy::{Report, RetryReport};
 
 /// QUIC version 1 (RFC 9000).
 const QUIC_V1: u32 = 1;
@@ -44,7 +44,7 @@ pub(crate) fn verify(
     let needs_initials = case.checks.iter().any(|c| {
         matches!(
             c,
-            Check::ClientHelloRetransmitted | Check::ChaCha20Negotiated
+            Check::ClientHelloRetransmitted | Check::ChaCha20Negotiated | Check::RetryFollowed
         )
     });
     let view = if needs_initials {
@@ -111,6 +111,7 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
                 return Err("the server sent a Retry".into());
             }
         }
+        Check::RetryFollowed => retry_followed(&report.retry, view)?,
         Check::ClientHelloRetransmitted => {
             if view.client_hello_sends < 2 {
                 return Err(format!(
@@ -170,6 +171,37 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The server sent a Retry, and an Initial of the client after it carried
+/// its token, to its Source Connection ID, without starting the packet
+/// numbers over.
+fn retry_followed(retry: &RetryReport, view: &ClientHelloView) -> Result<(), String> {
+    if retry.retries == 0 {
+        return Err("the server sent no Retry".into());
+    }
+    if retry.initials_with_retry_token == 0 {
+        return Err(format!(
+            "no client Initial after the Retry carried its token: {} Initial(s) after it, \
+             {} with another token",
+            retry.initials_after_retry, retry.initials_with_other_token
+        ));
+    }
+    if retry.initials_with_retry_token_to_retry_scid == 0 {
+        return Err(
+            "the client's Initials with the Retry's token did not go to the Retry's \
+             Source Connection ID (RFC 9000 §7.2)"
+                .into(),
+        );
+    }
+    if view.packet_numbers_reset > 0 {
+        return Err(format!(
+            "{} client Initial(s) with a token reused a packet number sent before the Retry \
+             (RFC 9000 §17.2.5.3)",
+            view.packet_numbers_reset
+        ));
     }
     Ok(())
 }
@@ -464,5 +496,50 @@ mod tests {
             datagram(SERVER, UPSTREAM, vec![handshake(None, vec![7500])]),
         ];
         assert!(handshake_crypto(&server).is_ok());
+    }
+
+    fn retried(with_token: u64, to_scid: u64) -> RetryReport {
+        RetryReport {
+            retries: 1,
+            tokens: vec!["746f6b656e".into()],
+            initials_after_retry: 2,
+            initials_with_retry_token: with_token,
+            initials_with_retry_token_to_retry_scid: to_scid,
+            initials_with_other_token: 0,
+        }
+    }
+
+    // RFC 9000 §8.1.2, §7.2, §17.2.5.3 (test): the retry case needs a
+    // Retry, then an Initial with its token to its SCID, packet numbers
+    // continued.
+    #[test]
+    fn retry_followed_needs_the_token_back_at_the_retrys_scid() {
+        let view = ClientHelloView::default();
+        assert!(retry_followed(&retried(1, 1), &view).is_ok());
+        let none = RetryReport::default();
+        assert!(
+            retry_followed(&none, &view)
+                .unwrap_err()
+                .contains("no Retry")
+        );
+        assert!(
+            retry_followed(&retried(0, 0), &view)
+                .unwrap_err()
+                .contains("carried its token")
+        );
+        assert!(
+            retry_followed(&retried(1, 0), &view)
+                .unwrap_err()
+                .contains("Source Connection ID")
+        );
+        let reset = ClientHelloView {
+            packet_numbers_reset: 1,
+            ..ClientHelloView::default()
+        };
+        assert!(
+            retry_followed(&retried(1, 1), &reset)
+                .unwrap_err()
+                .contains("packet number")
+        );
     }
 }

@@ -200,6 +200,19 @@ QUIC-capable AES-128-GCM in every QUIC provider, for Initial packets
 (RFC 9001 §5.2), and offers every suite of its provider. A Tern client
 held to ChaCha20-Poly1305 refuses a server that picks another suite.
 
+`retry` needs no key log either: Retry packets and the Token field of
+Initial packets are not encrypted (RFC 9000 §17.2.2, §17.2.5), so the
+proxy reads them as they pass. The check is that the server sent a Retry,
+that a client Initial after it carried the Retry's token, addressed to the
+Retry's Source Connection ID (RFC 9000 §7.2), and, as the runner also
+checks, that the client's Initials after the Retry (opened with keys from
+its Source Connection ID, RFC 9001 §5.2) did not start their packet
+numbers over (RFC 9000 §17.2.5.3). `TESTCASE=retry` tells each server to
+send a Retry to every new client: Tern's with `RetryPolicy::Always`,
+aioquic's with the `retry` option of its `QuicServer`, quinn's by calling
+`Incoming::retry` for every attempt whose address is not validated yet, as
+quinn's own interop server does.
+
 ## ECN over loopback
 
 Over loopback, a batch sent with GSO reaches a socket that has UDP GRO on
