@@ -9,10 +9,12 @@ Run as ``<venv>/bin/python xtask/peers/aioquic/peer.py`` (venv built from
 configured only by environment variables:
 
 * ``ROLE``: ``server`` or ``client``.
-* ``TESTCASE``: ``handshake``, ``transfer``, ``multiconnect`` or ``chacha20``.
-  Anything else prints a one-line reason to stderr and exits 127. ``ecn`` is
-  among those: aioquic never sets ECT codepoints on its sockets nor reads
-  them, and discards the counts of ACK_ECN frames it receives.
+* ``TESTCASE``: ``handshake``, ``transfer``, ``multiconnect``, ``chacha20`` or
+  ``retry`` (the server sends a Retry to every new client, with aioquic's own
+  ``retry`` option of ``QuicServer``; aioquic's client follows a Retry by
+  itself). Anything else prints a one-line reason to stderr and exits 127.
+  ``ecn`` is among those: aioquic never sets ECT codepoints on its sockets
+  nor reads them, and discards the counts of ACK_ECN frames it receives.
 * ``SSLKEYLOGFILE`` (optional): the TLS key log is appended there.
 * ``QLOGDIR`` (optional): one qlog file per connection is written there.
 * server: ``WWW`` (directory served), ``CERTS`` (directory with ``cert.pem``,
@@ -64,7 +66,7 @@ from aioquic.quic.packet import QuicProtocolVersion
 from aioquic.tls import CipherSuite
 
 ALPN = "hq-interop"
-SUPPORTED = ("handshake", "transfer", "multiconnect", "chacha20")
+SUPPORTED = ("handshake", "transfer", "multiconnect", "chacha20", "retry")
 # Application error code used to reset a stream whose request can't be served.
 RESET_CODE = 0x101
 # Application error code the client closes with when a download failed.
@@ -217,6 +219,9 @@ async def run_server(testcase: str) -> None:
         lambda: QuicServer(
             configuration=config,
             create_protocol=lambda *a, **kw: HqServerProtocol(*a, www=www, **kw),
+            # A Retry for every Initial without a token; the token binds the
+            # client's address and the original DCID (RFC 9000 §8.1.2).
+            retry=testcase == "retry",
         ),
         sock=sock,
     )

@@ -5,8 +5,9 @@
 //! configured only through environment variables:
 //!
 //! - `ROLE`: `server` or `client`.
-//! - `TESTCASE`: `handshake`, `transfer`, `multiconnect`, `chacha20` or `ecn`;
-//!   anything else exits with code 127.
+//! - `TESTCASE`: `handshake`, `transfer`, `multiconnect`, `chacha20`, `ecn` or
+//!   `retry` (the server answers every first Initial with a Retry; quinn's
+//!   client follows one by itself); anything else exits with code 127.
 //! - `SSLKEYLOGFILE`: if set, the TLS secrets are logged there (NSS key log format).
 //! - `QLOGDIR`: if set, one qlog file per connection is written there.
 //! - Server: `WWW` (directory served), `CERTS` (directory with `cert.pem` and
@@ -53,6 +54,9 @@ pub(crate) enum TestCase {
     ChaCha20,
     /// Like `Transfer`; quinn marks packets ECT(0) by default.
     Ecn,
+    /// Like `Handshake`, but the server sends a Retry to every client that
+    /// did not bring a Retry token.
+    Retry,
 }
 
 impl TestCase {
@@ -64,6 +68,7 @@ impl TestCase {
             "multiconnect" => Self::Multiconnect,
             "chacha20" => Self::ChaCha20,
             "ecn" => Self::Ecn,
+            "retry" => Self::Retry,
             _ => return None,
         })
     }

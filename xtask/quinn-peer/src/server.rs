@@ -48,6 +48,16 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
     let _ = std::io::stdout().flush();
 
     while let Some(incoming) = endpoint.accept().await {
+        // As quinn's own interop server: a Retry for every attempt that did
+        // not carry a Retry token (RFC 9000 §8.1.2). `may_retry` rather than
+        // `remote_address_validated`, so that a client with a NEW_TOKEN
+        // token is sent one too.
+        if testcase == TestCase::Retry && incoming.may_retry() {
+            if let Err(e) = incoming.retry() {
+                eprintln!("cannot send a Retry: {e}");
+            }
+            continue;
+        }
         let odcid = incoming.orig_dst_cid();
         let connecting = match qlog_stream(&format!("server-{odcid}"), "quinn-peer server") {
             Some(qlog) => {
