@@ -51,6 +51,18 @@ fn output(command: &mut Command) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Where the `cargo build` below puts the workspace's binaries:
+/// `CARGO_TARGET_DIR` when it is set (relative to `root`, where the build
+/// runs), else `target/` under the root. Without this, a run with
+/// `CARGO_TARGET_DIR` set would build there and start whatever older
+/// binary `target/` still held.
+fn cargo_target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
 /// Builds `tern-interop` in release mode.
 pub(crate) fn tern(root: &Path) -> Result<Peer, String> {
     run(
@@ -73,7 +85,7 @@ pub(crate) fn tern(root: &Path) -> Result<Peer, String> {
     Ok(Peer {
         name: "tern".into(),
         version: format!("{} ({commit})", env!("CARGO_PKG_VERSION")),
-        program: root.join("target/release/tern-interop"),
+        program: cargo_target_dir(root).join("release/tern-interop"),
         args: Vec::new(),
     })
 }
