@@ -70,8 +70,11 @@
 //! - **Incoming.** [`Endpoint::accept`] yields an [`Incoming`] before any
 //!   TLS work: [`accept`](Incoming::accept) (or
 //!   [`accept_with`](Incoming::accept_with) a configuration of its own),
-//!   [`refuse`](Incoming::refuse), or [`ignore`](Incoming::ignore); dropped
-//!   undecided, it is refused.
+//!   [`refuse`](Incoming::refuse), [`retry`](Incoming::retry) (the client
+//!   proves its address first, and comes back as a new `Incoming`), or
+//!   [`ignore`](Incoming::ignore); dropped undecided, it is refused. The
+//!   server's [`RetryPolicy`] (`ServerConfig::retry`) sends Retry on its
+//!   own: by default once many handshakes are in progress.
 //! - **Connection.** Clones, streams and event streams are handles; the
 //!   last one dropped closes the connection with code 0. After
 //!   [`Connection::close`], every operation fails with
@@ -126,7 +129,7 @@ pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, default_run
 pub use tern_proto as proto;
 pub use tern_proto::{
     HandshakeInfo, VarInt,
-    config::{ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    config::{ClientConfig, EndpointConfig, RetryPolicy, ServerConfig, TransportConfig},
     connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
     crypto::TlsConfigError,
     endpoint::{AcceptError, EndpointStats, InitialRefusal},
@@ -137,7 +140,7 @@ pub use crate::{
     endpoint::{Accept, Endpoint, WaitIdle},
     error::{EndpointError, ReadError, WriteError},
     events::Events,
-    incoming::Incoming,
+    incoming::{Incoming, RetryError},
     streams::{RecvStream, SendStream},
 };
 

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use tern_proto::{
     VarInt,
     config::{ClientConfig, ServerConfig},
-    endpoint::{AcceptError, ConnectError, Endpoint, EndpointStats, IncomingId},
+    endpoint::{AcceptError, ConnectError, Endpoint, EndpointStats, IncomingId, RetryError},
 };
 
 use crate::{AsyncUdpSocket, ConnectionRef, Runtime, shared::EndpointShared};
@@ -209,7 +209,8 @@ impl Drop for EndpointRef {
 }
 
 /// A client's first Initial, held by the endpoint until the application
-/// accepts, refuses or ignores it. Dropping it undecided refuses it.
+/// accepts, refuses, retries or ignores it. Dropping it undecided refuses
+/// it.
 pub struct IncomingRef {
     shared: Arc<EndpointShared>,
     id: IncomingId,
@@ -240,7 +241,9 @@ impl IncomingRef {
             .flatten()
     }
 
-    /// Whether the client's address was validated (by a Retry token).
+    /// Whether the client's address was validated before its handshake: it
+    /// brought a Retry token, or a NEW_TOKEN token from an earlier
+    /// connection.
     #[must_use]
     pub fn remote_address_validated(&self) -> bool {
         self.read(tern_proto::endpoint::IncomingInfo::remote_address_validated)
@@ -273,6 +276,43 @@ impl IncomingRef {
         };
         self.shared.wake();
         Ok(conn)
+    }
+
+    /// Answers it with a Retry packet (RFC 9000 §8.1.2), whatever the
+    /// server's retry policy: the client comes back with a token that
+    /// proves its address, as a new incoming whose
+    /// [`remote_address_validated`](Self::remote_address_validated) is
+    /// true. Nothing is kept meanwhile. On success, or when the endpoint no
+    /// longer holds it, this one is decided and dropping it does nothing.
+    ///
+    /// # Errors
+    /// [`RetryError::AddressValidated`] when the client already proved its
+    /// address: it is still undecided, to accept or refuse.
+    /// [`RetryError::UnknownIncoming`] when it was decided already, timed
+    /// out, or the endpoint stopped.
+    pub fn retry(&mut self) -> Result<(), RetryError> {
+        if self.decided {
+            return Err(RetryError::UnknownIncoming);
+        }
+        let result = {
+            let mut state = self.shared.state();
+            let result = if state.stopped {
+                Err(RetryError::UnknownIncoming)
+            } else {
+                let now = self.shared.now();
+                state.endpoint.retry_incoming(now, self.id)
+            };
+            if !matches!(result, Err(RetryError::AddressValidated)) {
+                self.decided = true;
+                state.incoming_out = state.incoming_out.saturating_sub(1);
+            }
+            result
+        };
+        if result.is_ok() {
+            // The Retry leaves at the driver's next turn.
+            self.shared.wake();
+        }
+        result
     }
 
     /// Refuses it: the client gets CONNECTION_REFUSED at once.

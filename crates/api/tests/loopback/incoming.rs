@@ -1,5 +1,6 @@
-//! `Incoming`: the server decides before any TLS work; per-connection
-//! configuration; the address a client sent to on a wildcard socket.
+//! `Incoming`: the server decides before any TLS work (accept, refuse,
+//! retry, ignore); per-connection configuration; the address a client sent
+//! to on a wildcard socket.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -15,6 +16,7 @@ crate::on_both_runtimes!(
     an_ignored_client_hears_nothing,
     accept_with_gives_one_connection_its_own_configuration,
     on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to,
+    a_retried_client_is_sent_a_retry_and_nothing_is_kept,
 );
 
 async fn a_refused_client_learns_it_at_once(rt: Rt) {
@@ -126,6 +128,42 @@ async fn on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to(rt: Rt)
         let served = timeout(&rt, served).await.unwrap();
         assert_eq!(expected(served.local_ip()), Some(client_ip));
         assert!(conn.try_handshake_info().is_some());
+    }
+}
+
+// RFC 9000 §8.1.2 (test): retry() answers with a Retry packet and keeps
+// no state for the client.
+async fn a_retried_client_is_sent_a_retry_and_nothing_is_kept(rt: Rt) {
+    let pair = pair(&rt);
+    let client = raw_client(&rt, pair.server.local_addr().unwrap());
+    let incoming = timeout(&rt, pair.server.accept()).await.unwrap();
+    assert!(!incoming.remote_address_validated());
+    incoming.retry().unwrap();
+    let first = timeout(&rt, next_datagram(&rt, &client)).await;
+    // RFC 9000 §17.2.5: a long header whose type bits say Retry (v1: 0b11).
+    assert_eq!(
+        first[0] & 0xf0,
+        0xf0,
+        "a Retry packet, first byte {first:#04x?}"
+    );
+    let stats = pair.server.stats();
+    assert_eq!(stats.retries_sent, 1);
+    assert_eq!(pair.server.open_connections(), 0);
+}
+
+/// The next datagram that reaches `socket`, polled without blocking the
+/// runtime, so that the event loop runs meanwhile on any runtime.
+async fn next_datagram(rt: &Rt, socket: &std::net::UdpSocket) -> Vec<u8> {
+    socket.set_nonblocking(true).unwrap();
+    let mut buf = [0; 2048];
+    loop {
+        match socket.recv_from(&mut buf) {
+            Ok((len, _)) => return buf[..len].to_vec(),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                rt.sleep(Duration::from_millis(5)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
     }
 }
 
