@@ -74,12 +74,17 @@ async fn connect(
     // The handshake snapshot, for the log: what was negotiated.
     if let Ok(info) = conn.handshake_info().await {
         eprintln!(
-            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}",
+            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}{}",
             info.quic_version(),
             info.cipher_suite()
                 .map_or("unknown suite", |suite| suite.name),
             info.key_exchange_group().unwrap_or("unknown group"),
             info.handshake_duration(),
+            if info.retry_used() {
+                ", after a Retry"
+            } else {
+                ""
+            },
         );
     }
     Ok(conn)

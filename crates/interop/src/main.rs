@@ -9,7 +9,9 @@
 //! `WWW`, `CERTS`, `DOWNLOADS` and `PORT` override those paths and the
 //! port. HTTP/0.9 over ALPN `hq-interop`. Under `multiconnect` the client
 //! opens one connection per request, one after the other; otherwise every
-//! request shares one connection. Exit 0 on success, 1 on failure, 127 for
+//! request shares one connection. Under `retry` the server sends a Retry to
+//! every client that did not bring a Retry token (`RetryPolicy::Always`);
+//! the client follows a Retry in every case. Exit 0 on success, 1 on failure, 127 for
 //! a test case not supported yet. `RUST_LOG` turns on logging to stderr.
 //!
 //! `crates/interop/Dockerfile` and `run_endpoint.sh` package it for the
@@ -42,6 +44,7 @@ const SUPPORTED: &[&str] = &[
     "amplificationlimit",
     "goodput",
     "crosstraffic",
+    "retry",
 ];
 
 /// Cases whose client opens one connection per request.
@@ -62,6 +65,9 @@ pub(crate) struct Options {
     pub(crate) chacha: bool,
     /// One connection per request, one after the other (`multiconnect`).
     pub(crate) multiconnect: bool,
+    /// The server makes every new client prove its address with a Retry
+    /// (`retry`).
+    pub(crate) retry: bool,
     /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
     pub(crate) key_log: bool,
     /// The transport settings, with a qlog trace per connection in
@@ -88,6 +94,7 @@ impl Options {
         Ok(Self {
             chacha: case == "chacha20",
             multiconnect: ONE_CONNECTION_PER_REQUEST.contains(&case),
+            retry: case == "retry",
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
             transport: std::sync::Arc::new(transport),
         })
@@ -131,8 +138,8 @@ impl Options {
     }
 
     /// The server configuration with the key log (when asked for), the
-    /// transport settings, and for `chacha20` a handshake held to
-    /// ChaCha20-Poly1305.
+    /// transport settings, for `chacha20` a handshake held to
+    /// ChaCha20-Poly1305, and for `retry` a Retry for every new client.
     pub(crate) fn server_config(
         &self,
         config: tern::ServerConfig,
@@ -146,6 +153,12 @@ impl Options {
             config = config
                 .handshake_cipher_suites(&[CHACHA20.suite()])
                 .map_err(|e| e.to_string())?;
+        }
+        if self.retry {
+            // RFC 9000 §8.1.2: the runner's retry case wants a Retry before
+            // every handshake; clients that come back with its token are
+            // not sent another.
+            config = config.retry_policy(tern::RetryPolicy::Always);
         }
         config.transport = self.transport.clone();
         Ok(config)
