@@ -178,8 +178,12 @@ fn report(
             info.peer_certificates().len(),
         );
         println!(
-            "        {} packets sent, {} lost, mtu {}, tls state retained: {}",
-            stats.packets_sent, stats.packets_lost, stats.path_mtu, stats.tls_state_retained
+            "        {} packets sent, {} lost, mtu {}, tls state retained: {}, retry used: {}",
+            stats.packets_sent,
+            stats.packets_lost,
+            stats.path_mtu,
+            stats.tls_state_retained,
+            info.retry_used(),
         );
     }
     println!("the server's snapshot above was read after it freed its TLS session");

@@ -222,7 +222,15 @@ async fn fetch_from(
             return urls.len();
         }
     };
-    eprintln!("tern get: {authority}: connected");
+    // A server that wants clients to prove their address sends a Retry
+    // first (RFC 9000 §8.1.2); the connection follows it by itself.
+    let retried = conn
+        .try_handshake_info()
+        .is_some_and(|info| info.retry_used());
+    eprintln!(
+        "tern get: {authority}: connected{}",
+        if retried { " after a Retry" } else { "" }
+    );
     let mut requests = JoinSet::new();
     for url in urls {
         let (conn, output) = (conn.clone(), output.clone());

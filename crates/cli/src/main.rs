@@ -3,9 +3,12 @@
 //! - `tern demo [--bytes N] [--json]`: a server and a client on loopback,
 //!   a transfer, and both sides' handshake information — the server's read
 //!   after it freed its TLS state.
-//! - `tern serve --root DIR [--listen ADDR] [--cert PEM --key PEM]`: files
-//!   over HTTP/0.9 on QUIC (ALPN `hq-interop`).
-//! - `tern get URL... --output DIR [--insecure | --ca PEM]`: fetch them.
+//! - `tern serve --root DIR [--listen ADDR] [--cert PEM --key PEM]
+//!   [--retry always|under-load|never]`: files over HTTP/0.9 on QUIC (ALPN
+//!   `hq-interop`), with new clients sent a Retry to prove their address
+//!   first as `--retry` says.
+//! - `tern get URL... --output DIR [--insecure | --ca PEM]`: fetch them,
+//!   following a server's Retry.
 //!
 //! See `docs/cli.md`.
 #![forbid(unsafe_code)]

@@ -13,7 +13,9 @@ use std::{
 };
 
 use bytes::BytesMut;
-use tern::{Connection, ConnectionError, Endpoint, RecvStream, SendStream, VarInt, tls};
+use tern::{
+    Connection, ConnectionError, Endpoint, RecvStream, RetryPolicy, SendStream, VarInt, tls,
+};
 use tokio::{io::AsyncReadExt as _, task::JoinSet};
 
 use crate::certs;
@@ -56,11 +58,47 @@ pub(crate) struct Args {
     /// Exit after this many connections have been served and closed.
     #[arg(long, value_name = "N")]
     max_connections: Option<u64>,
+    /// When a new client must first prove its address with a Retry packet,
+    /// at the cost of one round trip (RFC 9000 §8.1.2).
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = Retry::UnderLoad)]
+    retry: Retry,
+    /// With `--retry under-load`: the handshakes in progress from which
+    /// new clients are sent a Retry [default: 256].
+    #[arg(long, value_name = "N")]
+    retry_threshold: Option<usize>,
+}
+
+/// The values of `tern serve --retry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Retry {
+    /// Every client that has not proved its address yet: a flood from
+    /// forged addresses costs the server one small packet each.
+    Always,
+    /// Only while --retry-threshold handshakes are in progress (the
+    /// library's default).
+    UnderLoad,
+    /// Never; a client beyond the handshake limits is refused.
+    Never,
+}
+
+impl Retry {
+    /// The server's policy for this value and `--retry-threshold`.
+    pub(crate) fn policy(self, threshold: Option<usize>) -> Result<RetryPolicy, String> {
+        match (self, threshold) {
+            (Self::UnderLoad, threshold) => Ok(RetryPolicy::UnderLoad {
+                handshakes_in_progress: threshold.unwrap_or(RetryPolicy::DEFAULT_UNDER_LOAD),
+            }),
+            (_, Some(_)) => Err("--retry-threshold applies to --retry under-load only".into()),
+            (Self::Always, None) => Ok(RetryPolicy::Always),
+            (Self::Never, None) => Ok(RetryPolicy::Never),
+        }
+    }
 }
 
 /// Serves until Ctrl-C, or until `--max-connections` connections came and
 /// went.
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
+    let policy = args.retry.policy(args.retry_threshold)?;
     let root = std::fs::canonicalize(&args.root)
         .ok()
         .filter(|root| root.is_dir())
@@ -87,7 +125,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         certs::fingerprint(leaf)
     );
     let config = tls::server_config(identity.chain, identity.key, &[ALPN])
-        .map_err(|error| format!("the certificate and key do not fit together: {error}"))?;
+        .map_err(|error| format!("the certificate and key do not fit together: {error}"))?
+        .retry_policy(policy);
     let endpoint = Endpoint::server(config, args.listen)
         .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let local = endpoint.local_addr()?;
@@ -135,11 +174,14 @@ async fn serve_connection(conn: Connection, root: PathBuf) {
     let peer = conn
         .remote_address()
         .map_or_else(|| "?".to_owned(), |a| a.to_string());
-    if let Err(error) = conn.handshake_info().await {
-        eprintln!("tern serve: {peer}: handshake failed: {error}");
-        return;
-    }
-    eprintln!("tern serve: {peer}: connected");
+    let info = match conn.handshake_info().await {
+        Ok(info) => info,
+        Err(error) => {
+            eprintln!("tern serve: {peer}: handshake failed: {error}");
+            return;
+        }
+    };
+    eprintln!("tern serve: {peer}: connected{}", validated_by(&info));
     let mut streams = JoinSet::new();
     let error = loop {
         match conn.accept_bi().await {
@@ -159,6 +201,16 @@ async fn serve_connection(conn: Connection, root: PathBuf) {
         }
         ConnectionError::LocallyClosed => eprintln!("tern serve: {peer}: closed by the server"),
         error => eprintln!("tern serve: {peer}: ended: {error}"),
+    }
+}
+
+/// How the client proved its address before its handshake, for the
+/// `connected` line: empty when the handshake itself did.
+pub(crate) fn validated_by(info: &tern::HandshakeInfo) -> &'static str {
+    if info.retry_used() {
+        " (address validated by a Retry)"
+    } else {
+        ""
     }
 }
 

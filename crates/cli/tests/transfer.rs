@@ -95,10 +95,14 @@ impl Drop for Server {
 }
 
 fn tern_serve(dir: &Path, max_connections: u32) -> Server {
+    tern_serve_with(dir, max_connections, &[])
+}
+
+fn tern_serve_with(dir: &Path, max_connections: u32, extra: &[&str]) -> Server {
     let root = dir.join("root");
     let cert = dir.join("cert.pem");
     let max = max_connections.to_string();
-    let args = [
+    let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -109,6 +113,7 @@ fn tern_serve(dir: &Path, max_connections: u32) -> Server {
         "--max-connections",
         &max,
     ];
+    args.extend_from_slice(extra);
     Server::start(TERN, &args, dir.join("server.log"))
 }
 
@@ -232,6 +237,74 @@ fn get_from_a_silent_address_fails_after_the_connect_timeout() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no handshake"), "{stderr}");
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the test's protocol client needs one instant to start from"
+)]
+fn epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// The first byte of the server's answer to a client's first Initial,
+/// sent from a protocol endpoint on a plain socket that the test reads.
+fn first_byte_of_the_answer(port: u16) -> u8 {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut client = tern_proto::endpoint::Endpoint::new(
+        std::sync::Arc::new(tern::EndpointConfig::default()),
+        None,
+        Some(socket.local_addr().unwrap()),
+        SEED,
+    );
+    let config = tern::tls::dangerous_insecure_client_config(&[b"hq-interop"]).unwrap();
+    let now = epoch();
+    client.connect(now, &config, to, "localhost").unwrap();
+    let mut buf = Vec::new();
+    while let Some(transmit) = client.poll_transmit(now, 1, &mut buf) {
+        socket.send_to(&buf[..transmit.size], to).unwrap();
+        buf.clear();
+    }
+    let mut answer = [0; 2048];
+    let (len, _) = socket.recv_from(&mut answer).unwrap();
+    assert!(len > 0);
+    answer[0]
+}
+
+// RFC 9000 §17.2.5 (test): `--retry always` answers a client's first
+// Initial with a Retry (long header, type bits 0b11 in version 1);
+// `--retry never` with the server's Initial (type bits 0b00).
+#[test]
+fn serve_retry_always_answers_a_first_initial_with_a_retry() {
+    for (retry, expected) in [("always", 0xf0), ("never", 0xc0)] {
+        let dir = scratch(&format!("retry-{retry}"));
+        let server = tern_serve_with(&dir, 1, &["--retry", retry]);
+        let first = first_byte_of_the_answer(server.port);
+        assert_eq!(
+            first & 0xf0,
+            expected,
+            "--retry {retry}: first byte {first:#04x}\n{}",
+            server.log()
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_a_retry_threshold_without_under_load() {
+    let dir = scratch("retry-threshold");
+    let output = Command::new(TERN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--retry", "always"])
+        .args(["--retry-threshold", "5", "--root"])
+        .arg(dir.join("root"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("--retry-threshold"), "{stderr}");
 }
 
 /// A Python with aioquic in `target/aioquic-venv`, made on first use.

@@ -68,3 +68,23 @@ fn symlinks_out_of_the_root_are_forbidden() {
     assert_eq!(resolve(&root, "/in").unwrap(), root.join("sub/f.txt"));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn retry_values_map_to_the_servers_policy() {
+    assert_eq!(Retry::Always.policy(None).unwrap(), RetryPolicy::Always);
+    assert_eq!(Retry::Never.policy(None).unwrap(), RetryPolicy::Never);
+    assert_eq!(
+        Retry::UnderLoad.policy(None).unwrap(),
+        RetryPolicy::UnderLoad {
+            handshakes_in_progress: RetryPolicy::DEFAULT_UNDER_LOAD
+        }
+    );
+    assert_eq!(
+        Retry::UnderLoad.policy(Some(3)).unwrap(),
+        RetryPolicy::UnderLoad {
+            handshakes_in_progress: 3
+        }
+    );
+    assert!(Retry::Always.policy(Some(3)).is_err());
+    assert!(Retry::Never.policy(Some(3)).is_err());
+}
