@@ -128,8 +128,11 @@ pub use tern_endpoint::TokioRuntime;
 pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, default_runtime};
 pub use tern_proto as proto;
 pub use tern_proto::{
-    HandshakeInfo, VarInt,
-    config::{ClientConfig, EndpointConfig, RetryPolicy, ServerConfig, TransportConfig},
+    AddressValidation, HandshakeInfo, VarInt,
+    config::{
+        ClientConfig, EndpointConfig, MemoryTokenStore, RetryPolicy, ServerConfig, TokenStore,
+        TransportConfig,
+    },
     connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
     crypto::TlsConfigError,
     endpoint::{AcceptError, EndpointStats, InitialRefusal},

@@ -178,12 +178,17 @@ fn report(
             info.peer_certificates().len(),
         );
         println!(
-            "        {} packets sent, {} lost, mtu {}, tls state retained: {}, retry used: {}",
+            "        {} packets sent, {} lost, mtu {}, tls state retained: {}, \
+             address validated by: {}",
             stats.packets_sent,
             stats.packets_lost,
             stats.path_mtu,
             stats.tls_state_retained,
-            info.retry_used(),
+            match info.address_validation() {
+                tern::AddressValidation::Retry => "a Retry",
+                tern::AddressValidation::Token => "a token from an earlier connection",
+                _ => "the handshake",
+            },
         );
     }
     println!("the server's snapshot above was read after it freed its TLS session");

@@ -14,7 +14,8 @@ use std::{
 
 use bytes::BytesMut;
 use tern::{
-    Connection, ConnectionError, Endpoint, RecvStream, RetryPolicy, SendStream, VarInt, tls,
+    AddressValidation, Connection, ConnectionError, Endpoint, RecvStream, RetryPolicy, SendStream,
+    VarInt, tls,
 };
 use tokio::{io::AsyncReadExt as _, task::JoinSet};
 
@@ -207,10 +208,10 @@ async fn serve_connection(conn: Connection, root: PathBuf) {
 /// How the client proved its address before its handshake, for the
 /// `connected` line: empty when the handshake itself did.
 pub(crate) fn validated_by(info: &tern::HandshakeInfo) -> &'static str {
-    if info.retry_used() {
-        " (address validated by a Retry)"
-    } else {
-        ""
+    match info.address_validation() {
+        AddressValidation::Retry => " (address validated by a Retry)",
+        AddressValidation::Token => " (address validated by a token from an earlier connection)",
+        _ => "",
     }
 }
 
