@@ -5,11 +5,11 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use tern::{
-    ConnectionError, Endpoint, EndpointConfig, ServerConfig, TransportConfig,
+    ConnectionError, Endpoint, EndpointConfig, RetryError, ServerConfig, TransportConfig,
     proto::connection::Closer, tls,
 };
 
-use crate::support::{ALPN, Rt, cert, pair, pair_with, timeout};
+use crate::support::{ALPN, Rt, cert, echo_one_stream, pair, pair_with, round_trip, timeout};
 
 crate::on_both_runtimes!(
     a_refused_client_learns_it_at_once,
@@ -17,6 +17,7 @@ crate::on_both_runtimes!(
     accept_with_gives_one_connection_its_own_configuration,
     on_a_wildcard_socket_local_ip_is_the_address_the_client_sent_to,
     a_retried_client_is_sent_a_retry_and_nothing_is_kept,
+    a_client_retried_by_the_accept_loop_comes_back_validated_and_is_accepted,
 );
 
 async fn a_refused_client_learns_it_at_once(rt: Rt) {
@@ -149,6 +150,49 @@ async fn a_retried_client_is_sent_a_retry_and_nothing_is_kept(rt: Rt) {
     let stats = pair.server.stats();
     assert_eq!(stats.retries_sent, 1);
     assert_eq!(pair.server.open_connections(), 0);
+}
+
+// RFC 9000 §8.1.2 (test): an accept loop that retries every client whose
+// address is not validated, and accepts the one that came back with the
+// Retry's token; the snapshot on both sides says a Retry was used.
+async fn a_client_retried_by_the_accept_loop_comes_back_validated_and_is_accepted(rt: Rt) {
+    let pair = pair(&rt);
+    let addr = pair.server.local_addr().unwrap();
+    let server = pair.server.clone();
+    let accepting = rt.spawn(async move {
+        let mut retried = 0;
+        loop {
+            let incoming = server.accept().await.expect("incoming");
+            if !incoming.remote_address_validated() {
+                incoming.retry().expect("retry an unvalidated client");
+                retried += 1;
+                continue;
+            }
+            // A validated client cannot be retried: it comes back undecided.
+            let incoming = match incoming.retry() {
+                Err(RetryError::AddressValidated(incoming)) => incoming,
+                other => panic!("{other:?}"),
+            };
+            let conn = incoming.accept().expect("accept").await.expect("handshake");
+            return (retried, conn);
+        }
+    });
+    let conn = timeout(&rt, pair.client.connect(addr, "localhost").unwrap())
+        .await
+        .expect("the client follows the Retry");
+    let (retried, served) = timeout(&rt, accepting).await.unwrap();
+    assert_eq!(retried, 1);
+    let client_info = timeout(&rt, conn.handshake_info()).await.unwrap();
+    let server_info = timeout(&rt, served.handshake_info()).await.unwrap();
+    assert!(client_info.retry_used(), "the client followed a Retry");
+    assert!(server_info.retry_used(), "the server validated by Retry");
+    let stats = pair.server.stats();
+    assert_eq!(stats.retries_sent, 1);
+    assert_eq!(stats.validated_by_retry, 1);
+    // The connection carries data like any other.
+    let echo = echo_one_stream(&rt, served);
+    round_trip(&rt, &conn, b"after a retry").await;
+    timeout(&rt, echo).await.unwrap();
 }
 
 /// The next datagram that reaches `socket`, polled without blocking the
