@@ -200,6 +200,23 @@ fn one_connection_carries_every_request_of_a_transfer() {
     );
 }
 
+// RFC 9000 §8.1.2 (test): under `retry` the server answers the first
+// Initial with a Retry and the client follows it; under other cases it
+// does not.
+#[test]
+fn retry_sends_a_retry_that_the_client_follows() {
+    let retrying = setup("retry", "retry", &[("file", 10 * 1024)]);
+    let run = client_with(&retrying, "retry", &["file"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_same(&retrying.dir, "file");
+    assert!(run.stderr.contains(", after a Retry"), "{}", run.stderr);
+
+    let plain = setup("no-retry", "handshake", &[("file", 10)]);
+    let run = client_with(&plain, "handshake", &["file"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!run.stderr.contains("Retry"), "{}", run.stderr);
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];
