@@ -293,6 +293,30 @@ fn serve_retry_always_answers_a_first_initial_with_a_retry() {
     }
 }
 
+// RFC 9000 §8.1.2 (test): `tern get` follows the Retry of `tern serve
+// --retry always` without any option, and both sides say so.
+#[test]
+fn get_follows_the_retry_of_serve_retry_always() {
+    let dir = scratch("retry-get");
+    fs::write(dir.join("root/hello.txt"), b"hello, retry\n").unwrap();
+    let server = tern_serve_with(&dir, 1, &["--retry", "always"]);
+    let url = format!("https://localhost:{}/hello.txt", server.port);
+    let output = tern_get(&dir, &[url], "out");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{}", server.log());
+    assert!(stderr.contains("connected after a Retry"), "{stderr}");
+    assert_eq!(
+        fs::read(dir.join("out/hello.txt")).unwrap(),
+        b"hello, retry\n"
+    );
+    let log = server.log();
+    assert!(server.wait().success(), "{log}");
+    assert!(
+        log.contains(": connected (address validated by a Retry)"),
+        "{log}"
+    );
+}
+
 #[test]
 fn serve_refuses_a_retry_threshold_without_under_load() {
     let dir = scratch("retry-threshold");
