@@ -153,11 +153,21 @@ pub(crate) fn pair(rt: &Rt) -> Pair {
 }
 
 pub(crate) fn pair_with(rt: &Rt, transport: TransportConfig) -> Pair {
+    pair_with_server(rt, transport, |_| {})
+}
+
+/// A pair whose server configuration `server` adjusts.
+pub(crate) fn pair_with_server(
+    rt: &Rt,
+    transport: TransportConfig,
+    server: impl FnOnce(&mut ServerConfig),
+) -> Pair {
     let (cert, key) = cert();
     let transport = Arc::new(transport);
     let mut server_config: ServerConfig =
         tls::server_config(vec![cert.clone()], key, &[ALPN]).expect("server config");
     server_config.transport = transport.clone();
+    server(&mut server_config);
     let addr = "127.0.0.1:0".parse().expect("addr");
     let server = Endpoint::new_with_runtime(
         EndpointConfig::default(),
