@@ -212,6 +212,10 @@ fn server(name: &'static str, runtime: &Arc<dyn Runtime>, idle_timeout: Duration
         max_idle_timeout: Some(idle_timeout),
         ..TransportConfig::default()
     });
+    // Every client here is 127.0.0.1, a thousand at once in the last test:
+    // beyond the default `max_handshakes_per_address` (64), which refuses
+    // them. These tests count wake-ups, not admission.
+    config.max_handshakes_per_address = IDLE_CONNECTIONS;
     let counting = Counting {
         inner: runtime.clone(),
         polls: Arc::default(),
