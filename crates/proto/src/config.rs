@@ -331,8 +331,12 @@ pub struct ServerConfig {
     /// [`TransportConfig::handshake_timeout`] closes it.
     pub max_handshakes: usize,
     /// Handshakes in progress from one IP address at most, answered like
-    /// [`max_handshakes`](Self::max_handshakes) beyond it. 64 by default,
-    /// room for many clients behind one NAT.
+    /// [`max_handshakes`](Self::max_handshakes) beyond it: an unvalidated
+    /// client is sent a Retry if [`retry`](Self::retry) allows, and one
+    /// whose address is validated (it cannot be forged) is refused. 256 by
+    /// default: room for many clients behind one NAT, and for a load test
+    /// from one machine; it keeps one address from taking more than a
+    /// sixteenth of [`max_handshakes`](Self::max_handshakes).
     pub max_handshakes_per_address: usize,
     /// How long a Retry token stays valid (RFC 9000 §8.1.3): long enough for
     /// the client's next Initial to arrive, short enough that a token

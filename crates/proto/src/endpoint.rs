@@ -207,8 +207,8 @@ impl Endpoint {
         if config.reset_key.is_none() {
             rng.fill_bytes(&mut *key);
         }
-        // The token key comes from a stream of its own, so that adding it
-        // changed none of the choices a seed makes.
+        // The token keys' seed comes from a stream of its own, so that
+        // tokens change none of the other choices a seed makes.
         let mut token_key = Zeroizing::new([0; 32]);
         StdRng::seed_from_u64(seed ^ TOKEN_SEED_SALT).fill_bytes(&mut *token_key);
         Self::with_rng(config, server, local, rng, &key, &token_key)
@@ -244,8 +244,8 @@ impl Endpoint {
     }
 
     /// The endpoint with its RNG, `generated_key` as its reset key unless
-    /// the configuration names one, and `token_key` as the first key of
-    /// its address validation tokens.
+    /// the configuration names one, and `token_key` as the seed of its
+    /// address validation tokens' keys and nonces.
     fn with_rng(
         config: Arc<EndpointConfig>,
         server: Option<Arc<ServerConfig>>,

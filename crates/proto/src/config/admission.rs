@@ -68,7 +68,7 @@ impl Default for RetryPolicy {
 /// Default [`ServerConfig::max_handshakes`](super::ServerConfig::max_handshakes).
 pub(crate) const DEFAULT_MAX_HANDSHAKES: usize = 4096;
 /// Default [`ServerConfig::max_handshakes_per_address`](super::ServerConfig::max_handshakes_per_address).
-pub(crate) const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 64;
+pub(crate) const DEFAULT_MAX_HANDSHAKES_PER_ADDRESS: usize = 256;
 /// Default [`ServerConfig::retry_token_lifetime`](super::ServerConfig::retry_token_lifetime).
 pub(crate) const DEFAULT_RETRY_TOKEN_LIFETIME: Duration = Duration::from_secs(15);
 /// Default [`ServerConfig::new_token_lifetime`](super::ServerConfig::new_token_lifetime).

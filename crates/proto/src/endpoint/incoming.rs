@@ -401,14 +401,7 @@ impl Endpoint {
         (0..server.new_tokens)
             .filter_map(|_| {
                 self.tokens
-                    .seal(
-                        now,
-                        rotation,
-                        &mut self.rng,
-                        TokenKind::NewToken,
-                        remote,
-                        None,
-                    )
+                    .seal(now, rotation, TokenKind::NewToken, remote, None)
                     .map(bytes::Bytes::from)
             })
             .collect()

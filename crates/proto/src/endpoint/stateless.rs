@@ -168,7 +168,6 @@ impl Endpoint {
         let Some(token) = self.tokens.seal(
             now,
             rotation,
-            &mut self.rng,
             TokenKind::Retry,
             client.remote,
             Some((&client.original_dcid, &retry_scid)),

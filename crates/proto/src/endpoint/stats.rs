@@ -97,7 +97,7 @@ pub struct EndpointStats {
     /// validate are ignored and not counted here.
     pub invalid_tokens: u64,
     /// Retry packets sent (RFC 9000 §8.1.2), by the retry policy or by
-    /// [`Endpoint::retry_incoming`].
+    /// [`Endpoint::retry_incoming`](super::Endpoint::retry_incoming).
     pub retries_sent: u64,
     /// Clients that came back with a valid Retry token.
     pub validated_by_retry: u64,

@@ -6,7 +6,7 @@
 //! holds, so a client can neither read nor forge one:
 //!
 //! ```text
-//! kind (1) | key id (1) | nonce counter (8) | sealed payload | tag (16)
+//! kind (1) | key id (1) | nonce (12) | sealed payload | tag (16)
 //! ```
 //!
 //! The clear header and the client's address are the associated data: a
@@ -17,16 +17,19 @@
 //! Connection ID of the Retry, which the client's next Initial must use as
 //! its Destination Connection ID.
 //!
-//! Nonces are a counter per key, so none repeats. Keys rotate: a new one
-//! is drawn after each `rotation` (the longest token lifetime), and tokens
-//! sealed under the one before still open until the next rotation.
+//! Nonces are random, from an RNG of the token keys' own, so a token says
+//! nothing of how many others were made; 96 random bits make a repeat
+//! under one key negligible (below 2^-40 after 2^28 tokens), and keys
+//! rotate: a new one is drawn after each `rotation` (the longest token
+//! lifetime), and tokens sealed under the one before still open until the
+//! next rotation.
 
 use std::{
     net::{IpAddr, SocketAddr},
     time::{Duration, Instant},
 };
 
-use rand::RngCore;
+use rand::{RngCore, SeedableRng, rngs::StdRng};
 use zeroize::Zeroizing;
 
 use crate::{
@@ -38,8 +41,8 @@ use crate::{
 
 /// The AEAD tag's length.
 const TAG_LEN: usize = 16;
-/// The clear header: kind, key id, nonce counter.
-const HEADER_LEN: usize = 1 + 1 + 8;
+/// The clear header: kind, key id, nonce.
+const HEADER_LEN: usize = 1 + 1 + NONCE_LEN;
 /// The longest payload: issue time and two connection IDs with lengths.
 const MAX_PAYLOAD: usize = 8 + 2 * (1 + ConnectionId::MAX_LEN);
 /// The longest token this endpoint makes; a longer one is not ours.
@@ -78,11 +81,10 @@ pub(super) enum Invalid {
     Other,
 }
 
-/// One sealing key and how many nonces it used.
+/// One sealing key.
 struct Key {
     id: u8,
     aead: LessSafeKey,
-    counter: u64,
 }
 
 impl Key {
@@ -96,16 +98,14 @@ impl Key {
         let aead = UnboundKey::new(&AES_256_GCM, bytes)
             .map(LessSafeKey::new)
             .unwrap_or_else(|_| unreachable!("a 32-byte key suits AES-256-GCM"));
-        Self {
-            id,
-            aead,
-            counter: 0,
-        }
+        Self { id, aead }
     }
 }
 
 /// The endpoint's token keys: the current one, and the one before it.
 pub(super) struct TokenKeys {
+    /// Draws nonces and later keys.
+    rng: StdRng,
     current: Key,
     previous: Option<Key>,
     /// When `current` was drawn, and what issue times count from.
@@ -120,11 +120,13 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys whose first is `first`; later ones come from the RNG given to
-    /// [`seal`](Self::seal).
-    pub(super) fn new(first: &[u8; 32]) -> Self {
+    /// Keys seeded by `seed`: the first key and the RNG of nonces and
+    /// later keys derive from it.
+    pub(super) fn new(seed: &[u8; 32]) -> Self {
+        let mut rng = StdRng::from_seed(*seed);
         Self {
-            current: Key::new(0, first),
+            current: Key::draw(0, &mut rng),
+            rng,
             previous: None,
             drawn_at: None,
             epoch: None,
@@ -132,12 +134,12 @@ impl TokenKeys {
     }
 
     /// Draws a new key when the current one is `rotation` old.
-    fn rotate(&mut self, now: Instant, rotation: Duration, rng: &mut impl RngCore) {
+    fn rotate(&mut self, now: Instant, rotation: Duration) {
         let drawn_at = *self.drawn_at.get_or_insert(now);
         if now.saturating_duration_since(drawn_at) < rotation {
             return;
         }
-        let next = Key::draw(self.current.id.wrapping_add(1), rng);
+        let next = Key::draw(self.current.id.wrapping_add(1), &mut self.rng);
         self.previous = Some(std::mem::replace(&mut self.current, next));
         self.drawn_at = Some(now);
     }
@@ -155,19 +157,19 @@ impl TokenKeys {
         &mut self,
         now: Instant,
         rotation: Duration,
-        rng: &mut impl RngCore,
         kind: TokenKind,
         remote: SocketAddr,
         cids: Option<(&ConnectionId, &ConnectionId)>,
     ) -> Option<Vec<u8>> {
-        self.rotate(now, rotation, rng);
+        self.rotate(now, rotation);
         let issued = self.stamp(now);
-        let key = &mut self.current;
-        key.counter += 1;
+        let mut nonce = [0; NONCE_LEN];
+        self.rng.fill_bytes(&mut nonce);
+        let key = &self.current;
         let mut token = Vec::with_capacity(MAX_TOKEN_LEN);
         token.push(kind as u8);
         token.push(key.id);
-        token.extend_from_slice(&key.counter.to_be_bytes());
+        token.extend_from_slice(&nonce);
         let header_len = token.len();
         token.extend_from_slice(&issued.to_be_bytes());
         if let Some((original_dcid, retry_scid)) = cids {
@@ -177,7 +179,7 @@ impl TokenKeys {
             }
         }
         let aad = associated_data(&token[..header_len], kind, remote);
-        let nonce = nonce(key.id, key.counter);
+        let nonce = Nonce::assume_unique_for_key(nonce);
         let tag = key
             .aead
             .seal_in_place_separate_tag(nonce, Aad::from(&aad[..]), &mut token[header_len..])
@@ -214,8 +216,8 @@ impl TokenKeys {
             .flatten()
             .find(|key| key.id == key_id)
             .ok_or(invalid)?;
-        let mut counter = [0; 8];
-        counter.copy_from_slice(&token[2..HEADER_LEN]);
+        let mut nonce = [0; NONCE_LEN];
+        nonce.copy_from_slice(&token[2..HEADER_LEN]);
         let aad = associated_data(&token[..HEADER_LEN], kind, remote);
         let mut sealed = [0; MAX_PAYLOAD + TAG_LEN];
         let sealed = &mut sealed[..token.len() - HEADER_LEN];
@@ -223,7 +225,7 @@ impl TokenKeys {
         let payload = key
             .aead
             .open_in_place(
-                nonce(key_id, u64::from_be_bytes(counter)),
+                Nonce::assume_unique_for_key(nonce),
                 Aad::from(&aad[..]),
                 sealed,
             )
@@ -272,15 +274,6 @@ fn associated_data(header: &[u8], kind: TokenKind, remote: SocketAddr) -> Vec<u8
         aad.extend_from_slice(&remote.port().to_be_bytes());
     }
     aad
-}
-
-/// A nonce no other token under the same key used: the key id and the
-/// key's counter.
-fn nonce(key_id: u8, counter: u64) -> Nonce {
-    let mut bytes = [0; NONCE_LEN];
-    bytes[0] = key_id;
-    bytes[NONCE_LEN - 8..].copy_from_slice(&counter.to_be_bytes());
-    Nonce::assume_unique_for_key(bytes)
 }
 
 /// A length-prefixed connection ID, and what follows it.
