@@ -6,7 +6,11 @@
 //! Options: `--bytes N` (bulk), `--count N` (handshakes, requests),
 //! `--conns N` (idle and scaling), `--concurrency N`, `--suite
 //! x25519-aes128|x25519-aes256|defaults`.
+//!
+//! `bench-peer tern flood-server ...` and `bench-peer tern flood-client
+//! ...` are the two processes of `cargo xtask bench flood` (see [`flood`]).
 
+mod flood;
 mod harness;
 mod stack;
 mod sys;
@@ -177,6 +181,21 @@ fn run<S: Stack>(args: &Args, tls: tls::Tls) -> Result<Vec<Metric>, String> {
 }
 
 fn main() {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if let [stack, mode, rest @ ..] = raw.as_slice()
+        && mode.starts_with("flood-")
+    {
+        let result = if stack == "tern" {
+            flood::main(mode, rest)
+        } else {
+            Err(format!("{mode} runs on tern only, not {stack}"))
+        };
+        if let Err(e) = result {
+            eprintln!("bench-peer: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let result = parse().and_then(|mut args| {
         if args.cert.is_none() {
             args.cert = Some(tls::certificate()?);
