@@ -8,8 +8,13 @@
 //! report gives the median and the range of each figure and the ratio of
 //! the medians. `--json FILE` writes the rows; unless `--no-docs`, the run
 //! rewrites docs/performance.md and its plots (see [`docs`]).
+//!
+//! `cargo xtask bench flood` is another benchmark, of Tern alone: a
+//! handshake flood against a server with each Retry policy (see
+//! [`flood`]); it writes its own section of docs/performance.md.
 
 mod docs;
+mod flood;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -53,7 +58,11 @@ pub(crate) const SUITES: [(&str, &str); 3] = [
 
 /// The command line of `cargo xtask bench`.
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct Args {
+    /// A benchmark of Tern alone instead of the workloads against quinn.
+    #[command(subcommand)]
+    command: Option<BenchCommand>,
     /// Runs per stack and workload.
     #[arg(long, default_value_t = 3)]
     runs: usize,
@@ -74,12 +83,24 @@ pub(crate) struct Args {
     timeout: u64,
 }
 
+/// The benchmarks of `cargo xtask bench` that are not workloads against
+/// quinn.
+#[derive(clap::Subcommand)]
+enum BenchCommand {
+    /// How a Tern server holds a handshake flood with each Retry policy,
+    /// as honest clients see it; writes its section of docs/performance.md.
+    Flood(flood::Args),
+}
+
 /// Runs the benchmark.
 ///
 /// # Errors
 /// When bench-peer does not build, a workload is unknown, or a run failed
 /// (the rows of the runs that succeeded are still written).
 pub(crate) fn run(args: &Args) -> Result<(), String> {
+    if let Some(BenchCommand::Flood(flood)) = &args.command {
+        return flood::run(flood);
+    }
     let root = crate::workspace_root();
     let workloads: Vec<String> = if args.workloads.is_empty() {
         WORKLOADS

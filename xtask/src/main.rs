@@ -12,6 +12,10 @@
 //! - `cargo xtask bench [--runs N] [--workloads ...] [--quick] [--json F]`
 //!   runs the same workloads on Tern and on quinn and reports the ratios,
 //!   rewriting docs/performance.md (see `bench`).
+//! - `cargo xtask bench flood [--policies ...] [--rates ...] [--smoke]`
+//!   floods a Tern server with client Initials under each Retry policy
+//!   while honest clients connect, and writes the flood section of
+//!   docs/performance.md (see `bench::flood`).
 #![forbid(unsafe_code)]
 
 mod bench;

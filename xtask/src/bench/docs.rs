@@ -1,6 +1,7 @@
 //! docs/performance.md, written from a run of `cargo xtask bench`: the
 //! ratio table, the machine, how to reproduce, and two SVG plots under
-//! docs/performance/.
+//! docs/performance/. The flood section at its end is
+//! `cargo xtask bench flood`'s, kept as it is.
 
 use std::{fmt::Write as _, path::Path, process::Command};
 
@@ -49,7 +50,7 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    fn probe(root: &Path) -> Self {
+    pub(crate) fn probe(root: &Path) -> Self {
         let run = |program: &str, args: &[&str]| {
             Command::new(program)
                 .current_dir(root)
@@ -108,8 +109,16 @@ pub(crate) fn write(
         draw(&dir.join(plot.file), &plot, &series)?;
         plots.push(plot);
     }
-    let text = markdown(rows, variants, &Machine::probe(root), command, &plots);
+    let mut text = markdown(rows, variants, &Machine::probe(root), command, &plots);
     let path = root.join("docs/performance.md");
+    // The flood section is `cargo xtask bench flood`'s: keep it as it is.
+    if let Some(flood) = std::fs::read_to_string(&path)
+        .ok()
+        .as_deref()
+        .and_then(super::flood::section_of)
+    {
+        text = super::flood::splice(&text, flood);
+    }
     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
