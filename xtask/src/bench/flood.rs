@@ -188,14 +188,14 @@ impl Drop for Guard {
     }
 }
 
-/// Lines a child prints, each with the time it was read, on a channel.
-fn lines(child: &mut Child) -> Result<mpsc::Receiver<(Instant, String)>, String> {
+/// Lines a child prints, on a channel, as they come.
+fn lines(child: &mut Child) -> Result<mpsc::Receiver<String>, String> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if tx.send((crate::now(), line)).is_err() {
+            if tx.send(line).is_err() {
                 break;
             }
         }
@@ -214,12 +214,8 @@ fn spawn(peer: &Path, args: &[&str]) -> Result<Guard, String> {
         .map_err(|e| format!("cannot start bench-peer: {e}"))
 }
 
-fn json_line(
-    rx: &mpsc::Receiver<(Instant, String)>,
-    timeout: Duration,
-    what: &str,
-) -> Result<Value, String> {
-    let (_, line) = rx
+fn json_line(rx: &mpsc::Receiver<String>, timeout: Duration, what: &str) -> Result<Value, String> {
+    let line = rx
         .recv_timeout(timeout)
         .map_err(|_| format!("{what} printed nothing within {} s", timeout.as_secs()))?;
     serde_json::from_str(&line).map_err(|e| format!("{what} printed {line:?}: {e}"))
@@ -285,11 +281,7 @@ struct Watched {
 
 /// Samples the server every 50 ms while the client runs, and takes its
 /// figures when the client opens and closes the measured window.
-fn watch(
-    pid: u32,
-    client: &mpsc::Receiver<(Instant, String)>,
-    args: &Args,
-) -> Result<Watched, String> {
+fn watch(pid: u32, client: &mpsc::Receiver<String>, args: &Args) -> Result<Watched, String> {
     let deadline = crate::now()
         + Duration::from_secs(args.seconds + 60)
         + Duration::from_millis(args.timeout_ms);
@@ -310,10 +302,12 @@ fn watch(
             mid = Some(sample);
         }
         match client.recv_timeout(Duration::from_millis(50)) {
-            Ok((at, line)) => {
+            Ok(line) => {
                 let value: Value = serde_json::from_str(&line)
                     .map_err(|e| format!("the client printed {line:?}: {e}"))?;
-                let now = procfs::sample(pid).ok_or_else(gone)?;
+                // The window runs from sample to sample, so that its CPU
+                // time and its length are measured between the same moments.
+                let (at, now) = (crate::now(), procfs::sample(pid).ok_or_else(gone)?);
                 match value["event"].as_str() {
                     Some("started") => opened = Some((at, now)),
                     Some("window-end") => closed = Some((at, now)),
