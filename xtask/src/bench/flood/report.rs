@@ -309,11 +309,18 @@ pub(crate) fn goals(runs: &[FloodRun]) -> Verdict {
             "**The goals are {verdict}** with `UnderLoad` at {} Initials/s.",
             thousands(sent)
         ));
+    } else if top.rate < GOAL_RATE {
+        lines.push(format!(
+            "**At the {} Initials/s sent, the goals' bounds are {verdict}**; the goals \
+             are for {}/s, which these runs did not ask for.",
+            thousands(sent),
+            thousands(f64::from(GOAL_RATE)),
+        ));
     } else {
         lines.push(format!(
-            "**At the {} Initials/s the flood sent, the goals are {verdict}**; \
-             {}/s was not reached here, so this run neither shows nor refutes them \
-             at that rate.",
+            "**At the {} Initials/s the flood sent, the goals are {verdict}**; the \
+             generator did not reach {}/s here, so these runs neither show nor refute \
+             them at that rate.",
             thousands(sent),
             thousands(f64::from(GOAL_RATE)),
         ));

@@ -159,10 +159,15 @@ fn a_flood_short_of_its_rate_is_reported_as_such() {
     let text = verdict.lines.join("\n");
     assert!(text.contains("The flood generator reached 12,000 Initials/s of the 20,000 asked"));
     assert!(text.contains(
-        "**At the 12,000 Initials/s the flood sent, the goals are met**; 20,000/s was not reached"
+        "**At the 12,000 Initials/s the flood sent, the goals are met**; the generator did \
+         not reach 20,000/s here"
     ));
     let lower = report::goals(&[run("under-load", 0, 0, 8), run("under-load", 2_000, 0, 8)]);
     assert!(lower.lines[0].contains("below the goals' 20,000/s"));
+    assert!(lower.lines.last().unwrap().contains(
+        "**At the 2,000 Initials/s sent, the goals' bounds are met**; the goals are for \
+         20,000/s, which these runs did not ask for."
+    ));
     assert_eq!(report::goals(&[run("never", 20_000, 0, 8)]).met, None);
 }
 
