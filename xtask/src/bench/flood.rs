@@ -142,6 +142,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     let root = crate::workspace_root();
     let started = crate::now();
     let peer = super::build(&root)?;
+    let load = procfs::machine_load();
     let mut runs = Vec::new();
     for &rate in &args.rates {
         for policy in &args.policies {
@@ -165,7 +166,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         std::fs::write(path, json + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
     }
     if !args.no_docs {
-        docs::write(&root, &runs, &args.reproduce())?;
+        docs::write(&root, &runs, &args.reproduce(), load)?;
         eprintln!("bench flood: wrote the flood section of docs/performance.md");
     }
     eprintln!(

@@ -35,7 +35,13 @@ pub(crate) fn splice(text: &str, section: &str) -> String {
 ///
 /// # Errors
 /// When a file cannot be read or written, or a plot cannot be drawn.
-pub(crate) fn write(root: &Path, runs: &[FloodRun], command: &str) -> Result<(), String> {
+/// `load` is the machine's load average when the runs began.
+pub(crate) fn write(
+    root: &Path,
+    runs: &[FloodRun],
+    command: &str,
+    load: Option<f64>,
+) -> Result<(), String> {
     let dir = root.join("docs/performance");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut plots = Vec::new();
@@ -51,6 +57,7 @@ pub(crate) fn write(root: &Path, runs: &[FloodRun], command: &str) -> Result<(),
         runs,
         &report::goals(runs),
         &Machine::probe(root),
+        load,
         command,
         &plots,
     );
@@ -200,11 +207,13 @@ fn draw(path: &Path, plot: &Plot, series: &[(String, Vec<(f64, f64)>)]) -> Resul
     root.present().map_err(|e| err(&e))
 }
 
-/// The text of the section, markers included.
+/// The text of the section, markers included; `load` is the machine's
+/// load average when the runs began.
 pub(crate) fn markdown(
     runs: &[FloodRun],
     verdict: &Verdict,
     machine: &Machine,
+    load: Option<f64>,
     command: &str,
     plots: &[Plot],
 ) -> String {
@@ -252,7 +261,7 @@ pub(crate) fn markdown(
                 out,
                 "- {} at {}/s: {}",
                 run.policy,
-                run.rate,
+                report::thousands(f64::from(run.rate)),
                 reasons.join(", ")
             );
         }
@@ -264,7 +273,7 @@ pub(crate) fn markdown(
          With `UnderLoad` at {} Initials/s, honest clients complete at least \
          {:.0}% of their handshakes with a p99 under {:.0}× their unloaded \
          p99, and the server's memory stays flat. From the figures above:\n",
-        report::GOAL_RATE,
+        report::thousands(f64::from(report::GOAL_RATE)),
         report::GOAL_SUCCESS * 100.0,
         report::GOAL_P99_FACTOR,
     );
@@ -275,9 +284,12 @@ pub(crate) fn markdown(
     for plot in plots {
         let _ = writeln!(out, "![{}](performance/{})\n", plot.title, plot.file);
     }
+    let load = load.map_or_else(String::new, |l| {
+        format!(" (load average {l:.2} when the runs began, from other work on the machine)")
+    });
     let _ = writeln!(
         out,
-        "Measured on {} CPUs ({}), Linux {}, {}, Tern {}, with\n\n\
+        "Measured on {} CPUs ({}){load}, Linux {}, {}, Tern {}, with\n\n\
          ```sh\n{command}\n```\n\n\
          `cargo xtask bench flood --help` lists the options (policies, rates, \
          seconds, honest rate, sources); `--smoke` is the few-second run CI \

@@ -37,6 +37,16 @@ pub(crate) fn udp_drops(table: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// The one-minute load average, from the text of /proc/loadavg.
+pub(crate) fn load_average(loadavg: &str) -> Option<f64> {
+    loadavg.split_whitespace().next()?.parse().ok()
+}
+
+/// The machine's one-minute load average now.
+pub(crate) fn machine_load() -> Option<f64> {
+    load_average(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
 /// A process's figures at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Sample {
