@@ -273,6 +273,8 @@ fn run_one(peer: &Path, policy: &str, rate: u32, args: &Args) -> Result<FloodRun
 struct Watched {
     window: Duration,
     ticks: u64,
+    /// How long the server was ready to run but waited for a CPU.
+    waited: Duration,
     start: procfs::Sample,
     mid: procfs::Sample,
     end: procfs::Sample,
@@ -319,6 +321,9 @@ fn watch(pid: u32, client: &mpsc::Receiver<String>, args: &Args) -> Result<Watch
                         return Ok(Watched {
                             window: t1 - t0,
                             ticks: end.cpu_ticks - start.cpu_ticks,
+                            waited: Duration::from_nanos(
+                                end.run_queue_wait.saturating_sub(start.run_queue_wait),
+                            ),
                             start,
                             mid: mid.unwrap_or(end),
                             end,
@@ -381,6 +386,11 @@ fn assemble(
         failures,
         timeout_ms: args.timeout_ms,
         server_cpu_cores: if window > 0.0 { cpu / window } else { 0.0 },
+        server_waited: if window > 0.0 {
+            watched.waited.as_secs_f64() / window
+        } else {
+            0.0
+        },
         rss_start: watched.start.rss,
         rss_mid: watched.mid.rss,
         rss_end: watched.end.rss,

@@ -237,8 +237,10 @@ pub(crate) fn markdown(
          token: every one is new to the server) closed once established, \
          and give up after {} ms. Latencies run from `connect` to \
          established; a failed handshake ranks after every completed one. \
-         Server CPU is the process's user and system time over the flood, \
-         RSS its resident set (peak: VmHWM); the last columns are the \
+         Server CPU is the process's user and system time over the flood; \
+         \"waited for a CPU\" the time its threads were ready to run while \
+         other processes held the CPUs (their run-queue wait), as a share \
+         of the flood's length; RSS its resident set (peak: VmHWM); the last columns are the \
          endpoint's counters and the server socket's drops (a full receive \
          buffer). Everything is on loopback, on one machine: the flood, \
          the honest clients and the server share its CPUs.\n",

@@ -37,6 +37,12 @@ pub(crate) fn udp_drops(table: &str, port: u16) -> Option<u64> {
     })
 }
 
+/// Nanoseconds a thread spent ready to run but waiting for a CPU, from
+/// the text of /proc/PID/task/TID/schedstat (its second field).
+pub(crate) fn run_queue_wait(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// The one-minute load average, from the text of /proc/loadavg.
 pub(crate) fn load_average(loadavg: &str) -> Option<f64> {
     loadavg.split_whitespace().next()?.parse().ok()
@@ -51,6 +57,8 @@ pub(crate) fn machine_load() -> Option<f64> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Sample {
     pub(crate) cpu_ticks: u64,
+    /// Nanoseconds its threads waited for a CPU, in all.
+    pub(crate) run_queue_wait: u64,
     pub(crate) rss: u64,
     pub(crate) peak_rss: u64,
 }
@@ -60,8 +68,15 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
     let dir = Path::new("/proc").join(pid.to_string());
     let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
     let status = std::fs::read_to_string(dir.join("status")).ok()?;
+    let tasks = std::fs::read_dir(dir.join("task")).ok()?;
+    let run_queue_wait = tasks
+        .filter_map(Result::ok)
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|text| run_queue_wait(&text))
+        .sum();
     Some(Sample {
         cpu_ticks: cpu_ticks(&stat)?,
+        run_queue_wait,
         rss: status_bytes(&status, "VmRSS")?,
         peak_rss: status_bytes(&status, "VmHWM")?,
     })

@@ -47,6 +47,9 @@ pub(crate) struct FloodRun {
     pub(crate) timeout_ms: u64,
     /// Server CPU over the window, in cores.
     pub(crate) server_cpu_cores: f64,
+    /// The share of the window the server was ready to run but waited for
+    /// a CPU that other processes held (its threads' run-queue wait).
+    pub(crate) server_waited: f64,
     /// Server resident set when the window opened, at its middle, at its
     /// end, and the peak of the whole process (VmHWM), in bytes.
     pub(crate) rss_start: u64,
@@ -178,9 +181,9 @@ pub(crate) fn thousands(n: f64) -> String {
 pub(crate) fn table(runs: &[FloodRun]) -> String {
     let mut out = String::from(
         "| Retry | flood asked /s | flood sent /s | honest completed | p50 ms | p99 ms \
-         | server CPU (cores) | server RSS start → end (MB) | peak RSS (MB) \
-         | Retries sent | refused | dropped at the socket |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         | server CPU (cores) | server waited for a CPU | server RSS start → end (MB) \
+         | peak RSS (MB) | Retries sent | refused | dropped at the socket |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for run in runs {
         let honest = match run.success() {
@@ -194,7 +197,7 @@ pub(crate) fn table(runs: &[FloodRun]) -> String {
         };
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {:.3} | {} → {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {:.3} | {:.0}% | {} → {} | {} | {} | {} | {} |",
             run.policy,
             thousands(f64::from(run.rate)),
             thousands(run.flood_rate()),
@@ -202,6 +205,7 @@ pub(crate) fn table(runs: &[FloodRun]) -> String {
             ms(run.latency(0.5), run.timeout_ms),
             ms(run.latency(0.99), run.timeout_ms),
             run.server_cpu_cores,
+            run.server_waited * 100.0,
             mb(run.rss_start),
             mb(run.rss_end),
             mb(run.rss_peak),

@@ -4,7 +4,7 @@ use clap::Parser;
 
 use super::{
     Args, docs,
-    procfs::{cpu_ticks, load_average, status_bytes, udp_drops},
+    procfs::{cpu_ticks, load_average, run_queue_wait, status_bytes, udp_drops},
     report::{self, FloodRun, Percentile, percentile},
 };
 use crate::bench::{BenchCommand, docs::Machine};
@@ -32,6 +32,7 @@ fn run(policy: &str, rate: u32, failed: usize, peak_mb: u64) -> FloodRun {
         },
         timeout_ms: 5000,
         server_cpu_cores: 0.5,
+        server_waited: 0.04,
         rss_start: 6 * MB,
         rss_mid: 7 * MB,
         rss_end: 7 * MB,
@@ -82,6 +83,8 @@ fn proc_files_give_cpu_ticks_resident_set_and_socket_drops() {
         "the remote port does not count"
     );
     assert_eq!(load_average("4.18 4.96 4.53 3/412 20086\n"), Some(4.18));
+    assert_eq!(run_queue_wait("126027 3227148 2\n"), Some(3_227_148));
+    assert_eq!(run_queue_wait("126027"), None);
     assert_eq!(load_average(""), None);
 }
 
@@ -90,7 +93,7 @@ fn the_table_gives_each_run_in_a_row() {
     let table = report::table(&[run("under-load", 20_000, 1, 9)]);
     assert!(
         table.contains(
-            "| under-load | 20,000 | 20,000 | 99 of 100 (99.0%) | 50.00 | 99.00 | 0.500 \
+            "| under-load | 20,000 | 20,000 | 99 of 100 (99.0%) | 50.00 | 99.00 | 0.500 | 4% \
              | 6.0 → 7.0 | 9.0 | 12,345 | 15 | 0 |"
         ),
         "{table}"
