@@ -245,7 +245,7 @@ pub(crate) fn markdown(
          buffer). Everything is on loopback, on one machine: the flood, \
          the honest clients and the server share its CPUs.\n",
         first.window_s,
-        first.flood_sources,
+        report::thousands(first.flood_sources as f64),
         honest_rate(&first),
         first.timeout_ms,
     );

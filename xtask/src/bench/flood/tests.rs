@@ -291,7 +291,7 @@ fn the_section_holds_the_table_the_verdict_the_plots_and_the_command() {
              work on the machine), Linux 6.1.0, rustc 1.88.0, Tern abc1234"
     ));
     assert!(text.contains("```sh\ncargo xtask bench flood\n```"));
-    assert!(text.contains("1000 source addresses"));
+    assert!(text.contains("1,000 source addresses"));
     assert!(text.contains("open 10 new connections a second"));
 }
 
