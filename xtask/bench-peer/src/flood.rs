@@ -3,7 +3,8 @@
 //! - `bench-peer tern flood-server --retry never|always|under-load`: a Tern
 //!   server with Tern's default admission limits and the given Retry
 //!   policy, accepting every client it is offered (as `harness::serve`
-//!   does). It prints `{"addr", "cert"}`, serves until a line arrives on
+//!   does). It prints `{"addr", "cert", "limits"}` (the admission limits it
+//!   runs with), serves until a line arrives on
 //!   stdin, then prints its endpoint's counters and exits.
 //! - `bench-peer tern flood-client --server ADDR --cert C:K [--rate N]
 //!   [--seconds N] [--honest-rate N] [--timeout-ms N] [--sources N]
@@ -125,9 +126,17 @@ async fn server(opts: Opts) -> Result<(), String> {
     let config = tern::ServerConfig::new(tls.server.clone())
         .map_err(|e| e.to_string())?
         .retry_policy(opts.retry);
+    let endpoint_config = tern::EndpointConfig::default();
+    let limits = serde_json::json!({
+        "max_handshakes": config.max_handshakes,
+        "max_handshakes_per_address": config.max_handshakes_per_address,
+        "handshake_timeout_ms": config.transport.handshake_timeout.map(|t| t.as_millis()),
+        "max_incoming": endpoint_config.max_incoming,
+        "under_load_threshold": RetryPolicy::DEFAULT_UNDER_LOAD,
+    });
     let runtime = tern::default_runtime().ok_or("no runtime")?;
     let endpoint = tern::Endpoint::new_with_runtime(
-        tern::EndpointConfig::default(),
+        endpoint_config,
         Some(config),
         SocketAddr::from(([127, 0, 0, 1], 0)),
         runtime,
@@ -145,6 +154,7 @@ async fn server(opts: Opts) -> Result<(), String> {
     print(&serde_json::json!({
         "addr": addr.to_string(),
         "cert": format!("{}:{}", crate::hex(&cert), crate::hex(&key)),
+        "limits": limits,
     }))?;
     let _ = stop_rx.await;
     let s = endpoint.stats();

@@ -259,6 +259,7 @@ fn run_one(peer: &Path, policy: &str, rate: u32, args: &Args) -> Result<FloodRun
     let mut client = spawn(peer, &client_args)?;
     let client_lines = lines(&mut client.0)?;
     let watched = watch(pid, &client_lines, args)?;
+    let limits = counters_of(&hello["limits"]);
 
     let drops = procfs::socket_drops(port);
     let mut stdin: ChildStdin = server.0.stdin.take().ok_or("no stdin")?;
@@ -266,7 +267,9 @@ fn run_one(peer: &Path, policy: &str, rate: u32, args: &Args) -> Result<FloodRun
     let counters = json_line(&server_lines, Duration::from_secs(10), "the server")?;
     let _ = server.0.wait();
     let _ = client.0.wait();
-    Ok(assemble(policy, rate, args, &watched, &counters, drops))
+    let mut run = assemble(policy, rate, args, &watched, &counters, drops);
+    run.limits = limits;
+    Ok(run)
 }
 
 /// What [`watch`] saw of one run.
@@ -365,14 +368,7 @@ fn assemble(
                 .collect()
         })
         .unwrap_or_default();
-    let server: BTreeMap<String, u64> = counters
-        .as_object()
-        .map(|c| {
-            c.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
-                .collect()
-        })
-        .unwrap_or_default();
+    let server = counters_of(counters);
     let window = watched.window.as_secs_f64();
     let cpu = watched.ticks as f64 / procfs::ticks_per_second();
     FloodRun {
@@ -397,5 +393,18 @@ fn assemble(
         rss_peak: watched.peak_rss,
         socket_drops,
         server,
+        limits: BTreeMap::new(),
     }
+}
+
+/// The whole-number fields of a JSON object.
+fn counters_of(object: &Value) -> BTreeMap<String, u64> {
+    object
+        .as_object()
+        .map(|c| {
+            c.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }

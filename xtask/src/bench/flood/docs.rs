@@ -224,10 +224,8 @@ pub(crate) fn markdown(
         "{BEGIN}\n## Handshake flood: Retry and admission limits\n\n\
          *Written by `cargo xtask bench flood`; do not edit by hand.*\n\n\
          A Tern server (`bench-peer tern flood-server`, one process, one \
-         current-thread runtime, Tern's default admission limits: 4,096 \
-         handshakes in progress, 64 per address, a 10 s handshake timeout, \
-         1,024 clients awaiting a decision) accepts every client it is \
-         offered, with the Retry policy of each row. A second process \
+         current-thread runtime, Tern's default admission limits{}) accepts \
+         every client it is offered, with the Retry policy of each row. A second process \
          (`bench-peer tern flood-client`) floods it for {:.0} s with valid \
          client Initials, each a new client (one real ClientHello sealed \
          under the Initial keys of a fresh random DCID, 1,200 bytes), from \
@@ -244,6 +242,7 @@ pub(crate) fn markdown(
          endpoint's counters and the server socket's drops (a full receive \
          buffer). Everything is on loopback, on one machine: the flood, \
          the honest clients and the server share its CPUs.\n",
+        limits(&first),
         first.window_s,
         report::thousands(first.flood_sources as f64),
         honest_rate(&first),
@@ -299,6 +298,35 @@ pub(crate) fn markdown(
         machine.cpus, machine.cpu_model, machine.kernel, machine.rustc, machine.commit,
     );
     out
+}
+
+/// The server's admission limits in words, after a colon; nothing when it
+/// did not report them.
+fn limits(run: &FloodRun) -> String {
+    let n = |key: &str| run.limits.get(key).map(|v| report::thousands(*v as f64));
+    let mut parts = Vec::new();
+    if let Some(v) = n("max_handshakes") {
+        parts.push(format!("{v} handshakes in progress"));
+    }
+    if let Some(v) = n("max_handshakes_per_address") {
+        parts.push(format!("{v} per address"));
+    }
+    if let Some(ms) = run.limits.get("handshake_timeout_ms") {
+        parts.push(format!("a {} s handshake timeout", *ms as f64 / 1e3));
+    }
+    if let Some(v) = n("max_incoming") {
+        parts.push(format!("{v} clients awaiting a decision"));
+    }
+    if let Some(v) = n("under_load_threshold") {
+        parts.push(format!(
+            "`under-load` sends Retry from {v} handshakes in progress"
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join(", "))
+    }
 }
 
 /// Honest connections a second, from a run's attempts over its window.

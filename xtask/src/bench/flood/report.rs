@@ -61,6 +61,10 @@ pub(crate) struct FloodRun {
     /// The server endpoint's counters at the end (`EndpointStats`, and
     /// `established`: connections through their handshake).
     pub(crate) server: BTreeMap<String, u64>,
+    /// The admission limits the server ran with (`max_handshakes`,
+    /// `max_handshakes_per_address`, `handshake_timeout_ms`,
+    /// `max_incoming`, `under_load_threshold`).
+    pub(crate) limits: BTreeMap<String, u64>,
 }
 
 impl FloodRun {

@@ -43,6 +43,13 @@ fn run(policy: &str, rate: u32, failed: usize, peak_mb: u64) -> FloodRun {
             ("refused_handshake_limit".to_string(), 10),
             ("refused_address_limit".to_string(), 5),
         ]),
+        limits: BTreeMap::from([
+            ("max_handshakes".to_string(), 4096),
+            ("max_handshakes_per_address".to_string(), 256),
+            ("handshake_timeout_ms".to_string(), 10_000),
+            ("max_incoming".to_string(), 1024),
+            ("under_load_threshold".to_string(), 256),
+        ]),
     }
 }
 
@@ -292,6 +299,11 @@ fn the_section_holds_the_table_the_verdict_the_plots_and_the_command() {
     ));
     assert!(text.contains("```sh\ncargo xtask bench flood\n```"));
     assert!(text.contains("1,000 source addresses"));
+    assert!(text.contains(
+        "Tern's default admission limits: 4,096 handshakes in progress, 256 per address, a 10 s \
+         handshake timeout, 1,024 clients awaiting a decision, `under-load` sends Retry from \
+         256 handshakes in progress) accepts"
+    ));
     assert!(text.contains("open 10 new connections a second"));
 }
 
