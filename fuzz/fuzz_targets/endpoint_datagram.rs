@@ -1,14 +1,20 @@
-//! The server endpoint's datagram input. Two modes, picked by the first
+//! The server endpoint's datagram input. Three modes, picked by the first
 //! input byte:
 //!
 //! - even: the rest is a raw datagram from a stranger. It must create no
 //!   connection, no incoming and no timer (it cannot carry a valid AEAD
 //!   tag).
-//! - odd: the rest is the frame payload of a client Initial, sealed with
-//!   the real Initial keys: it becomes an incoming, which is accepted, so
-//!   it reaches the connection's frame handling and TLS. The endpoint is
-//!   then driven through its timers for a while. Nothing may panic or
-//!   loop.
+//! - 1 modulo 4: the rest is the frame payload of a client Initial, sealed
+//!   with the real Initial keys: it becomes an incoming, which is
+//!   accepted, so it reaches the connection's frame handling and TLS. The
+//!   endpoint is then driven through its timers for a while. Nothing may
+//!   panic or loop.
+//! - 3 modulo 4: the next byte is a length, that many bytes are the token
+//!   of a client Initial and the rest its frames, sealed with the real
+//!   keys, to a server that sends Retry to every unvalidated client. A
+//!   fuzzed token cannot validate (it would need the server's key), so
+//!   the Initial must leave no incoming, no connection and no timer, and
+//!   be answered at most once (a Retry or an INVALID_TOKEN close).
 #![no_main]
 
 use std::{
@@ -21,7 +27,7 @@ use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use tern_proto::{
     ConnectionId, PacketNumber, Side,
-    config::{EndpointConfig, ServerConfig},
+    config::{EndpointConfig, RetryPolicy, ServerConfig},
     crypto::Keys,
     endpoint::Endpoint,
     packet::{LongHeader, LongHeaderType, Version},
@@ -41,11 +47,27 @@ fn server_config() -> Arc<ServerConfig> {
         .clone()
 }
 
+fn retry_always_config() -> Arc<ServerConfig> {
+    static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut config = (*server_config()).clone();
+            config.retry = RetryPolicy::Always;
+            Arc::new(config)
+        })
+        .clone()
+}
+
 /// A client Initial whose frames are `payload` (PADDING fills the rest).
 fn sealed_initial(dcid: &[u8; 8], payload: &[u8]) -> Option<Vec<u8>> {
+    sealed_initial_with_token(dcid, &[], payload)
+}
+
+/// A client Initial carrying `token`, whose frames are `payload`.
+fn sealed_initial_with_token(dcid: &[u8; 8], token: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
     let keys = Keys::initial(Version::V1, dcid, Side::Client);
     let header = LongHeader {
-        ty: LongHeaderType::Initial { token: &[] },
+        ty: LongHeaderType::Initial { token },
         version: Version::V1,
         dcid: ConnectionId::new(dcid).ok()?,
         scid: ConnectionId::new(&[7; 8]).ok()?,
@@ -54,7 +76,8 @@ fn sealed_initial(dcid: &[u8; 8], payload: &[u8]) -> Option<Vec<u8>> {
     };
     let mut packet = Vec::with_capacity(1200);
     let layout = header.encode(&mut packet);
-    packet.extend_from_slice(&payload[..payload.len().min(1200 - layout.header_len - 16)]);
+    let room = 1200_usize.checked_sub(layout.header_len + 16)?;
+    packet.extend_from_slice(&payload[..payload.len().min(room)]);
     packet.resize(1200, 0);
     layout.set_length(&mut packet).ok()?;
     keys.local.seal(0, &mut packet, layout.pn_offset).ok()?;
@@ -90,6 +113,32 @@ fuzz_target!(|data: &[u8]| {
             None,
             "a stranger's datagram armed a timer"
         );
+        return;
+    }
+    if mode % 4 == 3 {
+        let Some((&len, rest)) = rest.split_first() else {
+            return;
+        };
+        let (token, frames) = rest.split_at(usize::from(len).min(rest.len()));
+        let Some(datagram) = sealed_initial_with_token(&[mode; 8], token, frames) else {
+            return;
+        };
+        let mut endpoint = Endpoint::new(
+            Arc::new(EndpointConfig::default()),
+            Some(retry_always_config()),
+            None,
+            1,
+        );
+        endpoint.handle(now, CLIENT, LOCAL_IP, None, BytesMut::from(&datagram[..]));
+        assert!(endpoint.poll_incoming().is_none(), "a fuzzed token validated");
+        assert_eq!(endpoint.connection_count(), 0);
+        assert_eq!(endpoint.poll_timeout(), None, "a timer was armed");
+        let mut answers = 0;
+        while endpoint.poll_transmit(now, 1, &mut buf).is_some() {
+            buf.clear();
+            answers += 1;
+        }
+        assert!(answers <= 1, "{answers} answers to one Initial");
         return;
     }
     let Some(datagram) = sealed_initial(&[mode; 8], rest) else {
