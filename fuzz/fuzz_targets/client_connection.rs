@@ -14,7 +14,11 @@
 //! - 3: after a completed handshake, 1-RTT packets sealed with the
 //!   server's real 1-RTT keys (`flags` bit 0), or datagrams shaped like a
 //!   stateless reset: a short header, the bytes, and (`flags` bit 1) the
-//!   server's real reset token at the end (RFC 9000 §10.3).
+//!   server's real reset token at the end (RFC 9000 §10.3);
+//! - 4: before any answer, Retry packets whose token is the bytes, from
+//!   an SCID of `flags`, with a valid integrity tag (`flags` bit 0) or a
+//!   forged one; the client follows at most one and keeps sending its
+//!   Initials (RFC 9000 §17.2.5.2).
 //!
 //! What the client sends is dropped (the real server, if any, stays
 //! silent), and time runs through its timers at the end. Nothing may
@@ -25,8 +29,8 @@ use libfuzzer_sys::fuzz_target;
 use tern_fuzz::{Duo, configs, keys, seal_long, seal_short};
 use tern_proto::{
     ConnectionId, Side,
-    crypto::Keys,
-    packet::{LongHeaderType, Version, VersionNegotiationPacket},
+    crypto::{Keys, retry_integrity_tag},
+    packet::{LongHeaderType, RetryHeader, Version, VersionNegotiationPacket},
 };
 
 /// The datagrams of the input: `[len, flags, bytes...]` each.
@@ -62,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     let server_cid = ConnectionId::new(&[0x5e; 8]).expect("8 bytes");
     let initial = Keys::initial(Version::V1, &original_dcid, Side::Server);
     let mut buf = Vec::new();
-    match stage % 4 {
+    match stage % 5 {
         0 => {
             // The client's first Initial leaves; the answers are ours.
             Duo::transmits(&mut duo.client, duo.now, &mut buf);
@@ -127,6 +131,32 @@ fuzz_target!(|data: &[u8]| {
                 };
                 let mut packet = Vec::new();
                 vn.encode(&mut packet);
+                duo.to_client(&packet);
+                Duo::alone(&mut duo.client, &mut duo.now, false, &mut buf);
+            }
+            finish(&mut duo, &mut buf);
+        }
+        4 => {
+            Duo::transmits(&mut duo.client, duo.now, &mut buf);
+            for (flags, bytes) in datagrams(rest) {
+                let scid = ConnectionId::new(&[flags | 1; 8]).expect("8 bytes");
+                let header = RetryHeader {
+                    version: Version::V1,
+                    dcid: client_cid,
+                    scid,
+                    token: bytes,
+                    unused_bits: flags,
+                    grease_fixed_bit: false,
+                };
+                let mut packet = Vec::new();
+                header.encode(&mut packet);
+                let tag = retry_integrity_tag(Version::V1, &original_dcid, &packet)
+                    .expect("the fixed key seals");
+                packet.extend_from_slice(&tag);
+                if flags & 1 == 0 {
+                    let last = packet.len() - 1;
+                    packet[last] ^= 0x80;
+                }
                 duo.to_client(&packet);
                 Duo::alone(&mut duo.client, &mut duo.now, false, &mut buf);
             }
