@@ -376,6 +376,12 @@ impl ServerConfig {
         })
     }
 
+    /// How long a token key is used before the next is drawn: the longest
+    /// token lifetime, so that a token outlives at most one rotation.
+    pub(crate) fn token_key_rotation(&self) -> Duration {
+        self.retry_token_lifetime.max(self.new_token_lifetime)
+    }
+
     /// Sets when new clients are sent a Retry; see [`RetryPolicy`].
     #[must_use]
     pub const fn retry_policy(mut self, policy: RetryPolicy) -> Self {

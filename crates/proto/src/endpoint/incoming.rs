@@ -397,7 +397,7 @@ impl Endpoint {
         server: &ServerConfig,
         remote: SocketAddr,
     ) -> Vec<bytes::Bytes> {
-        let rotation = server.retry_token_lifetime.max(server.new_token_lifetime);
+        let rotation = server.token_key_rotation();
         (0..server.new_tokens)
             .filter_map(|_| {
                 self.tokens

@@ -163,7 +163,7 @@ impl Endpoint {
         if !self.response_room() {
             return;
         }
-        let rotation = server.retry_token_lifetime.max(server.new_token_lifetime);
+        let rotation = server.token_key_rotation();
         let retry_scid = self.config.cid_generator.generate(&mut self.rng);
         let Some(token) = self.tokens.seal(
             now,

@@ -75,49 +75,39 @@ fn check(figures: &[(String, f64, f64)]) {
     );
 }
 
+/// Per-chunk figures for `what`, one for each arrival order, the chunk at
+/// each ordinal made by `piece`.
+fn in_every_order(what: &str, piece: impl Fn(u64) -> (u64, Bytes)) -> Vec<(String, f64, f64)> {
+    orders()
+        .into_iter()
+        .map(|(order, offsets)| {
+            let (heap, charged) = per_chunk(|| offsets.iter().map(|&i| piece(i)).collect());
+            (format!("{what}, {order}"), heap, charged)
+        })
+        .collect()
+}
+
 #[test]
 fn a_copied_one_byte_chunk_is_charged_at_least_what_it_holds() {
     alone(|| {
-        let figures: Vec<_> = orders()
-            .into_iter()
-            .map(|(order, offsets)| {
-                // One-byte chunks two bytes apart: each is copied out of its
-                // datagram (too small to pin it) and held alone.
-                let (heap, charged) = per_chunk(|| {
-                    offsets
-                        .iter()
-                        .map(|&i| (i * 2, Bytes::from_static(b"x")))
-                        .collect()
-                });
-                (format!("one-byte chunks, {order}"), heap, charged)
-            })
-            .collect();
-        check(&figures);
+        // One-byte chunks two bytes apart: each is copied out of its
+        // datagram (too small to pin it) and held alone.
+        check(&in_every_order("one-byte chunks", |i| {
+            (i * 2, Bytes::from_static(b"x"))
+        }));
     });
 }
 
 #[test]
 fn a_sliced_chunk_is_charged_at_least_what_it_and_its_datagram_hold() {
     alone(|| {
-        let figures: Vec<_> = orders()
-            .into_iter()
-            .map(|(order, offsets)| {
-                // 65-byte chunks (just long enough to be kept as slices),
-                // each of its own full-size datagram, which the endpoint
-                // copies into a buffer of its own.
-                let (heap, charged) = per_chunk(|| {
-                    offsets
-                        .iter()
-                        .map(|&i| {
-                            let mut datagram = BytesMut::zeroed(DATAGRAM);
-                            (i * 100, datagram.split_to(65).freeze())
-                        })
-                        .collect()
-                });
-                (format!("sliced chunks, {order}"), heap, charged)
-            })
-            .collect();
-        check(&figures);
+        // 65-byte chunks (just long enough to be kept as slices), each of
+        // its own full-size datagram, which the endpoint copies into a
+        // buffer of its own.
+        check(&in_every_order("sliced chunks", |i| {
+            let mut datagram = BytesMut::zeroed(DATAGRAM);
+            (i * 100, datagram.split_to(65).freeze())
+        }));
     });
 }
 
