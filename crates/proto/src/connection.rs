@@ -158,21 +158,17 @@ pub struct Connection {
     /// How the client's address was validated, the Retry a client followed
     /// and the token its Initials carry (RFC 9000 §8.1).
     tokens: tokens::Tokens,
-    remote: SocketAddr,
+    /// The endpoint's bound address, when it is a specific one.
     local: Option<SocketAddr>,
-    /// The IP the peer's datagrams are addressed to (see `path.rs`).
-    local_ip: Option<std::net::IpAddr>,
+    /// The path our packets take: the peer's address, the local IP, the
+    /// anti-amplification budget, congestion control, pacing, path MTU and
+    /// ECN (see `path.rs`).
+    path: path::Path,
 
     /// Both sides' transport parameters, shared with the handshake
     /// snapshot once it is taken.
     local_params: Arc<TransportParameters>,
     peer_params: Option<Arc<TransportParameters>>,
-
-    /// RFC 9000 §8.1: until the peer's address is validated a server sends
-    /// at most three times what it received.
-    address_validated: bool,
-    amplification_received: u64,
-    amplification_sent: u64,
 
     handshake_complete: bool,
     handshake_confirmed: bool,
@@ -219,19 +215,6 @@ pub struct Connection {
     remote_cids: cids::RemoteCids,
     /// PATH_RESPONSE frames owed (RFC 9000 §8.2.2).
     path_responses: cids::PathResponses,
-    /// ECN marking and validation on the path (RFC 9000 §13.4).
-    ecn: crate::path::ecn::EcnState,
-    /// Congestion control (RFC 9002 §7), pacing (§7.7) and path MTU.
-    congestion: Box<dyn crate::congestion::Controller>,
-    pacer: crate::pacing::Pacer,
-    /// When pacing next lets an ack-eliciting packet out, if it held one.
-    pacing_deadline: Option<Instant>,
-    mtud: crate::path::mtud::MtuDiscovery,
-    /// Whether the last send found less to send than the window allowed
-    /// (RFC 9002 §7.8: then the window must not grow).
-    app_limited: bool,
-    /// The MTU the controller was last told of.
-    last_mtu: usize,
     /// Every stream of the connection, and connection flow control.
     streams: crate::streams::Streams,
     /// The qlog trace and the states it has reported, when one is kept.
@@ -281,18 +264,9 @@ impl Connection {
         let tokens = tokens::Tokens::from_init(&mut init);
         let token_validated = tokens.validation != AddressValidation::None;
         let config = init.config;
-        let ecn_enabled = config.ecn;
         let streams_config = config.streams.clone();
-        let base_mtu = u16::try_from(MIN_INITIAL_SIZE).unwrap_or(u16::MAX);
-        let congestion_factory = config.congestion.clone();
         let remote_cids = cids::RemoteCids::new(init.remote_cid, config.active_connection_id_limit);
         let path_responses = cids::PathResponses::new(config.max_path_responses);
-        let mtud_config = crate::path::mtud::MtudConfig {
-            base: base_mtu,
-            max: config.max_udp_payload_size.max(base_mtu),
-            enabled: config.mtu_discovery,
-            ..crate::path::mtud::MtudConfig::default()
-        };
         let mut spaces: [PacketSpace; 3] = std::array::from_fn(|_| PacketSpace::new(&config));
         // RFC 9001 §5.2: Initial keys come from the client's first DCID,
         // with the AES-128-GCM of the TLS configuration's own provider.
@@ -304,6 +278,16 @@ impl Connection {
         });
         #[cfg(feature = "qlog")]
         let qlog = qlog::start(now, &config, init.side, &init.original_dcid);
+        // RFC 9000 §8.1: a client never limits itself; a server starts
+        // unvalidated, unless the endpoint validated the client's address
+        // with a Retry or NEW_TOKEN token.
+        let path = path::Path::new(
+            now,
+            &config,
+            init.remote,
+            init.local_ip,
+            init.side.is_client() || token_validated,
+        );
         let mut conn = Self {
             side: init.side,
             version: init.version,
@@ -324,17 +308,10 @@ impl Connection {
             original_dcid: init.original_dcid,
             remote_cid_set: init.side.is_server(),
             tokens,
-            remote: init.remote,
             local: init.local,
-            local_ip: init.local_ip,
+            path,
             local_params: Arc::new(init.local_params),
             peer_params: None,
-            // RFC 9000 §8.1: a client never limits itself; a server starts
-            // unvalidated, unless the endpoint validated the client's
-            // address with a Retry or NEW_TOKEN token.
-            address_validated: init.side.is_client() || token_validated,
-            amplification_received: 0,
-            amplification_sent: 0,
             handshake_complete: false,
             handshake_confirmed: false,
             handshake_done_pending: false,
@@ -362,13 +339,6 @@ impl Connection {
             last_ack_eliciting_sent: now,
             remote_cids,
             path_responses,
-            ecn: crate::path::ecn::EcnState::new(ecn_enabled),
-            congestion: congestion_factory.build(now, base_mtu),
-            pacer: crate::pacing::Pacer::new(now, base_mtu),
-            pacing_deadline: None,
-            mtud: crate::path::mtud::MtuDiscovery::new(mtud_config),
-            app_limited: true,
-            last_mtu: MIN_INITIAL_SIZE,
             streams: crate::streams::Streams::new(init.side, streams_config),
             #[cfg(feature = "qlog")]
             qlog,
@@ -400,7 +370,7 @@ impl Connection {
     /// The peer's address.
     #[must_use]
     pub fn remote_address(&self) -> SocketAddr {
-        self.remote
+        self.path.remote
     }
 
     /// Our connection ID, which the peer addresses packets to.
@@ -473,7 +443,7 @@ impl Connection {
     /// sends at most three times what it received. Always true on a client.
     #[must_use]
     pub fn is_address_validated(&self) -> bool {
-        self.address_validated
+        self.path.validated
     }
 
     /// How the client's address was validated before the handshake, as
@@ -528,11 +498,11 @@ impl Connection {
         ConnectionStats {
             tls_state_retained: self.tls.is_some(),
             pto_count: self.stats.pto_count,
-            ecn_capable: self.ecn.is_capable(),
+            ecn_capable: self.path.ecn.is_capable(),
             memory_bytes: self.memory_bytes(),
-            congestion_window: self.congestion.window(),
+            congestion_window: self.path.congestion.window(),
             bytes_in_flight: self.recovery.bytes_in_flight(),
-            path_mtu: self.mtud.current(),
+            path_mtu: self.path.mtud.current(),
             rtt: self.recovery.rtt().smoothed(),
             key_updates: self.key_phase.count,
             ..self.stats
@@ -658,7 +628,7 @@ impl Connection {
             peer_completed_address_validation: self.side.is_server()
                 || self.handshake_confirmed
                 || self.recovery.largest_acked(SpaceId::Handshake).is_some(),
-            amplification_blocked: !self.address_validated
+            amplification_blocked: !self.path.validated
                 && self.amplification_budget() < MIN_INITIAL_SIZE as u64,
             has_handshake_keys: self.space(SpaceId::Handshake).keys.is_some(),
             max_ack_delay: self.peer_max_ack_delay(),
@@ -669,7 +639,7 @@ impl Connection {
     /// The largest UDP payload we may send on the path now.
     fn max_datagram_payload(&self) -> usize {
         if self.handshake_confirmed {
-            usize::from(self.mtud.current())
+            usize::from(self.path.mtud.current())
         } else {
             MIN_INITIAL_SIZE
         }
@@ -684,10 +654,10 @@ impl Connection {
     /// Bytes a server may still send before the client's address is
     /// validated (RFC 9000 §8.1).
     fn amplification_budget(&self) -> u64 {
-        if self.address_validated {
+        if self.path.validated {
             u64::MAX
         } else {
-            (3 * self.amplification_received).saturating_sub(self.amplification_sent)
+            (3 * self.path.amplification_received).saturating_sub(self.path.amplification_sent)
         }
     }
 

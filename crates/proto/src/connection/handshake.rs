@@ -108,7 +108,8 @@ impl Connection {
         // number 0; a server's reset token for it is a parameter (§18.2).
         self.remote_cids
             .set_handshake_id(self.remote_cid, params.stateless_reset_token);
-        self.mtud
+        self.path
+            .mtud
             .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
         self.streams.set_peer_params(&params);
         self.peer_params = Some(Arc::new(params));
@@ -139,7 +140,7 @@ impl Connection {
             self.local_params.clone(),
             self.tokens.validation,
             self.local,
-            self.remote,
+            self.path.remote,
             now.saturating_duration_since(self.created_at),
             self.recovery.rtt().smoothed(),
             now,

@@ -1,6 +1,10 @@
-//! The path: the local address the peer reaches us at, congestion control
-//! (RFC 9002 §7), pacing (§7.7) and path MTU discovery (RFC 9000 §14.3),
-//! fed from what recovery reports.
+//! The path: where our packets go and how fast, as [`Path`] holds it, and
+//! the connection's side of it: the local address the peer reaches us at,
+//! congestion control (RFC 9002 §7), pacing (§7.7) and path MTU discovery
+//! (RFC 9000 §14.3), fed from what recovery reports.
+//!
+//! The RTT estimate stays in [`Recovery`](crate::recovery::Recovery),
+//! whose loss detection and PTO read it on every acknowledgement.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -9,12 +13,98 @@ use std::{
 
 use bytes::BytesMut;
 
-use super::{Connection, SentFrames};
+use super::{Connection, MIN_INITIAL_SIZE, SentFrames};
 use crate::{
     EcnCodepoint, SpaceId,
-    congestion::{LostPacket, in_persistent_congestion, persistent_congestion_pto},
+    config::TransportConfig,
+    congestion::{Controller, LostPacket, in_persistent_congestion, persistent_congestion_pto},
+    pacing::Pacer,
+    path::{
+        ecn::EcnState,
+        mtud::{MtuDiscovery, MtudConfig},
+    },
     recovery::SentPacket,
 };
+
+/// One network path: the peer's address, the local IP our packets leave
+/// from, and the state that belongs to the path rather than to the
+/// connection (RFC 9000 §9.4): the anti-amplification budget, congestion
+/// control, pacing, path MTU and ECN.
+pub(super) struct Path {
+    /// The peer's address on this path.
+    pub(super) remote: SocketAddr,
+    /// The IP the peer's datagrams are addressed to, once known (see
+    /// [`Connection::local_ip`]).
+    pub(super) local_ip: Option<IpAddr>,
+    /// RFC 9000 §8.1: until the peer's address is validated a server sends
+    /// at most three times what it received.
+    pub(super) validated: bool,
+    /// Bytes received on the path, for the anti-amplification budget.
+    pub(super) amplification_received: u64,
+    /// Bytes sent on the path, for the anti-amplification budget.
+    pub(super) amplification_sent: u64,
+    /// ECN marking and validation (RFC 9000 §13.4).
+    pub(super) ecn: EcnState,
+    /// Congestion control (RFC 9002 §7).
+    pub(super) congestion: Box<dyn Controller>,
+    /// Pacing (RFC 9002 §7.7).
+    pub(super) pacer: Pacer,
+    /// When pacing next lets an ack-eliciting packet out, if it held one.
+    pub(super) pacing_deadline: Option<Instant>,
+    /// Path MTU discovery (RFC 9000 §14.3).
+    pub(super) mtud: MtuDiscovery,
+    /// Whether the last send found less to send than the window allowed
+    /// (RFC 9002 §7.8: then the window must not grow).
+    pub(super) app_limited: bool,
+    /// The MTU the controller was last told of.
+    pub(super) last_mtu: usize,
+}
+
+impl Path {
+    /// A fresh path to `remote`: the initial congestion window, the base
+    /// MTU, ECN not yet validated, nothing received or sent.
+    pub(super) fn new(
+        now: Instant,
+        config: &TransportConfig,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        validated: bool,
+    ) -> Self {
+        let base_mtu = u16::try_from(MIN_INITIAL_SIZE).unwrap_or(u16::MAX);
+        let mtud_config = MtudConfig {
+            base: base_mtu,
+            max: config.max_udp_payload_size.max(base_mtu),
+            enabled: config.mtu_discovery,
+            ..MtudConfig::default()
+        };
+        Self {
+            remote,
+            local_ip,
+            validated,
+            amplification_received: 0,
+            amplification_sent: 0,
+            ecn: EcnState::new(config.ecn),
+            congestion: config.congestion.build(now, base_mtu),
+            pacer: Pacer::new(now, base_mtu),
+            pacing_deadline: None,
+            mtud: MtuDiscovery::new(mtud_config),
+            app_limited: true,
+            last_mtu: MIN_INITIAL_SIZE,
+        }
+    }
+}
+
+impl std::fmt::Debug for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Path")
+            .field("remote", &self.remote)
+            .field("local_ip", &self.local_ip)
+            .field("validated", &self.validated)
+            .field("window", &self.congestion.window())
+            .field("mtu", &self.mtud.current())
+            .finish_non_exhaustive()
+    }
+}
 
 impl Connection {
     /// The local IP the peer sends to, which every datagram of this
@@ -31,7 +121,7 @@ impl Connection {
         self.local
             .map(|addr| addr.ip())
             .filter(|ip| !ip.is_unspecified())
-            .or(self.local_ip)
+            .or(self.path.local_ip)
     }
 
     /// Processes a datagram the endpoint routed here, which was sent to
@@ -48,24 +138,25 @@ impl Connection {
     ) {
         let processed = self.stats.packets_received;
         self.handle_datagram(now, remote, ecn, data);
-        if self.local_ip.is_none() && self.stats.packets_received > processed {
-            self.local_ip = local_ip;
+        if self.path.local_ip.is_none() && self.stats.packets_received > processed {
+            self.path.local_ip = local_ip;
         }
     }
 
     /// Whether the congestion window has room for a full datagram.
     pub(super) fn window_has_room(&self, size: usize) -> bool {
         let in_flight = self.recovery.bytes_in_flight();
-        in_flight.saturating_add(size as u64) <= self.congestion.window()
+        in_flight.saturating_add(size as u64) <= self.path.congestion.window()
     }
 
     /// RFC 9002 §7.7: when the pacer lets the next ack-eliciting datagram
     /// go; `None` for now.
     pub(super) fn pacing_delay(&mut self, now: Instant, size: usize) -> Option<Instant> {
-        let mtu = self.mtud.current();
+        let mtu = self.path.mtud.current();
         let rtt = self.recovery.rtt().smoothed();
-        let window = self.congestion.window();
-        self.pacer
+        let window = self.path.congestion.window();
+        self.path
+            .pacer
             .delay(now, size as u64, rtt, window, mtu)
             .filter(|&at| at > now)
     }
@@ -74,12 +165,13 @@ impl Connection {
     pub(super) fn on_path_packet_sent(&mut self, now: Instant, packet: &SentPacket<SentFrames>) {
         if packet.in_flight {
             let size = u64::from(packet.size);
-            self.congestion
+            self.path
+                .congestion
                 .on_sent(now, size, self.recovery.bytes_in_flight());
-            self.pacer.on_sent(now, size);
+            self.path.pacer.on_sent(now, size);
         }
         if packet.data.mtu_probe {
-            self.mtud.on_probe_sent(packet.data.pn, packet.size);
+            self.path.mtud.on_probe_sent(packet.data.pn, packet.size);
         }
     }
 
@@ -88,14 +180,19 @@ impl Connection {
         let rtt = *self.recovery.rtt();
         for packet in acked {
             if packet.data.mtu_probe {
-                self.mtud.on_acked(now, packet.data.pn);
+                self.path.mtud.on_acked(now, packet.data.pn);
             } else {
-                self.mtud.on_packet_acked(packet.size);
+                self.path.mtud.on_packet_acked(packet.size);
             }
             if packet.in_flight {
                 let size = u64::from(packet.size);
-                self.congestion
-                    .on_ack(now, packet.time_sent, size, self.app_limited, &rtt);
+                self.path.congestion.on_ack(
+                    now,
+                    packet.time_sent,
+                    size,
+                    self.path.app_limited,
+                    &rtt,
+                );
             }
         }
         self.update_mtu();
@@ -113,10 +210,10 @@ impl Connection {
         for (space, packet) in lost {
             if packet.data.mtu_probe {
                 // RFC 9000 §14.4: a lost probe is no congestion signal.
-                self.mtud.on_lost(now, packet.data.pn);
+                self.path.mtud.on_lost(now, packet.data.pn);
                 continue;
             }
-            self.mtud.on_packet_lost(now, packet.size);
+            self.path.mtud.on_packet_lost(now, packet.size);
             if !packet.in_flight {
                 continue;
             }
@@ -141,7 +238,8 @@ impl Connection {
         let persistent = per_space
             .iter()
             .any(|lost| in_persistent_congestion(lost, pto, first_sample));
-        self.congestion
+        self.path
+            .congestion
             .on_congestion_event(now, latest, persistent, lost_bytes);
         self.stats.congestion_events += 1;
     }
@@ -149,15 +247,17 @@ impl Connection {
     /// RFC 9002 §7.1: an increase in ECN-CE is a congestion event for the
     /// packets sent up to the newly acknowledged one.
     pub(super) fn on_path_ce(&mut self, now: Instant, sent: Instant) {
-        self.congestion.on_congestion_event(now, sent, false, 0);
+        self.path
+            .congestion
+            .on_congestion_event(now, sent, false, 0);
         self.stats.congestion_events += 1;
     }
 
     fn update_mtu(&mut self) {
-        let mtu = self.mtud.current();
-        if usize::from(mtu) != self.last_mtu {
-            self.last_mtu = usize::from(mtu);
-            self.congestion.on_mtu_update(mtu);
+        let mtu = self.path.mtud.current();
+        if usize::from(mtu) != self.path.last_mtu {
+            self.path.last_mtu = usize::from(mtu);
+            self.path.congestion.on_mtu_update(mtu);
         }
     }
 }

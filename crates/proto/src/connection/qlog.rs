@@ -44,7 +44,7 @@ impl Connection {
         qlog.metrics_updated(
             now,
             Metrics {
-                congestion_window: self.congestion.window(),
+                congestion_window: self.path.congestion.window(),
                 bytes_in_flight: self.recovery.bytes_in_flight(),
                 smoothed_rtt: rtt.smoothed(),
                 min_rtt: rtt.has_sample().then(|| rtt.min()),

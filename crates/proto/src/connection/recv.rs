@@ -52,7 +52,7 @@ impl Connection {
         ecn: Option<EcnCodepoint>,
         mut data: BytesMut,
     ) {
-        if remote != self.remote {
+        if remote != self.path.remote {
             // Migration is not supported yet: packets from elsewhere are dropped.
             self.stats.packets_dropped += 1;
             return;
@@ -79,7 +79,7 @@ impl Connection {
         self.stats.bytes_received += len;
         // RFC 9000 §8.1: every byte received from the client counts
         // towards the server's amplification budget.
-        self.amplification_received = self.amplification_received.saturating_add(len);
+        self.path.amplification_received = self.path.amplification_received.saturating_add(len);
         let tail = reset_token_candidate(&data);
         let processed_before = self.stats.packets_received;
         let mut first_dcid = None;
@@ -114,7 +114,7 @@ impl Connection {
         remote: SocketAddr,
         data: &[u8],
     ) -> bool {
-        if remote != self.remote || self.is_closed() {
+        if remote != self.path.remote || self.is_closed() {
             return false;
         }
         self.check_stateless_reset(now, reset_token_candidate(data));
@@ -372,7 +372,7 @@ impl Connection {
         }
         if self.side.is_server() && space == SpaceId::Handshake {
             // RFC 9000 §8.1: a Handshake packet proves the client's address.
-            self.address_validated = true;
+            self.path.validated = true;
             // RFC 9001 §4.9.1: the server drops Initial keys once it
             // processes a Handshake packet.
             self.discard_space(SpaceId::Initial);
@@ -395,7 +395,7 @@ impl Connection {
             }
         };
         // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
-        self.ecn.on_packet_received(space, ecn);
+        self.path.ecn.on_packet_received(space, ecn);
         self.on_packet_received(now, space, pn, content.ack_eliciting);
         if content.ping_only && space == SpaceId::Data {
             self.answer_probe();
@@ -620,9 +620,10 @@ impl Connection {
         let ect0_acked = acked.iter().filter(|p| p.data.ect0).count() as u64;
         if let Some(largest_sent) = acked.first().map(|p| p.time_sent) {
             // RFC 9000 §13.4.2.1: validate the peer's ECN counts.
-            let outcome = self
-                .ecn
-                .on_ack(space, ack.largest().into_inner(), ect0_acked, ack.ecn());
+            let outcome =
+                self.path
+                    .ecn
+                    .on_ack(space, ack.largest().into_inner(), ect0_acked, ack.ecn());
             self.on_ecn_ce(now, outcome.ce_increase, largest_sent);
         }
         self.on_path_packets_acked(now, &acked);
@@ -699,7 +700,7 @@ impl Connection {
             self.qlog_packet_lost(now, space, packet.data.pn);
             let frames = packet.data;
             if frames.ect0 {
-                self.ecn.on_packets_lost(space, 1);
+                self.path.ecn.on_packets_lost(space, 1);
             }
             self.stats.packets_lost += 1;
             if let Some(range) = frames.crypto {

@@ -118,7 +118,7 @@ impl Connection {
             return None;
         }
         // RFC 9000 §13.4.2: every packet of the datagram carries its mark.
-        let ecn = self.ecn.codepoint();
+        let ecn = self.path.ecn.codepoint();
         if batch.is_some_and(|(_, mark)| mark != ecn) {
             return None;
         }
@@ -128,7 +128,7 @@ impl Connection {
             && self.handshake_confirmed
             && self.may_seal_one_rtt()
             && batch.is_none()
-            && let Some(size) = self.mtud.poll_probe(now)
+            && let Some(size) = self.path.mtud.poll_probe(now)
         {
             return self.send_mtu_probe(now, buf, usize::from(size));
         }
@@ -171,7 +171,7 @@ impl Connection {
         let Some(packet) = open else {
             // RFC 9002 §7.8: with room in the window and nothing to send,
             // the sender is application-limited.
-            self.app_limited = !ack_only;
+            self.path.app_limited = !ack_only;
             return None;
         };
         self.seal_packet(
@@ -190,9 +190,10 @@ impl Connection {
             self.discard_space(SpaceId::Initial);
         }
         let size = buf.len() - base;
-        self.amplification_sent = self.amplification_sent.saturating_add(size as u64);
+        self.path.amplification_sent = self.path.amplification_sent.saturating_add(size as u64);
         debug_assert!(
-            self.address_validated || self.amplification_sent <= 3 * self.amplification_received,
+            self.path.validated
+                || self.path.amplification_sent <= 3 * self.path.amplification_received,
             "anti-amplification limit exceeded"
         );
         self.stats.datagrams_sent += 1;
@@ -203,7 +204,7 @@ impl Connection {
 
     fn transmit(&self, ecn: Option<crate::EcnCodepoint>, size: usize) -> Option<Transmit> {
         Some(Transmit {
-            destination: self.remote,
+            destination: self.path.remote,
             ecn,
             size,
             segment_size: None,
@@ -223,11 +224,11 @@ impl Connection {
             return false;
         }
         if !self.window_has_room(size) {
-            self.app_limited = false;
+            self.path.app_limited = false;
             return true;
         }
-        self.pacing_deadline = self.pacing_delay(now, size);
-        self.pacing_deadline.is_some()
+        self.path.pacing_deadline = self.pacing_delay(now, size);
+        self.path.pacing_deadline.is_some()
     }
 
     /// Sends a path MTU probe: a 1-RTT packet of exactly `size` bytes, a
@@ -511,7 +512,7 @@ impl Connection {
             VarInt::from_u32(0)
         };
         let ranges = sp.received.iter().rev().map(|r| r.start..=r.end - 1);
-        let counts = self.ecn.ack_counts(space);
+        let counts = self.path.ecn.ack_counts(space);
         // Written in place: every packet carries an ACK, and building the
         // frame first would allocate its ranges each time.
         if Ack::write_ranges(ranges, delay, counts, buf, limit) != Ok(true) {
@@ -598,7 +599,7 @@ impl Connection {
             return;
         }
         let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
-        self.ecn.on_packet_sent(packet.space, packet.pn, ecn);
+        self.path.ecn.on_packet_sent(packet.space, packet.pn, ecn);
         if packet.space == SpaceId::Data {
             self.key_phase.on_sent(packet.pn);
         }

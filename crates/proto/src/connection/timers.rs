@@ -28,10 +28,10 @@ impl Connection {
                     .chain(self.idle_deadline())
                     .chain(self.handshake_deadline())
                     .chain(self.keep_alive_deadline())
-                    .chain(self.pacing_deadline)
+                    .chain(self.path.pacing_deadline)
                     .chain(
                         self.handshake_confirmed
-                            .then(|| self.mtud.next_timeout())
+                            .then(|| self.path.mtud.next_timeout())
                             .flatten(),
                     )
                     .chain(acks)
@@ -82,9 +82,13 @@ impl Connection {
             self.emit_closed(ConnectionError::HandshakeTimedOut(timeout));
             return;
         }
-        if self.pacing_deadline.is_some_and(|deadline| now >= deadline) {
+        if self
+            .path
+            .pacing_deadline
+            .is_some_and(|deadline| now >= deadline)
+        {
             // The pacer now lets a packet out; poll_transmit recomputes.
-            self.pacing_deadline = None;
+            self.path.pacing_deadline = None;
         }
         if self
             .keep_alive_deadline()
