@@ -115,10 +115,35 @@ impl RemoteCids {
     }
 
     /// The IDs issued and not used yet, lowest sequence number first: what
-    /// migration will take a fresh ID from (RFC 9000 §9.5).
-    #[cfg_attr(not(test), expect(dead_code, reason = "migration will use it"))]
+    /// migration will take a fresh ID from (RFC 9000 §9.5). Every active ID
+    /// but the one in use is unused, a lower one too: we leave an ID only
+    /// by retiring it, and a NEW_CONNECTION_ID reordered behind a higher
+    /// one arrives after the switch to it.
     pub(crate) fn unused(&self) -> impl Iterator<Item = &RemoteCid> {
-        self.active.iter().filter(|c| c.sequence > self.in_use)
+        self.active.iter().filter(|c| c.sequence != self.in_use)
+    }
+
+    /// Moves our packets to the lowest unused ID, for a new path (RFC 9000
+    /// §9.5: an endpoint uses a fresh ID on each new path, so the paths
+    /// cannot be linked) and retires the one in use, which is never used
+    /// again. Returns the ID now in use; `None`, changing nothing, when no
+    /// unused ID is held, or when the retirements awaiting acknowledgement
+    /// are at their bound (twice our limit, see
+    /// [`on_new_cid`](Self::on_new_cid)), until some are acknowledged.
+    ///
+    /// The caller sends to the returned ID from now on, and checks its
+    /// reset token rather than the old one's (RFC 9000 §10.3.1).
+    #[cfg_attr(not(test), expect(dead_code, reason = "migration will use it"))]
+    pub(crate) fn switch_to_unused(&mut self) -> Option<RemoteCid> {
+        let next = *self.unused().next()?;
+        if self.retiring.len() >= 2 * self.limit {
+            return None;
+        }
+        let old = self.in_use;
+        self.active.retain(|c| c.sequence != old);
+        self.queue_retirement(old).ok()?;
+        self.in_use = next.sequence;
+        Some(next)
     }
 
     /// Processes a NEW_CONNECTION_ID frame (RFC 9000 §19.15).

@@ -280,3 +280,59 @@ fn path_responses_that_do_not_fit_wait() {
     assert_eq!(buf.len(), 9);
     assert_eq!(responses.len(), 1);
 }
+
+// RFC 9000 §9.5 (test): a new path takes the lowest unused ID, and the one
+// it leaves is retired, never to be used again.
+#[test]
+fn switching_to_an_unused_id_takes_the_lowest_and_retires_the_old() {
+    let mut cids = table(4);
+    for seq in [3, 2] {
+        cids.on_new_cid(&new_cid(seq, 0)).unwrap();
+    }
+    let next = cids.switch_to_unused().expect("an unused id");
+    assert_eq!((next.sequence, next.id), (2, cid(0x12)));
+    assert_eq!(cids.in_use(), Some(&next));
+    assert_eq!(cids.reset_token(), Some([2; 16]), "the new id's token");
+    assert_eq!(sequences(&cids), [2, 3], "the old id is gone");
+    assert_eq!(send_retirements(&mut cids), [0]);
+    // A NEW_CONNECTION_ID overtaken by a higher one is unused all the same.
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    assert_eq!(
+        cids.unused().map(|c| c.sequence).collect::<Vec<_>>(),
+        [1, 3]
+    );
+    assert_eq!(cids.switch_to_unused().map(|c| c.sequence), Some(1));
+    assert_eq!(cids.switch_to_unused().map(|c| c.sequence), Some(3));
+    assert_eq!(send_retirements(&mut cids), [2, 1]);
+    assert_eq!(sequences(&cids), [3]);
+    assert_eq!(cids.switch_to_unused(), None);
+}
+
+#[test]
+fn switching_with_no_unused_id_changes_nothing() {
+    let mut cids = table(4);
+    assert_eq!(cids.switch_to_unused(), None);
+    assert_eq!(cids.in_use().map(|c| c.sequence), Some(0));
+    assert!(!cids.has_retirements_to_send());
+}
+
+// RFC 9000 §5.1.2 (test): our own switches wait while twice our limit of
+// retirements await acknowledgement, rather than hold more.
+#[test]
+fn switching_waits_while_retirements_are_at_their_bound() {
+    let mut cids = table(2);
+    cids.on_new_cid(&new_cid(1, 0)).unwrap();
+    for seq in 2..5 {
+        assert!(cids.switch_to_unused().is_some());
+        cids.on_new_cid(&new_cid(seq, 0)).unwrap();
+    }
+    // Sequences 0 to 2 retired, 3 in use, 4 unused: one more fits.
+    assert_eq!(cids.switch_to_unused().map(|c| c.sequence), Some(4));
+    cids.on_new_cid(&new_cid(5, 0)).unwrap();
+    assert_eq!(cids.retiring.len(), 4);
+    assert_eq!(cids.switch_to_unused(), None, "at the bound");
+    assert_eq!(cids.in_use().map(|c| c.sequence), Some(4));
+    let sent = send_retirements(&mut cids);
+    cids.on_retirements_acked(&sent);
+    assert_eq!(cids.switch_to_unused().map(|c| c.sequence), Some(5));
+}
