@@ -26,6 +26,7 @@ mod datagrams;
 mod events;
 mod handshake;
 mod key_update;
+mod migration;
 mod path;
 #[cfg(feature = "qlog")]
 mod qlog;
@@ -94,6 +95,8 @@ pub(crate) struct SentFrames {
     /// Which of a server's NEW_TOKEN tokens it carried, sent again if it
     /// is lost (RFC 9000 §13.3).
     new_tokens: tokens::NewTokenMask,
+    /// The path it was sent on (see `Path::id`).
+    path: u32,
 }
 
 /// Where the connection is in its life.
@@ -164,6 +167,15 @@ pub struct Connection {
     /// anti-amplification budget, congestion control, pacing, path MTU and
     /// ECN (see `path.rs`).
     path: path::Path,
+    /// The last validated path, while the connection tries a new one (see
+    /// `migration.rs`).
+    previous_path: Option<Box<migration::Fallback>>,
+    /// Paths made so far, which numbers the next.
+    paths_made: u32,
+    /// The secret path challenges are drawn from (RFC 9000 §8.2.1), and
+    /// how many were drawn.
+    challenge_key: [u8; 16],
+    challenges_made: u64,
 
     /// Both sides' transport parameters, shared with the handshake
     /// snapshot once it is taken.
@@ -257,6 +269,9 @@ pub(crate) struct ConnectionInit {
     /// Client: where the tokens of NEW_TOKEN frames go, and the server name
     /// they are for. Ignored on a server.
     pub(crate) token_store: Option<(Arc<dyn TokenStore>, Arc<str>)>,
+    /// A secret from the endpoint's RNG, which the data of path challenges
+    /// are drawn from (RFC 9000 §8.2.1).
+    pub(crate) challenge_key: [u8; 16],
 }
 
 impl Connection {
@@ -310,6 +325,10 @@ impl Connection {
             tokens,
             local: init.local,
             path,
+            previous_path: None,
+            paths_made: 0,
+            challenge_key: init.challenge_key,
+            challenges_made: 0,
             local_params: Arc::new(init.local_params),
             peer_params: None,
             handshake_complete: false,

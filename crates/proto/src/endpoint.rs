@@ -288,6 +288,23 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint's socket moved to `local` (its bound address, when it is
+    /// a specific one): every connection now sends from there, and each
+    /// migrates (RFC 9000 §9.2): it sends from the new address at once, so
+    /// that the peer validates it and follows, and it does so to a
+    /// connection ID of the peer's it has not used on the old address when
+    /// one is available (§9.5).
+    ///
+    /// Cost: one call per connection; a rebinding is rare.
+    pub fn rebind(&mut self, now: Instant, local: Option<SocketAddr>) {
+        self.local = local.filter(|addr| !addr.ip().is_unspecified());
+        for handle in self.connections.handles() {
+            if let Some(conn) = self.connections.touch(handle) {
+                conn.on_local_rebind(now, local);
+            }
+        }
+    }
+
     /// Replaces the configuration new clients are accepted with (`None`
     /// stops accepting: new Initials are dropped). Connections already
     /// made keep theirs; pending incomings are accepted with the new one
@@ -329,6 +346,8 @@ impl Endpoint {
             .with_handshake_suites(config.handshake_cipher_suites.clone());
         // RFC 9000 §8.1.3: an earlier connection's NEW_TOKEN token, used once.
         let (token, token_store) = config.token_for(server_name);
+        let mut challenge_key = [0; 16];
+        self.rng.fill_bytes(&mut challenge_key);
         let conn = Connection::new(
             now,
             ConnectionInit {
@@ -349,6 +368,7 @@ impl Endpoint {
                 new_tokens: Vec::new(),
                 token,
                 token_store,
+                challenge_key,
             },
         );
         let handle = self.insert(conn, &[local_cid]);

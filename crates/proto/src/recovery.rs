@@ -433,6 +433,14 @@ impl<T> Recovery<T> {
         &self.rtt
     }
 
+    /// Puts `rtt` in place of the round-trip time estimates and returns the
+    /// ones it replaces: a connection that moves to a new path starts its
+    /// estimates again (RFC 9000 §9.4), and one that goes back to a path it
+    /// left takes that path's back.
+    pub fn replace_rtt(&mut self, rtt: RttEstimator) -> RttEstimator {
+        std::mem::replace(&mut self.rtt, rtt)
+    }
+
     /// When the first RTT sample was taken, which starts the period in
     /// which persistent congestion may be declared (RFC 9002 §7.6.2).
     #[must_use]

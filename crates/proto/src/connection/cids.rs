@@ -8,6 +8,8 @@
 //! their acknowledgement. The IDs not in use are kept, lowest sequence
 //! number first, for migration to pick fresh ones from.
 
+use std::net::SocketAddr;
+
 use bytes::BufMut;
 
 use crate::{ConnectionId, FrameType, TransportError, VarInt, frame::NewConnectionId};
@@ -133,7 +135,6 @@ impl RemoteCids {
     ///
     /// The caller sends to the returned ID from now on, and checks its
     /// reset token rather than the old one's (RFC 9000 §10.3.1).
-    #[cfg_attr(not(test), expect(dead_code, reason = "migration will use it"))]
     pub(crate) fn switch_to_unused(&mut self) -> Option<RemoteCid> {
         let next = *self.unused().next()?;
         if self.retiring.len() >= 2 * self.limit {
@@ -337,11 +338,22 @@ pub(crate) fn on_retire_cid(
     Ok(())
 }
 
+/// A PATH_RESPONSE owed: the challenge's data, the address it came from,
+/// which the response goes back to (RFC 9000 §8.2.2), and what the
+/// anti-amplification limit lets us send there if it is not the active
+/// path's: three times the datagram that carried it (§8.1, §9.3.1).
+#[derive(Debug, Clone, Copy)]
+struct OwedResponse {
+    data: [u8; 8],
+    remote: SocketAddr,
+    budget: u64,
+}
+
 /// PATH_RESPONSE frames owed (RFC 9000 §8.2.2), the latest challenges
 /// first to go; at most a configured few, the oldest pushed out.
 #[derive(Debug)]
 pub(crate) struct PathResponses {
-    pending: std::collections::VecDeque<[u8; 8]>,
+    pending: std::collections::VecDeque<OwedResponse>,
     max: usize,
 }
 
@@ -354,8 +366,9 @@ impl PathResponses {
         }
     }
 
-    /// A PATH_CHALLENGE arrived with `data`.
-    pub(crate) fn on_challenge(&mut self, data: [u8; 8]) {
+    /// A PATH_CHALLENGE arrived with `data` from `remote`, in a datagram of
+    /// `len` bytes.
+    pub(crate) fn on_challenge(&mut self, data: [u8; 8], remote: SocketAddr, len: u64) {
         if self.max == 0 {
             return;
         }
@@ -363,28 +376,52 @@ impl PathResponses {
             // A flood keeps only the latest challenges: memory stays fixed.
             self.pending.pop_front();
         }
-        self.pending.push_back(data);
+        self.pending.push_back(OwedResponse {
+            data,
+            remote,
+            budget: len.saturating_mul(3),
+        });
     }
 
-    /// Whether a response waits.
-    pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.is_empty()
+    /// Whether a response to `remote` waits.
+    pub(crate) fn has_pending_for(&self, remote: SocketAddr) -> bool {
+        self.pending.iter().any(|r| r.remote == remote)
     }
 
-    /// Writes the PATH_RESPONSE frames that fit before `limit`; returns
-    /// whether any was written. RFC 9000 §13.3: a PATH_RESPONSE is never
-    /// sent again, so the frames are forgotten once written.
-    pub(crate) fn write(&mut self, buf: &mut Vec<u8>, limit: usize) -> bool {
+    /// The first address other than `active` a response waits for, with
+    /// the bytes the anti-amplification limit lets us send it.
+    pub(crate) fn off_path(&self, active: SocketAddr) -> Option<(SocketAddr, u64)> {
+        self.pending
+            .iter()
+            .find(|r| r.remote != active)
+            .map(|r| (r.remote, r.budget))
+    }
+
+    /// Writes the PATH_RESPONSE frames owed to `remote` that fit before
+    /// `limit`; returns whether any was written. RFC 9000 §13.3: a
+    /// PATH_RESPONSE is never sent again, so the frames are forgotten once
+    /// written.
+    pub(crate) fn write_for(
+        &mut self,
+        buf: &mut Vec<u8>,
+        limit: usize,
+        remote: SocketAddr,
+    ) -> bool {
         let mut written = false;
-        while let Some(data) = self.pending.front() {
+        let mut room = true;
+        self.pending.retain(|r| {
+            if r.remote != remote || !room {
+                return true;
+            }
             if buf.len() + 9 > limit {
-                break;
+                room = false;
+                return true;
             }
             buf.put_u8(0x1b); // PATH_RESPONSE, RFC 9000 §19.18
-            buf.put_slice(data);
-            self.pending.pop_front();
+            buf.put_slice(&r.data);
             written = true;
-        }
+            false
+        });
         written
     }
 
@@ -396,6 +433,6 @@ impl PathResponses {
 
     /// Heap bytes held (bounded by the configured maximum).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.pending.capacity() * 8
+        self.pending.capacity() * std::mem::size_of::<OwedResponse>()
     }
 }

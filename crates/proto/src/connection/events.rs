@@ -217,6 +217,15 @@ pub struct ConnectionStats {
     pub stream_bytes_retransmitted: u64,
     /// 1-RTT key updates (RFC 9001 §6), started by either side.
     pub key_updates: u64,
+    /// Times the connection moved to a new path (RFC 9000 §9): a server
+    /// following its client to a new address, or this side's endpoint
+    /// rebinding its socket.
+    pub migrations: u64,
+    /// Paths validated by PATH_CHALLENGE and PATH_RESPONSE (RFC 9000 §8.2).
+    pub paths_validated: u64,
+    /// Path validations that timed out (RFC 9000 §8.2.4); after one the
+    /// connection went back to its last validated path, if it had one.
+    pub path_validations_failed: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
     /// packets, the duplicate detection windows, the peer's connection IDs

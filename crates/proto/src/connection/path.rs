@@ -31,6 +31,9 @@ use crate::{
 /// connection (RFC 9000 §9.4): the anti-amplification budget, congestion
 /// control, pacing, path MTU and ECN.
 pub(super) struct Path {
+    /// Which path this is, for the packets sent on it: only those feed its
+    /// congestion controller (RFC 9000 §9.4).
+    pub(super) id: u32,
     /// The peer's address on this path.
     pub(super) remote: SocketAddr,
     /// The IP the peer's datagrams are addressed to, once known (see
@@ -58,6 +61,8 @@ pub(super) struct Path {
     pub(super) app_limited: bool,
     /// The MTU the controller was last told of.
     pub(super) last_mtu: usize,
+    /// The path validation in progress on this path (RFC 9000 §8.2).
+    pub(super) validation: Option<Box<super::migration::Validation>>,
 }
 
 impl Path {
@@ -78,6 +83,7 @@ impl Path {
             ..MtudConfig::default()
         };
         Self {
+            id: 0,
             remote,
             local_ip,
             validated,
@@ -90,7 +96,21 @@ impl Path {
             mtud: MtuDiscovery::new(mtud_config),
             app_limited: true,
             last_mtu: MIN_INITIAL_SIZE,
+            validation: None,
         }
+    }
+
+    /// Takes `other`'s congestion controller, pacer, path MTU and the
+    /// identity its packets were sent under, leaving it this path's: what
+    /// a move that changed only the peer's port keeps (RFC 9000 §9.4).
+    pub(super) fn take_state_of(&mut self, other: &mut Self) {
+        std::mem::swap(&mut self.id, &mut other.id);
+        std::mem::swap(&mut self.congestion, &mut other.congestion);
+        std::mem::swap(&mut self.pacer, &mut other.pacer);
+        std::mem::swap(&mut self.pacing_deadline, &mut other.pacing_deadline);
+        std::mem::swap(&mut self.mtud, &mut other.mtud);
+        std::mem::swap(&mut self.app_limited, &mut other.app_limited);
+        std::mem::swap(&mut self.last_mtu, &mut other.last_mtu);
     }
 }
 
@@ -163,6 +183,10 @@ impl Connection {
 
     /// A packet left: the controller and pacer count it if in flight.
     pub(super) fn on_path_packet_sent(&mut self, now: Instant, packet: &SentPacket<SentFrames>) {
+        if packet.data.path != self.path.id {
+            // A path validation packet sent on another path than the active one.
+            return;
+        }
         if packet.in_flight {
             let size = u64::from(packet.size);
             self.path
@@ -179,6 +203,11 @@ impl Connection {
     pub(super) fn on_path_packets_acked(&mut self, now: Instant, acked: &[SentPacket<SentFrames>]) {
         let rtt = *self.recovery.rtt();
         for packet in acked {
+            // RFC 9000 §9.4: what was sent on a path left behind says
+            // nothing of this one.
+            if packet.data.path != self.path.id {
+                continue;
+            }
             if packet.data.mtu_probe {
                 self.path.mtud.on_acked(now, packet.data.pn);
             } else {
@@ -208,6 +237,9 @@ impl Connection {
         let mut latest = None;
         let mut per_space: [Vec<LostPacket>; 3] = Default::default();
         for (space, packet) in lost {
+            if packet.data.path != self.path.id {
+                continue;
+            }
             if packet.data.mtu_probe {
                 // RFC 9000 §14.4: a lost probe is no congestion signal.
                 self.path.mtud.on_lost(now, packet.data.pn);

@@ -8,7 +8,8 @@ use std::{
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    Closer, Connection, ConnectionError, MIN_INITIAL_SIZE, SentFrames, State, cids, spaces::index,
+    Closer, Connection, ConnectionError, MIN_INITIAL_SIZE, SentFrames, State, cids,
+    migration::Origin, spaces::index,
 };
 use crate::{
     ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
@@ -37,6 +38,8 @@ struct PayloadContent {
     ack_eliciting: bool,
     /// PING and PADDING only, at least one PING: a probe, most likely.
     ping_only: bool,
+    /// Some frame is not a probing frame (RFC 9000 §9.1).
+    non_probing: bool,
 }
 
 /// Packets kept for keys not yet available (RFC 9001 §5.7); each holds at
@@ -52,8 +55,8 @@ impl Connection {
         ecn: Option<EcnCodepoint>,
         mut data: BytesMut,
     ) {
-        if remote != self.path.remote {
-            // Migration is not supported yet: packets from elsewhere are dropped.
+        if !self.accepts_datagram_from(remote) {
+            // RFC 9000 §9: not from a path the connection may use.
             self.stats.packets_dropped += 1;
             return;
         }
@@ -78,8 +81,14 @@ impl Connection {
         self.stats.datagrams_received += 1;
         self.stats.bytes_received += len;
         // RFC 9000 §8.1: every byte received from the client counts
-        // towards the server's amplification budget.
-        self.path.amplification_received = self.path.amplification_received.saturating_add(len);
+        // towards the server's amplification budget on its path.
+        self.count_received(remote, len);
+        let mut origin = Origin {
+            remote,
+            len,
+            active: remote == self.path.remote,
+            moves: false,
+        };
         let tail = reset_token_candidate(&data);
         let processed_before = self.stats.packets_received;
         let mut first_dcid = None;
@@ -95,9 +104,10 @@ impl Connection {
                 self.stats.packets_dropped += 1;
                 continue;
             }
-            self.handle_packet(now, packet, ecn);
+            self.handle_packet(now, packet, ecn, &mut origin);
         }
         self.replay_buffered(now);
+        self.after_datagram(now, &origin);
         if self.stats.packets_received == processed_before {
             self.check_stateless_reset(now, tail);
         }
@@ -114,7 +124,7 @@ impl Connection {
         remote: SocketAddr,
         data: &[u8],
     ) -> bool {
-        if remote != self.path.remote || self.is_closed() {
+        if !self.accepts_datagram_from(remote) || self.is_closed() {
             return false;
         }
         self.check_stateless_reset(now, reset_token_candidate(data));
@@ -149,7 +159,14 @@ impl Connection {
         }) {
             let (packet, ecn) = self.undecryptable.swap_remove(i);
             self.undecryptable_bytes -= packet.data().len();
-            self.handle_packet(now, packet, ecn);
+            // Only datagrams from the active path are kept (see `defers`).
+            let mut origin = Origin {
+                remote: self.path.remote,
+                len: 0,
+                active: true,
+                moves: false,
+            };
+            self.handle_packet(now, packet, ecn, &mut origin);
         }
         // Packets whose keys were discarded will never be readable.
         let spaces = &self.spaces;
@@ -281,11 +298,31 @@ impl Connection {
         tracing::debug!("1-RTT before the client's Finished: keeping the handshake alive");
     }
 
+    /// What processing a packet of `space`, from `scid` for a long
+    /// header, changes before its frames are looked at.
+    fn on_packet_opened(&mut self, space: SpaceId, scid: Option<ConnectionId>) {
+        if self.side.is_client() && !self.remote_cid_set && space != SpaceId::Data {
+            // RFC 9000 §7.2: the client switches to the server's chosen ID.
+            if let Some(scid) = scid {
+                self.remote_cid = scid;
+                self.remote_cid_set = true;
+            }
+        }
+        if self.side.is_server() && space == SpaceId::Handshake {
+            // RFC 9000 §8.1: a Handshake packet proves the client's address.
+            self.path.validated = true;
+            // RFC 9001 §4.9.1: the server drops Initial keys once it
+            // processes a Handshake packet.
+            self.discard_space(SpaceId::Initial);
+        }
+    }
+
     fn handle_packet(
         &mut self,
         now: Instant,
         mut packet: PartialDecode,
         ecn: Option<EcnCodepoint>,
+        origin: &mut Origin,
     ) {
         match self.state {
             State::Draining { .. } | State::Drained => return,
@@ -363,20 +400,7 @@ impl Connection {
             return;
         }
         processed.insert(pn);
-        if self.side.is_client() && !self.remote_cid_set && space != SpaceId::Data {
-            // RFC 9000 §7.2: the client switches to the server's chosen ID.
-            if let Some(scid) = packet.scid() {
-                self.remote_cid = *scid;
-                self.remote_cid_set = true;
-            }
-        }
-        if self.side.is_server() && space == SpaceId::Handshake {
-            // RFC 9000 §8.1: a Handshake packet proves the client's address.
-            self.path.validated = true;
-            // RFC 9001 §4.9.1: the server drops Initial keys once it
-            // processes a Handshake packet.
-            self.discard_space(SpaceId::Initial);
-        }
+        self.on_packet_opened(space, packet.scid().copied());
         let dcid = *packet.dcid();
         let data = packet.into_data().freeze();
         #[cfg(feature = "qlog")]
@@ -387,13 +411,21 @@ impl Connection {
         }
         let payload = data.slice(opened.payload);
         self.stats.packets_received += 1;
-        let content = match self.handle_payload(now, space, level, &dcid, payload) {
+        // RFC 9000 §9.3: only the largest packet number so far can move
+        // the connection, so that a late or copied packet cannot.
+        let largest = self.spaces[index(space)]
+            .largest_received
+            .is_none_or(|largest| pn > largest);
+        let content = match self.handle_payload(now, space, level, &dcid, payload, origin) {
             Ok(content) => content,
             Err(error) => {
                 self.fail(now, error);
                 return;
             }
         };
+        if space == SpaceId::Data && content.non_probing && largest {
+            origin.moves = true;
+        }
         // RFC 9000 §13.4.1: count the ECN mark of each packet processed.
         self.path.ecn.on_packet_received(space, ecn);
         self.on_packet_received(now, space, pn, content.ack_eliciting);
@@ -464,10 +496,12 @@ impl Connection {
         level: EncryptionLevel,
         dcid: &ConnectionId,
         payload: Bytes,
+        origin: &Origin,
     ) -> Result<PayloadContent, TransportError> {
         let mut content = PayloadContent {
             ack_eliciting: false,
             ping_only: true,
+            non_probing: false,
         };
         let mut pings = false;
         for frame in Frames::new(payload, level) {
@@ -483,7 +517,15 @@ impl Connection {
             );
             pings |= matches!(frame, Frame::Ping);
             content.ping_only &= matches!(frame, Frame::Ping | Frame::Padding(_));
-            self.handle_frame(now, space, dcid, frame)?;
+            // RFC 9000 §9.1: these four are the probing frames.
+            content.non_probing |= !matches!(
+                frame,
+                Frame::Padding(_)
+                    | Frame::PathChallenge(_)
+                    | Frame::PathResponse(_)
+                    | Frame::NewConnectionId(_)
+            );
+            self.handle_frame(now, space, dcid, frame, origin)?;
             if self.is_closed() {
                 break;
             }
@@ -499,6 +541,7 @@ impl Connection {
         space: SpaceId,
         dcid: &ConnectionId,
         frame: Frame,
+        origin: &Origin,
     ) -> Result<(), TransportError> {
         match frame {
             Frame::Padding(_) | Frame::Ping => {}
@@ -549,15 +592,19 @@ impl Connection {
             }
             Frame::PathChallenge(data) => {
                 // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE, on the
-                // path the challenge came on (there is one path for now).
-                self.path_responses.on_challenge(data);
+                // path the challenge came on.
+                self.path_responses
+                    .on_challenge(data, origin.remote, origin.len);
+                // RFC 9000 §9.3.3: a challenge on the active path is answered
+                // with a non-probing packet too, so that a server fooled by a
+                // copy of our packet from elsewhere comes back.
+                if origin.active && self.handshake_complete {
+                    self.keep_alive_pending = true;
+                }
             }
-            Frame::PathResponse(_) => {
-                // RFC 9000 §19.18: a response to no challenge of ours MAY be
-                // a PROTOCOL_VIOLATION; we send no challenges before
-                // migration, and ignore responses.
-                tracing::trace!("path_response ignored");
-            }
+            // RFC 9000 §19.18: a response to no challenge of ours MAY be a
+            // PROTOCOL_VIOLATION; it is ignored.
+            Frame::PathResponse(data) => self.on_path_response(&data),
             Frame::NewToken(_) if self.side.is_server() => {
                 // RFC 9000 §19.7: a server receiving NEW_TOKEN treats it as
                 // PROTOCOL_VIOLATION.

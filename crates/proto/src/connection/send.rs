@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use super::{
     CloseReason, Connection, MIN_INITIAL_SIZE, SentFrames, State,
+    migration::PathFrames,
     spaces::{SPACES, index},
 };
 use crate::{
@@ -29,8 +30,10 @@ struct Mode {
     /// Only ACK: the congestion window or the pacer holds back the rest.
     ack_only: bool,
     /// A PING padded to end exactly at this offset in the buffer, tag
-    /// included (an MTU probe).
+    /// included (an MTU probe), or, with `path`, a path validation packet.
     pad_to: Option<usize>,
+    /// The frames of a path validation packet (see `migration.rs`).
+    path: Option<PathFrames>,
 }
 
 /// A packet whose header and frames are written but which is not sealed
@@ -108,6 +111,15 @@ impl Connection {
             }
             State::Handshaking | State::Established => false,
         };
+        // RFC 9000 §8.2: path validation goes first, so that the first
+        // datagram on a new path carries its challenge.
+        if !closing
+            && batch.is_none()
+            && self.path_datagram_due()
+            && let Some(transmit) = self.poll_path_datagram(now, buf)
+        {
+            return Some(transmit);
+        }
         let mut max_size = self.max_datagram_payload();
         if let Some((segment, _)) = batch {
             max_size = max_size.min(segment);
@@ -151,6 +163,7 @@ impl Connection {
                 closing,
                 ack_only,
                 pad_to: None,
+                path: None,
             };
             let Some(packet) = self.write_packet(now, space, buf, end, mode) else {
                 continue;
@@ -240,6 +253,7 @@ impl Connection {
             closing: false,
             ack_only: true,
             pad_to: Some(end),
+            path: None,
         };
         let mut packet = self.write_packet(now, SpaceId::Data, buf, end, mode)?;
         packet.frames.mtu_probe = true;
@@ -249,6 +263,29 @@ impl Connection {
         self.stats.datagrams_sent += 1;
         self.stats.bytes_sent += size as u64;
         self.transmit(None, size)
+    }
+
+    /// Writes and seals a path validation packet (see `migration.rs`), a
+    /// 1-RTT packet padded to end at `end`, counted as sent on path
+    /// `path_id`; `None` when it could not be written.
+    pub(super) fn write_path_packet(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        end: usize,
+        frames: PathFrames,
+        path_id: u32,
+    ) -> Option<()> {
+        let mode = Mode {
+            closing: false,
+            ack_only: true,
+            pad_to: Some(end),
+            path: Some(frames),
+        };
+        let mut packet = self.write_packet(now, SpaceId::Data, buf, end, mode)?;
+        packet.frames.path = path_id;
+        self.seal_packet(now, buf, packet, None, None);
+        Some(())
     }
 
     fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool, ack_only: bool) -> bool {
@@ -333,16 +370,24 @@ impl Connection {
         };
         let header_end = buf.len();
         let limit = end.saturating_sub(TAG_LEN);
-        let mut frames = SentFrames::default();
+        let mut frames = SentFrames {
+            path: self.path.id,
+            ..SentFrames::default()
+        };
         let ack_eliciting = if mode.closing {
             self.write_close(space, buf, limit);
             false
         } else if let Some(size) = mode.pad_to {
-            self.write_ack(now, space, buf, limit);
-            buf.push(0x01); // PING, RFC 9000 §19.2
+            let eliciting = if let Some(path) = mode.path {
+                self.write_path_frames(now, buf, limit, path, &mut frames.path_response)
+            } else {
+                self.write_ack(now, space, buf, limit);
+                buf.push(0x01); // PING, RFC 9000 §19.2
+                true
+            };
             // PADDING frames fill the packet to its exact size, tag aside.
             buf.resize(size.saturating_sub(TAG_LEN).max(buf.len()), 0);
-            true
+            eliciting
         } else if mode.ack_only {
             self.write_ack(now, space, buf, limit);
             false
@@ -409,7 +454,7 @@ impl Connection {
             let before = buf.len();
             // RFC 9000 §8.2.2: a PATH_RESPONSE is not delayed (beyond what
             // congestion control asks), so it goes first.
-            frames.path_response = self.path_responses.write(buf, limit);
+            frames.path_response = self.path_responses.write_for(buf, limit, self.path.remote);
             self.remote_cids
                 .write_retirements(buf, limit, &mut frames.retired_cids);
             // RFC 9000 §8.1.3: a server sends its NEW_TOKEN tokens once the
@@ -484,12 +529,19 @@ impl Connection {
 
     /// Whether a PATH_RESPONSE or a RETIRE_CONNECTION_ID waits to be sent.
     fn owes_cid_frames(&self) -> bool {
-        self.path_responses.has_pending() || self.remote_cids.has_retirements_to_send()
+        self.path_responses.has_pending_for(self.path.remote)
+            || self.remote_cids.has_retirements_to_send()
     }
 
     /// Writes an ACK frame of every range received, when one is due or can
     /// ride along.
-    fn write_ack(&mut self, now: Instant, space: SpaceId, buf: &mut Vec<u8>, limit: usize) {
+    pub(super) fn write_ack(
+        &mut self,
+        now: Instant,
+        space: SpaceId,
+        buf: &mut Vec<u8>,
+        limit: usize,
+    ) {
         let sp = &mut self.spaces[index(space)];
         if sp.received.is_empty()
             || (!sp.ack_pending && sp.unacked_eliciting == 0 && sp.ack_deadline.is_none())

@@ -149,6 +149,7 @@ pub(super) fn client(now: Instant, setup: ClientSetup) -> Connection {
             token_store: setup
                 .token_store
                 .map(|store| (store, Arc::<str>::from(SERVER_NAME))),
+            challenge_key: [1; 16],
         },
     )
 }
@@ -207,6 +208,7 @@ pub(super) fn server(now: Instant, setup: ServerSetup) -> Connection {
             new_tokens: setup.new_tokens,
             token: Bytes::new(),
             token_store: None,
+            challenge_key: [2; 16],
         },
     )
 }

@@ -29,6 +29,7 @@ impl Connection {
                     .chain(self.handshake_deadline())
                     .chain(self.keep_alive_deadline())
                     .chain(self.path.pacing_deadline)
+                    .chain(self.path_timeout())
                     .chain(
                         self.handshake_confirmed
                             .then(|| self.path.mtud.next_timeout())
@@ -95,6 +96,9 @@ impl Connection {
             .is_some_and(|deadline| now >= deadline)
         {
             self.keep_alive_pending = true;
+        }
+        if self.path_timeout().is_some_and(|deadline| now >= deadline) {
+            self.on_path_timeout(now);
         }
         for space in SPACES {
             let sp = &mut self.spaces[index(space)];

@@ -158,6 +158,11 @@ impl Connections {
         self.slots.len()
     }
 
+    /// Every connection's handle, in no particular order.
+    pub(super) fn handles(&self) -> Vec<ConnectionHandle> {
+        self.slots.keys().copied().collect()
+    }
+
     /// A connection, to read.
     pub(super) fn get(&self, handle: ConnectionHandle) -> Option<&Connection> {
         self.slots.get(&handle).map(|slot| &*slot.conn)

@@ -3,6 +3,7 @@
 //! then it is held as an incoming, with no connection and no TLS session,
 //! until the owner accepts, refuses, retries or ignores it.
 
+use rand::RngCore;
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, SocketAddr},
@@ -351,6 +352,8 @@ impl Endpoint {
             Validated::Token => AddressValidation::Token,
         };
         let new_tokens = self.mint_new_tokens(now, &server, remote);
+        let mut challenge_key = [0; 16];
+        self.rng.fill_bytes(&mut challenge_key);
         let mut conn = Connection::new(
             now,
             ConnectionInit {
@@ -370,6 +373,7 @@ impl Endpoint {
                 new_tokens,
                 token: bytes::Bytes::new(),
                 token_store: None,
+                challenge_key,
             },
         );
         let cap = self.config.max_undecryptable_bytes;

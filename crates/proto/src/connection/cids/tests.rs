@@ -248,18 +248,23 @@ fn retire_connection_id_checks() {
     assert_eq!(on_retire_cid(VarInt::from_u32(0), &cid(8), &ours), Ok(()));
 }
 
+const PEER: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 4433);
+const ELSEWHERE: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5544);
+
 // RFC 9000 §8.2.2 (test): each challenge is echoed; a flood keeps only the
 // latest few.
 #[test]
 fn path_responses_echo_the_latest_challenges_and_stay_bounded() {
     let mut responses = PathResponses::new(2);
     for i in 0..100u8 {
-        responses.on_challenge([i; 8]);
+        responses.on_challenge([i; 8], PEER, 1200);
     }
     assert_eq!(responses.len(), 2);
-    assert!(responses.heap_bytes() <= 4 * 8);
+    assert!(responses.heap_bytes() <= 4 * 48, "a few responses at most");
     let mut buf = Vec::new();
-    assert!(responses.write(&mut buf, 1200));
+    assert!(responses.write_for(&mut buf, 1200, PEER));
     let frames: Vec<Frame> = Frames::new(buf.into(), crate::EncryptionLevel::OneRtt)
         .collect::<Result<_, _>>()
         .unwrap();
@@ -267,16 +272,16 @@ fn path_responses_echo_the_latest_challenges_and_stay_bounded() {
         frames,
         [Frame::PathResponse([98; 8]), Frame::PathResponse([99; 8])]
     );
-    assert!(!responses.has_pending(), "never sent twice");
+    assert!(!responses.has_pending_for(PEER), "never sent twice");
 }
 
 #[test]
 fn path_responses_that_do_not_fit_wait() {
     let mut responses = PathResponses::new(4);
-    responses.on_challenge([1; 8]);
-    responses.on_challenge([2; 8]);
+    responses.on_challenge([1; 8], PEER, 1200);
+    responses.on_challenge([2; 8], PEER, 1200);
     let mut buf = Vec::new();
-    assert!(responses.write(&mut buf, 10));
+    assert!(responses.write_for(&mut buf, 10, PEER));
     assert_eq!(buf.len(), 9);
     assert_eq!(responses.len(), 1);
 }
@@ -335,4 +340,23 @@ fn switching_waits_while_retirements_are_at_their_bound() {
     let sent = send_retirements(&mut cids);
     cids.on_retirements_acked(&sent);
     assert_eq!(cids.switch_to_unused().map(|c| c.sequence), Some(5));
+}
+
+// RFC 9000 §8.2.2 (test): a response goes back to the address its
+// challenge came from, with three times that datagram to spend there.
+#[test]
+fn path_responses_go_back_where_their_challenge_came_from() {
+    let mut responses = PathResponses::new(4);
+    responses.on_challenge([1; 8], ELSEWHERE, 100);
+    responses.on_challenge([2; 8], PEER, 1200);
+    assert_eq!(responses.off_path(PEER), Some((ELSEWHERE, 300)));
+    let mut buf = Vec::new();
+    assert!(responses.write_for(&mut buf, 1200, PEER));
+    assert_eq!(buf, [&[0x1b][..], &[2; 8]].concat());
+    assert!(!responses.has_pending_for(PEER));
+    assert!(responses.has_pending_for(ELSEWHERE));
+    buf.clear();
+    assert!(responses.write_for(&mut buf, 1200, ELSEWHERE));
+    assert_eq!(buf, [&[0x1b][..], &[1; 8]].concat());
+    assert_eq!(responses.off_path(PEER), None);
 }
