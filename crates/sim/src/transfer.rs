@@ -3,6 +3,7 @@
 
 use std::{
     hash::{DefaultHasher, Hasher},
+    net::{IpAddr, Ipv4Addr, SocketAddr},
     time::Duration,
 };
 
@@ -14,7 +15,11 @@ use tern_proto::{
     streams::{ReadError, WriteError},
 };
 
-use crate::{LinkConfig, pair::Pair};
+use crate::{
+    LinkConfig,
+    pair::{CLIENT, Pair},
+    quic::CLIENT_ADDR,
+};
 
 /// Bytes of the repeating pattern each stream's data is cut from.
 const PATTERN_LEN: usize = 1 << 20;
@@ -38,6 +43,20 @@ pub struct TransferRun {
     /// A blackout of both directions: it starts this long after the
     /// transfer does and lasts the second duration.
     pub blackout: Option<(Duration, Duration)>,
+    /// A NAT in front of the client rebinds it this often, from the start
+    /// of the transfer: the client's address changes without its endpoint
+    /// knowing, and datagrams on their way to the old one are lost.
+    pub rebind_every: Option<Duration>,
+    /// Each rebinding changes the client's IP address, not only its port.
+    pub rebind_address: bool,
+    /// The NAT's old mappings keep delivering to the client after a
+    /// rebinding, as a NAT's do until they expire; otherwise what the
+    /// server sends to an old address is lost, and a client with nothing
+    /// to send does not learn of it (no peer can find it then).
+    pub old_mappings_live: bool,
+    /// The server sends as many bytes back, on streams of its own, at the
+    /// same time.
+    pub both_ways: bool,
 }
 
 /// What a [`TransferRun`] measured.
@@ -49,6 +68,10 @@ pub struct TransferReport {
     pub bytes: u64,
     /// Bytes the server received.
     pub received: u64,
+    /// Bytes the client received, with [`TransferRun::both_ways`].
+    pub received_back: u64,
+    /// Times the client's NAT rebound it.
+    pub rebinds: u64,
     /// Whether every stream finished with the same digest on both sides.
     pub intact: bool,
     /// Whether the transfer finished within the time limit.
@@ -102,6 +125,10 @@ impl TransferRun {
             time_limit: Duration::from_secs(600),
             transport: TransportConfig::default(),
             blackout: None,
+            rebind_every: None,
+            rebind_address: false,
+            old_mappings_live: false,
+            both_ways: false,
         }
     }
 
@@ -122,6 +149,10 @@ impl TransferRun {
         let per_stream = self.bytes / self.streams as u64;
         let mut outgoing: Vec<Outgoing> = Vec::new();
         let mut incoming: Vec<Incoming> = Vec::new();
+        let mut outgoing_back: Vec<Outgoing> = Vec::new();
+        let mut incoming_back: Vec<Incoming> = Vec::new();
+        let mut received_back = 0;
+        let mut rebinds = 0;
         let start = pair.sim.elapsed();
         if let Some((after, length)) = self.blackout {
             let from = start + after;
@@ -136,23 +167,31 @@ impl TransferRun {
             && pair
                 .run_until(self.time_limit, |view| {
                     let elapsed = view.sim.elapsed();
+                    if let Some(every) = self.rebind_every
+                        && elapsed >= start + every * u32::try_from(rebinds + 1).unwrap_or(u32::MAX)
+                    {
+                        rebinds += 1;
+                        let old = view.sim.address(CLIENT);
+                        view.sim
+                            .rebind(CLIENT, rebound_address(rebinds, self.rebind_address));
+                        if self.old_mappings_live {
+                            view.sim.add_address(CLIENT, old);
+                        }
+                    }
                     if let Some(client) = view.client_mut() {
                         self.open_streams(client, &mut outgoing, per_stream);
                         for out in &mut outgoing {
                             write_some(client, out, &pattern);
                         }
+                        received_back += accept_and_read(client, &mut incoming_back);
                     }
                     if let Some(server) = view.server_mut() {
-                        while let Some(id) = server.accept_stream(Dir::Uni) {
-                            incoming.push(Incoming {
-                                id,
-                                received: 0,
-                                finished: false,
-                                digest: DefaultHasher::new(),
-                            });
-                        }
-                        for inc in &mut incoming {
-                            received += read_all(server, inc);
+                        received += accept_and_read(server, &mut incoming);
+                        if self.both_ways {
+                            self.open_streams(server, &mut outgoing_back, per_stream);
+                            for out in &mut outgoing_back {
+                                write_some(server, out, &pattern);
+                            }
                         }
                     }
                     if warm.is_none() && received * 4 >= self.bytes {
@@ -161,8 +200,8 @@ impl TransferRun {
                     if late.is_none() && received * 100 >= self.bytes * 85 {
                         late = Some((elapsed, received));
                     }
-                    let done =
-                        incoming.len() == self.streams && incoming.iter().all(|i| i.finished);
+                    let done = all_finished(&incoming, self.streams)
+                        && (!self.both_ways || all_finished(&incoming_back, self.streams));
                     if done {
                         end = elapsed;
                     }
@@ -170,11 +209,8 @@ impl TransferRun {
                 })
                 .is_satisfied();
         let intact = completed
-            && outgoing.iter().all(|out| {
-                incoming
-                    .iter()
-                    .any(|inc| inc.id == out.id && inc.digest.finish() == out.digest.finish())
-            });
+            && same_data(&outgoing, &incoming)
+            && (!self.both_ways || same_data(&outgoing_back, &incoming_back));
         let transfer_time = end.saturating_sub(start);
         let goodput_mbps = mbps(received, transfer_time);
         let steady_goodput_mbps = match (warm, late) {
@@ -188,6 +224,8 @@ impl TransferRun {
             seed: self.seed,
             bytes: self.bytes,
             received,
+            received_back,
+            rebinds,
             intact,
             completed,
             transfer_time,
@@ -203,9 +241,9 @@ impl TransferRun {
 
 impl TransferRun {
     /// Opens the streams still missing and assigns each its share.
-    fn open_streams(&self, client: &mut Connection, outgoing: &mut Vec<Outgoing>, per_stream: u64) {
+    fn open_streams(&self, conn: &mut Connection, outgoing: &mut Vec<Outgoing>, per_stream: u64) {
         while outgoing.len() < self.streams {
-            let Some(id) = client.open_stream(Dir::Uni) else {
+            let Some(id) = conn.open_stream(Dir::Uni) else {
                 break;
             };
             let extra = if outgoing.len() + 1 == self.streams {
@@ -222,6 +260,53 @@ impl TransferRun {
             });
         }
     }
+}
+
+/// The client's address after its `n`th rebinding: a new port, and with
+/// `new_ip` a new IP address too.
+fn rebound_address(n: u64, new_ip: bool) -> SocketAddr {
+    let port = CLIENT_ADDR
+        .port()
+        .wrapping_add(u16::try_from(n % 10_000).unwrap_or(0) + 1);
+    let ip = if new_ip {
+        let [a, b, c, _] = match CLIENT_ADDR.ip() {
+            IpAddr::V4(ip) => ip.octets(),
+            IpAddr::V6(_) => [127, 0, 0, 0],
+        };
+        let d = u8::try_from(n % 250 + 3).unwrap_or(3);
+        IpAddr::V4(Ipv4Addr::new(a, b, c.wrapping_add(1), d))
+    } else {
+        CLIENT_ADDR.ip()
+    };
+    SocketAddr::new(ip, port)
+}
+
+/// Accepts the peer's new streams and reads everything available on
+/// each; returns the bytes read.
+fn accept_and_read(conn: &mut Connection, incoming: &mut Vec<Incoming>) -> u64 {
+    while let Some(id) = conn.accept_stream(Dir::Uni) {
+        incoming.push(Incoming {
+            id,
+            received: 0,
+            finished: false,
+            digest: DefaultHasher::new(),
+        });
+    }
+    incoming.iter_mut().map(|inc| read_all(conn, inc)).sum()
+}
+
+/// Whether `streams` streams arrived and all finished.
+fn all_finished(incoming: &[Incoming], streams: usize) -> bool {
+    incoming.len() == streams && incoming.iter().all(|i| i.finished)
+}
+
+/// Whether every stream sent arrived with the same digest.
+fn same_data(outgoing: &[Outgoing], incoming: &[Incoming]) -> bool {
+    outgoing.iter().all(|out| {
+        incoming
+            .iter()
+            .any(|inc| inc.id == out.id && inc.digest.finish() == out.digest.finish())
+    })
 }
 
 /// Megabits per second for `bytes` in `time`; 0 for no time.
