@@ -135,6 +135,13 @@ pub struct TransportConfig {
     /// answered. 4 by default: a challenger has about one challenge per
     /// path outstanding, and answers leave in the next packet anyway.
     pub max_path_responses: usize,
+    /// Ask the peer not to migrate actively (disable_active_migration, RFC
+    /// 9000 §18.2). A peer whose address changes anyway, as after a NAT
+    /// rebinding, is still validated and followed (§9: the RFC lets an
+    /// endpoint that sent the parameter either drop such packets or do
+    /// so). `false` by default: Tern follows migrations (see
+    /// [`Endpoint::rebind`](crate::endpoint::Endpoint::rebind)).
+    pub disable_active_migration: bool,
     /// Makes the writer each connection's qlog trace goes to (see
     /// [`crate::qlog`]); `None`, the default, traces nothing.
     #[cfg(feature = "qlog")]
@@ -162,6 +169,7 @@ impl Default for TransportConfig {
             keep_alive_interval: None,
             active_connection_id_limit: 4,
             max_path_responses: 4,
+            disable_active_migration: false,
             max_undecryptable_bytes: 16 * 1024,
             handshake_timeout: Some(Duration::from_secs(10)),
             ecn: true,

@@ -731,9 +731,8 @@ fn local_params(
         max_udp_payload_size: VarInt::from(config.max_udp_payload_size),
         // RFC 9000 §18.2: how many of the peer's connection IDs we hold.
         active_connection_id_limit: VarInt::from(config.active_connection_id_limit.max(2)),
-        // RFC 9000 §18.2, §9: migration is not built yet, so we ask the peer
-        // not to migrate actively (a packet from a new address is dropped).
-        disable_active_migration: true,
+        // RFC 9000 §18.2, §9: whether we ask the peer not to migrate.
+        disable_active_migration: config.disable_active_migration,
         ..TransportParameters::default()
     };
     config.streams.apply_to(&mut params);

@@ -353,7 +353,7 @@ impl Connection {
     }
 
     /// Challenge data no one can predict (RFC 9000 §8.2.1).
-    fn next_challenge(&mut self) -> [u8; 8] {
+    pub(super) fn next_challenge(&mut self) -> [u8; 8] {
         let mut seed = [0; 32];
         seed[..16].copy_from_slice(&self.challenge_key);
         seed[16..24].copy_from_slice(&self.challenges_made.to_le_bytes());

@@ -5,6 +5,7 @@
 //! chosen datagrams.
 
 mod amplification;
+mod migration;
 mod new_token;
 mod retry;
 

@@ -490,17 +490,22 @@ fn gso_batches_are_written_in_place_and_arrive_whole() {
     );
 }
 
-// RFC 9000 §18.2 (test): until migration lands both sides advertise
-// disable_active_migration, and our active_connection_id_limit comes from
-// the transport configuration.
+// RFC 9000 §18.2 (test): both sides advertise disable_active_migration
+// only when configured (migration is followed), and our
+// active_connection_id_limit comes from the transport configuration.
 #[test]
-fn local_params_disable_active_migration_and_carry_the_cid_limit() {
+fn local_params_carry_the_migration_choice_and_the_cid_limit() {
     let cid = ConnectionId::new(&[1; 8]).unwrap();
     for original_dcid in [None, Some(&cid)] {
         let params = local_params(&TransportConfig::default(), &cid, original_dcid);
-        assert!(params.disable_active_migration);
+        assert!(!params.disable_active_migration);
         assert_eq!(params.active_connection_id_limit, VarInt::from_u32(4));
     }
+    let config = TransportConfig {
+        disable_active_migration: true,
+        ..TransportConfig::default()
+    };
+    assert!(local_params(&config, &cid, None).disable_active_migration);
     let config = TransportConfig {
         active_connection_id_limit: 1,
         ..TransportConfig::default()
