@@ -129,6 +129,22 @@ pub struct TransportConfig {
     /// 4 by default: the ID in use and spares for migration, at about 50
     /// bytes each.
     pub active_connection_id_limit: u8,
+    /// Connection IDs of ours the peer may use at once, counting the
+    /// handshake's: once the handshake is confirmed we issue more with
+    /// NEW_CONNECTION_ID up to this or the peer's
+    /// active_connection_id_limit, whichever is lower (RFC 9000 §5.1.1),
+    /// and replace each one the peer retires. Values below 2 are raised to
+    /// 2, so that the peer has a spare. Ignored with zero-length IDs,
+    /// which issue none.
+    ///
+    /// 4 by default: a spare for each of a couple of migrations or probed
+    /// paths (RFC 9000 §9.5 wants a new ID on each path) and one to
+    /// replace a retired ID while its replacement is on the way. Each ID
+    /// costs a route in the endpoint's table and about 32 bytes in the
+    /// connection (48 more while its NEW_CONNECTION_ID is unacknowledged),
+    /// whether or not the peer ever migrates; a server with many idle
+    /// connections and clients that never move may lower it to 2.
+    pub issued_connection_ids: u8,
     /// PATH_RESPONSE frames waiting to be sent, at most (RFC 9000 §8.2.2);
     /// a further PATH_CHALLENGE pushes out the oldest, so a flood of
     /// challenges holds this many 8-byte answers and the latest are
@@ -168,6 +184,7 @@ impl Default for TransportConfig {
             datagram_send_buffer_size: 1 << 20,
             keep_alive_interval: None,
             active_connection_id_limit: 4,
+            issued_connection_ids: 4,
             max_path_responses: 4,
             disable_active_migration: false,
             max_undecryptable_bytes: 16 * 1024,

@@ -18,7 +18,8 @@
 //! space's state, `recv` decrypts and dispatches, `send` assembles
 //! datagrams, `handshake` drives TLS and captures the handshake
 //! information, `timers` handles loss detection, idle and closing, `cids`
-//! keeps the peer's connection IDs and the path challenges to answer.
+//! keeps the peer's connection IDs, the ones we issue and the path
+//! challenges to answer.
 
 mod aead_limits;
 mod cids;
@@ -51,6 +52,7 @@ use std::{
 
 use bytes::Bytes;
 
+pub(crate) use self::cids::EndpointEvent;
 pub use self::events::{
     Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState, SendDatagramError,
 };
@@ -89,6 +91,9 @@ pub(crate) struct SentFrames {
     /// Sequence numbers of the RETIRE_CONNECTION_ID frames it carried,
     /// sent again if it is lost (RFC 9000 §13.3).
     retired_cids: Vec<u64>,
+    /// Sequence numbers of the NEW_CONNECTION_ID frames it carried, sent
+    /// again if it is lost (RFC 9000 §13.3).
+    new_cids: Vec<u64>,
     /// Whether it carried PATH_RESPONSE, which expands its datagram (RFC
     /// 9000 §8.2.2) and is never sent again (§13.3).
     path_response: bool,
@@ -147,7 +152,8 @@ pub struct Connection {
     lost_buf: Vec<(SpaceId, SentPacket<SentFrames>)>,
     discarded_buf: Vec<SentFrames>,
 
-    /// Our connection ID (the peer sends packets to it).
+    /// Our handshake connection ID (sequence number 0), the SCID of our
+    /// long headers; `local_cids` has every ID the peer may send to.
     local_cid: ConnectionId,
     /// The peer's connection ID (we send packets to it).
     remote_cid: ConnectionId,
@@ -225,6 +231,9 @@ pub struct Connection {
     /// The peer's connection IDs (RFC 9000 §5.1), with their stateless
     /// reset tokens (§10.3); `remote_cid` is the one in use.
     remote_cids: cids::RemoteCids,
+    /// The connection IDs we issued (RFC 9000 §5.1), routed here by the
+    /// endpoint until the peer retires them.
+    local_cids: cids::LocalCids,
     /// PATH_RESPONSE frames owed (RFC 9000 §8.2.2).
     path_responses: cids::PathResponses,
     /// Every stream of the connection, and connection flow control.
@@ -282,6 +291,7 @@ impl Connection {
         let streams_config = config.streams.clone();
         let remote_cids = cids::RemoteCids::new(init.remote_cid, config.active_connection_id_limit);
         let path_responses = cids::PathResponses::new(config.max_path_responses);
+        let local_cids = cids::LocalCids::new(init.local_cid, config.issued_connection_ids);
         let mut spaces: [PacketSpace; 3] = std::array::from_fn(|_| PacketSpace::new(&config));
         // RFC 9001 §5.2: Initial keys come from the client's first DCID,
         // with the AES-128-GCM of the TLS configuration's own provider.
@@ -357,6 +367,7 @@ impl Connection {
             keep_alive_pending: false,
             last_ack_eliciting_sent: now,
             remote_cids,
+            local_cids,
             path_responses,
             streams: crate::streams::Streams::new(init.side, streams_config),
             #[cfg(feature = "qlog")]
@@ -392,7 +403,10 @@ impl Connection {
         self.path.remote
     }
 
-    /// Our connection ID, which the peer addresses packets to.
+    /// Our handshake connection ID (sequence number 0), the first the peer
+    /// addressed packets to. Once the handshake is confirmed the peer also
+    /// has the IDs we issue with NEW_CONNECTION_ID (RFC 9000 §5.1), and may
+    /// retire this one.
     #[must_use]
     pub fn local_cid(&self) -> ConnectionId {
         self.local_cid
@@ -543,6 +557,7 @@ impl Connection {
         let windows: usize = self.spaces.iter().map(|sp| sp.processed.heap_bytes()).sum();
         let datagrams = self.datagrams_in.memory() + self.datagrams_out.memory();
         let cids = self.remote_cids.heap_bytes()
+            + self.local_cids.heap_bytes()
             + self.path_responses.heap_bytes()
             + self.tokens.heap_bytes();
         let streams = self.streams.recv_memory() + self.streams.send_buffered_total();

@@ -336,7 +336,7 @@ impl Endpoint {
             config.validate()?;
         }
         self.allow_payload(config.transport.max_udp_payload_size);
-        let local_cid = self.config.cid_generator.generate(&mut self.rng);
+        let local_cid = self.new_cid();
         // RFC 9000 §7.2: the client's first DCID is random, at least 8 bytes.
         let mut dcid = [0; 16];
         self.rng.fill_bytes(&mut dcid);
@@ -418,6 +418,11 @@ impl Endpoint {
                     (now, remote, local_ip, ecn),
                     data,
                 );
+                // The handshake may have completed, or the peer retired
+                // some of our IDs.
+                if conn.has_endpoint_events() {
+                    self.serve(handle);
+                }
             }
             return;
         }
@@ -525,6 +530,39 @@ impl Endpoint {
         self.max_udp_payload = self.max_udp_payload.max(usize::from(size));
     }
 
+    /// A new connection ID of ours (RFC 9000 §5.1), from the configured
+    /// generator and the endpoint's RNG, drawn again while it routes to a
+    /// connection already (at most `UNIQUE_CID_ATTEMPTS` draws; then the
+    /// last one, as zero-length IDs must be).
+    fn new_cid(&mut self) -> ConnectionId {
+        let mut cid = self.config.cid_generator.generate(&mut self.rng);
+        for _ in 1..connections::UNIQUE_CID_ATTEMPTS {
+            if cid.is_empty() || !self.connections.is_routed(&cid) {
+                break;
+            }
+            cid = self.config.cid_generator.generate(&mut self.rng);
+        }
+        cid
+    }
+
+    /// Does what connection `handle` asked of the endpoint: routes new
+    /// connection IDs for it, unique among the routes, with their reset
+    /// tokens (RFC 9000 §10.3.2), and stops routing the ones its peer
+    /// retired (see [`connections`]).
+    fn serve(&mut self, handle: ConnectionHandle) {
+        let Self {
+            connections,
+            config,
+            rng,
+            reset_key,
+            ..
+        } = self;
+        let generator = &config.cid_generator;
+        connections.serve(handle, &mut || generator.generate(rng), &|cid| {
+            stateless::reset_token(reset_key, cid)
+        });
+    }
+
     fn insert(&mut self, conn: Connection, cids: &[ConnectionId]) -> ConnectionHandle {
         let handle = ConnectionHandle(self.next_handle);
         self.next_handle += 1;
@@ -573,6 +611,9 @@ impl Endpoint {
             });
         }
         while let Some(handle) = self.connections.next_send_ready() {
+            // Whatever the owner did may have asked for connection IDs,
+            // which must be routed before a frame announces them.
+            self.serve(handle);
             let Some(conn) = self.connections.visit(handle) else {
                 continue;
             };
@@ -600,6 +641,7 @@ impl Endpoint {
         max_datagrams: usize,
         buf: &mut Vec<u8>,
     ) -> Option<Transmit> {
+        self.serve(handle);
         let conn = self.connections.visit(handle)?;
         let transmit = conn.poll_transmit(now, max_datagrams, buf);
         self.connections.transmitted(handle, transmit.is_some());

@@ -76,9 +76,14 @@ const CONNECTIONS: usize = 1000;
 /// aws-lc-rs (qlog compiled in): the boxed `Connection` (with its duplicate
 /// windows and connection-ID table since the hostile-peer work) about
 /// 4,400, the 1-RTT keys 2,304, both sides' transport parameters 656, the
-/// snapshot 312. ring's key states are larger: 8,180 bytes.
+/// snapshot 312. ring's key states are larger: 8,180 bytes. Then 7,798
+/// before the connection IDs we issue (RFC 9000 §5.1), 8,038 with them:
+/// three more IDs routed by the endpoint (its table, at 1,000 connections,
+/// grows from 2,000 to 5,000 entries: about 135 bytes a connection), the
+/// connection's table of four issued IDs 128 and its header 64, less the
+/// copy of the handshake ID the endpoint no longer keeps (21).
 #[cfg(not(feature = "ring"))]
-const BUDGET: isize = 8_000;
+const BUDGET: isize = 8_300;
 /// See above: ring's 1-RTT key states are about 540 bytes larger.
 #[cfg(feature = "ring")]
 const BUDGET: isize = 8_600;

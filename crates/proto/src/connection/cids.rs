@@ -1,10 +1,12 @@
 //! Connection IDs after the handshake (RFC 9000 §5.1): the IDs the peer
 //! issues us with NEW_CONNECTION_ID, which of them our packets go to, and
-//! the ones we retire with RETIRE_CONNECTION_ID; and the peer's
-//! RETIRE_CONNECTION_ID of the IDs we issued.
+//! the ones we retire with RETIRE_CONNECTION_ID; the IDs we issue
+//! ([`LocalCids`], in `local`), with what the connection asks of its
+//! endpoint for them ([`EndpointEvent`]); and the path challenges to
+//! answer.
 //!
-//! Everything is bounded by our active_connection_id_limit: at most that
-//! many IDs are held, and at most twice that many retirements wait for
+//! The peer's IDs are bounded by our active_connection_id_limit: at most
+//! that many IDs are held, and at most twice that many retirements wait for
 //! their acknowledgement. The IDs not in use are kept, lowest sequence
 //! number first, for migration to pick fresh ones from.
 
@@ -12,7 +14,12 @@ use std::net::SocketAddr;
 
 use bytes::BufMut;
 
+use super::Connection;
 use crate::{ConnectionId, FrameType, TransportError, VarInt, frame::NewConnectionId};
+
+mod local;
+
+pub(crate) use self::local::LocalCids;
 
 #[cfg(test)]
 mod tests;
@@ -107,6 +114,11 @@ impl RemoteCids {
     /// The ID our packets go to.
     pub(crate) fn in_use(&self) -> Option<&RemoteCid> {
         self.active.iter().find(|c| c.sequence == self.in_use)
+    }
+
+    /// Every ID held, by ascending sequence number.
+    pub(crate) fn ids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.active.iter().map(|c| c.id)
     }
 
     /// The reset token of the ID in use: RFC 9000 §10.3.1 has an endpoint
@@ -307,35 +319,94 @@ impl RemoteCids {
     }
 }
 
-/// The peer retired one of the IDs we issued (RETIRE_CONNECTION_ID, RFC
-/// 9000 §19.16), in a packet sent to `dcid`. We issue only the handshake
-/// ID (sequence number 0, `handshake_id`) until migration lands, so there
-/// is nothing to replace it with; the checks are the RFC's.
-///
-/// # Errors
-/// PROTOCOL_VIOLATION for a sequence number we never issued, or for the
-/// ID the packet was sent to.
-pub(crate) fn on_retire_cid(
-    sequence: VarInt,
-    dcid: &ConnectionId,
-    handshake_id: &ConnectionId,
-) -> Result<(), TransportError> {
-    let violation = |reason| {
-        TransportError::protocol_violation(reason).in_frame(FrameType::RETIRE_CONNECTION_ID)
-    };
-    // RFC 9000 §19.16: a sequence number greater than any we sent is
-    // PROTOCOL_VIOLATION; we sent only 0.
-    if sequence.into_inner() > 0 {
-        return Err(violation("retired a connection id never issued"));
+/// What a connection asks of the endpoint that routes to it, in the spirit
+/// of quinn's `EndpointEvent`: the endpoint owns the routes, the RNG that
+/// makes IDs and the key that makes their reset tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EndpointEvent {
+    /// Make this many new connection IDs, route them to the connection and
+    /// hand each over with [`Connection::on_cid_issued`].
+    NeedIds(usize),
+    /// Stop routing this ID: the peer retired it.
+    Unroute(ConnectionId),
+}
+
+impl Connection {
+    /// Whether [`poll_endpoint_event`](Self::poll_endpoint_event) has
+    /// something: cheap enough to ask after every datagram.
+    pub(crate) fn has_endpoint_events(&self) -> bool {
+        self.local_cids.has_unrouted() || self.cids_wanted() > 0
     }
-    // RFC 9000 §19.16: retiring the ID the packet was sent to is
-    // PROTOCOL_VIOLATION.
-    if dcid == handshake_id {
-        return Err(violation(
-            "retired the connection id the packet was sent to",
-        ));
+
+    /// The next thing the endpoint must do for this connection. Retired IDs
+    /// come first, so that the routes never outnumber what the peer may
+    /// use by more than the retirements in flight.
+    pub(crate) fn poll_endpoint_event(&mut self) -> Option<EndpointEvent> {
+        if let Some(id) = self.local_cids.poll_unrouted() {
+            return Some(EndpointEvent::Unroute(id));
+        }
+        let wanted = self.cids_wanted();
+        (wanted > 0).then_some(EndpointEvent::NeedIds(wanted))
     }
-    Ok(())
+
+    /// New IDs the peer should get: none once closed, when nothing more
+    /// would be sent.
+    fn cids_wanted(&self) -> usize {
+        if self.is_closed() {
+            0
+        } else {
+            self.local_cids.wanted()
+        }
+    }
+
+    /// Takes a connection ID the endpoint made and routed here, with its
+    /// stateless reset token (RFC 9000 §10.3.2), to announce it to the peer
+    /// in a NEW_CONNECTION_ID frame.
+    pub(crate) fn on_cid_issued(&mut self, id: ConnectionId, reset_token: [u8; 16]) {
+        self.local_cids.on_issued(id, reset_token);
+    }
+
+    /// The connection IDs the endpoint must route here, as of the last
+    /// [`poll_endpoint_event`](Self::poll_endpoint_event): the handshake's
+    /// and those issued since, until the peer retired them.
+    pub(crate) fn routed_cids(&self) -> impl Iterator<Item = &ConnectionId> {
+        self.local_cids.routed()
+    }
+
+    /// The connection IDs of ours the peer may address packets to, by
+    /// ascending sequence number: the handshake's until the peer retires
+    /// it, and, once the handshake is confirmed, those issued with
+    /// NEW_CONNECTION_ID (RFC 9000 §5.1), up to the lower of the peer's
+    /// active_connection_id_limit and
+    /// [`TransportConfig::issued_connection_ids`](crate::config::TransportConfig::issued_connection_ids).
+    /// IDs a [`rotate_cids`](Self::rotate_cids) asked the peer to retire
+    /// are not listed, though they reach the connection until it does.
+    pub fn local_cids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.local_cids.usable().map(|(_, id)| *id)
+    }
+
+    /// The peer's connection IDs we hold, by ascending sequence number: the
+    /// one our packets go to ([`remote_cid`](Self::remote_cid)) and the
+    /// unused ones the peer issued with NEW_CONNECTION_ID, at most our
+    /// [`TransportConfig::active_connection_id_limit`](crate::config::TransportConfig::active_connection_id_limit).
+    pub fn remote_cids(&self) -> impl Iterator<Item = ConnectionId> + '_ {
+        self.remote_cids.ids()
+    }
+
+    /// Asks the peer to stop using every connection ID we issued so far
+    /// and to use new ones (RFC 9000 §5.1.2, Retire Prior To): for
+    /// privacy, or to move off IDs that carry stale routing information.
+    /// As many new IDs as the peer may hold go out in NEW_CONNECTION_ID
+    /// frames; the old ones keep reaching this connection until the peer
+    /// retires them.
+    ///
+    /// Returns `false`, doing nothing, before the handshake is confirmed,
+    /// when this side uses zero-length IDs (there is nothing to rotate),
+    /// once the connection is closed, and while the peer has not yet
+    /// retired every ID of the previous rotation.
+    pub fn rotate_cids(&mut self) -> bool {
+        !self.is_closed() && self.local_cids.rotate()
+    }
 }
 
 /// A PATH_RESPONSE owed: the challenge's data, the address it came from,

@@ -228,7 +228,7 @@ pub struct ConnectionStats {
     pub path_validations_failed: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
-    /// packets, the duplicate detection windows, the peer's connection IDs
+    /// packets, the duplicate detection windows, both sides' connection IDs
     /// and owed path responses, and, while it is retained, the TLS session:
     /// its own state plus [`TLS_SESSION_HEAP_ESTIMATE`](crate::crypto::TLS_SESSION_HEAP_ESTIMATE)
     /// for the heap rustls holds after a handshake (measured, not tracked).

@@ -165,6 +165,12 @@ impl Connection {
         }
         self.handshake_confirmed = true;
         self.discard_space(SpaceId::Handshake);
+        // RFC 9000 §5.1.1: we issue connection IDs, in 1-RTT packets, up
+        // to the peer's active_connection_id_limit.
+        if let Some(params) = &self.peer_params {
+            self.local_cids
+                .start(params.active_connection_id_limit.into_inner());
+        }
     }
 
     /// Forgets a space's keys, buffers and packets in flight (RFC 9001
@@ -215,6 +221,8 @@ impl Connection {
             || !self.handshake_confirmed
             || self.handshake_done_pending
             || self.owes_new_tokens()
+            || self.has_endpoint_events()
+            || self.owes_cid_frames()
             || self.spaces[index(SpaceId::Data)].crypto_send.has_pending()
             || self.is_closed()
             || self.recovery.any_ack_eliciting_in_flight()

@@ -588,7 +588,7 @@ impl Connection {
             Frame::Datagram(datagram) => self.on_datagram_frame(datagram)?,
             Frame::NewConnectionId(frame) => self.on_new_cid(&frame)?,
             Frame::RetireConnectionId(sequence) => {
-                cids::on_retire_cid(sequence, dcid, &self.local_cid)?;
+                self.local_cids.on_retire(sequence, dcid)?;
             }
             Frame::PathChallenge(data) => {
                 // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE, on the
@@ -718,6 +718,9 @@ impl Connection {
         if !frames.retired_cids.is_empty() {
             self.remote_cids.on_retirements_acked(&frames.retired_cids);
         }
+        if !frames.new_cids.is_empty() {
+            self.local_cids.on_frames_acked(&frames.new_cids);
+        }
         if frames.new_tokens != 0 {
             self.tokens.on_new_tokens_acked(frames.new_tokens);
         }
@@ -758,6 +761,9 @@ impl Connection {
             }
             if !frames.retired_cids.is_empty() {
                 self.remote_cids.on_retirements_lost(&frames.retired_cids);
+            }
+            if !frames.new_cids.is_empty() {
+                self.local_cids.on_frames_lost(&frames.new_cids);
             }
             if frames.new_tokens != 0 {
                 self.tokens.on_new_tokens_lost(frames.new_tokens);

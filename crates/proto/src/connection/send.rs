@@ -457,6 +457,8 @@ impl Connection {
             frames.path_response = self.path_responses.write_for(buf, limit, self.path.remote);
             self.remote_cids
                 .write_retirements(buf, limit, &mut frames.retired_cids);
+            self.local_cids
+                .write_frames(buf, limit, &mut frames.new_cids);
             // RFC 9000 §8.1.3: a server sends its NEW_TOKEN tokens once the
             // handshake is confirmed, in 1-RTT packets (§19.7).
             if self.handshake_confirmed {
@@ -527,10 +529,12 @@ impl Connection {
         self.handshake_confirmed && self.tokens.has_new_tokens_to_send()
     }
 
-    /// Whether a PATH_RESPONSE or a RETIRE_CONNECTION_ID waits to be sent.
-    fn owes_cid_frames(&self) -> bool {
+    /// Whether a PATH_RESPONSE, a RETIRE_CONNECTION_ID or a
+    /// NEW_CONNECTION_ID waits to be sent.
+    pub(super) fn owes_cid_frames(&self) -> bool {
         self.path_responses.has_pending_for(self.path.remote)
             || self.remote_cids.has_retirements_to_send()
+            || self.local_cids.has_frames_to_send()
     }
 
     /// Writes an ACK frame of every range received, when one is due or can

@@ -15,6 +15,17 @@ impl Connection {
         self.raw_frames.push_back(frames);
     }
 
+    /// Moves this connection's packets to the lowest unused connection ID
+    /// the peer issued, retiring the one in use (as a migration to a new
+    /// path does, RFC 9000 §9.5); whether there was one.
+    pub fn switch_remote_cid(&mut self) -> bool {
+        let Some(next) = self.remote_cids.switch_to_unused() else {
+            return false;
+        };
+        self.remote_cid = next.id;
+        true
+    }
+
     /// Whether raw frames wait to be sent.
     pub(super) fn has_raw_frames(&self) -> bool {
         !self.raw_frames.is_empty()

@@ -19,6 +19,18 @@
 //! connection's deadline and reset token are read again later, by
 //! [`refresh`](Connections::refresh), which costs one look per connection
 //! touched since the last one.
+//!
+//! # Routes follow the connection IDs
+//!
+//! A connection asks for new connection IDs, and says which ones its peer
+//! retired, through its endpoint events; [`serve`](Connections::serve)
+//! routes the new ones and forgets the retired ones. The endpoint serves a
+//! connection right after handing it a datagram (which is how a handshake
+//! completes and how the peer retires IDs) and before polling it for
+//! transmits (which covers whatever the owner did through
+//! `connection_mut`), so that an ID is always routed before a
+//! NEW_CONNECTION_ID frame carrying it can leave, and idle connections are
+//! not looked at.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -31,8 +43,13 @@ use std::{
 use super::{ConnectionHandle, HandleMap, ready::ReadyQueue};
 use crate::{
     ConnectionId,
-    connection::{Connection, constant_time_eq, reset_token_candidate},
+    connection::{Connection, EndpointEvent, constant_time_eq, reset_token_candidate},
 };
+
+/// Connection IDs drawn to find one that routes nowhere yet, before giving
+/// up for now (a generator of very short IDs may run out): with the
+/// default 8-byte random IDs a second draw is already astronomically rare.
+pub(super) const UNIQUE_CID_ATTEMPTS: usize = 16;
 
 /// A peer's stateless reset token.
 ///
@@ -76,7 +93,9 @@ struct ResetKey {
 /// after it grows) would otherwise each cost that much.
 struct Slot {
     conn: Box<Connection>,
-    /// Every connection ID routed to it.
+    /// The connection IDs routed to it that it does not hold itself: a
+    /// server's client's original DCID. Its own (the handshake's and those
+    /// it issued, see [`Connection::routed_cids`]) are not copied here.
     cids: Vec<ConnectionId>,
     /// The deadline `timers` holds for it, as of its last refresh.
     deadline: Option<Instant>,
@@ -206,11 +225,16 @@ impl Connections {
         if let Some(ip) = handshake_from {
             self.handshakes.add(ip);
         }
+        let foreign = cids
+            .iter()
+            .filter(|cid| !conn.routed_cids().any(|own| own == *cid))
+            .copied()
+            .collect();
         self.slots.insert(
             handle,
             Slot {
                 conn: Box::new(conn),
-                cids: cids.to_vec(),
+                cids: foreign,
                 deadline: None,
                 reset: None,
                 handshake_from,
@@ -230,11 +254,58 @@ impl Connections {
         self.routes.get(cid).copied()
     }
 
+    /// Does what connection `handle` asked of the endpoint (its
+    /// [`EndpointEvent`]s): routes as many new connection IDs from `make`
+    /// as it wants, each one that routes nowhere yet, and hands each to the
+    /// connection with its reset token from `token`; stops routing the IDs
+    /// its peer retired. Costs one lookup for a connection that asked
+    /// nothing. Gives up for now on an ID when `make` returned only IDs
+    /// already routed, [`UNIQUE_CID_ATTEMPTS`] times.
+    pub(super) fn serve(
+        &mut self,
+        handle: ConnectionHandle,
+        make: &mut dyn FnMut() -> ConnectionId,
+        token: &dyn Fn(&ConnectionId) -> [u8; 16],
+    ) {
+        let Some(slot) = self.slots.get_mut(&handle) else {
+            return;
+        };
+        if !slot.conn.has_endpoint_events() {
+            return;
+        }
+        while let Some(event) = slot.conn.poll_endpoint_event() {
+            match event {
+                EndpointEvent::Unroute(cid) => {
+                    if self.routes.get(&cid) == Some(&handle) {
+                        self.routes.remove(&cid);
+                    }
+                }
+                EndpointEvent::NeedIds(count) => {
+                    for _ in 0..count {
+                        let Some(cid) = (0..UNIQUE_CID_ATTEMPTS)
+                            .map(|_| make())
+                            .find(|cid| !self.routes.contains_key(cid))
+                        else {
+                            return;
+                        };
+                        self.routes.insert(cid, handle);
+                        slot.conn.on_cid_issued(cid, token(&cid));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a connection ID routes to a connection.
+    pub(super) fn is_routed(&self, cid: &ConnectionId) -> bool {
+        self.routes.contains_key(cid)
+    }
+
     /// Takes a connection out, with its routes and its place in every
     /// index: O(log n) for its timer, O(1) amortized for the rest.
     pub(super) fn remove(&mut self, handle: ConnectionHandle) -> Option<Connection> {
         let slot = self.slots.remove(&handle)?;
-        for cid in &slot.cids {
+        for cid in slot.cids.iter().chain(slot.conn.routed_cids()) {
             // A connection ID routed to a newer connection since stays.
             if self.routes.get(cid) == Some(&handle) {
                 self.routes.remove(cid);
@@ -423,11 +494,24 @@ impl Connections {
             timers, self.timers,
             "the timer set holds each filed deadline once"
         );
+        // No route but to an ID the connection holds or was inserted with
+        // (so none to an ID it retired, once it was served).
         for (cid, handle) in &self.routes {
+            let slot = &self.slots[handle];
             assert!(
-                self.slots[handle].cids.contains(cid),
+                slot.cids.contains(cid)
+                    || slot.conn.routed_cids().any(|own| own == cid)
+                    || slot.conn.has_endpoint_events(),
                 "{cid} routes to {handle:?}"
             );
+        }
+        // Every ID a connection holds routes to it, always: it was routed
+        // before the connection had it, and stays until the connection
+        // gives it up.
+        for (&handle, slot) in &self.slots {
+            for cid in slot.conn.routed_cids() {
+                assert_eq!(self.routes.get(cid), Some(&handle), "{cid} of {handle:?}");
+            }
         }
         for (key, handles) in &self.reset_tokens {
             assert!(!handles.is_empty());

@@ -326,7 +326,7 @@ impl Endpoint {
         }
         let info = &incoming.info;
         let initial_dcid = incoming.initial_dcid;
-        let local_cid = self.config.cid_generator.generate(&mut self.rng);
+        let local_cid = self.new_cid();
         let mut params = local_params(&server.transport, &local_cid, Some(&info.original_dcid));
         // RFC 9000 §18.2: the server's token for the ID it chose.
         params.stateless_reset_token = Some(self.reset_token(&local_cid));

@@ -15,7 +15,7 @@ use super::{Endpoint, Response, token::TokenKind};
 use crate::{
     ConnectionId, FrameType, Side, TransportErrorCode,
     connection::MIN_INITIAL_SIZE,
-    crypto::{Keys, SAMPLE_OFFSET, retry_integrity_tag},
+    crypto::{Keys, SAMPLE_OFFSET, provider::backend::hmac, retry_integrity_tag},
     frame::ConnectionClose,
     packet::{
         InvariantHeader, LongHeader, LongHeaderType, PacketNumber, RetryHeader, Version,
@@ -88,10 +88,7 @@ impl Endpoint {
     /// The stateless reset token of one of our connection IDs (RFC 9000
     /// §10.3.2): a keyed hash, so it needs no state to recompute.
     pub(super) fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
-        let tag = crate::crypto::provider::backend::hmac::sign(&self.reset_key, cid);
-        let mut token = [0; 16];
-        token.copy_from_slice(&tag.as_ref()[..16]);
-        token
+        reset_token(&self.reset_key, cid)
     }
 
     /// RFC 9000 §10.3: answers a short-header packet for a connection we do
@@ -192,6 +189,15 @@ impl Endpoint {
         tracing::debug!(remote = %client.remote, "retry sent");
         self.respond(client.remote, client.local_ip, packet);
     }
+}
+
+/// The stateless reset token of connection ID `cid` under `key` (RFC 9000
+/// §10.3.2): the first 16 bytes of its HMAC-SHA256.
+pub(super) fn reset_token(key: &hmac::Key, cid: &[u8]) -> [u8; 16] {
+    let tag = hmac::sign(key, cid);
+    let mut token = [0; 16];
+    token.copy_from_slice(&tag.as_ref()[..16]);
+    token
 }
 
 /// Who a refusal or Retry goes to, from the client's first Initial.

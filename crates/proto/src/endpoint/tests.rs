@@ -18,6 +18,8 @@ use rustls::{
 use super::*;
 use crate::{Dir, StreamEvent, StreamId, connection::ConnectionError};
 
+mod cids;
+
 /// The fixed base instant every test measures from.
 #[expect(clippy::disallowed_methods, reason = "tests need one base instant")]
 pub(super) fn epoch() -> Instant {
@@ -124,8 +126,13 @@ pub(super) struct Net {
 
 impl Net {
     pub(super) fn new(seed: u64) -> Self {
+        Self::with_config(seed, EndpointConfig::default())
+    }
+
+    /// Both endpoints with `config`.
+    pub(super) fn with_config(seed: u64, config: EndpointConfig) -> Self {
         let (_, server_config) = configs();
-        let config = Arc::new(EndpointConfig::default());
+        let config = Arc::new(config);
         Self {
             client: Endpoint::new(config.clone(), None, Some(CLIENT), seed),
             server: Endpoint::new(config, Some(server_config), Some(SERVER), seed + 1),

@@ -40,7 +40,8 @@ fn a_connection_is_filed_under_its_deadline_once_refreshed() {
         deadline.is_some(),
         "a client waits for its first flight's PTO"
     );
-    table.insert(h(0), conn, &[cid(1)]);
+    let own = conn.local_cid();
+    table.insert(h(0), conn, &[own]);
     assert_eq!(table.next_deadline(), None, "not filed before a refresh");
     table.refresh();
     assert_eq!(table.next_deadline(), deadline);
@@ -56,18 +57,20 @@ fn a_connection_is_filed_under_its_deadline_once_refreshed() {
 fn removing_a_connection_removes_exactly_its_routes_and_entries() {
     let mut table = Connections::default();
     let mut conns = connections(2).into_iter();
-    table.insert(h(0), conns.next().unwrap(), &[cid(1), cid(2)]);
+    let (first, second) = (conns.next().unwrap(), conns.next().unwrap());
+    let (one, three) = (first.local_cid(), second.local_cid());
+    table.insert(h(0), first, &[one, cid(2)]);
     // A client may choose the same original DCID twice: the newer
     // connection takes the route over.
-    table.insert(h(1), conns.next().unwrap(), &[cid(3), cid(2)]);
+    table.insert(h(1), second, &[three, cid(2)]);
     table.refresh();
     table.assert_consistent();
     assert_eq!(table.route(&cid(2)), Some(h(1)));
 
     assert!(table.remove(h(0)).is_some());
-    assert_eq!(table.route(&cid(1)), None);
+    assert_eq!(table.route(&one), None);
     assert_eq!(table.route(&cid(2)), Some(h(1)), "the other's route stays");
-    assert_eq!(table.route(&cid(3)), Some(h(1)));
+    assert_eq!(table.route(&three), Some(h(1)));
     assert_eq!(table.timers.len(), 1);
     assert!(!table.send_ready.contains(h(0)) && !table.event_ready.contains(h(0)));
     table.assert_consistent();
