@@ -158,6 +158,10 @@ pub struct TransportConfig {
     /// so). `false` by default: Tern follows migrations (see
     /// [`Endpoint::rebind`](crate::endpoint::Endpoint::rebind)).
     pub disable_active_migration: bool,
+    /// A client validates the server's preferred address (RFC 9000 §9.6)
+    /// once the handshake is confirmed, and moves there when it answers.
+    /// Ignored on a server. `true` by default, as the RFC recommends.
+    pub follow_preferred_address: bool,
     /// Makes the writer each connection's qlog trace goes to (see
     /// [`crate::qlog`]); `None`, the default, traces nothing.
     #[cfg(feature = "qlog")]
@@ -187,6 +191,7 @@ impl Default for TransportConfig {
             issued_connection_ids: 4,
             max_path_responses: 4,
             disable_active_migration: false,
+            follow_preferred_address: true,
             max_undecryptable_bytes: 16 * 1024,
             handshake_timeout: Some(Duration::from_secs(10)),
             ecn: true,
@@ -375,6 +380,25 @@ pub struct ServerConfig {
     /// confirmed (RFC 9000 §8.1.3), one for each later connection the
     /// client may make; 0 sends none. 2 by default.
     pub new_tokens: usize,
+    /// The addresses offered to clients as the server's preferred address
+    /// (RFC 9000 §9.6), one per family; `None` offers none (the default).
+    /// Each connection gets a connection ID for it (sequence number 1, with
+    /// its reset token), and a client that follows moves there once it
+    /// validated the address. The endpoint must receive there: its socket
+    /// bound to the wildcard address on the same port, so that the
+    /// address is another IP of this host on that port. Not offered when
+    /// the endpoint's connection IDs are zero-length (§18.2).
+    pub preferred_address: Option<PreferredAddresses>,
+}
+
+/// The server's preferred addresses, one per family (RFC 9000 §9.6); see
+/// [`ServerConfig::preferred_address`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PreferredAddresses {
+    /// The IPv4 address and port offered.
+    pub ipv4: Option<std::net::SocketAddrV4>,
+    /// The IPv6 address and port offered.
+    pub ipv6: Option<std::net::SocketAddrV6>,
 }
 
 impl ServerConfig {
@@ -398,6 +422,7 @@ impl ServerConfig {
             retry_token_lifetime: admission::DEFAULT_RETRY_TOKEN_LIFETIME,
             new_token_lifetime: admission::DEFAULT_NEW_TOKEN_LIFETIME,
             new_tokens: admission::DEFAULT_NEW_TOKENS,
+            preferred_address: None,
         })
     }
 
@@ -405,6 +430,14 @@ impl ServerConfig {
     /// token lifetime, so that a token outlives at most one rotation.
     pub(crate) fn token_key_rotation(&self) -> Duration {
         self.retry_token_lifetime.max(self.new_token_lifetime)
+    }
+
+    /// Offers `addresses` as the server's preferred address; see
+    /// [`preferred_address`](Self::preferred_address).
+    #[must_use]
+    pub const fn preferred_addresses(mut self, addresses: PreferredAddresses) -> Self {
+        self.preferred_address = Some(addresses);
+        self
     }
 
     /// Sets when new clients are sent a Retry; see [`RetryPolicy`].

@@ -42,6 +42,7 @@ mod test_hooks;
 mod tests;
 mod timers;
 mod tokens;
+mod undecryptable;
 
 use std::{
     collections::VecDeque,
@@ -56,6 +57,7 @@ pub(crate) use self::cids::EndpointEvent;
 pub use self::events::{
     Closer, ConnectionError, ConnectionStats, Event, ExportError, InvalidState, SendDatagramError,
 };
+pub use self::migration::MigrateError;
 pub(crate) use self::recv::{constant_time_eq, reset_token_candidate};
 use self::spaces::{PacketSpace, index};
 use crate::{
@@ -176,6 +178,9 @@ pub struct Connection {
     /// The last validated path, while the connection tries a new one (see
     /// `migration.rs`).
     previous_path: Option<Box<migration::Fallback>>,
+    /// A client's path being validated before it moves there (see
+    /// `migration/candidate.rs`).
+    candidate: Option<Box<migration::Candidate>>,
     /// Paths made so far, which numbers the next.
     paths_made: u32,
     /// The secret path challenges are drawn from (RFC 9000 §8.2.1), and
@@ -336,6 +341,7 @@ impl Connection {
             local: init.local,
             path,
             previous_path: None,
+            candidate: None,
             paths_made: 0,
             challenge_key: init.challenge_key,
             challenges_made: 0,

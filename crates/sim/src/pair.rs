@@ -91,16 +91,46 @@ impl Pair {
         server_config: ServerConfig,
         endpoint: EndpointConfig,
     ) -> Self {
+        Self::build(seed, link, client_config, server_config, endpoint, false)
+    }
+
+    /// As [`with_configs`](Self::with_configs), with both endpoints on
+    /// sockets bound to the wildcard address: each answers from whichever
+    /// of its node's addresses a datagram reached, and can send from any
+    /// (add addresses with [`Sim::add_address`]).
+    ///
+    /// # Panics
+    /// When the client configuration is not usable for QUIC.
+    #[must_use]
+    pub fn with_wildcard_sockets(
+        seed: u64,
+        link: LinkConfig,
+        client_config: ClientConfig,
+        server_config: ServerConfig,
+        endpoint: EndpointConfig,
+    ) -> Self {
+        Self::build(seed, link, client_config, server_config, endpoint, true)
+    }
+
+    fn build(
+        seed: u64,
+        link: LinkConfig,
+        client_config: ClientConfig,
+        server_config: ServerConfig,
+        endpoint: EndpointConfig,
+        wildcard: bool,
+    ) -> Self {
         let endpoint = Arc::new(endpoint);
         let mut sim = Sim::new(seed);
         sim.set_default_link(link);
+        let bound = |addr| (!wildcard).then_some(addr);
         let server = Endpoint::new(
             endpoint.clone(),
             Some(Arc::new(server_config)),
-            Some(SERVER_ADDR),
+            bound(SERVER_ADDR),
             seed.wrapping_mul(2),
         );
-        let client = Endpoint::new(endpoint, None, Some(CLIENT_ADDR), seed.wrapping_mul(2) + 1);
+        let client = Endpoint::new(endpoint, None, bound(CLIENT_ADDR), seed.wrapping_mul(2) + 1);
         assert_eq!(sim.add_node(SERVER_ADDR, server), SERVER);
         assert_eq!(sim.add_node(CLIENT_ADDR, client), CLIENT);
         let now = sim.now();

@@ -10,7 +10,7 @@
 //! their acknowledgement. The IDs not in use are kept, lowest sequence
 //! number first, for migration to pick fresh ones from.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use bytes::BufMut;
 
@@ -148,7 +148,17 @@ impl RemoteCids {
     /// The caller sends to the returned ID from now on, and checks its
     /// reset token rather than the old one's (RFC 9000 §10.3.1).
     pub(crate) fn switch_to_unused(&mut self) -> Option<RemoteCid> {
-        let next = *self.unused().next()?;
+        let sequence = self.unused().next()?.sequence;
+        self.switch_to(sequence)
+    }
+
+    /// Moves our packets to the unused ID `sequence`, which a new path was
+    /// validated with, and retires the one in use, as
+    /// [`switch_to_unused`](Self::switch_to_unused) does; `None`, changing
+    /// nothing, when that ID is no longer held or the retirements are at
+    /// their bound.
+    pub(crate) fn switch_to(&mut self, sequence: u64) -> Option<RemoteCid> {
+        let next = *self.unused().find(|c| c.sequence == sequence)?;
         if self.retiring.len() >= 2 * self.limit {
             return None;
         }
@@ -417,7 +427,17 @@ impl Connection {
 struct OwedResponse {
     data: [u8; 8],
     remote: SocketAddr,
+    /// Our IP the challenge was sent to, when known: the response leaves
+    /// from it.
+    local_ip: Option<IpAddr>,
     budget: u64,
+}
+
+impl OwedResponse {
+    /// Whether it is owed on the path from `remote` to `local_ip`.
+    fn on(&self, remote: SocketAddr, local_ip: Option<IpAddr>) -> bool {
+        self.remote == remote && super::path::same_local_ip(self.local_ip, local_ip)
+    }
 }
 
 /// PATH_RESPONSE frames owed (RFC 9000 §8.2.2), the latest challenges
@@ -437,9 +457,15 @@ impl PathResponses {
         }
     }
 
-    /// A PATH_CHALLENGE arrived with `data` from `remote`, in a datagram of
-    /// `len` bytes.
-    pub(crate) fn on_challenge(&mut self, data: [u8; 8], remote: SocketAddr, len: u64) {
+    /// A PATH_CHALLENGE arrived with `data` from `remote` to our
+    /// `local_ip`, in a datagram of `len` bytes.
+    pub(crate) fn on_challenge(
+        &mut self,
+        data: [u8; 8],
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        len: u64,
+    ) {
         if self.max == 0 {
             return;
         }
@@ -450,22 +476,28 @@ impl PathResponses {
         self.pending.push_back(OwedResponse {
             data,
             remote,
+            local_ip,
             budget: len.saturating_mul(3),
         });
     }
 
-    /// Whether a response to `remote` waits.
-    pub(crate) fn has_pending_for(&self, remote: SocketAddr) -> bool {
-        self.pending.iter().any(|r| r.remote == remote)
+    /// Whether a response waits on the path from `remote` to `local_ip`.
+    pub(crate) fn has_pending_for(&self, remote: SocketAddr, local_ip: Option<IpAddr>) -> bool {
+        self.pending.iter().any(|r| r.on(remote, local_ip))
     }
 
-    /// The first address other than `active` a response waits for, with
-    /// the bytes the anti-amplification limit lets us send it.
-    pub(crate) fn off_path(&self, active: SocketAddr) -> Option<(SocketAddr, u64)> {
+    /// The first path other than the active one (from `remote` to
+    /// `local_ip`) a response waits on: the peer's address, our IP, and
+    /// the bytes the anti-amplification limit lets us send there.
+    pub(crate) fn off_path(
+        &self,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+    ) -> Option<(SocketAddr, Option<IpAddr>, u64)> {
         self.pending
             .iter()
-            .find(|r| r.remote != active)
-            .map(|r| (r.remote, r.budget))
+            .find(|r| !r.on(remote, local_ip))
+            .map(|r| (r.remote, r.local_ip, r.budget))
     }
 
     /// Writes the PATH_RESPONSE frames owed to `remote` that fit before
@@ -477,11 +509,12 @@ impl PathResponses {
         buf: &mut Vec<u8>,
         limit: usize,
         remote: SocketAddr,
+        local_ip: Option<IpAddr>,
     ) -> bool {
         let mut written = false;
         let mut room = true;
         self.pending.retain(|r| {
-            if r.remote != remote || !room {
+            if !r.on(remote, local_ip) || !room {
                 return true;
             }
             if buf.len() + 9 > limit {

@@ -108,6 +108,29 @@ impl Connection {
         // number 0; a server's reset token for it is a parameter (§18.2).
         self.remote_cids
             .set_handshake_id(self.remote_cid, params.stateless_reset_token);
+        // RFC 9000 §5.1.1: the preferred address's connection ID has
+        // sequence number 1 and counts like any other; a server whose ID is
+        // zero-length must not send one (§18.2).
+        if let Some(preferred) = params.preferred_address {
+            if self.remote_cid.is_empty() {
+                return Err(TransportError::transport_parameter_error(
+                    "preferred_address from a server with a zero-length connection id",
+                ));
+            }
+            let frame = crate::frame::NewConnectionId {
+                sequence: crate::VarInt::from_u32(1),
+                retire_prior_to: crate::VarInt::from_u32(0),
+                id: preferred.connection_id,
+                reset_token: preferred.stateless_reset_token,
+            };
+            self.remote_cids
+                .on_new_cid(&frame)
+                .map_err(|error| TransportError {
+                    code: crate::TransportErrorCode::TRANSPORT_PARAMETER_ERROR,
+                    frame_type: None,
+                    reason: error.reason,
+                })?;
+        }
         self.path
             .mtud
             .set_peer_max_udp_payload_size(params.max_udp_payload_size.into_inner());
@@ -152,14 +175,14 @@ impl Connection {
             // RFC 9001 §4.1.2: the server's handshake is confirmed when it
             // completes; it tells the client with HANDSHAKE_DONE.
             self.handshake_done_pending = true;
-            self.confirm_handshake();
+            self.confirm_handshake(now);
         }
         Ok(())
     }
 
     /// RFC 9001 §4.9.2: once the handshake is confirmed, Handshake keys are
     /// discarded.
-    pub(super) fn confirm_handshake(&mut self) {
+    pub(super) fn confirm_handshake(&mut self, now: Instant) {
         if self.handshake_confirmed {
             return;
         }
@@ -171,6 +194,7 @@ impl Connection {
             self.local_cids
                 .start(params.active_connection_id_limit.into_inner());
         }
+        self.probe_preferred_address(now);
     }
 
     /// Forgets a space's keys, buffers and packets in flight (RFC 9001

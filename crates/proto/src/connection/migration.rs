@@ -14,10 +14,17 @@
 //! connection only until the peer's next packet (§9.3.3). It is challenged
 //! too (§9.3.3), and forgotten when that challenge goes unanswered.
 //!
-//! A client never follows a server to another address (§9: it drops such
-//! packets). It moves itself when its endpoint's socket is rebound
-//! ([`Endpoint::rebind`](crate::endpoint::Endpoint::rebind)): it sends
-//! from the new address at once, and the server validates it.
+//! A path is a peer address and one of our IPs: a server reached at a
+//! second address of its own (its preferred address, §9.6) moves its side
+//! of the path there when the client's non-probing packets arrive there.
+//!
+//! A client never follows a server to an address it did not choose (§9:
+//! it drops such packets). It moves itself when its endpoint's socket is
+//! rebound ([`Endpoint::rebind`](crate::endpoint::Endpoint::rebind)): it
+//! sends from the new address at once, and the server validates it. It
+//! also opens a candidate path, validates it and only then moves, to the
+//! server's preferred address or from another local IP
+//! ([`Connection::migrate`]); see `candidate.rs`.
 //!
 //! Challenges carry 8 bytes the peer cannot predict (§8.2.1), drawn from a
 //! ChaCha stream keyed by a secret the endpoint's RNG gave the connection.
@@ -30,8 +37,12 @@ use std::{
 use bytes::BufMut;
 use rand::{RngCore, SeedableRng, rngs::StdRng};
 
+mod candidate;
+
+pub(super) use self::candidate::Candidate;
+pub use self::candidate::MigrateError;
 use super::{Connection, MIN_INITIAL_SIZE, path::Path};
-use crate::{SpaceId, Transmit, recovery::RttEstimator};
+use crate::{ConnectionId, SpaceId, Transmit, recovery::RttEstimator};
 
 /// Challenge data remembered per validation: a response to any of them
 /// validates the path (RFC 9000 §8.2.3 lets a lost challenge be followed
@@ -54,15 +65,15 @@ pub(super) struct Validation {
     sent: [[u8; 8]; REMEMBERED_CHALLENGES],
     sent_count: usize,
     /// A PATH_CHALLENGE is due.
-    due: bool,
+    pub(super) due: bool,
     /// When another challenge goes out if no response came.
-    resend_at: Option<Instant>,
+    pub(super) resend_at: Option<Instant>,
     /// When the validation fails (RFC 9000 §8.2.4).
-    give_up_at: Instant,
+    pub(super) give_up_at: Instant,
 }
 
 impl Validation {
-    fn new(give_up_at: Instant) -> Box<Self> {
+    pub(super) fn new(give_up_at: Instant) -> Box<Self> {
         Box::new(Self {
             sent: [[0; 8]; REMEMBERED_CHALLENGES],
             sent_count: 0,
@@ -72,20 +83,20 @@ impl Validation {
         })
     }
 
-    fn record(&mut self, data: [u8; 8], resend_at: Instant) {
+    pub(super) fn record(&mut self, data: [u8; 8], resend_at: Instant) {
         self.sent[self.sent_count % REMEMBERED_CHALLENGES] = data;
         self.sent_count += 1;
         self.due = false;
         self.resend_at = Some(resend_at);
     }
 
-    fn answers(&self, data: &[u8; 8]) -> bool {
+    pub(super) fn answers(&self, data: &[u8; 8]) -> bool {
         self.sent[..self.sent_count.min(REMEMBERED_CHALLENGES)]
             .iter()
             .any(|sent| sent.iter().zip(data).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0)
     }
 
-    fn deadline(&self) -> Instant {
+    pub(super) fn deadline(&self) -> Instant {
         self.resend_at
             .map_or(self.give_up_at, |at| at.min(self.give_up_at))
     }
@@ -106,6 +117,8 @@ pub(super) struct Fallback {
 pub(super) struct Origin {
     /// Where the datagram came from.
     pub(super) remote: SocketAddr,
+    /// Our IP it was sent to, when known.
+    pub(super) local_ip: Option<IpAddr>,
     /// Its size, for the anti-amplification limit of a new path.
     pub(super) len: u64,
     /// Whether it came from the active path's peer address.
@@ -128,6 +141,10 @@ impl Connection {
                 .previous_path
                 .as_ref()
                 .is_some_and(|f| f.path.remote == remote)
+            || self
+                .candidate
+                .as_ref()
+                .is_some_and(|c| c.path.remote == remote)
             || (self.side.is_server() && self.handshake_confirmed && !self.is_closed())
     }
 
@@ -151,12 +168,37 @@ impl Connection {
         if origin.active || !origin.moves || self.is_closed() || self.side.is_client() {
             return;
         }
-        self.follow_peer(now, origin.remote, origin.len);
+        if origin.remote == self.path.remote {
+            self.follow_to_local_ip(now, origin.local_ip);
+        } else {
+            self.follow_peer(now, origin.remote, origin.local_ip, origin.len);
+        }
     }
 
-    /// RFC 9000 §9.3: the peer moved to `remote`; the datagram that showed
-    /// it was `len` bytes.
-    fn follow_peer(&mut self, now: Instant, remote: SocketAddr, len: u64) {
+    /// The client's packets now reach us at another of our IPs, its
+    /// address unchanged: it moved to our preferred address (RFC 9000
+    /// §9.6). Its address needs no new validation, but the path is new:
+    /// congestion control and RTT start again (§9.4).
+    fn follow_to_local_ip(&mut self, now: Instant, local_ip: Option<IpAddr>) {
+        tracing::debug!(from = ?self.path.local_ip, to = ?local_ip, "peer moved to our other address");
+        self.stats.migrations += 1;
+        let mut next = self.new_path(now, self.path.remote, local_ip, self.path.validated);
+        std::mem::swap(&mut next.ecn, &mut self.path.ecn);
+        self.recovery
+            .replace_rtt(RttEstimator::new(self.config.initial_rtt));
+        self.path = next;
+        self.previous_path = None;
+    }
+
+    /// RFC 9000 §9.3: the peer moved to `remote`, reaching us at
+    /// `local_ip`; the datagram that showed it was `len` bytes.
+    fn follow_peer(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<IpAddr>,
+        len: u64,
+    ) {
         self.stats.migrations += 1;
         if self
             .previous_path
@@ -174,7 +216,8 @@ impl Connection {
         }
         tracing::debug!(from = %self.path.remote, to = %remote, "peer migrated");
         let port_only = remote.ip() == self.path.remote.ip();
-        let mut next = self.new_path(now, remote, self.path.local_ip, false);
+        let local_ip = local_ip.or(self.path.local_ip);
+        let mut next = self.new_path(now, remote, local_ip, false);
         next.amplification_received = len;
         // RFC 9000 §9.4: a port-only change is most likely a NAT rebinding,
         // and the path's state stays; otherwise it starts again.
@@ -199,6 +242,12 @@ impl Connection {
             self.previous_path = Some(Box::new(Fallback { path: left, rtt }));
         }
         // Otherwise the last validated path, if any, stays the fallback.
+        // RFC 9000 §9.5: a fresh connection ID of the peer's for the new
+        // destination, when the peer gave us a spare (a NAT rebinding may
+        // keep the old one, but the peer may have moved on purpose).
+        if let Some(next) = self.remote_cids.switch_to_unused() {
+            self.remote_cid = next.id;
+        }
     }
 
     /// Goes back to `fallback`, the last validated path.
@@ -216,7 +265,7 @@ impl Connection {
     }
 
     /// A path to `remote` with fresh state.
-    fn new_path(
+    pub(super) fn new_path(
         &mut self,
         now: Instant,
         remote: SocketAddr,
@@ -232,7 +281,7 @@ impl Connection {
     /// RFC 9000 §8.2.4: a validation is abandoned after three times the
     /// larger of the current PTO and the PTO of a new path (with the
     /// initial RTT).
-    fn validation_timeout(&self) -> Duration {
+    pub(super) fn validation_timeout(&self) -> Duration {
         let pto = self.recovery.pto_duration(&self.path_state());
         let initial = self.config.initial_rtt * 3 + self.peer_max_ack_delay();
         pto.max(initial) * 3
@@ -253,6 +302,9 @@ impl Connection {
             self.stats.paths_validated += 1;
             // The path left behind is no longer needed to fall back to.
             self.previous_path = None;
+            return;
+        }
+        if self.on_candidate_response(data) {
             return;
         }
         if let Some(fallback) = self.previous_path.as_mut()
@@ -318,7 +370,12 @@ impl Connection {
             .as_ref()
             .and_then(|f| f.path.validation.as_ref())
             .map(|v| v.deadline());
-        active.into_iter().chain(previous).min()
+        let candidate = self
+            .candidate
+            .as_ref()
+            .and_then(|c| c.path.validation.as_ref())
+            .map(|v| v.deadline());
+        active.into_iter().chain(previous).chain(candidate).min()
     }
 
     /// Runs the path validation timers due by `now`: challenges are sent
@@ -350,6 +407,7 @@ impl Connection {
                 v.resend_at = None;
             }
         }
+        self.on_candidate_timeout(now);
     }
 
     /// Challenge data no one can predict (RFC 9000 §8.2.1).
@@ -370,7 +428,11 @@ impl Connection {
                 .as_ref()
                 .and_then(|f| f.path.validation.as_ref())
                 .is_some_and(|v| v.due)
-            || self.path_responses.off_path(self.path.remote).is_some()
+            || self.candidate_challenge_due()
+            || self
+                .path_responses
+                .off_path(self.path.remote, self.path.local_ip)
+                .is_some()
     }
 
     /// Sends the datagram of path validation due first, if any: a
@@ -386,23 +448,36 @@ impl Connection {
             return None;
         }
         let min = MIN_INITIAL_SIZE as u64;
-        if let Some((remote, budget)) = self.path_responses.off_path(self.path.remote) {
+        if let Some((remote, local_ip, budget)) = self
+            .path_responses
+            .off_path(self.path.remote, self.path.local_ip)
+        {
             // RFC 9000 §8.2.2: the response goes back where the challenge
             // came from, padded to 1200 bytes if three times what came from
-            // there allows it (§8.1).
-            let size = budget.min(min);
+            // there allows it (§8.1). A candidate path of ours was
+            // validated already by our own challenge on it, or will be.
+            let validated = self
+                .candidate
+                .as_ref()
+                .is_some_and(|c| c.path.carries(remote, local_ip));
+            let size = if validated { min } else { budget.min(min) };
             if size < MIN_PATH_DATAGRAM {
                 // No room to answer; forget the response rather than block.
                 let mut sink = Vec::new();
-                self.path_responses.write_for(&mut sink, usize::MAX, remote);
+                self.path_responses
+                    .write_for(&mut sink, usize::MAX, remote, local_ip);
                 return None;
             }
             let frames = PathFrames {
                 challenge: None,
-                responses_to: remote,
+                responses_to: (remote, local_ip),
                 ack: false,
+                dcid: None,
             };
-            return self.send_path_datagram(now, buf, remote, size, frames);
+            return self.send_path_datagram(now, buf, size, frames);
+        }
+        if let Some(transmit) = self.poll_candidate_datagram(now, buf) {
+            return Some(transmit);
         }
         let pto = self.recovery.pto_duration(&self.path_state());
         if self
@@ -420,12 +495,14 @@ impl Connection {
             {
                 v.record(data, now + pto);
             }
+            let local_ip = self.previous_path.as_ref().and_then(|f| f.path.local_ip);
             let frames = PathFrames {
                 challenge: Some(data),
-                responses_to: remote,
+                responses_to: (remote, local_ip),
                 ack: false,
+                dcid: None,
             };
-            return self.send_path_datagram(now, buf, remote, min, frames);
+            return self.send_path_datagram(now, buf, min, frames);
         }
         if self.path.validation.as_ref().is_some_and(|v| v.due) {
             // RFC 9000 §8.2.1: padded to 1200 bytes unless the
@@ -438,13 +515,13 @@ impl Connection {
             if let Some(v) = self.path.validation.as_mut() {
                 v.record(data, now + pto);
             }
-            let remote = self.path.remote;
             let frames = PathFrames {
                 challenge: Some(data),
-                responses_to: remote,
+                responses_to: (self.path.remote, self.path.local_ip),
                 ack: true,
+                dcid: None,
             };
-            let transmit = self.send_path_datagram(now, buf, remote, size, frames)?;
+            let transmit = self.send_path_datagram(now, buf, size, frames)?;
             self.path.amplification_sent = self
                 .path
                 .amplification_sent
@@ -454,25 +531,32 @@ impl Connection {
         None
     }
 
-    /// Writes one datagram of one 1-RTT packet to `remote`, `size` bytes
-    /// with padding, carrying `frames`.
-    fn send_path_datagram(
+    /// Writes one datagram of one 1-RTT packet on the path
+    /// `frames.responses_to` names, `size` bytes with padding, carrying
+    /// `frames`.
+    pub(super) fn send_path_datagram(
         &mut self,
         now: Instant,
         buf: &mut Vec<u8>,
-        remote: SocketAddr,
         size: u64,
         frames: PathFrames,
     ) -> Option<Transmit> {
         let base = buf.len();
         let size = usize::try_from(size).unwrap_or(MIN_INITIAL_SIZE);
+        let (remote, local_ip) = frames.responses_to;
         // Only the active path's packets feed its congestion controller.
-        let path_id = if remote == self.path.remote {
+        let path_id = if self.path.carries(remote, local_ip) {
             self.path.id
+        } else if let Some(candidate) = self
+            .candidate
+            .as_ref()
+            .filter(|c| c.path.carries(remote, local_ip))
+        {
+            candidate.path.id
         } else {
             self.previous_path
                 .as_ref()
-                .filter(|f| f.path.remote == remote)
+                .filter(|f| f.path.carries(remote, local_ip))
                 .map_or(u32::MAX, |f| f.path.id)
         };
         self.write_path_packet(now, buf, base + size, frames, path_id)?;
@@ -484,7 +568,7 @@ impl Connection {
             ecn: None,
             size,
             segment_size: None,
-            src_ip: self.local_ip(),
+            src_ip: self.local.map(|addr| addr.ip()).or(local_ip),
         })
     }
 
@@ -510,9 +594,8 @@ impl Connection {
             buf.put_slice(&data);
             eliciting = true;
         }
-        *path_response = self
-            .path_responses
-            .write_for(buf, limit, frames.responses_to);
+        let (remote, local_ip) = frames.responses_to;
+        *path_response = self.path_responses.write_for(buf, limit, remote, local_ip);
         eliciting | *path_response
     }
 }
@@ -522,8 +605,12 @@ impl Connection {
 pub(super) struct PathFrames {
     /// A PATH_CHALLENGE with this data.
     pub(super) challenge: Option<[u8; 8]>,
-    /// The PATH_RESPONSE frames owed to this address.
-    pub(super) responses_to: SocketAddr,
+    /// The path the packet goes on, a peer address and our IP, and whose
+    /// owed PATH_RESPONSE frames it carries.
+    pub(super) responses_to: (SocketAddr, Option<IpAddr>),
     /// Whether an ACK rides along (on the active path only).
     pub(super) ack: bool,
+    /// The peer's connection ID the packet goes to, when not the one in
+    /// use (a candidate path's, RFC 9000 §9.5).
+    pub(super) dcid: Option<ConnectionId>,
 }

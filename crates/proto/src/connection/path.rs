@@ -100,6 +100,12 @@ impl Path {
         }
     }
 
+    /// Whether a datagram from `remote` to our `local_ip` came on this path:
+    /// the same peer address, and the same local IP when both are known.
+    pub(super) fn carries(&self, remote: SocketAddr, local_ip: Option<IpAddr>) -> bool {
+        self.remote == remote && same_local_ip(self.local_ip, local_ip)
+    }
+
     /// Takes `other`'s congestion controller, pacer, path MTU and the
     /// identity its packets were sent under, leaving it this path's: what
     /// a move that changed only the peer's port keeps (RFC 9000 §9.4).
@@ -111,6 +117,15 @@ impl Path {
         std::mem::swap(&mut self.mtud, &mut other.mtud);
         std::mem::swap(&mut self.app_limited, &mut other.app_limited);
         std::mem::swap(&mut self.last_mtu, &mut other.last_mtu);
+    }
+}
+
+/// Whether two local IPs name the same address, an unknown one matching
+/// any.
+pub(super) fn same_local_ip(a: Option<IpAddr>, b: Option<IpAddr>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     }
 }
 
@@ -157,7 +172,7 @@ impl Connection {
         data: BytesMut,
     ) {
         let processed = self.stats.packets_received;
-        self.handle_datagram(now, remote, ecn, data);
+        self.handle_datagram_at(now, remote, local_ip, ecn, data);
         if self.path.local_ip.is_none() && self.stats.packets_received > processed {
             self.path.local_ip = local_ip;
         }

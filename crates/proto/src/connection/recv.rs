@@ -42,16 +42,27 @@ struct PayloadContent {
     non_probing: bool,
 }
 
-/// Packets kept for keys not yet available (RFC 9001 §5.7); each holds at
-/// most one datagram's bytes.
-const MAX_UNDECRYPTABLE: usize = 8;
-
 impl Connection {
-    /// Processes one datagram the endpoint routed to this connection.
+    /// Processes one datagram the endpoint routed to this connection, to
+    /// the local IP the active path knows.
+    #[cfg(test)]
     pub(crate) fn handle_datagram(
         &mut self,
         now: Instant,
         remote: SocketAddr,
+        ecn: Option<EcnCodepoint>,
+        data: BytesMut,
+    ) {
+        self.handle_datagram_at(now, remote, None, ecn, data);
+    }
+
+    /// Processes one datagram the endpoint routed to this connection, sent
+    /// to our `local_ip` when known.
+    pub(crate) fn handle_datagram_at(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        local_ip: Option<std::net::IpAddr>,
         ecn: Option<EcnCodepoint>,
         mut data: BytesMut,
     ) {
@@ -85,8 +96,9 @@ impl Connection {
         self.count_received(remote, len);
         let mut origin = Origin {
             remote,
+            local_ip: self.local.map(|addr| addr.ip()).or(local_ip),
             len,
-            active: remote == self.path.remote,
+            active: self.path.carries(remote, local_ip),
             moves: false,
         };
         let tail = reset_token_candidate(&data);
@@ -150,63 +162,6 @@ impl Connection {
         self.emit_closed(ConnectionError::Reset);
     }
 
-    /// Processes packets buffered for keys that have arrived since (and,
-    /// at a server, 1-RTT packets once the handshake completed).
-    fn replay_buffered(&mut self, now: Instant) {
-        while let Some(i) = self.undecryptable.iter().position(|(p, _)| {
-            p.encryption_level()
-                .is_some_and(|level| self.readable_now(level))
-        }) {
-            let (packet, ecn) = self.undecryptable.swap_remove(i);
-            self.undecryptable_bytes -= packet.data().len();
-            // Only datagrams from the active path are kept (see `defers`).
-            let mut origin = Origin {
-                remote: self.path.remote,
-                len: 0,
-                active: true,
-                moves: false,
-            };
-            self.handle_packet(now, packet, ecn, &mut origin);
-        }
-        // Packets whose keys were discarded will never be readable.
-        let spaces = &self.spaces;
-        self.undecryptable.retain(|(p, _)| {
-            p.encryption_level()
-                .is_some_and(|level| !spaces[index(level.space())].discarded)
-        });
-        self.undecryptable_bytes = self.undecryptable.iter().map(|(p, _)| p.data().len()).sum();
-    }
-
-    /// Bytes held in packets waiting for their keys.
-    pub(crate) fn undecryptable_bytes(&self) -> usize {
-        self.undecryptable_bytes
-    }
-
-    /// Sets how many more bytes of packets waiting for keys the owner's
-    /// endpoint-wide budget lets this connection keep, until the next call
-    /// (the endpoint lends it before each datagram it routes here).
-    pub(crate) fn lend_undecryptable_room(&mut self, room: usize) {
-        self.undecryptable_room = room;
-    }
-
-    /// Keeps a packet that arrived before its keys, within the bounds:
-    /// [`MAX_UNDECRYPTABLE`] packets and `max_undecryptable_bytes` bytes
-    /// per connection, and the room the endpoint lent; drops it otherwise.
-    fn buffer_undecryptable(&mut self, packet: PartialDecode, ecn: Option<EcnCodepoint>) {
-        let len = packet.data().len();
-        let total = self.undecryptable_bytes.saturating_add(len);
-        if self.undecryptable.len() < MAX_UNDECRYPTABLE
-            && total <= self.config.max_undecryptable_bytes
-            && len <= self.undecryptable_room
-        {
-            self.undecryptable_room -= len;
-            self.undecryptable_bytes = total;
-            self.undecryptable.push((packet, ecn));
-        } else {
-            self.stats.packets_dropped += 1;
-        }
-    }
-
     /// RFC 9000 §10.2.1: a packet reaching a closing connection is
     /// answered with CONNECTION_CLOSE again, but the rate is ours to limit
     /// and a packet that does not decrypt is not answered at all (anyone
@@ -255,7 +210,7 @@ impl Connection {
     /// Whether a packet of `level` may be processed now: its keys are
     /// there, and it is not a 1-RTT packet reaching a server whose
     /// handshake is not complete.
-    fn readable_now(&self, level: EncryptionLevel) -> bool {
+    pub(super) fn readable_now(&self, level: EncryptionLevel) -> bool {
         self.spaces[index(level.space())].keys.is_some() && !self.defers(level)
     }
 
@@ -317,7 +272,7 @@ impl Connection {
         }
     }
 
-    fn handle_packet(
+    pub(super) fn handle_packet(
         &mut self,
         now: Instant,
         mut packet: PartialDecode,
@@ -582,7 +537,7 @@ impl Connection {
                 }
                 // RFC 9001 §4.1.2: HANDSHAKE_DONE confirms the handshake.
                 if self.handshake_complete {
-                    self.confirm_handshake();
+                    self.confirm_handshake(now);
                 }
             }
             Frame::Datagram(datagram) => self.on_datagram_frame(datagram)?,
@@ -594,7 +549,7 @@ impl Connection {
                 // RFC 9000 §8.2.2: echo the data in a PATH_RESPONSE, on the
                 // path the challenge came on.
                 self.path_responses
-                    .on_challenge(data, origin.remote, origin.len);
+                    .on_challenge(data, origin.remote, origin.local_ip, origin.len);
                 // RFC 9000 §9.3.3: a challenge on the active path is answered
                 // with a non-probing packet too, so that a server fooled by a
                 // copy of our packet from elsewhere comes back.
@@ -693,7 +648,7 @@ impl Connection {
         // RFC 9001 §4.1.2: a client may also confirm the handshake when a
         // 1-RTT packet it sent is acknowledged.
         if self.side.is_client() && space == SpaceId::Data && self.handshake_complete {
-            self.confirm_handshake();
+            self.confirm_handshake(now);
         }
         Ok(())
     }

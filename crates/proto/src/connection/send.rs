@@ -359,7 +359,10 @@ impl Connection {
             }
             SpaceId::Data => {
                 let header = ShortHeader {
-                    dcid: self.remote_cid,
+                    dcid: mode
+                        .path
+                        .and_then(|path| path.dcid)
+                        .unwrap_or(self.remote_cid),
                     pn: truncated,
                     spin: false,
                     key_phase: self.key_phase.bit(),
@@ -454,7 +457,9 @@ impl Connection {
             let before = buf.len();
             // RFC 9000 §8.2.2: a PATH_RESPONSE is not delayed (beyond what
             // congestion control asks), so it goes first.
-            frames.path_response = self.path_responses.write_for(buf, limit, self.path.remote);
+            frames.path_response =
+                self.path_responses
+                    .write_for(buf, limit, self.path.remote, self.path.local_ip);
             self.remote_cids
                 .write_retirements(buf, limit, &mut frames.retired_cids);
             self.local_cids
@@ -532,7 +537,8 @@ impl Connection {
     /// Whether a PATH_RESPONSE, a RETIRE_CONNECTION_ID or a
     /// NEW_CONNECTION_ID waits to be sent.
     pub(super) fn owes_cid_frames(&self) -> bool {
-        self.path_responses.has_pending_for(self.path.remote)
+        self.path_responses
+            .has_pending_for(self.path.remote, self.path.local_ip)
             || self.remote_cids.has_retirements_to_send()
             || self.local_cids.has_frames_to_send()
     }

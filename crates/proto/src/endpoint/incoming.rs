@@ -330,6 +330,22 @@ impl Endpoint {
         let mut params = local_params(&server.transport, &local_cid, Some(&info.original_dcid));
         // RFC 9000 §18.2: the server's token for the ID it chose.
         params.stateless_reset_token = Some(self.reset_token(&local_cid));
+        // RFC 9000 §9.6, §5.1.1: the preferred address comes with an ID of
+        // its own, sequence number 1, and its reset token; none with
+        // zero-length IDs (§18.2).
+        let preferred_cid = server
+            .preferred_address
+            .filter(|p| (p.ipv4.is_some() || p.ipv6.is_some()) && !local_cid.is_empty())
+            .map(|p| {
+                let cid = self.new_cid();
+                params.preferred_address = Some(crate::transport_params::PreferredAddress {
+                    ipv4: p.ipv4,
+                    ipv6: p.ipv6,
+                    connection_id: cid,
+                    stateless_reset_token: self.reset_token(&cid),
+                });
+                cid
+            });
         // RFC 9000 §7.3: after a Retry, the server names the Retry's SCID,
         // which the client's Initial used as its DCID.
         if incoming.validated == Validated::Retry {
@@ -386,7 +402,12 @@ impl Endpoint {
                 data,
             );
         }
-        let handle = self.insert(conn, &[local_cid, initial_dcid]);
+        let mut routes = vec![local_cid, initial_dcid];
+        if let Some(cid) = preferred_cid {
+            conn.issue_preferred_cid(cid);
+            routes.push(cid);
+        }
+        let handle = self.insert(conn, &routes);
         tracing::debug!(%remote, handle = handle.0, "incoming accepted");
         Ok(handle)
     }

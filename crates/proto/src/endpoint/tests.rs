@@ -16,7 +16,9 @@ use rustls::{
 };
 
 use super::*;
-use crate::{Dir, StreamEvent, StreamId, connection::ConnectionError};
+use crate::{
+    Dir, StreamEvent, StreamId, VarInt, config::TransportConfig, connection::ConnectionError,
+};
 
 mod cids;
 

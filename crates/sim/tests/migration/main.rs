@@ -4,4 +4,6 @@
 //! that copy a client's packets from another address.
 
 mod nat;
+mod preferred;
+mod probe;
 mod spoofing;

@@ -99,7 +99,6 @@ impl LocalCids {
     /// server's preferred_address, RFC 9000 §5.1.1: sequence number 1),
     /// routed and retired like the others but never announced. The caller
     /// routes it first. Returns its sequence number.
-    #[cfg_attr(not(test), expect(dead_code, reason = "preferred address will use it"))]
     pub(crate) fn issue_in_params(&mut self, id: ConnectionId) -> u64 {
         let sequence = self.next_sequence;
         self.next_sequence += 1;

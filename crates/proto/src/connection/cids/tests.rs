@@ -243,12 +243,15 @@ const ELSEWHERE: std::net::SocketAddr =
 fn path_responses_echo_the_latest_challenges_and_stay_bounded() {
     let mut responses = PathResponses::new(2);
     for i in 0..100u8 {
-        responses.on_challenge([i; 8], PEER, 1200);
+        responses.on_challenge([i; 8], PEER, None, 1200);
     }
     assert_eq!(responses.len(), 2);
-    assert!(responses.heap_bytes() <= 4 * 48, "a few responses at most");
+    assert!(
+        responses.heap_bytes() <= 4 * std::mem::size_of::<super::OwedResponse>(),
+        "a few responses at most"
+    );
     let mut buf = Vec::new();
-    assert!(responses.write_for(&mut buf, 1200, PEER));
+    assert!(responses.write_for(&mut buf, 1200, PEER, None));
     let frames: Vec<Frame> = Frames::new(buf.into(), crate::EncryptionLevel::OneRtt)
         .collect::<Result<_, _>>()
         .unwrap();
@@ -256,16 +259,16 @@ fn path_responses_echo_the_latest_challenges_and_stay_bounded() {
         frames,
         [Frame::PathResponse([98; 8]), Frame::PathResponse([99; 8])]
     );
-    assert!(!responses.has_pending_for(PEER), "never sent twice");
+    assert!(!responses.has_pending_for(PEER, None), "never sent twice");
 }
 
 #[test]
 fn path_responses_that_do_not_fit_wait() {
     let mut responses = PathResponses::new(4);
-    responses.on_challenge([1; 8], PEER, 1200);
-    responses.on_challenge([2; 8], PEER, 1200);
+    responses.on_challenge([1; 8], PEER, None, 1200);
+    responses.on_challenge([2; 8], PEER, None, 1200);
     let mut buf = Vec::new();
-    assert!(responses.write_for(&mut buf, 10, PEER));
+    assert!(responses.write_for(&mut buf, 10, PEER, None));
     assert_eq!(buf.len(), 9);
     assert_eq!(responses.len(), 1);
 }
@@ -331,16 +334,16 @@ fn switching_waits_while_retirements_are_at_their_bound() {
 #[test]
 fn path_responses_go_back_where_their_challenge_came_from() {
     let mut responses = PathResponses::new(4);
-    responses.on_challenge([1; 8], ELSEWHERE, 100);
-    responses.on_challenge([2; 8], PEER, 1200);
-    assert_eq!(responses.off_path(PEER), Some((ELSEWHERE, 300)));
+    responses.on_challenge([1; 8], ELSEWHERE, None, 100);
+    responses.on_challenge([2; 8], PEER, None, 1200);
+    assert_eq!(responses.off_path(PEER, None), Some((ELSEWHERE, None, 300)));
     let mut buf = Vec::new();
-    assert!(responses.write_for(&mut buf, 1200, PEER));
+    assert!(responses.write_for(&mut buf, 1200, PEER, None));
     assert_eq!(buf, [&[0x1b][..], &[2; 8]].concat());
-    assert!(!responses.has_pending_for(PEER));
-    assert!(responses.has_pending_for(ELSEWHERE));
+    assert!(!responses.has_pending_for(PEER, None));
+    assert!(responses.has_pending_for(ELSEWHERE, None));
     buf.clear();
-    assert!(responses.write_for(&mut buf, 1200, ELSEWHERE));
+    assert!(responses.write_for(&mut buf, 1200, ELSEWHERE, None));
     assert_eq!(buf, [&[0x1b][..], &[1; 8]].concat());
-    assert_eq!(responses.off_path(PEER), None);
+    assert_eq!(responses.off_path(PEER, None), None);
 }
