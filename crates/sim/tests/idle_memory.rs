@@ -81,12 +81,17 @@ const CONNECTIONS: usize = 1000;
 /// three more IDs routed by the endpoint (its table, at 1,000 connections,
 /// grows from 2,000 to 5,000 entries: about 135 bytes a connection), the
 /// connection's table of four issued IDs 128 and its header 64, less the
-/// copy of the handshake ID the endpoint no longer keeps (21).
+/// copy of the handshake ID the endpoint no longer keeps (21). Then 8,126
+/// with migration (RFC 9000 §9): the slots of the path kept to fall back
+/// to and of a client's candidate path (8 bytes each, empty when idle),
+/// the challenge key and counters (28) and each path's number and
+/// validation slot (16), with padding.
 #[cfg(not(feature = "ring"))]
 const BUDGET: isize = 8_300;
-/// See above: ring's 1-RTT key states are about 540 bytes larger.
+/// See above: ring's 1-RTT key states are about 540 bytes larger; measured
+/// at 8,670 bytes with migration.
 #[cfg(feature = "ring")]
-const BUDGET: isize = 8_600;
+const BUDGET: isize = 8_850;
 
 #[expect(
     clippy::disallowed_methods,
