@@ -77,9 +77,11 @@ pub(crate) struct Blackout {
 /// fresh one (a new source port).
 ///
 /// If `address`, the source IP changes too (IPv4: 127.0.0.2, 127.0.0.3,
-/// ...; IPv6 has only `::1`, so there only the port changes). The replaced
-/// socket keeps receiving for a second, and what the server sends to it
-/// still reaches the client, as in-flight packets would through a NAT.
+/// ...; IPv6 has only `::1`, so there only the port changes). What the
+/// server sends to the replaced socket reaches the client for
+/// `old_mapping` more, and is dropped after that (counted in
+/// [`DirStats::dropped_old_mapping`]); the socket itself keeps receiving
+/// for at least a second, so the server is not told the port is closed.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rebind {
     /// Time of the first rebinding, from the proxy's start.
@@ -88,6 +90,10 @@ pub(crate) struct Rebind {
     pub(crate) every: Duration,
     /// Whether the source IP changes as well as the port.
     pub(crate) address: bool,
+    /// How long a replaced binding still carries the server's datagrams to
+    /// the client. The runner's NAT (ns-3's `rebind` scenario) forgets it
+    /// at once: zero. A home NAT keeps it until its own timeout.
+    pub(crate) old_mapping: Duration,
 }
 
 /// How the proxy's link behaves.
@@ -181,6 +187,9 @@ pub(crate) struct DirStats {
     pub(crate) dropped_queue: u64,
     /// Dropped during a blackout.
     pub(crate) dropped_blackout: u64,
+    /// From the server, dropped because it was sent to a client binding
+    /// that a rebinding replaced ([`Rebind::old_mapping`]).
+    pub(crate) dropped_old_mapping: u64,
     /// Delivered with one bit flipped.
     pub(crate) corrupted: u64,
     /// Datagrams by ECN codepoint as received: 0 Not-ECT, 1 ECT(1), 2 ECT(0), 3 CE.

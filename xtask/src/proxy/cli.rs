@@ -56,6 +56,10 @@ pub(crate) struct Args {
     /// Change the client's IP as well as its port when rebinding.
     #[arg(long)]
     rebind_address: bool,
+    /// How long a replaced binding still carries the server's datagrams to
+    /// the client, in milliseconds; 0, the runner's NAT, drops them at once.
+    #[arg(long, default_value_t = 0)]
+    rebind_old_mapping_ms: u64,
     /// Seed of the random decisions.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -101,6 +105,7 @@ impl Args {
             first: Duration::from_millis(ms),
             every: Duration::from_millis(ms),
             address: self.rebind_address,
+            old_mapping: Duration::from_millis(self.rebind_old_mapping_ms),
         });
         config.seed = self.seed;
         config.pcap_dir.clone_from(&self.pcap_dir);

@@ -37,7 +37,9 @@ use super::{
 
 /// Datagrams waiting for the scheduler; receive threads block when it is full.
 const CHANNEL_CAPACITY: usize = 4096;
-/// How long a replaced upstream socket still receives after a rebinding.
+/// How long a replaced upstream socket still receives after a rebinding at
+/// least, so that the server's datagrams to it are dropped rather than
+/// answered with ICMP port unreachable.
 const RETIRE_AFTER: Duration = Duration::from_secs(1);
 /// The longest delay or rebinding interval taken from a configuration, so
 /// that adding it to an `Instant` cannot overflow.
@@ -59,8 +61,8 @@ struct Engine {
     clients: HashMap<SocketAddr, Upstream>,
     /// The local IP each client sent to (matters if `listen` is a wildcard).
     client_local_ip: HashMap<SocketAddr, IpAddr>,
-    /// Replaced upstream sockets and when to close them.
-    retired: Vec<(Instant, Upstream)>,
+    /// Replaced upstream sockets.
+    retired: Vec<Retired>,
     /// Upstream sockets told to stop, whose threads are ending.
     closing: Vec<Upstream>,
     active_client: Option<SocketAddr>,
@@ -74,6 +76,15 @@ struct Engine {
     server_replied: bool,
     client_pcap: Option<PcapWriter>,
     server_pcap: Option<PcapWriter>,
+}
+
+/// An upstream socket a rebinding replaced.
+struct Retired {
+    /// Until then, what the server sends to it still reaches the client.
+    forward_until: Instant,
+    /// Then it is closed.
+    close_at: Instant,
+    upstream: Upstream,
 }
 
 /// The handles of a started proxy.
@@ -196,7 +207,7 @@ impl Engine {
         self.report.amplification = self.amplification.report();
         self.report.retry = self.retry.report();
         let mut all: Vec<Upstream> = self.clients.drain().map(|(_, u)| u).collect();
-        all.extend(self.retired.drain(..).map(|(_, u)| u));
+        all.extend(self.retired.drain(..).map(|r| r.upstream));
         all.append(&mut self.closing);
         // Signal them all first so the threads wind down together.
         for upstream in &all {
@@ -221,7 +232,7 @@ impl Engine {
             self.to_server.in_flight.front().map(|f| f.arrives),
             self.to_client.in_flight.front().map(|f| f.arrives),
             self.next_rebind,
-            self.retired.iter().map(|(at, _)| *at).min(),
+            self.retired.iter().map(|r| r.close_at).min(),
         ]
         .into_iter()
         .flatten()
@@ -312,6 +323,10 @@ impl Engine {
         self.amplification.server_datagram(packet.data.len());
         let wall = self.wall(packet.at);
         write_pcap(&mut self.server_pcap, wall, packet.from, upstream, &packet);
+        if self.forgotten(upstream, packet.at) {
+            self.report.to_client.dropped_old_mapping += 1;
+            return;
+        }
         let blackout = in_blackout(
             self.config.blackout,
             packet.at.saturating_duration_since(self.start),
@@ -323,6 +338,14 @@ impl Engine {
             client,
             &mut packet,
         );
+    }
+
+    /// Whether `upstream` is a replaced socket whose binding no longer
+    /// carries the server's datagrams at `at`.
+    fn forgotten(&self, upstream: SocketAddr, at: Instant) -> bool {
+        self.retired
+            .iter()
+            .any(|r| r.upstream.endpoint.local() == upstream && at >= r.forward_until)
     }
 
     /// The proxy's address as the client sees it.
@@ -405,7 +428,11 @@ impl Engine {
         match self.open_upstream(client, ip) {
             Ok(fresh) => {
                 if let Some(old) = self.clients.insert(client, fresh) {
-                    self.retired.push((now + RETIRE_AFTER, old));
+                    self.retired.push(Retired {
+                        forward_until: now + rebind.old_mapping,
+                        close_at: now + rebind.old_mapping.max(RETIRE_AFTER),
+                        upstream: old,
+                    });
                 }
                 self.report.rebinds += 1;
             }
@@ -417,13 +444,13 @@ impl Engine {
     }
 
     fn retire_due(&mut self, now: Instant) {
-        let (due, keep): (Vec<_>, Vec<_>) = self.retired.drain(..).partition(|(at, _)| *at <= now);
+        let (due, keep): (Vec<_>, Vec<_>) = self.retired.drain(..).partition(|r| r.close_at <= now);
         self.retired = keep;
         // Joining here would stall deliveries for a poll interval: signal
         // now, and forget the threads once they have ended.
-        for (_, upstream) in due {
-            upstream.signal();
-            self.closing.push(upstream);
+        for retired in due {
+            retired.upstream.signal();
+            self.closing.push(retired.upstream);
         }
         self.closing.retain(|u| !u.finished());
     }
@@ -476,6 +503,7 @@ fn sanitized(mut config: ProxyConfig) -> ProxyConfig {
     config.delay = config.delay.min(LONGEST);
     if let Some(r) = &mut config.rebind {
         r.first = r.first.min(LONGEST);
+        r.old_mapping = r.old_mapping.min(LONGEST);
         if !r.every.is_zero() {
             r.every = r.every.clamp(SHORTEST_REBIND, LONGEST);
         }

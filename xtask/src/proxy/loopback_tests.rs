@@ -185,6 +185,7 @@ fn rebinding_changes_the_source_the_server_sees() {
             first: Duration::from_millis(100),
             every: Duration::from_millis(100),
             address: true,
+            old_mapping: Duration::from_secs(1),
         }),
         ..unimpaired(5)
     };
@@ -203,6 +204,66 @@ fn rebinding_changes_the_source_the_server_sees() {
     assert!(seen.iter().any(|(a, _)| a.ip().to_string() == "127.0.0.2"));
     assert_eq!(replies, 12);
     assert!(report.rebinds >= 2, "{} rebinds", report.rebinds);
+}
+
+/// The server answers a datagram only after the client's binding was
+/// replaced: the answer goes to the old binding. `old_mapping` says
+/// whether it still reaches the client; the next datagram comes from the
+/// new binding and its answer does.
+fn answer_to_a_replaced_binding(old_mapping: Duration) -> (Option<Vec<u8>>, super::Report) {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let config = ProxyConfig {
+        rebind: Some(Rebind {
+            first: Duration::from_millis(200),
+            every: Duration::ZERO,
+            address: false,
+            old_mapping,
+        }),
+        ..unimpaired(0)
+    };
+    let proxy = Proxy::start(
+        "127.0.0.1:0".parse().unwrap(),
+        server.local_addr().unwrap(),
+        config,
+    )
+    .unwrap();
+    let socket = client("127.0.0.1:0");
+    let mut buf = [0u8; 64];
+    socket.send_to(b"before", proxy.local_addr()).unwrap();
+    let (_, old) = server.recv_from(&mut buf).unwrap();
+    thread::sleep(Duration::from_millis(400));
+    server.send_to(b"late", old).unwrap();
+    let late = socket
+        .recv_from(&mut buf)
+        .ok()
+        .map(|(len, _)| buf[..len].to_vec());
+    socket.send_to(b"after", proxy.local_addr()).unwrap();
+    let (_, new) = server.recv_from(&mut buf).unwrap();
+    assert_ne!(new, old, "the rebinding gave the client a new binding");
+    server.send_to(b"fresh", new).unwrap();
+    let (len, _) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..len], b"fresh");
+    (late, proxy.stop())
+}
+
+#[test]
+fn the_runners_nat_drops_what_the_server_sends_to_a_replaced_binding() {
+    let (late, report) = answer_to_a_replaced_binding(Duration::ZERO);
+    assert_eq!(late, None);
+    assert_eq!(report.rebinds, 1);
+    assert_eq!(report.to_client.dropped_old_mapping, 1);
+    assert_eq!(report.to_client.delivered, 1);
+}
+
+#[test]
+fn a_kept_old_mapping_still_carries_the_servers_datagrams() {
+    let (late, report) = answer_to_a_replaced_binding(Duration::from_secs(1));
+    assert_eq!(late.as_deref(), Some(&b"late"[..]));
+    assert_eq!(report.to_client.dropped_old_mapping, 0);
+    assert_eq!(report.to_client.delivered, 2);
 }
 
 /// Sends one datagram with ECT(0) through quinn-udp from `socket`.
@@ -340,6 +401,7 @@ fn extreme_configurations_do_not_panic() {
             first: Duration::ZERO,
             every: Duration::from_nanos(1),
             address: true,
+            old_mapping: Duration::MAX,
         }),
         blackout: Some(Blackout {
             on: Duration::from_nanos(1),
