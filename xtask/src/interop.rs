@@ -66,6 +66,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
             .collect()
     };
 
+    warn_without_tshark(&selected);
     eprintln!("interop: setting up tern and {}", args.peers.join(", "));
     let mut peers = vec![peers::tern(&root)?];
     for name in &args.peers {
@@ -132,4 +133,20 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         return Err(format!("{failed} of {} runs failed", results.len()));
     }
     Ok(())
+}
+
+/// Says before the runs which of them will fail for want of tshark.
+fn warn_without_tshark(cases: &[cases::Case]) {
+    let needing: Vec<&str> = cases
+        .iter()
+        .filter(|c| c.checks.iter().any(|k| check::needs_decoding(*k)))
+        .map(|c| c.name)
+        .collect();
+    if !needing.is_empty() && !tshark::available() {
+        eprintln!(
+            "interop: {}; {} will fail: their checks read the decrypted captures",
+            tshark::MISSING,
+            needing.join(", ")
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::proxy::{Blackout, Impairment, ProxyConfig};
+use crate::proxy::{Blackout, Impairment, ProxyConfig, Rebind};
 
 const KB: usize = 1 << 10;
 const MB: usize = 1 << 20;
@@ -40,6 +40,20 @@ pub(crate) enum Check {
     /// Decoded: the server's `initial_max_streams_bidi` is present and at
     /// most this, so the client must wait for MAX_STREAMS.
     StreamLimitAtMost(u64),
+    /// Decoded, from the server's side: it sent on more than one path
+    /// (source and destination address and port), its first datagram on
+    /// each new path carried a PATH_CHALLENGE (RFC 9000 §9.3, §8.2.1), and
+    /// the client answered every such challenge with a PATH_RESPONSE
+    /// (RFC 9000 §8.2.2). The runner's `rebind-port` check, part of
+    /// `rebind-addr` and of `connectionmigration`.
+    PathsValidated,
+    /// Decoded: the server sent to more than one client IP address
+    /// (`rebind-addr`).
+    ClientAddressChanged,
+    /// Decoded, from the client's side: its first packet on each new path
+    /// used a Destination Connection ID other than the path before's
+    /// (RFC 9000 §9.5; `connectionmigration`).
+    NewConnectionIdPerPath,
 }
 
 /// One test case.
@@ -49,6 +63,8 @@ pub(crate) struct Case {
     pub(crate) name: &'static str,
     /// The `TESTCASE` the endpoints are given (the runner's `testname`).
     pub(crate) endpoint_case: &'static str,
+    /// The server's `TESTCASE` when it differs from the client's.
+    pub(crate) server_endpoint_case: Option<&'static str>,
     /// What the case shows, for the matrix.
     pub(crate) description: &'static str,
     /// Files to serve, as (how many, bytes each).
@@ -133,6 +149,30 @@ fn blackhole(seed: u64) -> ProxyConfig {
     }
 }
 
+/// The runner's `rebind` scenario: the client's NAT binding changes 1 s
+/// after the start and then every 5 s; a datagram the server sends to a
+/// replaced binding is dropped (ns-3's `RebindErrorModel` forgets it at
+/// once).
+fn rebind(seed: u64, address: bool) -> ProxyConfig {
+    ProxyConfig {
+        rebind: Some(Rebind {
+            first: Duration::from_secs(1),
+            every: Duration::from_secs(5),
+            address,
+            old_mapping: Duration::ZERO,
+        }),
+        ..simple_p2p(seed)
+    }
+}
+
+fn rebind_port(seed: u64) -> ProxyConfig {
+    rebind(seed, false)
+}
+
+fn rebind_addr(seed: u64) -> ProxyConfig {
+    rebind(seed, true)
+}
+
 /// Lets the ClientHello through, then drops the client's next six
 /// datagrams, so the server must wait at its amplification limit.
 fn drop_retransmissions(seed: u64) -> ProxyConfig {
@@ -151,6 +191,7 @@ const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
     Case {
         name,
         endpoint_case,
+        server_endpoint_case: None,
         description: "",
         files: &[],
         handshakes: 1,
@@ -257,6 +298,30 @@ pub(crate) fn all() -> Vec<Case> {
             files: &[(1, KB)],
             checks: &[Check::EcnMarked],
             ..case("ecn", "ecn")
+        },
+        Case {
+            description: "a 10 MiB file while the network rebinds the client's port after 1 s, \
+                          then every 5 s; the server validates each new path",
+            files: &[(1, 10 * MB)],
+            checks: &[Check::PathsValidated],
+            network: rebind_port,
+            ..case("rebind-port", "transfer")
+        },
+        Case {
+            description: "a 10 MiB file while the network rebinds the client's address and port \
+                          after 1 s, then every 5 s; the server validates each new path",
+            files: &[(1, 10 * MB)],
+            checks: &[Check::ClientAddressChanged, Check::PathsValidated],
+            network: rebind_addr,
+            ..case("rebind-addr", "transfer")
+        },
+        Case {
+            description: "a 2 MiB file; the server offers a preferred address, the client moves \
+                          to it with a new connection ID and the server validates the new path",
+            files: &[(1, 2 * MB)],
+            checks: &[Check::PathsValidated, Check::NewConnectionIdPerPath],
+            server_endpoint_case: Some("connectionmigration"),
+            ..case("connectionmigration", "transfer")
         },
         Case {
             description: "a 10 MiB file over 10 Mbit/s and 30 ms RTT; goodput in Mbit/s",

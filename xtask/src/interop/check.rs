@@ -1,10 +1,14 @@
 //! The pass conditions of a run, as far as the proxy can see them and, when
 //! tshark is installed and an endpoint wrote a key log, as the decrypted
-//! captures show them.
+//! captures show them. The migration cases' conditions, which only the
+//! decrypted captures show, are in [`migration`].
+
+mod migration;
 
 use std::{
     collections::BTreeSet,
     fmt::Write as _,
+    net::SocketAddr,
     path::{Path, PathBuf},
 };
 
@@ -19,14 +23,37 @@ use crate::proxy::{Report, RetryReport};
 /// QUIC version 1 (RFC 9000).
 const QUIC_V1: u32 = 1;
 
+/// The addresses of a run, which tell in the captures who sent what, as
+/// the runner's direction filters do by IP address.
+#[derive(Clone, Debug)]
+pub(crate) struct Sides {
+    /// The proxy's listening addresses: where the client sends.
+    pub(crate) proxy: Vec<SocketAddr>,
+    /// The server's addresses: where the proxy sends.
+    pub(crate) server: Vec<SocketAddr>,
+}
+
+impl Sides {
+    /// In `client.pcap`: the client sent it (it does not come from the proxy).
+    fn from_client(&self, datagram: &Datagram) -> bool {
+        !self.proxy.contains(&datagram.src)
+    }
+
+    /// In `server.pcap`: the server sent it.
+    fn from_server(&self, datagram: &Datagram) -> bool {
+        self.server.contains(&datagram.src)
+    }
+}
+
 /// Every condition of `case` on the run's files and the proxy's report.
 pub(crate) fn verify(
     case: &Case,
     dir: &RunDir,
     files: &[String],
     report: &Report,
-    proxy_port: u16,
+    sides: &Sides,
 ) -> Result<(), String> {
+    let proxy_port = sides.proxy.first().map_or(0, SocketAddr::port);
     check_files(dir, files)?;
     let handshakes = report.server_initial_scids.len();
     if handshakes != case.handshakes {
@@ -55,7 +82,7 @@ pub(crate) fn verify(
     for check in case.checks {
         check_one(*check, report, &view)?;
     }
-    decoded_checks(case, dir, proxy_port)
+    decoded_checks(case, dir, sides)
 }
 
 /// The downloads are exactly the served files, byte for byte.
@@ -153,7 +180,10 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
             None => return Err("the client never sent a Handshake packet".into()),
         },
         // Decoded: see `decoded_checks`.
-        Check::StreamLimitAtMost(_) => {}
+        Check::StreamLimitAtMost(_)
+        | Check::PathsValidated
+        | Check::ClientAddressChanged
+        | Check::NewConnectionIdPerPath => {}
         Check::EcnMarked => {
             for (side, stats) in [("client", &report.to_server), ("server", &report.to_client)] {
                 let ect = stats.ecn[ECT0] + stats.ecn[ECT1];
@@ -214,22 +244,41 @@ const DECODED_NOTES: &str = "decoded-checks.txt";
 /// `amplificationlimit`, as the runner asks: the long chain was sent.
 const MIN_HANDSHAKE_CRYPTO: u64 = 7500;
 
+/// Whether `check` reads the decrypted captures (some also have a part the
+/// proxy checks by itself).
+fn is_decoded(check: Check) -> bool {
+    matches!(
+        check,
+        Check::StreamLimitAtMost(_)
+            | Check::EcnMarked
+            | Check::AmplificationLimit
+            | Check::PathsValidated
+            | Check::ClientAddressChanged
+            | Check::NewConnectionIdPerPath
+    )
+}
+
+/// Whether `check` is all of its case's proof: without the decrypted
+/// captures the case would pass on intact files alone, so it fails
+/// instead of skipping. The runner calls such a run unsupported.
+pub(crate) fn needs_decoding(check: Check) -> bool {
+    matches!(
+        check,
+        Check::PathsValidated | Check::ClientAddressChanged | Check::NewConnectionIdPerPath
+    )
+}
+
 /// The conditions the runner reads from the decrypted captures, for the
 /// checks of `case` that have one. They run when tshark is installed and an
 /// endpoint wrote a key log (the client's, else the server's, as the
-/// runner prefers); otherwise they are skipped, and the run's
-/// `logs/decoded-checks.txt` says so.
-fn decoded_checks(case: &Case, dir: &RunDir, proxy_port: u16) -> Result<(), String> {
+/// runner prefers). Otherwise the migration checks fail, and the others
+/// are skipped; the run's `logs/decoded-checks.txt` says which and why.
+fn decoded_checks(case: &Case, dir: &RunDir, sides: &Sides) -> Result<(), String> {
     let checks: Vec<Check> = case
         .checks
         .iter()
         .copied()
-        .filter(|c| {
-            matches!(
-                c,
-                Check::StreamLimitAtMost(_) | Check::EcnMarked | Check::AmplificationLimit
-            )
-        })
+        .filter(|c| is_decoded(*c))
         .collect();
     if checks.is_empty() {
         return Ok(());
@@ -246,14 +295,23 @@ fn decoded_checks(case: &Case, dir: &RunDir, proxy_port: u16) -> Result<(), Stri
     let skipped = if tshark::available() {
         key_log(&logs).ok_or("no endpoint wrote a key log")
     } else {
-        Err("tshark is not installed")
+        Err(tshark::MISSING)
     };
     let keylog = match skipped {
         Ok(keylog) => keylog,
         Err(why) => {
-            let _ = std::fs::write(&notes, format!("skipped: {why}; not checked: {checks:?}\n"));
-            eprintln!("interop: {}: decoded checks skipped: {why}", case.name);
-            return Ok(());
+            let verdict = undecodable(&checks, why);
+            let status = if verdict.is_ok() {
+                eprintln!("interop: {}: decoded checks skipped: {why}", case.name);
+                "skipped"
+            } else {
+                "FAIL"
+            };
+            let _ = std::fs::write(
+                &notes,
+                format!("{status}: {why}; not checked: {checks:?}\n"),
+            );
+            return verdict;
         }
     };
 
@@ -267,7 +325,7 @@ fn decoded_checks(case: &Case, dir: &RunDir, proxy_port: u16) -> Result<(), Stri
         &client_pcap,
         &server_pcap,
         &keylog,
-        proxy_port,
+        sides,
         &mut out,
     );
     if let Err(reason) = &result {
@@ -275,6 +333,18 @@ fn decoded_checks(case: &Case, dir: &RunDir, proxy_port: u16) -> Result<(), Stri
     }
     let _ = std::fs::write(&notes, out);
     result.map_err(|reason| format!("decoded: {reason}"))
+}
+
+/// The verdict on decoded `checks` that cannot run (`why`): a failure when
+/// one of them is its case's whole proof, else a skip.
+fn undecodable(checks: &[Check], why: &str) -> Result<(), String> {
+    if checks.iter().any(|c| needs_decoding(*c)) {
+        Err(format!(
+            "decoded: {why}, and this case has no proof without the decrypted captures"
+        ))
+    } else {
+        Ok(())
+    }
 }
 
 /// The first non-empty key log of the run: the client's, else the server's.
@@ -292,9 +362,10 @@ fn run_decoded(
     client_pcap: &Path,
     server_pcap: &Path,
     keylog: &Path,
-    proxy_port: u16,
+    sides: &Sides,
     out: &mut String,
 ) -> Result<(), String> {
+    let proxy_port = sides.proxy.first().map_or(0, SocketAddr::port);
     let decode = |pcap: &Path| -> Result<Vec<Datagram>, String> {
         let datagrams = tshark::decode(pcap, keylog)?;
         if datagrams.iter().all(|d| d.packets.is_empty()) {
@@ -305,12 +376,24 @@ fn run_decoded(
         }
         Ok(datagrams)
     };
-    let needs_client = checks
-        .iter()
-        .any(|c| matches!(c, Check::StreamLimitAtMost(_) | Check::EcnMarked));
-    let needs_server = checks
-        .iter()
-        .any(|c| matches!(c, Check::EcnMarked | Check::AmplificationLimit));
+    let needs_client = checks.iter().any(|c| {
+        matches!(
+            c,
+            Check::StreamLimitAtMost(_)
+                | Check::EcnMarked
+                | Check::PathsValidated
+                | Check::NewConnectionIdPerPath
+        )
+    });
+    let needs_server = checks.iter().any(|c| {
+        matches!(
+            c,
+            Check::EcnMarked
+                | Check::AmplificationLimit
+                | Check::PathsValidated
+                | Check::ClientAddressChanged
+        )
+    });
     let client = if needs_client {
         decode(client_pcap)?
     } else {
@@ -321,11 +404,20 @@ fn run_decoded(
     } else {
         Vec::new()
     };
+    let from_server = |d: &Datagram| sides.from_server(d);
+    let from_client = |d: &Datagram| sides.from_client(d);
     for check in checks {
         let found = match *check {
             Check::StreamLimitAtMost(limit) => stream_limit(&client, proxy_port, limit)?,
             Check::EcnMarked => ack_ecn(&client, &server, proxy_port)?,
             Check::AmplificationLimit => handshake_crypto(&server)?,
+            Check::PathsValidated => {
+                migration::paths_validated(&server, &client, &from_server, &from_client)?
+            }
+            Check::ClientAddressChanged => migration::client_addresses(&server, &from_server)?,
+            Check::NewConnectionIdPerPath => {
+                migration::new_connection_id_per_path(&client, &from_client)?
+            }
             _ => continue,
         };
         let _ = writeln!(out, "ok: {found}");
@@ -336,7 +428,7 @@ fn run_decoded(
 /// The server's port in `server.pcap`: the destination of its first
 /// datagram, since the client speaks first.
 fn server_port(server: &[Datagram]) -> Option<u16> {
-    server.first().map(|d| d.dst_port)
+    server.first().map(|d| d.dst.port())
 }
 
 /// The server's `initial_max_streams_bidi`, in its Handshake packets as
@@ -344,7 +436,7 @@ fn server_port(server: &[Datagram]) -> Option<u16> {
 fn stream_limit(client: &[Datagram], proxy_port: u16, limit: u64) -> Result<String, String> {
     let announced: Vec<u64> = client
         .iter()
-        .filter(|d| d.src_port == proxy_port)
+        .filter(|d| d.src.port() == proxy_port)
         .flat_map(|d| &d.packets)
         .filter(|p| p.long_type == Some(tshark::HANDSHAKE))
         .filter_map(|p| p.initial_max_streams_bidi)
@@ -376,8 +468,8 @@ fn ack_ecn(client: &[Datagram], server: &[Datagram], proxy_port: u16) -> Result<
             .count()
     };
     let port = server_port(server);
-    let from_client = count(client, &|d| d.dst_port == proxy_port);
-    let from_server = count(server, &|d| Some(d.src_port) == port);
+    let from_client = count(client, &|d| d.dst.port() == proxy_port);
+    let from_server = count(server, &|d| Some(d.src.port()) == port);
     for (side, n) in [("client", from_client), ("server", from_server)] {
         if n == 0 {
             return Err(format!("the {side} sent no ACK frame with ECN counts"));
@@ -395,7 +487,7 @@ fn handshake_crypto(server: &[Datagram]) -> Result<String, String> {
     let port = server_port(server);
     let end = server
         .iter()
-        .filter(|d| Some(d.src_port) == port)
+        .filter(|d| Some(d.src.port()) == port)
         .flat_map(|d| &d.packets)
         .filter(|p| p.long_type == Some(tshark::HANDSHAKE))
         .flat_map(|p| p.crypto_ends.iter().copied())
@@ -422,9 +514,10 @@ mod tests {
     const SERVER: u16 = 443;
 
     fn datagram(src_port: u16, dst_port: u16, packets: Vec<Packet>) -> Datagram {
+        let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
         Datagram {
-            src_port,
-            dst_port,
+            src: at(src_port),
+            dst: at(dst_port),
             packets,
         }
     }
@@ -496,6 +589,39 @@ mod tests {
             datagram(SERVER, UPSTREAM, vec![handshake(None, vec![7500])]),
         ];
         assert!(handshake_crypto(&server).is_ok());
+    }
+
+    /// A migration case that cannot be decoded would pass on intact files
+    /// alone: it fails. The other decoded checks are skipped.
+    #[test]
+    fn only_the_migration_checks_fail_without_decrypted_captures() {
+        let why = tshark::MISSING;
+        for check in [
+            Check::PathsValidated,
+            Check::ClientAddressChanged,
+            Check::NewConnectionIdPerPath,
+        ] {
+            let error = undecodable(&[Check::EcnMarked, check], why).unwrap_err();
+            assert!(error.contains("tshark is not installed"), "{error}");
+        }
+        let skipped = [
+            Check::EcnMarked,
+            Check::AmplificationLimit,
+            Check::StreamLimitAtMost(1000),
+        ];
+        assert!(undecodable(&skipped, "no endpoint wrote a key log").is_ok());
+    }
+
+    /// The migration cases carry the checks the runner makes of them.
+    #[test]
+    fn the_migration_cases_read_the_decrypted_captures() {
+        let all = crate::interop::cases::all();
+        let checks = |name: &str| all.iter().find(|c| c.name == name).unwrap().checks;
+        assert_eq!(checks("rebind-port"), [Check::PathsValidated]);
+        assert!(checks("rebind-addr").contains(&Check::ClientAddressChanged));
+        assert!(checks("rebind-addr").contains(&Check::PathsValidated));
+        assert!(checks("connectionmigration").contains(&Check::NewConnectionIdPerPath));
+        assert!(checks("connectionmigration").contains(&Check::PathsValidated));
     }
 
     fn retried(with_token: u64, to_scid: u64) -> RetryReport {

@@ -161,10 +161,14 @@ pub(crate) fn document(
          10 Mbit/s, a drop-tail queue of 25 packets.\n\n| case | endpoints run | what |\n|---|---|---|\n",
     );
     for case in cases {
+        let endpoints = match case.server_endpoint_case {
+            Some(server) => format!("client `{}`, server `{server}`", case.endpoint_case),
+            None => format!("`{}`", case.endpoint_case),
+        };
         let _ = writeln!(
             out,
-            "| {} | `{}` | {} |",
-            case.name, case.endpoint_case, case.description
+            "| {} | {endpoints} | {} |",
+            case.name, case.description
         );
     }
     out.push_str(CAVEATS);

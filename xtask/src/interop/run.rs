@@ -13,7 +13,11 @@ use std::{
 
 use rand::{Rng, RngCore, SeedableRng, rngs::StdRng};
 
-use super::{cases::Case, check, peers::Peer};
+use super::{
+    cases::Case,
+    check::{self, Sides},
+    peers::Peer,
+};
 use crate::proxy::Proxy;
 
 /// How a run ended.
@@ -205,9 +209,13 @@ fn last_line(log: &Path) -> String {
 }
 
 fn contract(command: &mut Command, role: &str, case: &Case, dir: &RunDir) {
+    let testcase = match (role, case.server_endpoint_case) {
+        ("server", Some(server_case)) => server_case,
+        _ => case.endpoint_case,
+    };
     command
         .env("ROLE", role)
-        .env("TESTCASE", case.endpoint_case)
+        .env("TESTCASE", testcase)
         .env("SSLKEYLOGFILE", dir.logs.join(format!("keys-{role}.log")))
         .env("QLOGDIR", dir.logs.join("qlog").join(role));
 }
@@ -287,12 +295,9 @@ fn run_inner(
 
     let mut network = (case.network)(seed);
     network.pcap_dir = Some(dir.logs.join("pcap"));
-    let proxy = Proxy::start(
-        SocketAddr::new(loopback, 0),
-        SocketAddr::new(loopback, port),
-        network,
-    )
-    .map_err(|e| format!("cannot start the proxy: {e}"))?;
+    let server_addr = SocketAddr::new(loopback, port);
+    let proxy = Proxy::start(SocketAddr::new(loopback, 0), server_addr, network)
+        .map_err(|e| format!("cannot start the proxy: {e}"))?;
     let proxy_addr = proxy.local_addr();
 
     let requests: Vec<String> = files
@@ -342,7 +347,11 @@ fn run_inner(
                 let bits = (bytes * 8) as f64;
                 result.goodput_mbps = Some(bits / result.seconds / 1e6);
             }
-            match check::verify(case, &dir, &files, &report, proxy_addr.port()) {
+            let sides = Sides {
+                proxy: vec![proxy_addr],
+                server: vec![server_addr],
+            };
+            match check::verify(case, &dir, &files, &report, &sides) {
                 Ok(()) => Ok(Outcome::Pass),
                 Err(reason) => Err(format!("{reason}; {}", dir.describe())),
             }

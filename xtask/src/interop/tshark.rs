@@ -1,14 +1,21 @@
 //! The decoded view of a run: tshark, given an endpoint's key log, decrypts
 //! the QUIC packets in the proxy's captures, as the runner does.
 //!
-//! tshark is optional. [`available`] says whether it can be used;
+//! tshark is needed for the checks that read decrypted packets; the
+//! migration cases fail without it, the others skip those checks (`.ci/run`
+//! installs it from Debian's archive). [`available`] says whether it can
+//! be used;
 //! [`decode`] runs it once over a capture and keeps, for every QUIC packet
 //! of every datagram, the few fields the pass conditions read. tshark's
 //! `ek` output (one JSON object per datagram, with a list of objects when a
 //! datagram coalesces several QUIC packets) keeps each CRYPTO frame with
 //! the packet that carried it, which `-T fields` cannot.
 
-use std::{path::Path, process::Command};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::Path,
+    process::Command,
+};
 
 use serde_json::Value;
 
@@ -30,18 +37,36 @@ pub(crate) struct Packet {
     /// The `initial_max_streams_bidi` transport parameter of a TLS message
     /// in the packet (`tls.quic.parameter.initial_max_streams_bidi`).
     pub(crate) initial_max_streams_bidi: Option<u64>,
+    /// The Destination Connection ID in lowercase hex (`quic.dcid`); `None`
+    /// when tshark could not tell its length (a short header of a
+    /// connection it did not follow).
+    pub(crate) dcid: Option<String>,
+    /// The data of each PATH_CHALLENGE frame, in lowercase hex
+    /// (`quic.path_challenge.data`).
+    pub(crate) path_challenges: Vec<String>,
+    /// The data of each PATH_RESPONSE frame, in lowercase hex
+    /// (`quic.path_response.data`).
+    pub(crate) path_responses: Vec<String>,
+    /// tshark had no keys for the packet, or they did not open it
+    /// (`quic.decryption_failed`): its frames are unknown.
+    pub(crate) decryption_failed: bool,
 }
 
 /// One UDP datagram and the QUIC packets tshark found in it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Datagram {
-    /// `udp.srcport`.
-    pub(crate) src_port: u16,
-    /// `udp.dstport`.
-    pub(crate) dst_port: u16,
+    /// `ip.src` or `ipv6.src`, and `udp.srcport`.
+    pub(crate) src: SocketAddr,
+    /// `ip.dst` or `ipv6.dst`, and `udp.dstport`.
+    pub(crate) dst: SocketAddr,
     /// The QUIC packets, in order.
     pub(crate) packets: Vec<Packet>,
 }
+
+/// Why a decoded check could not run when tshark is missing, and how to
+/// get it.
+pub(crate) const MISSING: &str = "tshark is not installed (on Debian: \
+     `DEBIAN_FRONTEND=noninteractive apt-get install -y tshark`, as .ci/run does)";
 
 /// tshark is on the PATH and answers `tshark --version`.
 pub(crate) fn available() -> bool {
@@ -85,7 +110,7 @@ pub(crate) fn decode(pcap: &Path, keylog: &Path) -> Result<Vec<Datagram>, String
         .arg("-o")
         .arg(format!("tls.keylog_file:{}", keylog.display()))
         .args(["--enable-heuristic", "quic"])
-        .args(["-Y", "quic", "-T", "ek", "-J", "udp quic"])
+        .args(["-Y", "quic", "-T", "ek", "-J", "ip ipv6 udp quic"])
         .output()
         .map_err(|e| format!("cannot run tshark: {e}"))?;
     if !output.status.success() {
@@ -106,12 +131,13 @@ pub(crate) fn decode(pcap: &Path, keylog: &Path) -> Result<Vec<Datagram>, String
         .map_err(|e| format!("{}: {e}", pcap.display()))
 }
 
-/// Parses tshark's `-T ek -J "udp quic"` output: index lines, which are
-/// skipped, between one JSON object per datagram.
+/// Parses tshark's `-T ek -J "ip ipv6 udp quic"` output: index lines,
+/// which are skipped, between one JSON object per datagram.
 ///
 /// # Errors
 ///
-/// When a line is not JSON, or a datagram has no UDP ports.
+/// When a line is not JSON, or a datagram has no IP addresses or UDP
+/// ports.
 pub(crate) fn parse_ek(text: &str) -> Result<Vec<Datagram>, String> {
     let mut datagrams = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -123,11 +149,23 @@ pub(crate) fn parse_ek(text: &str) -> Result<Vec<Datagram>, String> {
         let Some(layers) = value.get("layers") else {
             continue;
         };
+        let missing = |what: &str| format!("tshark output line {}: no {what}", number + 1);
         let udp = one(layers.get("udp"));
         let port = |key: &str| {
             udp.and_then(|u| first(u.get(key)))
                 .and_then(|p| p.parse::<u16>().ok())
-                .ok_or_else(|| format!("tshark output line {}: no {key}", number + 1))
+                .ok_or_else(|| missing(key))
+        };
+        // The outer IP header: the proxy's captures have no tunnels.
+        let (ip, prefix) = match one(layers.get("ip")) {
+            Some(ip) => (Some(ip), "ip_ip"),
+            None => (one(layers.get("ipv6")), "ipv6_ipv6"),
+        };
+        let address = |end: &str| {
+            let key = format!("{prefix}_{end}");
+            ip.and_then(|i| first(i.get(&key)))
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .ok_or_else(|| missing(&key))
         };
         let packets = match layers.get("quic") {
             Some(Value::Array(list)) => list.iter().map(packet).collect(),
@@ -135,8 +173,8 @@ pub(crate) fn parse_ek(text: &str) -> Result<Vec<Datagram>, String> {
             _ => Vec::new(),
         };
         datagrams.push(Datagram {
-            src_port: port("udp_udp_srcport")?,
-            dst_port: port("udp_udp_dstport")?,
+            src: SocketAddr::new(address("src")?, port("udp_udp_srcport")?),
+            dst: SocketAddr::new(address("dst")?, port("udp_udp_dstport")?),
             packets,
         });
     }
@@ -151,6 +189,8 @@ fn packet(quic: &Value) -> Packet {
             .filter_map(|s| s.parse().ok())
             .collect()
     };
+    let hex =
+        |key: &str| -> Vec<String> { strings(quic.get(key)).into_iter().map(bytes).collect() };
     let offsets = numbers("quic_quic_crypto_offset");
     let lengths = numbers("quic_quic_crypto_length");
     Packet {
@@ -164,7 +204,22 @@ fn packet(quic: &Value) -> Packet {
         initial_max_streams_bidi: find(quic, "tls_tls_quic_parameter_initial_max_streams_bidi")
             .and_then(|v| first(Some(v)))
             .and_then(|s| s.parse().ok()),
+        dcid: hex("quic_quic_dcid").into_iter().next(),
+        path_challenges: hex("quic_quic_path_challenge_data"),
+        path_responses: hex("quic_quic_path_response_data"),
+        // An expert-info field: `ek` may nest it below the packet.
+        decryption_failed: find(quic, "quic_quic_decryption_failed").is_some(),
     }
+}
+
+/// A bytes field as lowercase hex without separators: `ek` writes
+/// `0a:1b` or `0a1b` depending on the field and the tshark version.
+fn bytes(value: &str) -> String {
+    value
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
 }
 
 /// The object itself, or the first of a list of them.
@@ -211,7 +266,7 @@ mod tests {
     /// (CRYPTO 0+1008 carrying the transport parameters), as tshark 4.0
     /// writes them, trimmed.
     const COALESCED: &str = r#"{"index":{"_index":"packets-2026-11-26","_type":"doc"}}
-{"timestamp":"1795674305994","layers":{"udp":{"udp_udp_srcport":"38345","udp_udp_dstport":"55635","udp_udp_port":["38345","55635"]},"quic":[{"text":"QUIC Connection information","quic_quic_long_packet_type":"0","quic_quic_frame":[null,null],"quic_quic_frame_type":["3","6"],"quic_quic_ack_ect0_count":"1","quic_quic_ack_ect1_count":"0","quic_quic_ack_ecn_ce_count":"0","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"90","tls":{"tls_tls_handshake_type":"2"}},{"quic_quic_long_packet_type":"2","quic_quic_frame_type":"6","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"1008","tls":{"tls_tls_handshake_type":["8","11"],"tls_tls_quic_parameter_initial_max_streams_bidi":"100"}}]}}
+{"timestamp":"1795674305994","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"38345","udp_udp_dstport":"55635","udp_udp_port":["38345","55635"]},"quic":[{"text":"QUIC Connection information","quic_quic_long_packet_type":"0","quic_quic_frame":[null,null],"quic_quic_frame_type":["3","6"],"quic_quic_ack_ect0_count":"1","quic_quic_ack_ect1_count":"0","quic_quic_ack_ecn_ce_count":"0","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"90","tls":{"tls_tls_handshake_type":"2"}},{"quic_quic_long_packet_type":"2","quic_quic_frame_type":"6","quic_quic_crypto_offset":"0","quic_quic_crypto_length":"1008","tls":{"tls_tls_handshake_type":["8","11"],"tls_tls_quic_parameter_initial_max_streams_bidi":"100"}}]}}
 "#;
 
     #[test]
@@ -220,20 +275,20 @@ mod tests {
         assert_eq!(
             datagrams,
             [Datagram {
-                src_port: 38345,
-                dst_port: 55635,
+                src: "127.0.0.1:38345".parse().unwrap(),
+                dst: "127.0.0.1:55635".parse().unwrap(),
                 packets: vec![
                     Packet {
                         long_type: Some(0),
                         ack_ecn: true,
                         crypto_ends: vec![90],
-                        initial_max_streams_bidi: None,
+                        ..Packet::default()
                     },
                     Packet {
                         long_type: Some(HANDSHAKE),
-                        ack_ecn: false,
                         crypto_ends: vec![1008],
                         initial_max_streams_bidi: Some(100),
+                        ..Packet::default()
                     },
                 ],
             }]
@@ -242,31 +297,54 @@ mod tests {
 
     #[test]
     fn a_short_header_packet_has_no_long_type_and_several_frames_are_lists() {
-        let line = r#"{"timestamp":"1","layers":{"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_short":null,"quic_quic_frame_type":["3","6","6"],"quic_quic_ack_ect0_count":"7","quic_quic_crypto_offset":["0","52"],"quic_quic_crypto_length":["52","10"]}}}"#;
+        let line = r#"{"timestamp":"1","layers":{"ipv6":{"ipv6_ipv6_src":"::1","ipv6_ipv6_dst":"::1"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_short":null,"quic_quic_frame_type":["3","6","6"],"quic_quic_ack_ect0_count":"7","quic_quic_crypto_offset":["0","52"],"quic_quic_crypto_length":["52","10"]}}}"#;
         let datagrams = parse_ek(line).unwrap();
+        assert_eq!(datagrams[0].src, "[::1]:1".parse().unwrap());
         assert_eq!(
             datagrams[0].packets,
             [Packet {
                 long_type: None,
                 ack_ecn: true,
                 crypto_ends: vec![52, 62],
-                initial_max_streams_bidi: None,
+                ..Packet::default()
             }]
         );
     }
 
     #[test]
     fn a_datagram_tshark_could_not_decode_has_no_packets() {
-        let line =
-            r#"{"timestamp":"1","layers":{"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"}}}"#;
+        let line = r#"{"timestamp":"1","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.2"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"}}}"#;
         let datagrams = parse_ek(line).unwrap();
         assert!(datagrams[0].packets.is_empty());
+    }
+
+    /// A short-header packet from the server on a new path, with a
+    /// PATH_CHALLENGE, and the client's answer, as tshark 4.0 writes them
+    /// (trimmed): bytes fields as hex with colons.
+    #[test]
+    fn path_frames_and_the_dcid_are_read_as_plain_hex() {
+        let text = r#"{"timestamp":"1","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.2"},"udp":{"udp_udp_srcport":"443","udp_udp_dstport":"50001"},"quic":{"quic_quic_dcid":"0A:1b:2c:3d","quic_quic_frame_type":["26","26"],"quic_quic_path_challenge_data":["01:02:03:04:05:06:07:08","11:12:13:14:15:16:17:18"]}}}
+{"timestamp":"2","layers":{"ip":{"ip_ip_src":"127.0.0.2","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"50001","udp_udp_dstport":"443"},"quic":{"quic_quic_dcid":"c0ffee","quic_quic_path_response_data":"0102030405060708","_ws_expert":{"quic_quic_decryption_failed":"Failed to create decryption context"}}}}"#;
+        let datagrams = parse_ek(text).unwrap();
+        assert_eq!(datagrams[0].dst, "127.0.0.2:50001".parse().unwrap());
+        let challenge = &datagrams[0].packets[0];
+        assert_eq!(challenge.dcid.as_deref(), Some("0a1b2c3d"));
+        assert_eq!(
+            challenge.path_challenges,
+            ["0102030405060708", "1112131415161718"]
+        );
+        assert!(!challenge.decryption_failed);
+        let response = &datagrams[1].packets[0];
+        assert_eq!(response.path_responses, ["0102030405060708"]);
+        assert!(response.decryption_failed);
     }
 
     #[test]
     fn output_that_is_not_json_is_an_error() {
         assert!(parse_ek("Running as user \"root\"").is_err());
         assert!(parse_ek(r#"{"layers":{"quic":{}}}"#).is_err());
+        let no_ip = r#"{"layers":{"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"}}}"#;
+        assert!(parse_ek(no_ip).is_err());
     }
 
     #[test]
