@@ -33,6 +33,12 @@ pub(crate) struct Args {
     /// Cases to run, comma-separated; all of them by default.
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
+    /// Runs only these pairs, as CLIENT:SERVER, comma-separated (say
+    /// `quinn:quinn`, to see a case's checks judge two other
+    /// implementations); by default tern with itself and with each of
+    /// `--peers` in both roles. Implies `--no-docs`.
+    #[arg(long, value_delimiter = ',')]
+    pairs: Vec<String>,
     /// Also write the results as a JSON list to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -67,19 +73,24 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     };
 
     warn_without_tshark(&selected);
-    eprintln!("interop: setting up tern and {}", args.peers.join(", "));
-    let mut peers = vec![peers::tern(&root)?];
-    for name in &args.peers {
-        if name != "tern" {
-            peers.push(peers::by_name(&root, name)?);
+    let (peers, pairs) = if args.pairs.is_empty() {
+        eprintln!("interop: setting up tern and {}", args.peers.join(", "));
+        let mut peers = vec![peers::tern(&root)?];
+        for name in &args.peers {
+            if name != "tern" {
+                peers.push(peers::by_name(&root, name)?);
+            }
         }
-    }
-    let tern = peers[0].clone();
-    let mut pairs = vec![(tern.clone(), tern.clone())];
-    for peer in &peers[1..] {
-        pairs.push((tern.clone(), peer.clone()));
-        pairs.push((peer.clone(), tern.clone()));
-    }
+        let tern = peers[0].clone();
+        let mut pairs = vec![(tern.clone(), tern.clone())];
+        for peer in &peers[1..] {
+            pairs.push((tern.clone(), peer.clone()));
+            pairs.push((peer.clone(), tern.clone()));
+        }
+        (peers, pairs)
+    } else {
+        explicit_pairs(&root, &args.pairs)?
+    };
 
     let runs = root.join("target/interop/runs");
     let mut results = Vec::new();
@@ -114,7 +125,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         std::fs::write(path, report::json(&results))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    if !args.no_docs && args.cases.is_empty() {
+    if !args.no_docs && args.cases.is_empty() && args.pairs.is_empty() {
         let date = std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d"])
             .output()
@@ -133,6 +144,31 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
         return Err(format!("{failed} of {} runs failed", results.len()));
     }
     Ok(())
+}
+
+/// The peers and pairs of `--pairs`, each peer set up once.
+fn explicit_pairs(
+    root: &std::path::Path,
+    wanted: &[String],
+) -> Result<(Vec<peers::Peer>, Vec<(peers::Peer, peers::Peer)>), String> {
+    let mut peers: Vec<peers::Peer> = Vec::new();
+    let mut pairs = Vec::new();
+    for pair in wanted {
+        let Some((client, server)) = pair.split_once(':') else {
+            return Err(format!("a pair reads CLIENT:SERVER, not `{pair}`"));
+        };
+        let mut get = |name: &str| -> Result<peers::Peer, String> {
+            if let Some(peer) = peers.iter().find(|p| p.name == name) {
+                return Ok(peer.clone());
+            }
+            eprintln!("interop: setting up {name}");
+            let peer = peers::by_name(root, name)?;
+            peers.push(peer.clone());
+            Ok(peer)
+        };
+        pairs.push((get(client)?, get(server)?));
+    }
+    Ok((peers, pairs))
 }
 
 /// Says before the runs which of them will fail for want of tshark.
