@@ -6,7 +6,9 @@
 //! server's replies back. Each direction has a one-way delay, a link rate
 //! with a drop-tail queue in front, and its own [`Impairment`]s; both
 //! directions share an optional [`Blackout`], and the client's apparent
-//! address can be rebound ([`Rebind`]). ECN codepoints survive the trip.
+//! address can be rebound ([`Rebind`]). A [`SecondRoute`] gives the proxy
+//! a second address, for a server's preferred address. ECN codepoints
+//! survive the trip.
 //! [`Proxy::stop`] returns a [`Report`] of what went through, with the
 //! facts the runner checks (handshakes, amplification, Retry and the
 //! token the client sent back, ...).
@@ -96,6 +98,19 @@ pub(crate) struct Rebind {
     pub(crate) old_mapping: Duration,
 }
 
+/// A second address of the proxy, whose datagrams go to a second server
+/// address over the same link, with bindings of their own: what a client
+/// that moves to the server's preferred address (RFC 9000 §9.6) must
+/// reach, so that the captures see it move.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SecondRoute {
+    /// Where the proxy listens (port 0 picks one; see
+    /// [`Proxy::second_addr`]).
+    pub(crate) listen: SocketAddr,
+    /// Where what arrives there goes.
+    pub(crate) server: SocketAddr,
+}
+
 /// How the proxy's link behaves.
 #[derive(Clone, Debug)]
 pub(crate) struct ProxyConfig {
@@ -113,6 +128,8 @@ pub(crate) struct ProxyConfig {
     pub(crate) blackout: Option<Blackout>,
     /// NAT rebinding of the client.
     pub(crate) rebind: Option<Rebind>,
+    /// A second address of the proxy and where it leads.
+    pub(crate) second_route: Option<SecondRoute>,
     /// Seed of every random decision: same seed, same decisions.
     pub(crate) seed: u64,
     /// Where to write `client.pcap` and `server.pcap`, if anywhere.
@@ -137,6 +154,7 @@ impl ProxyConfig {
             to_client: Impairment::default(),
             blackout: None,
             rebind: None,
+            second_route: None,
             seed: 0,
             pcap_dir: None,
         }
@@ -239,18 +257,20 @@ pub(crate) struct RetryReport {
 #[derive(Debug)]
 pub(crate) struct Proxy {
     local: SocketAddr,
+    second: Option<SocketAddr>,
     stop: Arc<AtomicBool>,
     events: mpsc::SyncSender<engine::Event>,
     engine: Option<JoinHandle<Report>>,
-    listener: Option<JoinHandle<()>>,
+    listeners: Vec<JoinHandle<()>>,
 }
 
 impl Proxy {
-    /// Binds `listen` (port 0 picks one) and starts forwarding to `server`.
+    /// Binds `listen` (port 0 picks one), and the second route's address
+    /// if the configuration has one, and starts forwarding to `server`.
     ///
     /// # Errors
     ///
-    /// If the socket cannot be bound, the pcap files cannot be created or
+    /// If a socket cannot be bound, the pcap files cannot be created or
     /// a thread cannot be spawned.
     pub(crate) fn start(
         listen: SocketAddr,
@@ -261,16 +281,22 @@ impl Proxy {
         let started = engine::start(listen, server, config, &stop)?;
         Ok(Self {
             local: started.local,
+            second: started.second,
             stop,
             events: started.events,
             engine: Some(started.engine),
-            listener: Some(started.listener),
+            listeners: started.listeners,
         })
     }
 
     /// The address clients send to.
     pub(crate) fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The address of the [`SecondRoute`], if there is one.
+    pub(crate) fn second_addr(&self) -> Option<SocketAddr> {
+        self.second
     }
 
     /// Stops the threads, flushes the pcap files and reports what the proxy
@@ -287,7 +313,7 @@ impl Proxy {
             .take()
             .and_then(|h| h.join().ok())
             .unwrap_or_default();
-        if let Some(h) = self.listener.take() {
+        for h in self.listeners.drain(..) {
             let _ = h.join();
         }
         report

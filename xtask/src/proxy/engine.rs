@@ -18,7 +18,7 @@ use std::{
 mod direction;
 mod upstream;
 
-pub(crate) use self::upstream::{Event, Packet};
+pub(crate) use self::upstream::{Event, Flow, Packet};
 use self::{
     direction::{Direction, count_received, enter, pop_due},
     upstream::Upstream,
@@ -54,18 +54,22 @@ struct Engine {
     config: ProxyConfig,
     start: Instant,
     wall_start: SystemTime,
-    server: SocketAddr,
-    listen: Arc<Endpoint>,
+    /// The proxy's first address and where it leads.
+    first: Route,
+    /// The [`super::SecondRoute`], if any.
+    second: Option<Route>,
     events: mpsc::SyncSender<Event>,
-    /// The current upstream socket of each client address.
-    clients: HashMap<SocketAddr, Upstream>,
-    /// The local IP each client sent to (matters if `listen` is a wildcard).
+    /// The current upstream socket of each binding.
+    clients: HashMap<Flow, Upstream>,
+    /// The local IP each client sent to (matters if a listening socket is
+    /// a wildcard).
     client_local_ip: HashMap<SocketAddr, IpAddr>,
     /// Replaced upstream sockets.
     retired: Vec<Retired>,
     /// Upstream sockets told to stop, whose threads are ending.
     closing: Vec<Upstream>,
-    active_client: Option<SocketAddr>,
+    /// The binding that sent last: the one a rebinding replaces.
+    active_client: Option<Flow>,
     next_rebind: Option<Instant>,
     next_rebind_ip: u8,
     to_server: Direction,
@@ -76,6 +80,12 @@ struct Engine {
     server_replied: bool,
     client_pcap: Option<PcapWriter>,
     server_pcap: Option<PcapWriter>,
+}
+
+/// One address of the proxy and the server address it leads to.
+struct Route {
+    listen: Arc<Endpoint>,
+    server: SocketAddr,
 }
 
 /// An upstream socket a rebinding replaced.
@@ -91,19 +101,32 @@ struct Retired {
 pub(crate) struct Started {
     pub(crate) events: mpsc::SyncSender<Event>,
     pub(crate) engine: JoinHandle<Report>,
-    pub(crate) listener: JoinHandle<()>,
+    pub(crate) listeners: Vec<JoinHandle<()>>,
+    /// The bound address of the first route.
     pub(crate) local: SocketAddr,
+    /// The bound address of the second route, if any.
+    pub(crate) second: Option<SocketAddr>,
 }
 
-/// Binds the listening socket and starts the listener and scheduler threads.
+/// Binds the listening sockets and starts the listener and scheduler threads.
 pub(crate) fn start(
     listen: SocketAddr,
     server: SocketAddr,
     config: ProxyConfig,
     stop: &Arc<AtomicBool>,
 ) -> io::Result<Started> {
-    let endpoint = Endpoint::bind(listen)?;
-    let local = endpoint.local();
+    let first = Route {
+        listen: Endpoint::bind(listen)?,
+        server,
+    };
+    let second = match config.second_route {
+        Some(route) => Some(Route {
+            listen: Endpoint::bind(route.listen)?,
+            server: route.server,
+        }),
+        None => None,
+    };
+    let routes: Vec<&Route> = std::iter::once(&first).chain(&second).collect();
     let (client_pcap, server_pcap) = match &config.pcap_dir {
         Some(dir) => {
             fs::create_dir_all(dir)?;
@@ -115,19 +138,25 @@ pub(crate) fn start(
         None => (None, None),
     };
     let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
-    let listener = {
-        let (endpoint, stop, events) = (endpoint.clone(), stop.clone(), tx.clone());
+    let mut listeners = Vec::new();
+    for (route, r) in routes.iter().enumerate() {
+        let (endpoint, stop, events) = (r.listen.clone(), stop.clone(), tx.clone());
         let errors = events.clone();
-        super::spawn("proxy-listen", move || {
+        listeners.push(super::spawn("proxy-listen", move || {
             endpoint.recv_loop(
                 &stop,
-                |r| events.send(Event::FromClient(r.into())).is_ok(),
+                |r| {
+                    let packet = r.into();
+                    events.send(Event::FromClient { route, packet }).is_ok()
+                },
                 |_| {
                     let _ = errors.try_send(Event::SocketError { to_server: true });
                 },
             );
-        })?
-    };
+        })?);
+    }
+    let local = first.listen.local();
+    let second_local = second.as_ref().map(|r| r.listen.local());
     let config = sanitized(config);
     let start = now();
     let seed = config.seed;
@@ -143,8 +172,8 @@ pub(crate) fn start(
         config,
         start,
         wall_start: wall_clock(),
-        server,
-        listen: endpoint,
+        first,
+        second,
         events: tx.clone(),
         clients: HashMap::new(),
         client_local_ip: HashMap::new(),
@@ -163,8 +192,9 @@ pub(crate) fn start(
     Ok(Started {
         events: tx,
         engine,
-        listener,
+        listeners,
         local,
+        second: second_local,
     })
 }
 
@@ -245,12 +275,12 @@ impl Engine {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::FromClient(packet) => self.on_client_datagram(packet),
+            Event::FromClient { route, packet } => self.on_client_datagram(route, packet),
             Event::FromServer {
-                client,
+                flow,
                 upstream,
                 packet,
-            } => self.on_server_datagram(client, upstream, packet),
+            } => self.on_server_datagram(flow, upstream, packet),
             Event::SocketError { to_server } => {
                 let stats = if to_server {
                     &mut self.report.to_server
@@ -263,8 +293,9 @@ impl Engine {
         }
     }
 
-    fn on_client_datagram(&mut self, mut packet: Packet) {
+    fn on_client_datagram(&mut self, route: usize, mut packet: Packet) {
         let client = packet.from;
+        let flow = Flow { client, route };
         count_received(&mut self.report.to_server, &packet);
         let parsed = Datagram::parse(&packet.data);
         if parsed.holds(LongType::Initial) && !self.server_replied {
@@ -276,14 +307,14 @@ impl Engine {
         if let Some(ip) = packet.local_ip {
             self.client_local_ip.insert(client, ip);
         }
-        let proxy_side = self.client_facing(client);
+        let proxy_side = self.client_facing(flow);
         let wall = self.wall(packet.at);
         write_pcap(&mut self.client_pcap, wall, client, proxy_side, &packet);
-        self.active_client = Some(client);
-        if !self.clients.contains_key(&client) {
-            match self.open_upstream(client, None) {
+        self.active_client = Some(flow);
+        if !self.clients.contains_key(&flow) {
+            match self.open_upstream(flow, None) {
                 Ok(upstream) => {
-                    self.clients.insert(client, upstream);
+                    self.clients.insert(flow, upstream);
                 }
                 Err(e) => {
                     eprintln!("proxy: no upstream socket for {client}: {e}");
@@ -299,12 +330,12 @@ impl Engine {
             &mut self.to_server,
             &mut self.report.to_server,
             blackout,
-            client,
+            flow,
             &mut packet,
         );
     }
 
-    fn on_server_datagram(&mut self, client: SocketAddr, upstream: SocketAddr, mut packet: Packet) {
+    fn on_server_datagram(&mut self, flow: Flow, upstream: SocketAddr, mut packet: Packet) {
         count_received(&mut self.report.to_client, &packet);
         self.server_replied = true;
         let parsed = Datagram::parse(&packet.data);
@@ -335,7 +366,7 @@ impl Engine {
             &mut self.to_client,
             &mut self.report.to_client,
             blackout,
-            client,
+            flow,
             &mut packet,
         );
     }
@@ -348,34 +379,36 @@ impl Engine {
             .any(|r| r.upstream.endpoint.local() == upstream && at >= r.forward_until)
     }
 
-    /// The proxy's address as the client sees it.
-    fn client_facing(&self, client: SocketAddr) -> SocketAddr {
-        let listen = self.listen.local();
-        match self.client_local_ip.get(&client) {
+    /// The proxy's address as the client of `flow` sees it.
+    fn client_facing(&self, flow: Flow) -> SocketAddr {
+        let listen = self.route(flow).listen.local();
+        match self.client_local_ip.get(&flow.client) {
             Some(&ip) if listen.ip().is_unspecified() => SocketAddr::new(ip, listen.port()),
             _ => listen,
         }
     }
 
+    /// The route of `flow`.
+    fn route(&self, flow: Flow) -> &Route {
+        match (flow.route, &self.second) {
+            (1, Some(second)) => second,
+            _ => &self.first,
+        }
+    }
+
     fn deliver_due(&mut self, now: Instant) {
         while let Some(f) = pop_due(&mut self.to_server.in_flight, now) {
-            let Some(upstream) = self.clients.get(&f.client) else {
+            let Some(upstream) = self.clients.get(&f.flow) else {
                 continue;
             };
             let from = upstream.endpoint.local();
-            match upstream.endpoint.send(self.server, f.ecn, None, &f.data) {
+            let server = self.route(f.flow).server;
+            match upstream.endpoint.send(server, f.ecn, None, &f.data) {
                 Ok(()) => self.report.to_server.delivered += 1,
                 Err(_) => self.report.to_server.socket_errors += 1,
             }
             let wall = self.wall(now);
-            write_pcap_raw(
-                &mut self.server_pcap,
-                wall,
-                from,
-                self.server,
-                f.ecn,
-                &f.data,
-            );
+            write_pcap_raw(&mut self.server_pcap, wall, from, server, f.ecn, &f.data);
             let parsed = Datagram::parse(&f.data);
             self.amplification.client_datagram(
                 f.data.len(),
@@ -384,20 +417,21 @@ impl Engine {
             );
         }
         while let Some(f) = pop_due(&mut self.to_client.in_flight, now) {
-            let src_ip = self
-                .listen
+            let listen = &self.route(f.flow).listen;
+            let src_ip = listen
                 .local()
                 .ip()
                 .is_unspecified()
-                .then(|| self.client_local_ip.get(&f.client).copied())
+                .then(|| self.client_local_ip.get(&f.flow.client).copied())
                 .flatten();
-            match self.listen.send(f.client, f.ecn, src_ip, &f.data) {
+            match listen.send(f.flow.client, f.ecn, src_ip, &f.data) {
                 Ok(()) => self.report.to_client.delivered += 1,
                 Err(_) => self.report.to_client.socket_errors += 1,
             }
             let wall = self.wall(now);
-            let from = self.client_facing(f.client);
-            write_pcap_raw(&mut self.client_pcap, wall, from, f.client, f.ecn, &f.data);
+            let from = self.client_facing(f.flow);
+            let to = f.flow.client;
+            write_pcap_raw(&mut self.client_pcap, wall, from, to, f.ecn, &f.data);
         }
     }
 
@@ -415,19 +449,19 @@ impl Engine {
             let skip = u32::try_from(missed + 1).unwrap_or(u32::MAX);
             due + rebind.every.saturating_mul(skip).min(LONGEST)
         });
-        let Some(client) = self.active_client else {
+        let Some(flow) = self.active_client else {
             return;
         };
-        let ip = if rebind.address && self.server.is_ipv4() {
+        let ip = if rebind.address && self.route(flow).server.is_ipv4() {
             let last = self.next_rebind_ip;
             self.next_rebind_ip = if last >= 254 { 2 } else { last + 1 };
             Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)))
         } else {
-            self.clients.get(&client).map(|u| u.endpoint.local().ip())
+            self.clients.get(&flow).map(|u| u.endpoint.local().ip())
         };
-        match self.open_upstream(client, ip) {
+        match self.open_upstream(flow, ip) {
             Ok(fresh) => {
-                if let Some(old) = self.clients.insert(client, fresh) {
+                if let Some(old) = self.clients.insert(flow, fresh) {
                     self.retired.push(Retired {
                         forward_until: now + rebind.old_mapping,
                         close_at: now + rebind.old_mapping.max(RETIRE_AFTER),
@@ -437,7 +471,7 @@ impl Engine {
                 self.report.rebinds += 1;
             }
             Err(e) => {
-                eprintln!("proxy: cannot rebind {client}: {e}");
+                eprintln!("proxy: cannot rebind {}: {e}", flow.client);
                 self.report.to_server.socket_errors += 1;
             }
         }
@@ -455,19 +489,17 @@ impl Engine {
         self.closing.retain(|u| !u.finished());
     }
 
-    /// Opens an upstream socket for `client`, on `ip` or on the loopback
-    /// address of the server's family.
-    fn open_upstream(&self, client: SocketAddr, ip: Option<IpAddr>) -> io::Result<Upstream> {
-        let ip =
-            ip.unwrap_or_else(
-                || match (self.server.is_ipv4(), self.server.ip().is_loopback()) {
-                    (true, true) => Ipv4Addr::LOCALHOST.into(),
-                    (true, false) => Ipv4Addr::UNSPECIFIED.into(),
-                    (false, true) => Ipv6Addr::LOCALHOST.into(),
-                    (false, false) => Ipv6Addr::UNSPECIFIED.into(),
-                },
-            );
-        Upstream::open(SocketAddr::new(ip, 0), client, &self.events)
+    /// Opens an upstream socket for `flow`, on `ip` or on the loopback
+    /// address of its server's family.
+    fn open_upstream(&self, flow: Flow, ip: Option<IpAddr>) -> io::Result<Upstream> {
+        let server = self.route(flow).server;
+        let ip = ip.unwrap_or_else(|| match (server.is_ipv4(), server.ip().is_loopback()) {
+            (true, true) => Ipv4Addr::LOCALHOST.into(),
+            (true, false) => Ipv4Addr::UNSPECIFIED.into(),
+            (false, true) => Ipv6Addr::LOCALHOST.into(),
+            (false, false) => Ipv6Addr::UNSPECIFIED.into(),
+        });
+        Upstream::open(SocketAddr::new(ip, 0), flow, &self.events)
     }
 }
 

@@ -14,7 +14,7 @@ use std::{
 
 use quinn_udp::{EcnCodepoint, RecvMeta, Transmit, UdpSocketState};
 
-use super::{Blackout, Proxy, ProxyConfig, Rebind, now};
+use super::{Blackout, Proxy, ProxyConfig, Rebind, SecondRoute, now};
 
 /// What the echo server saw: source address and ECN codepoint of each datagram.
 type Seen = Vec<(SocketAddr, u8)>;
@@ -204,6 +204,63 @@ fn rebinding_changes_the_source_the_server_sees() {
     assert!(seen.iter().any(|(a, _)| a.ip().to_string() == "127.0.0.2"));
     assert_eq!(replies, 12);
     assert!(report.rebinds >= 2, "{} rebinds", report.rebinds);
+}
+
+/// A client that sends to the proxy's second address reaches the second
+/// server address through a binding of its own, and the answer comes back
+/// from the second address; both are in the captures.
+#[test]
+fn the_second_route_leads_to_the_second_server_address() {
+    let first = Echo::start("127.0.0.1:0");
+    let second = Echo::start("127.0.0.1:0");
+    let dir = std::env::temp_dir().join(format!("proxy-second-{}", std::process::id()));
+    let config = ProxyConfig {
+        second_route: Some(SecondRoute {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            server: second.addr,
+        }),
+        pcap_dir: Some(dir.clone()),
+        ..unimpaired(1)
+    };
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), first.addr, config).unwrap();
+    let (main, preferred) = (proxy.local_addr(), proxy.second_addr().unwrap());
+    assert_ne!(preferred, main);
+    let socket = client("127.0.0.1:0");
+    assert!(round_trip(&socket, main, b"one").is_some());
+    socket.send_to(b"two", preferred).unwrap();
+    let mut buf = [0u8; 16];
+    let (len, from) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..len], from), (&b"two"[..], preferred));
+    let report = proxy.stop();
+    let (to_first, to_second) = (first.stop(), second.stop());
+    assert_eq!((to_first.len(), to_second.len()), (1, 1));
+    assert_ne!(
+        to_first[0].0, to_second[0].0,
+        "each route has its own binding"
+    );
+    assert_eq!(report.to_server.delivered, 2);
+    let pcap = std::fs::read(dir.join("client.pcap")).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Records of IPv4 and UDP headers: (source port, destination port).
+    let mut ports = Vec::new();
+    let mut at = 24;
+    while let Some(header) = pcap.get(at..at + 16) {
+        let len = u32::from_le_bytes(header[8..12].try_into().unwrap()) as usize;
+        let udp = &pcap[at + 16 + 20..];
+        let port = |i: usize| u16::from_be_bytes([udp[i], udp[i + 1]]);
+        ports.push((port(0), port(2)));
+        at += 16 + len;
+    }
+    let me = socket.local_addr().unwrap().port();
+    assert_eq!(
+        ports,
+        [
+            (me, main.port()),
+            (main.port(), me),
+            (me, preferred.port()),
+            (preferred.port(), me)
+        ]
+    );
 }
 
 /// The server answers a datagram only after the client's binding was

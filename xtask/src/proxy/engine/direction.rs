@@ -1,8 +1,8 @@
 //! One direction of the simulated link: what enters it, what is on it.
 
-use std::{collections::VecDeque, net::SocketAddr, time::Instant};
+use std::{collections::VecDeque, time::Instant};
 
-use super::upstream::Packet;
+use super::upstream::{Flow, Packet};
 use crate::proxy::{
     DirStats,
     impair::{Fate, Impairer, Link},
@@ -12,8 +12,8 @@ use crate::proxy::{
 #[derive(Debug)]
 pub(super) struct InFlight {
     pub(super) arrives: Instant,
-    /// The client this datagram comes from or goes to.
-    pub(super) client: SocketAddr,
+    /// The binding this datagram comes from or goes to.
+    pub(super) flow: Flow,
     pub(super) ecn: u8,
     pub(super) data: Vec<u8>,
 }
@@ -40,7 +40,7 @@ pub(super) fn enter(
     dir: &mut Direction,
     stats: &mut DirStats,
     blackout: bool,
-    client: SocketAddr,
+    flow: Flow,
     packet: &mut Packet,
 ) {
     // Every datagram takes its draws, even in a blackout, so that the
@@ -59,7 +59,7 @@ pub(super) fn enter(
                 stats.corrupted += u64::from(corrupted);
                 dir.in_flight.push_back(InFlight {
                     arrives,
-                    client,
+                    flow,
                     ecn: packet.ecn,
                     data: std::mem::take(&mut packet.data),
                 });

@@ -15,14 +15,24 @@ use std::{
 
 use crate::proxy::socket::{Endpoint, Received};
 
+/// One binding of the proxy, as a NAT keeps them: a client address and
+/// which of the proxy's addresses it sends to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Flow {
+    /// The client's address.
+    pub(crate) client: SocketAddr,
+    /// The proxy's address: 0 the first, 1 the [`crate::proxy::SecondRoute`].
+    pub(crate) route: usize,
+}
+
 /// What the receive threads and the [`crate::proxy::Proxy`] handle tell the scheduler.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// A datagram from a client, received on the listening socket.
-    FromClient(Packet),
-    /// A datagram on the upstream socket serving `client`, bound to `upstream`.
+    /// A datagram from a client, received on the listening socket of `route`.
+    FromClient { route: usize, packet: Packet },
+    /// A datagram on the upstream socket serving `flow`, bound to `upstream`.
     FromServer {
-        client: SocketAddr,
+        flow: Flow,
         upstream: SocketAddr,
         packet: Packet,
     },
@@ -65,7 +75,7 @@ pub(super) struct Upstream {
 impl Upstream {
     pub(super) fn open(
         bind: SocketAddr,
-        client: SocketAddr,
+        flow: Flow,
         events: &mpsc::SyncSender<Event>,
     ) -> io::Result<Self> {
         let endpoint = Endpoint::bind(bind)?;
@@ -80,7 +90,7 @@ impl Upstream {
                     |r| {
                         let packet = Packet::from(r);
                         let event = Event::FromServer {
-                            client,
+                            flow,
                             upstream,
                             packet,
                         };
