@@ -5,13 +5,18 @@
 //! configured only through environment variables:
 //!
 //! - `ROLE`: `server` or `client`.
-//! - `TESTCASE`: `handshake`, `transfer`, `multiconnect`, `chacha20`, `ecn` or
+//! - `TESTCASE`: `handshake`, `transfer`, `multiconnect`, `chacha20`, `ecn`,
 //!   `retry` (the server answers every first Initial with a Retry; quinn's
-//!   client follows one by itself); anything else exits with code 127.
+//!   client follows one by itself) or `connectionmigration` (the server
+//!   offers `PREFERRED_ADDRESS` as its preferred address; a client runs a
+//!   transfer, as quinn's client does not move to a preferred address);
+//!   anything else exits with code 127.
 //! - `SSLKEYLOGFILE`: if set, the TLS secrets are logged there (NSS key log format).
 //! - `QLOGDIR`: if set, one qlog file per connection is written there.
 //! - Server: `WWW` (directory served), `CERTS` (directory with `cert.pem` and
-//!   `priv.key`), `PORT`.
+//!   `priv.key`), `PORT`; for `connectionmigration`, `PREFERRED_ADDRESS`, the
+//!   address to offer (the harness's proxy listens there and forwards to
+//!   `PORT`, so the server does not bind it; without it the case exits 127).
 //! - Client: `REQUESTS` (space-separated `https://` URLs), `DOWNLOADS`
 //!   (directory the bodies are written to).
 //! - `RUST_LOG`: tracing filter for logs on stderr (e.g. `debug`); default `warn`.
@@ -57,6 +62,8 @@ pub(crate) enum TestCase {
     /// Like `Handshake`, but the server sends a Retry to every client that
     /// did not bring a Retry token.
     Retry,
+    /// Like `Transfer`, but the server offers a preferred address.
+    ConnectionMigration,
 }
 
 impl TestCase {
@@ -69,6 +76,7 @@ impl TestCase {
             "chacha20" => Self::ChaCha20,
             "ecn" => Self::Ecn,
             "retry" => Self::Retry,
+            "connectionmigration" => Self::ConnectionMigration,
             _ => return None,
         })
     }
@@ -141,6 +149,13 @@ fn main() -> ExitCode {
         return ExitCode::from(127);
     };
     let role = env_opt("ROLE").unwrap_or_default();
+    if testcase == TestCase::ConnectionMigration
+        && role == "server"
+        && env_opt("PREFERRED_ADDRESS").is_none()
+    {
+        eprintln!("quinn-peer: connectionmigration needs PREFERRED_ADDRESS, the address to offer");
+        return ExitCode::from(127);
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -31,6 +31,17 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
     let crypto = tls::server_crypto(testcase, &certs)?;
     let mut base = quinn::ServerConfig::with_crypto(crypto);
     base.transport_config(transport_config(None));
+    if testcase == TestCase::ConnectionMigration {
+        // RFC 9000 §9.6: offered in the transport parameters with a
+        // connection ID of its own; quinn routes packets to it by that
+        // connection ID, whichever local address they reach.
+        let text = env("PREFERRED_ADDRESS")?;
+        match text.parse::<SocketAddr>() {
+            Ok(SocketAddr::V4(v4)) => base.preferred_address_v4(Some(v4)),
+            Ok(SocketAddr::V6(v6)) => base.preferred_address_v6(Some(v6)),
+            Err(e) => return Err(format!("PREFERRED_ADDRESS {text:?}: {e}")),
+        };
+    }
 
     let socket = bind_dual_stack(port).map_err(|e| format!("binding [::]:{port}: {e}"))?;
     let endpoint = quinn::Endpoint::new(

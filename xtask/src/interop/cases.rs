@@ -75,6 +75,10 @@ pub(crate) struct Case {
     pub(crate) chain_length: usize,
     /// Run over ::1 instead of 127.0.0.1.
     pub ipv6: bool,
+    /// The proxy gets a second address ([`crate::proxy::SecondRoute`]) that
+    /// leads to the server's port, and the server is told to offer it as
+    /// its preferred address (`PREFERRED_ADDRESS`).
+    pub(crate) preferred_address: bool,
     /// The run is killed and failed after this long.
     pub(crate) timeout: Duration,
     /// Extra conditions on the proxy's report.
@@ -197,6 +201,7 @@ const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
         handshakes: 1,
         chain_length: 1,
         ipv6: false,
+        preferred_address: false,
         timeout: MINUTE,
         checks: &[],
         measure_goodput: false,
@@ -321,6 +326,7 @@ pub(crate) fn all() -> Vec<Case> {
             files: &[(1, 2 * MB)],
             checks: &[Check::PathsValidated, Check::NewConnectionIdPerPath],
             server_endpoint_case: Some("connectionmigration"),
+            preferred_address: true,
             ..case("connectionmigration", "transfer")
         },
         Case {

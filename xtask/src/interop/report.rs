@@ -179,10 +179,13 @@ const CAVEATS: &str = "
 ## What the proxy cannot see
 
 The runner decrypts its captures with the endpoints' key logs; some of its
-conditions need that. Here they are checked on the decrypted captures only
-when `tshark` is installed and an endpoint wrote a key log (the client's,
-else the server's); otherwise they are skipped, and the run's
-`logs/decoded-checks.txt` says why:
+conditions need that. Here they are checked on the decrypted captures when
+`tshark` is installed and an endpoint wrote a key log (the client's, else
+the server's). `.ci/run` installs tshark from Debian's archive. Without
+it, or without a key log, the migration cases below fail, since intact
+files alone prove nothing about migration (the runner calls such a run
+unsupported); the other decoded checks are skipped. The run's
+`logs/decoded-checks.txt` says what was found, or why not:
 
 - `multiplexing`: that the server's `initial_max_streams_bidi`, in its
   Handshake packets as the client receives them, is present and at most
@@ -193,6 +196,40 @@ else the server's); otherwise they are skipped, and the run's
 - `ecn`: that the client and the server each send ACK frames with ECN
   counts (the proxy checks, decoded or not, the IP ECN codepoints of every
   datagram).
+- `rebind-port`, `rebind-addr` and `connectionmigration`: a path is a
+  datagram's source and destination address and port, and the captures
+  are walked in order, as the runner does; a datagram on a path other than
+  the current one and not left before opens a new path. The server must
+  have sent on more than one path (else, in the runner's words, the test
+  is broken), its first datagram on each new path must carry a
+  PATH_CHALLENGE (RFC 9000 §9.3, §8.2.1), and the client must have sent a
+  PATH_RESPONSE with the data of each such challenge (RFC 9000 §8.2.2).
+- `rebind-addr`: also that the server sent to more than one client IP
+  address.
+- `connectionmigration`: also that the client's first packet on each new
+  path carries a Destination Connection ID other than its last packet on
+  the path before (RFC 9000 §9.5). The runner compares with the first
+  packet on the path before, which for the first path is the Initial's
+  random DCID: a client that kept the server's connection ID would pass
+  there and fails here.
+
+For `rebind-port` and `rebind-addr` the proxy plays the runner's `rebind`
+scenario (ns-3's `RebindErrorModel`): 1 s after the proxy starts, and then
+every 5 s, the client's binding changes, to a new source port (and, for
+`rebind-addr`, a new source address, 127.0.0.2, 127.0.0.3, ... on IPv4
+loopback, where Linux answers for all of 127.0.0.0/8); what the server
+sends to a replaced binding is dropped, as the runner's NAT drops it.
+The captures show the server's side as the server saw it: `server.pcap`
+holds the new addresses.
+
+For `connectionmigration` the runner tells the server `connectionmigration`
+and the client `transfer`: the server offers a preferred address (RFC 9000
+§9.6) and the client moves to it on its own. Tern's server answers 127
+until it can offer one; the quinn peer's server does not offer one, and
+quinn's and aioquic's clients do not move to one, so no pair runs the
+case yet. On loopback the preferred address must be one of the proxy's,
+or the capture would not see the new path: the harness has no such route
+yet.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001
@@ -254,5 +291,10 @@ and `decoded-checks.txt` beside them holds what the decoded checks found.
 cargo xtask interop                              # every case, tern against aioquic and quinn
 cargo xtask interop --peers aioquic --cases handshake,transfer --no-docs
 cargo xtask interop --json target/interop/results.json
+cargo xtask interop --pairs quinn:quinn --cases rebind-port,rebind-addr
 ```
+
+`--pairs CLIENT:SERVER,...` runs only the pairs named, for instance two
+peers without Tern, to see a case's checks judge other implementations;
+such a run does not rewrite this file.
 ";

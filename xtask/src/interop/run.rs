@@ -18,7 +18,7 @@ use super::{
     check::{self, Sides},
     peers::Peer,
 };
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, SecondRoute};
 
 /// How a run ended.
 #[derive(Clone, Debug, PartialEq)]
@@ -262,12 +262,26 @@ fn run_inner(
     };
 
     let port = free_port()?;
+    let server_addr = SocketAddr::new(loopback, port);
+    let mut network = (case.network)(seed);
+    network.pcap_dir = Some(dir.logs.join("pcap"));
     let mut command = server.command();
     contract(&mut command, "server", case, &dir);
     command
         .env("WWW", &dir.www)
         .env("CERTS", &dir.certs)
         .env("PORT", port.to_string());
+    if case.preferred_address {
+        // Not the runner's contract, which lets the server choose: here the
+        // preferred address must be the proxy's, for the captures to see
+        // the client move to it.
+        let preferred = SocketAddr::new(loopback, free_port()?);
+        network.second_route = Some(SecondRoute {
+            listen: preferred,
+            server: server_addr,
+        });
+        command.env("PREFERRED_ADDRESS", preferred.to_string());
+    }
     let server_log = dir.logs.join("server.log");
     let mut server_process = Process::spawn(command, &server_log)?;
     match server_process.wait_ready(Duration::from_secs(20)) {
@@ -293,12 +307,10 @@ fn run_inner(
         }
     }
 
-    let mut network = (case.network)(seed);
-    network.pcap_dir = Some(dir.logs.join("pcap"));
-    let server_addr = SocketAddr::new(loopback, port);
     let proxy = Proxy::start(SocketAddr::new(loopback, 0), server_addr, network)
         .map_err(|e| format!("cannot start the proxy: {e}"))?;
     let proxy_addr = proxy.local_addr();
+    let second_addr = proxy.second_addr();
 
     let requests: Vec<String> = files
         .iter()
@@ -348,7 +360,7 @@ fn run_inner(
                 result.goodput_mbps = Some(bits / result.seconds / 1e6);
             }
             let sides = Sides {
-                proxy: vec![proxy_addr],
+                proxy: std::iter::once(proxy_addr).chain(second_addr).collect(),
                 server: vec![server_addr],
             };
             match check::verify(case, &dir, &files, &report, &sides) {
