@@ -268,6 +268,28 @@ fn an_unsupported_case_exits_127() {
 }
 
 #[test]
+fn a_connectionmigration_server_exits_127_until_it_can_offer_a_preferred_address() {
+    let status = Command::new(BIN)
+        .env("ROLE", "server")
+        .env("TESTCASE", "connectionmigration")
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(127));
+}
+
+/// The runner tells the endpoints `transfer` for these; by their own names
+/// (runs by hand) they are a transfer too, and a client told
+/// `connectionmigration` needs nothing special.
+#[test]
+fn rebinding_cases_and_a_connectionmigration_client_run_a_transfer() {
+    let setup = setup("rebind", "rebind-port", &[("a", 1000), ("b", 1000)]);
+    assert_eq!(client(&setup, "rebind-addr", &["a"]), 0);
+    assert_eq!(client(&setup, "connectionmigration", &["b"]), 0);
+    assert_same(&setup.dir, "a");
+    assert_same(&setup.dir, "b");
+}
+
+#[test]
 fn qlogdir_receives_a_json_seq_trace_per_connection() {
     let files = [("a", 100), ("b", 100)];
     let setup = setup("qlog", "multiconnect", &files);
