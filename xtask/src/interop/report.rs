@@ -224,12 +224,23 @@ holds the new addresses.
 
 For `connectionmigration` the runner tells the server `connectionmigration`
 and the client `transfer`: the server offers a preferred address (RFC 9000
-§9.6) and the client moves to it on its own. Tern's server answers 127
-until it can offer one; the quinn peer's server does not offer one, and
-quinn's and aioquic's clients do not move to one, so no pair runs the
-case yet. On loopback the preferred address must be one of the proxy's,
-or the capture would not see the new path: the harness has no such route
-yet.
+§9.6) and the client moves to it on its own. On loopback the preferred
+address must be one of the proxy's, or the captures would not see the new
+path, so the proxy listens on a second address that leads to the server's
+port, and the harness tells the server to offer that address in
+`PREFERRED_ADDRESS`, beside `WWW`, `CERTS` and `PORT` (the runner lets the
+server choose; the server need not bind it). Tern's server answers 127
+until it can offer one. The quinn peer's server offers it; quinn's client
+does not move to a preferred address, aioquic's does (after validating
+it), and aioquic's server offers none.
+
+The runner's check wants the server's first datagram on each new path to
+carry a PATH_CHALLENGE. A client that validates the preferred address
+first, as aioquic's does, sends its own PATH_CHALLENGE there before it
+moves; a server whose first datagram on that path is only the
+PATH_RESPONSE, as quinn's is, fails the check although RFC 9000 asks no
+more of it. A server passes when it sends its own PATH_CHALLENGE in the
+datagram that carries the PATH_RESPONSE.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001
