@@ -146,11 +146,14 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// Client and server of each run.
+type Pairs = Vec<(peers::Peer, peers::Peer)>;
+
 /// The peers and pairs of `--pairs`, each peer set up once.
 fn explicit_pairs(
     root: &std::path::Path,
     wanted: &[String],
-) -> Result<(Vec<peers::Peer>, Vec<(peers::Peer, peers::Peer)>), String> {
+) -> Result<(Vec<peers::Peer>, Pairs), String> {
     let mut peers: Vec<peers::Peer> = Vec::new();
     let mut pairs = Vec::new();
     for pair in wanted {

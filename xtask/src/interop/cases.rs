@@ -211,7 +211,7 @@ const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
 
 /// Every case, in the runner's order.
 pub(crate) fn all() -> Vec<Case> {
-    vec![
+    let mut cases = vec![
         Case {
             description: "handshake completes; one 1 KiB file",
             files: &[(1, KB)],
@@ -304,6 +304,15 @@ pub(crate) fn all() -> Vec<Case> {
             checks: &[Check::EcnMarked],
             ..case("ecn", "ecn")
         },
+    ];
+    cases.extend(migration_and_goodput());
+    cases
+}
+
+/// The runner's migration cases, in its order, and its goodput
+/// measurement.
+fn migration_and_goodput() -> [Case; 4] {
+    [
         Case {
             description: "a 10 MiB file while the network rebinds the client's port after 1 s, \
                           then every 5 s; the server validates each new path",

@@ -35,12 +35,12 @@ pub(crate) struct Sides {
 
 impl Sides {
     /// In `client.pcap`: the client sent it (it does not come from the proxy).
-    fn from_client(&self, datagram: &Datagram) -> bool {
+    fn sent_by_client(&self, datagram: &Datagram) -> bool {
         !self.proxy.contains(&datagram.src)
     }
 
     /// In `server.pcap`: the server sent it.
-    fn from_server(&self, datagram: &Datagram) -> bool {
+    fn sent_by_server(&self, datagram: &Datagram) -> bool {
         self.server.contains(&datagram.src)
     }
 }
@@ -404,8 +404,8 @@ fn run_decoded(
     } else {
         Vec::new()
     };
-    let from_server = |d: &Datagram| sides.from_server(d);
-    let from_client = |d: &Datagram| sides.from_client(d);
+    let from_server = |d: &Datagram| sides.sent_by_server(d);
+    let from_client = |d: &Datagram| sides.sent_by_client(d);
     for check in checks {
         let found = match *check {
             Check::StreamLimitAtMost(limit) => stream_limit(&client, proxy_port, limit)?,

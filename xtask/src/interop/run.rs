@@ -220,6 +220,51 @@ fn contract(command: &mut Command, role: &str, case: &Case, dir: &RunDir) {
         .env("QLOGDIR", dir.logs.join("qlog").join(role));
 }
 
+/// Waits until the server listens: `Ok(None)` then, the outcome when it
+/// said it does not support the case (exit 127), `Err` when it failed.
+fn server_ready(
+    process: &mut Process,
+    server: &Peer,
+    log: &Path,
+    dir: &RunDir,
+) -> Result<Option<Outcome>, String> {
+    match process.wait_ready(Duration::from_secs(20)) {
+        Ok(()) => Ok(None),
+        Err(Some(status)) if status.code() == Some(127) => Ok(Some(Outcome::Unsupported(format!(
+            "{} server: {}",
+            server.name,
+            last_line(log)
+        )))),
+        Err(Some(status)) => Err(format!(
+            "server exited at start ({status}); {}",
+            dir.describe()
+        )),
+        Err(None) => Err(format!(
+            "server never said it was listening; {}",
+            dir.describe()
+        )),
+    }
+}
+
+/// Gives the proxy a second address leading to `server` and tells the
+/// server, in `PREFERRED_ADDRESS`, to offer it as its preferred address.
+/// Not the runner's contract, which lets the server choose: here the
+/// preferred address must be the proxy's, for the captures to see the
+/// client move to it.
+fn offer_preferred_address(
+    command: &mut Command,
+    network: &mut crate::proxy::ProxyConfig,
+    server: SocketAddr,
+) -> Result<(), String> {
+    let preferred = SocketAddr::new(server.ip(), free_port()?);
+    network.second_route = Some(SecondRoute {
+        listen: preferred,
+        server,
+    });
+    command.env("PREFERRED_ADDRESS", preferred.to_string());
+    Ok(())
+}
+
 /// Runs `case` with `client` against `server` in `root`.
 pub(crate) fn run(
     case: &Case,
@@ -272,39 +317,12 @@ fn run_inner(
         .env("CERTS", &dir.certs)
         .env("PORT", port.to_string());
     if case.preferred_address {
-        // Not the runner's contract, which lets the server choose: here the
-        // preferred address must be the proxy's, for the captures to see
-        // the client move to it.
-        let preferred = SocketAddr::new(loopback, free_port()?);
-        network.second_route = Some(SecondRoute {
-            listen: preferred,
-            server: server_addr,
-        });
-        command.env("PREFERRED_ADDRESS", preferred.to_string());
+        offer_preferred_address(&mut command, &mut network, server_addr)?;
     }
     let server_log = dir.logs.join("server.log");
     let mut server_process = Process::spawn(command, &server_log)?;
-    match server_process.wait_ready(Duration::from_secs(20)) {
-        Ok(()) => {}
-        Err(Some(status)) if status.code() == Some(127) => {
-            return Ok(Outcome::Unsupported(format!(
-                "{} server: {}",
-                server.name,
-                last_line(&server_log)
-            )));
-        }
-        Err(Some(status)) => {
-            return Err(format!(
-                "server exited at start ({status}); {}",
-                dir.describe()
-            ));
-        }
-        Err(None) => {
-            return Err(format!(
-                "server never said it was listening; {}",
-                dir.describe()
-            ));
-        }
+    if let Some(unsupported) = server_ready(&mut server_process, server, &server_log, &dir)? {
+        return Ok(unsupported);
     }
 
     let proxy = Proxy::start(SocketAddr::new(loopback, 0), server_addr, network)
