@@ -130,10 +130,12 @@ pub use tern_proto as proto;
 pub use tern_proto::{
     AddressValidation, HandshakeInfo, VarInt,
     config::{
-        ClientConfig, EndpointConfig, MemoryTokenStore, RetryPolicy, ServerConfig, TokenStore,
-        TransportConfig,
+        ClientConfig, EndpointConfig, MemoryTokenStore, PreferredAddresses, RetryPolicy,
+        ServerConfig, TokenStore, TransportConfig,
     },
-    connection::{ConnectionError, ConnectionStats, Event, ExportError, SendDatagramError},
+    connection::{
+        ConnectionError, ConnectionStats, Event, ExportError, MigrateError, SendDatagramError,
+    },
     crypto::TlsConfigError,
     endpoint::{AcceptError, EndpointStats, InitialRefusal},
 };

@@ -16,9 +16,11 @@
 //! rebinds the client; those names are accepted too, as a transfer. For
 //! `connectionmigration` the runner tells the server `connectionmigration`
 //! (it must offer a preferred address) and the client `transfer`: the
-//! server answers 127, as it cannot offer one yet, and a client told
-//! `connectionmigration` runs a transfer, as the client needs nothing
-//! special to follow a preferred address. Exit 0 on success, 1 on failure,
+//! server offers the address `PREFERRED_ADDRESS` names (which `cargo xtask
+//! interop` sets, leading to the server's port) and answers 127 without
+//! it, as it listens on one socket and cannot choose one of its own; a
+//! client told `connectionmigration` runs a transfer, as a Tern client
+//! follows a preferred address by default. Exit 0 on success, 1 on failure,
 //! 127 for a test case not supported yet. `RUST_LOG` turns on logging to
 //! stderr.
 //!
@@ -57,12 +59,13 @@ const SUPPORTED: &[&str] = &[
     "rebind-addr",
 ];
 
-/// Cases only one role takes part in yet, with that role.
-const ONE_ROLE: &[(&str, &str)] = &[("connectionmigration", "client")];
-
-/// Whether this endpoint does `case` in `role`.
+/// Whether this endpoint does `case` in `role`: a `connectionmigration`
+/// server needs `PREFERRED_ADDRESS` to offer, as it cannot choose one of
+/// its own (it listens on one socket).
 fn supported(case: &str, role: &str) -> bool {
-    SUPPORTED.contains(&case) || ONE_ROLE.contains(&(case, role))
+    SUPPORTED.contains(&case)
+        || (case == "connectionmigration"
+            && (role == "client" || std::env::var_os("PREFERRED_ADDRESS").is_some()))
 }
 
 /// Cases whose client opens one connection per request.
@@ -88,6 +91,9 @@ pub(crate) struct Options {
     pub(crate) retry: bool,
     /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
     pub(crate) key_log: bool,
+    /// The server's preferred address (RFC 9000 §9.6) for
+    /// `connectionmigration`, from `PREFERRED_ADDRESS`.
+    pub(crate) preferred_address: Option<std::net::SocketAddr>,
     /// The transport settings, with a qlog trace per connection in
     /// `QLOGDIR` when it is set.
     pub(crate) transport: std::sync::Arc<tern::TransportConfig>,
@@ -114,6 +120,7 @@ impl Options {
             multiconnect: ONE_CONNECTION_PER_REQUEST.contains(&case),
             retry: case == "retry",
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
+            preferred_address: preferred_address(case)?,
             transport: std::sync::Arc::new(transport),
         })
     }
@@ -178,9 +185,39 @@ impl Options {
             // not sent another.
             config = config.retry_policy(tern::RetryPolicy::Always);
         }
+        if let Some(addr) = self.preferred_address {
+            // RFC 9000 §9.6: offered, not bound: it leads to our socket.
+            let addresses = match addr {
+                std::net::SocketAddr::V4(v4) => tern::PreferredAddresses {
+                    ipv4: Some(v4),
+                    ipv6: None,
+                },
+                std::net::SocketAddr::V6(v6) => tern::PreferredAddresses {
+                    ipv4: None,
+                    ipv6: Some(v6),
+                },
+            };
+            config = config.preferred_addresses(addresses);
+        }
         config.transport = self.transport.clone();
         Ok(config)
     }
+}
+
+/// `PREFERRED_ADDRESS`, which `cargo xtask interop` sets for
+/// `connectionmigration`: an address that leads to the server's port,
+/// offered as its preferred address.
+fn preferred_address(case: &str) -> Result<Option<std::net::SocketAddr>, String> {
+    if case != "connectionmigration" {
+        return Ok(None);
+    }
+    std::env::var("PREFERRED_ADDRESS")
+        .ok()
+        .map(|addr| {
+            addr.parse()
+                .map_err(|e| format!("PREFERRED_ADDRESS `{addr}`: {e}"))
+        })
+        .transpose()
 }
 
 /// The one suite of the `chacha20` case.

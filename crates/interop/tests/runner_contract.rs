@@ -63,6 +63,17 @@ impl Drop for Setup {
 }
 
 fn setup(name: &str, case: &str, files: &[(&str, usize)]) -> Setup {
+    setup_with(name, case, files, |_| Vec::new())
+}
+
+/// As [`setup`], the server's environment adding what `env` makes of the
+/// port it listens on.
+fn setup_with(
+    name: &str,
+    case: &str,
+    files: &[(&str, usize)],
+    env: impl Fn(u16) -> Vec<(&'static str, String)>,
+) -> Setup {
     let dir = std::env::temp_dir().join(format!("tern-interop-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     for sub in ["www", "certs", "downloads"] {
@@ -97,6 +108,7 @@ fn setup(name: &str, case: &str, files: &[(&str, usize)]) -> Setup {
         .env("WWW", dir.join("www"))
         .env("CERTS", dir.join("certs"))
         .env("PORT", port.to_string())
+        .envs(env(port))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -267,8 +279,31 @@ fn an_unsupported_case_exits_127() {
     assert_eq!(status.code(), Some(127));
 }
 
+/// RFC 9000 §9.6: told an address that leads to its socket (another
+/// loopback IP on its port, which its wildcard socket receives), the
+/// server offers it as its preferred address, and the Tern client moves
+/// there over real UDP and finishes the transfer.
 #[test]
-fn a_connectionmigration_server_exits_127_until_it_can_offer_a_preferred_address() {
+fn a_connectionmigration_server_offers_its_preferred_address_and_the_client_moves() {
+    let setup = setup_with(
+        "preferred",
+        "connectionmigration",
+        &[("c", 300_000)],
+        |port| vec![("PREFERRED_ADDRESS", format!("127.0.0.2:{port}"))],
+    );
+    let log = Path::new("tern_proto::connection::migration=debug");
+    let run = client_with(&setup, "transfer", &["c"], &[("RUST_LOG", log)]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_same(&setup.dir, "c");
+    assert!(
+        run.stderr.contains("candidate path validated: moving"),
+        "the client moved: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_connectionmigration_server_exits_127_without_a_preferred_address_to_offer() {
     let status = Command::new(BIN)
         .env("ROLE", "server")
         .env("TESTCASE", "connectionmigration")

@@ -229,8 +229,9 @@ address must be one of the proxy's, or the captures would not see the new
 path, so the proxy listens on a second address that leads to the server's
 port, and the harness tells the server to offer that address in
 `PREFERRED_ADDRESS`, beside `WWW`, `CERTS` and `PORT` (the runner lets the
-server choose; the server need not bind it). Tern's server answers 127
-until it can offer one. The quinn peer's server offers it; quinn's client
+server choose; the server need not bind it). Tern's server offers it,
+and answers 127 without it, as it cannot choose a second address of its
+own on one socket. The quinn peer's server offers it; quinn's client
 does not move to a preferred address, aioquic's does (after validating
 it), and aioquic's server offers none.
 
@@ -240,7 +241,7 @@ first, as aioquic's does, sends its own PATH_CHALLENGE there before it
 moves; a server whose first datagram on that path is only the
 PATH_RESPONSE, as quinn's is, fails the check although RFC 9000 asks no
 more of it. A server passes when it sends its own PATH_CHALLENGE in the
-datagram that carries the PATH_RESPONSE.
+datagram that carries the PATH_RESPONSE, as Tern's does.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001

@@ -468,8 +468,13 @@ impl Connection {
                     .write_for(&mut sink, usize::MAX, remote, local_ip);
                 return None;
             }
+            // The first datagram we send on a path the peer probes also
+            // challenges it (RFC 9000 §8.2: either side may validate a
+            // path; the peer's move there is validated again anyway), so
+            // that every new path starts with a PATH_CHALLENGE of ours.
+            let challenge = (!validated).then(|| self.next_challenge());
             let frames = PathFrames {
-                challenge: None,
+                challenge,
                 responses_to: (remote, local_ip),
                 ack: false,
                 dcid: None,
