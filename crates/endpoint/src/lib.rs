@@ -103,6 +103,6 @@ pub use runtime::SmolRuntime;
 #[cfg(feature = "runtime-tokio")]
 pub use runtime::TokioRuntime;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime, default_runtime};
-pub use socket::{SocketConfig, bind_udp};
+pub use socket::{SocketConfig, bind_udp, configure_bound};
 pub use tern_proto;
 pub use udp::{BATCH_SIZE, RecvMeta};

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tracing::debug;
 
 /// How [`bind_udp`] configures a socket.
@@ -76,6 +76,21 @@ pub fn bind_udp(addr: SocketAddr, config: &SocketConfig) -> io::Result<UdpSocket
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())
+}
+
+/// Gives a socket the caller bound itself what [`bind_udp`] gives its
+/// sockets after binding: non-blocking mode and `config`'s buffer sizes
+/// (requests, as in `bind_udp`). `dual_stack` and `reuse_port` take effect
+/// only before binding, so they are the caller's to set and are ignored
+/// here.
+///
+/// # Errors
+///
+/// Fails if the socket cannot be made non-blocking.
+pub fn configure_bound(socket: &UdpSocket, config: &SocketConfig) -> io::Result<()> {
+    let socket = SockRef::from(socket);
+    set_buffers(&socket, config);
+    socket.set_nonblocking(true)
 }
 
 fn set_buffers(socket: &Socket, config: &SocketConfig) {

@@ -1,12 +1,13 @@
-//! `bind_udp`: addresses, dual-stack, reuse-port and the buffer sizes the
-//! kernel grants, checked with std sockets and socket2 (no runtime).
+//! `bind_udp` and `configure_bound`: addresses, dual-stack, reuse-port and
+//! the buffer sizes the kernel grants, checked with std sockets and
+//! socket2 (no runtime).
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use socket2::SockRef;
-use tern_endpoint::{SocketConfig, bind_udp};
+use tern_endpoint::{SocketConfig, bind_udp, configure_bound};
 
 fn loopback_v4() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
@@ -82,6 +83,26 @@ fn buffers_are_at_least_what_was_asked_or_the_kernel_cap() {
         }
         _ => println!("note: no Linux caps to compare against; only printed"),
     }
+}
+
+#[test]
+fn a_socket_bound_elsewhere_gets_the_same_setup_after_binding() {
+    // What an endpoint that moves to a caller's socket does to it.
+    let config = SocketConfig::default();
+    let socket = UdpSocket::bind(loopback_v4()).unwrap();
+    configure_bound(&socket, &config).unwrap();
+    let error = socket.recv_from(&mut [0u8; 16]).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::WouldBlock, "non-blocking");
+    let reference = bind_udp(loopback_v4(), &config).unwrap();
+    let (sock, reference) = (SockRef::from(&socket), SockRef::from(&reference));
+    assert_eq!(
+        sock.recv_buffer_size().unwrap(),
+        reference.recv_buffer_size().unwrap()
+    );
+    assert_eq!(
+        sock.send_buffer_size().unwrap(),
+        reference.send_buffer_size().unwrap()
+    );
 }
 
 #[test]
