@@ -6,9 +6,11 @@
 //! wakes, per connection event, only the tasks that event concerns (see
 //! `conn::wakers`) and every subscriber of the connection's events; a new
 //! incoming or the last connection draining wakes the endpoint's waiters.
-//! When the driver is dropped before it ended (its runtime shut down), it
-//! marks the endpoint stopped and wakes every waiter, which then fails with
-//! `ConnectionError::EndpointStopped` instead of hanging.
+//! A rebinding wakes the driver, so that the connections' packets from
+//! the new address leave at once and its next turn receives on the new
+//! socket. When the driver is dropped before it ended (its runtime shut
+//! down), it marks the endpoint stopped and wakes every waiter, which then
+//! fails with `ConnectionError::EndpointStopped` instead of hanging.
 
 use std::{
     future::Future,
@@ -52,6 +54,13 @@ pub(crate) struct IoBuffers {
     /// The buffer the protocol writes each batch into, in place: it goes
     /// to the socket as written, with no copy.
     send_buf: Vec<u8>,
+}
+
+impl IoBuffers {
+    /// Drops the batch the socket could not take, if any: it is not sent.
+    pub(crate) fn drop_pending(&mut self) {
+        self.pending = None;
+    }
 }
 
 impl Default for IoBuffers {
@@ -108,6 +117,10 @@ impl Future for Driver {
         this.shared.register_driver(cx.waker());
         let shared = this.shared.clone();
         let mut state = shared.state();
+        // The socket is taken anew each turn, and only for the turn (under
+        // the lock): after `EndpointRef::rebind` the next turn receives on
+        // the new one, which registers the task's waker with it, and the
+        // old one is not polled again.
         let Some(socket) = state.socket.clone() else {
             this.ended = true;
             return Poll::Ready(());
@@ -123,7 +136,7 @@ impl Future for Driver {
                 state.endpoint.handle_timeout(now);
                 progress = true;
             }
-            report_refusals(&shared, &mut state);
+            report_refusals(&mut state);
             dispatch(&mut state);
             progress |= transmit(&*socket, &mut state, cx, now);
             if !progress {
@@ -258,10 +271,10 @@ pub fn split_gro(received: &[u8], len: usize, stride: usize) -> std::slice::Chun
 /// Logs the first client Initial refused for each of the server's own
 /// reasons: a server that cannot take clients says so, once per kind (a
 /// peer cannot make it log more). The endpoint's stats count them all.
-fn report_refusals(shared: &EndpointShared, state: &mut State) {
+fn report_refusals(state: &mut State) {
     while let Some(report) = state.endpoint.poll_refusal_report() {
         tracing::warn!(
-            local = %shared.local_addr(),
+            local = %state.local_addr,
             reason = ?report.reason,
             "refused a client's initial: {}",
             report.detail

@@ -7,10 +7,12 @@
 //! refused, the connections nobody holds are closed, and the loop ends as
 //! soon as every held connection has drained; the socket closes with it,
 //! so the port is free again. With no connection left, that happens before
-//! the drop returns.
+//! the drop returns. [`EndpointRef::rebind`] replaces the socket while the
+//! loop runs; the old one closes before it returns.
 
 use std::{
-    net::{IpAddr, SocketAddr},
+    io,
+    net::{IpAddr, SocketAddr, UdpSocket},
     sync::Arc,
     task::{Context, Poll},
     time::Instant,
@@ -23,7 +25,7 @@ use tern_proto::{
     endpoint::{AcceptError, ConnectError, Endpoint, EndpointStats, IncomingId, RetryError},
 };
 
-use crate::{AsyncUdpSocket, ConnectionRef, Runtime, shared::EndpointShared};
+use crate::{AsyncUdpSocket, ConnectionRef, Runtime, SocketConfig, shared::EndpointShared};
 
 /// Why a connection could not be started.
 #[derive(Debug)]
@@ -76,10 +78,52 @@ impl EndpointRef {
         self.shared.runtime()
     }
 
-    /// The socket's local address as bound.
+    /// The socket's local address as bound; after
+    /// [`rebind`](Self::rebind), the new socket's.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr()
+    }
+
+    /// Moves the endpoint to `socket`, a UDP socket the caller bound, and
+    /// closes the old one.
+    ///
+    /// The new socket is set up as [`configure_bound`](crate::configure_bound)
+    /// sets it up with `config` (non-blocking, buffer sizes), then wrapped
+    /// by the runtime, which gives it its own quinn-udp state (GSO and GRO
+    /// support, ECN and packet info). Every connection is told
+    /// ([`Endpoint::rebind`]): each sends from the new address at once,
+    /// which migrates it (RFC 9000 §9.2), and the event loop is woken to
+    /// send those packets and to receive on the new socket from its next
+    /// turn. A batch of datagrams the old socket had not taken yet is
+    /// dropped with it (RFC 9000 §9.5: it carries the connection ID of the
+    /// old address), as are datagrams still arriving there; loss recovery
+    /// sends their contents again.
+    ///
+    /// # Errors
+    /// When `socket` cannot be set up, its local address cannot be read or
+    /// the runtime cannot register it (the endpoint keeps its socket
+    /// then), and `NotConnected` when the event loop has ended.
+    pub fn rebind(&self, socket: UdpSocket, config: &SocketConfig) -> io::Result<()> {
+        if self.shared.state().stopped {
+            return Err(ended());
+        }
+        crate::configure_bound(&socket, config)?;
+        let socket = self.shared.runtime().wrap_udp_socket(socket)?;
+        let local = socket.local_addr()?;
+        let old = {
+            let mut state = self.shared.state();
+            if state.stopped {
+                return Err(ended());
+            }
+            let now = self.shared.now();
+            state.rebind(now, socket, local)
+        };
+        // The driver holds the socket only within a turn, under the lock:
+        // this was the last reference, and the old socket closes here.
+        drop(old);
+        self.shared.wake();
+        Ok(())
     }
 
     /// Starts a client connection.
@@ -172,6 +216,14 @@ impl EndpointRef {
         state.endpoint_wakers.register(cx.waker());
         Poll::Pending
     }
+}
+
+/// The error of an operation that needs the event loop, which has ended.
+fn ended() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the endpoint's event loop has ended",
+    )
 }
 
 impl Clone for EndpointRef {

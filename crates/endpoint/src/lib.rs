@@ -47,6 +47,12 @@
 //! server, and read what was granted in the `debug` log of
 //! `tern_endpoint::socket` or with socket2.
 //!
+//! [`EndpointRef::rebind`] moves a running endpoint to a socket the caller
+//! bound: [`configure_bound`] gives it the same setup after binding
+//! (non-blocking, buffer sizes), the runtime wraps it (its own quinn-udp
+//! state), the old socket closes, and every connection migrates (RFC 9000
+//! §9).
+//!
 //! ## Example
 //!
 //! A socket bound on loopback, wrapped for tokio, sends a datagram to

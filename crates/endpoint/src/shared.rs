@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) lost: bool,
     /// The socket, until the driver ends.
     pub(crate) socket: Option<Arc<dyn AsyncUdpSocket>>,
+    /// The socket's local address, as bound.
+    pub(crate) local_addr: SocketAddr,
     /// Send-side buffers of the driver.
     pub(crate) io: crate::driver::IoBuffers,
 }
@@ -105,6 +107,28 @@ impl State {
         self.endpoint_wakers.wake();
     }
 
+    /// Moves the endpoint to `socket`, bound to `local`, and tells every
+    /// connection (they migrate: RFC 9000 §9.2); returns the old socket,
+    /// for the caller to drop once the lock is released.
+    pub(crate) fn rebind(
+        &mut self,
+        now: Instant,
+        socket: Arc<dyn AsyncUdpSocket>,
+        local: SocketAddr,
+    ) -> Option<Arc<dyn AsyncUdpSocket>> {
+        // RFC 9000 §9.5: a batch the old socket could not take was built
+        // with the connection ID used from the old address; sent from the
+        // new one, it would link the two. It is lost with the old socket's
+        // queue, and loss recovery sends its contents again.
+        self.io.drop_pending();
+        self.local_addr = local;
+        // A wildcard address is no source to send from, as when the
+        // endpoint was made: the kernel picks.
+        let specific = (!local.ip().is_unspecified()).then_some(local);
+        self.endpoint.rebind(now, specific);
+        self.socket.replace(socket)
+    }
+
     /// Closes the connections no handle holds (nobody would ever use them).
     pub(crate) fn close_unheld(&mut self, now: Instant) {
         let unheld: Vec<ConnectionHandle> = self
@@ -124,15 +148,16 @@ impl State {
 /// Shared between the driver task and every handle.
 pub(crate) struct EndpointShared {
     runtime: Arc<dyn Runtime>,
-    local_addr: SocketAddr,
     state: Mutex<State>,
     driver: AtomicWaker,
 }
 
 impl std::fmt::Debug for EndpointShared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `try_lock`: a handle may be printed while the state is locked.
+        let local_addr = self.state.try_lock().ok().map(|s| s.local_addr);
         f.debug_struct("EndpointShared")
-            .field("local_addr", &self.local_addr)
+            .field("local_addr", &local_addr)
             .finish_non_exhaustive()
     }
 }
@@ -146,7 +171,6 @@ impl EndpointShared {
     ) -> Self {
         Self {
             runtime,
-            local_addr,
             state: Mutex::new(State {
                 endpoint,
                 conns: HandleMap::default(),
@@ -158,6 +182,7 @@ impl EndpointShared {
                 stopped: false,
                 lost: false,
                 socket: Some(socket),
+                local_addr,
                 io: crate::driver::IoBuffers::default(),
             }),
             driver: AtomicWaker::new(),
@@ -194,8 +219,8 @@ impl EndpointShared {
         &self.runtime
     }
 
-    /// The socket's local address, as bound.
+    /// The socket's local address, as bound: the one it moved to last.
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.state().local_addr
     }
 }
