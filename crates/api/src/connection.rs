@@ -203,7 +203,12 @@ impl Connection {
         self.inner.stats()
     }
 
-    /// The peer's address.
+    /// The peer's address now: where the connection sends. On a server it
+    /// follows a client that moved (RFC 9000 §9: a NAT rebinding, or the
+    /// client's [`Endpoint::rebind`](crate::Endpoint::rebind)) once a
+    /// packet from the new address showed the move. Once the connection
+    /// has drained, the address the handshake completed with (the
+    /// [`HandshakeInfo`]'s), or `None` if it never completed.
     #[must_use]
     pub fn remote_address(&self) -> Option<SocketAddr> {
         self.inner

@@ -25,9 +25,8 @@ use crate::{Connection, EndpointError, Incoming, connection::Connecting};
 /// and drained; the socket closes with it. With no connection left, the
 /// port is free again when the drop returns.
 ///
-/// Moving an endpoint to another socket (quinn's `rebind`) is not offered:
-/// it needs connection migration (RFC 9000 §9), which Tern does not
-/// implement yet.
+/// [`rebind`](Self::rebind) moves the endpoint to another socket, and its
+/// connections with it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
     inner: EndpointRef,
@@ -75,7 +74,7 @@ impl Endpoint {
         if let Some(server) = &server {
             server.validate()?;
         }
-        let socket = bind_udp(addr, &SocketConfig::default())?;
+        let socket = bind_udp(addr, &socket_config())?;
         let local = socket.local_addr()?;
         let socket = runtime.wrap_udp_socket(socket)?;
         // A wildcard address is no source to send from: let the kernel pick.
@@ -146,12 +145,56 @@ impl Endpoint {
         Accept { endpoint: self }
     }
 
-    /// The local address of the socket.
+    /// The local address of the socket: after [`rebind`](Self::rebind),
+    /// the new socket's.
     ///
     /// # Errors
     /// When the operating system cannot tell.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         Ok(self.inner.local_addr())
+    }
+
+    /// Moves the endpoint to `socket`, a UDP socket you bound (port 0 for
+    /// any), and closes the old one: its port is free when this returns.
+    /// [`local_addr`](Self::local_addr) reports the new address from then
+    /// on.
+    ///
+    /// The socket gets the setup of the endpoint's first one: non-blocking,
+    /// 4 MiB buffers requested, ECN and packet information through
+    /// quinn-udp, GSO and GRO where the system has them. Options that must
+    /// be set before binding (`IPV6_V6ONLY`, `SO_REUSEPORT`) are yours; the
+    /// socket must reach the peers' addresses (an IPv4 socket cannot reach
+    /// the IPv6 or IPv4-mapped addresses of a dual-stack endpoint's peers).
+    ///
+    /// What happens to connections (RFC 9000 §9):
+    ///
+    /// - **Client connections migrate.** Each sends a PING from the new
+    ///   address at once, to a connection ID of the server's it has not used
+    ///   before when the server gave it one to spare (§9.5), so the two
+    ///   addresses cannot be linked. The server validates the new address
+    ///   (§8.2) and follows; the transfers in progress go on, and what was
+    ///   in flight to the old socket is sent again. Congestion control and
+    ///   the RTT estimate start again unless only the port changed (§9.4).
+    ///   [`ConnectionStats::migrations`](crate::ConnectionStats::migrations)
+    ///   counts the move; the handshake information stays the same `Arc`.
+    /// - **The server's `disable_active_migration` does not stop it**: the
+    ///   old socket is gone, and the connection cannot stay behind. A
+    ///   server that refuses the new address lets the connection time out.
+    /// - **A server's peers do not follow a server that rebinds.** RFC
+    ///   9000 §9 makes clients drop packets from a server address they did
+    ///   not connect to: its clients see it fall silent, and their
+    ///   connections end at their idle timeout. New clients reach it at
+    ///   the new address.
+    ///
+    /// Datagrams that still arrive on the old socket are lost, as after a
+    /// real rebinding, and so is a batch it had not taken yet.
+    ///
+    /// # Errors
+    /// When the socket cannot be set up or registered with the runtime (the
+    /// endpoint keeps its socket then), or the endpoint's event loop has
+    /// ended ([`std::io::ErrorKind::NotConnected`]).
+    pub fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
+        self.inner.rebind(socket, &socket_config())
     }
 
     /// Closes every connection with `code` and `reason`, refuses incoming
@@ -181,6 +224,11 @@ impl Endpoint {
     pub fn wait_idle(&self) -> WaitIdle<'_> {
         WaitIdle { endpoint: self }
     }
+}
+
+/// How the endpoint's sockets are set up, the first and those it moves to.
+fn socket_config() -> SocketConfig {
+    SocketConfig::default()
 }
 
 /// The future of [`Endpoint::accept`].

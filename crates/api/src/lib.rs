@@ -67,6 +67,9 @@
 //!   incoming attempts are refused and the event loop ends once the
 //!   connections still held have closed; the socket closes with it.
 //!   [`Endpoint::close`] closes every connection at once.
+//!   [`Endpoint::rebind`] moves it to another socket, and its client
+//!   connections migrate with it (RFC 9000 §9): the server follows each to
+//!   the new address and validates it.
 //! - **Incoming.** [`Endpoint::accept`] yields an [`Incoming`] before any
 //!   TLS work: [`accept`](Incoming::accept) (or
 //!   [`accept_with`](Incoming::accept_with) a configuration of its own),

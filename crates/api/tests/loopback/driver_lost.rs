@@ -1,5 +1,6 @@
 //! A runtime that shuts down under its endpoint: waiters on other
-//! executors wake with an error instead of hanging.
+//! executors wake with an error instead of hanging, and the endpoint
+//! refuses what needs its event loop.
 
 use std::{sync::Arc, time::Duration};
 
@@ -33,6 +34,9 @@ fn waiters_on_other_executors_wake_when_the_drivers_runtime_shuts_down() {
             .connect(pair.server.local_addr().unwrap(), "localhost")
             .is_err()
     );
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let error = pair.client.rebind(socket).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::NotConnected, "{error}");
 }
 
 /// Panics if it is polled after 10 s: the bound on a waiter that must wake.

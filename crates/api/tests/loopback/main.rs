@@ -12,6 +12,7 @@ mod events;
 mod incoming;
 mod lifecycle;
 mod qlog;
+mod rebind;
 mod refusals;
 mod scale;
 mod streams;
