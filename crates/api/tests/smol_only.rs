@@ -1,11 +1,14 @@
 //! `tern` built without tokio (`--no-default-features --features
 //! runtime-smol,aws-lc-rs`): the default runtime is smol's, and streams
-//! speak futures' `AsyncRead` / `AsyncWrite`. CI builds and runs this
-//! configuration; in the default build the file is empty.
+//! speak futures' `AsyncRead` / `AsyncWrite`, and a client endpoint moves
+//! to a new socket. CI builds and runs this configuration; in the default
+//! build the file is empty.
 #![cfg(all(feature = "runtime-smol", not(feature = "runtime-tokio")))]
 
+use std::{net::UdpSocket, sync::Arc, time::Duration};
+
 use futures::{AsyncReadExt, AsyncWriteExt};
-use tern::{Endpoint, SmolRuntime, tls};
+use tern::{Connection, Endpoint, SmolRuntime, tls};
 
 #[test]
 fn an_echo_runs_on_smol_without_tokio() {
@@ -53,4 +56,69 @@ fn an_echo_runs_on_smol_without_tokio() {
             Some(&b"echo"[..])
         );
     });
+}
+
+#[test]
+fn a_client_rebinds_its_socket_on_smol_without_tokio() {
+    smol::block_on(async {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+        let config = tls::server_config(vec![cert.cert.der().clone()], key, &[b"echo"]).unwrap();
+        let server = Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let accepting = server.clone();
+        let served = smol::spawn(async move {
+            let incoming = accepting.accept().await.unwrap();
+            let conn = incoming.accept().unwrap().await.unwrap();
+            // Echo streams until the connection ends.
+            while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+                let mut request = Vec::new();
+                AsyncReadExt::read_to_end(&mut recv, &mut request)
+                    .await
+                    .unwrap();
+                send.write_all(&request).await.unwrap();
+                send.close().await.unwrap();
+                if request == b"after" {
+                    return conn;
+                }
+            }
+            panic!("the connection ended before the second echo");
+        });
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert.cert.der().clone()).unwrap();
+        let client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        client.set_default_client_config(tls::client_config(roots, &[b"echo"]).unwrap());
+        let conn = client
+            .connect(server.local_addr().unwrap(), "localhost")
+            .unwrap()
+            .await
+            .unwrap();
+        let info = conn.handshake_info().await.unwrap();
+        echo(&conn, b"before").await;
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let new = socket.local_addr().unwrap();
+        client.rebind(socket).unwrap();
+        assert_eq!(client.local_addr().unwrap(), new);
+        echo(&conn, b"after").await;
+        let served = smol::future::or(served, async {
+            smol::Timer::after(Duration::from_secs(60)).await;
+            panic!("no second echo after 60 s");
+        })
+        .await;
+        // The answer came from the new socket, so the server moved there.
+        assert_eq!(served.remote_address(), Some(new));
+        assert!(served.stats().migrations >= 1);
+        assert!(Arc::ptr_eq(&info, &conn.handshake_info().await.unwrap()));
+    });
+}
+
+/// Sends `message` on a new stream and checks that it comes back.
+async fn echo(conn: &Connection, message: &[u8]) {
+    let (mut send, mut recv) = conn.open_bi().await.expect("open");
+    send.write_all(message).await.expect("write");
+    send.close().await.expect("finish");
+    let mut answer = Vec::new();
+    AsyncReadExt::read_to_end(&mut recv, &mut answer)
+        .await
+        .expect("read");
+    assert_eq!(answer, message);
 }
