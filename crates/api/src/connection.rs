@@ -196,6 +196,27 @@ impl Connection {
             .unwrap_or(false)
     }
 
+    /// Moves a client's connection to a path from `local_ip`, another
+    /// address of this host, once that path is validated (RFC 9000 §8.2,
+    /// §9.2); the connection stays where it is until the server answers,
+    /// and stays for good if it never does. The endpoint must be bound to
+    /// a wildcard address (`0.0.0.0:port` or `[::]:port`), so that its
+    /// socket can send from `local_ip`. Watch [`stats`](Self::stats)
+    /// (`migrations`, `path_validations_failed`) for the outcome.
+    ///
+    /// # Errors
+    /// [`MigrateError`](crate::MigrateError) says why no path was opened:
+    /// a server, a handshake not yet confirmed, a server that sent
+    /// `disable_active_migration`, no unused connection ID of the
+    /// server's, another path being validated, an endpoint bound to one
+    /// address, the path in use, or a closed connection.
+    pub fn migrate(&self, local_ip: IpAddr) -> Result<(), crate::MigrateError> {
+        let now = self.inner.now();
+        self.inner
+            .with(|c| c.migrate(now, local_ip))
+            .unwrap_or(Err(crate::MigrateError::Closed))
+    }
+
     /// Counters, RTT, congestion window, memory-relevant state; after the
     /// connection ended, its final values.
     #[must_use]
@@ -207,15 +228,12 @@ impl Connection {
     /// follows a client that moved (RFC 9000 §9: a NAT rebinding, or the
     /// client's [`Endpoint::rebind`](crate::Endpoint::rebind)) once a
     /// packet from the new address showed the move. Once the connection
-    /// has drained, the address the handshake completed with (the
-    /// [`HandshakeInfo`]'s), or `None` if it never completed.
+    /// has drained, the address it used last. `None` only while the
+    /// connection is not known to its endpoint.
     #[must_use]
     pub fn remote_address(&self) -> Option<SocketAddr> {
         self.inner
-            .inspect(
-                |c| Some(c.remote_address()),
-                |d| d.handshake_info.as_ref().map(|i| i.remote_address()),
-            )
+            .inspect(|c| Some(c.remote_address()), |d| Some(d.remote_address))
             .flatten()
     }
 

@@ -11,6 +11,7 @@ mod driver_lost;
 mod events;
 mod incoming;
 mod lifecycle;
+mod migrate;
 mod qlog;
 mod rebind;
 mod refusals;

@@ -12,7 +12,7 @@ use std::{
 
 use bytes::Bytes;
 use futures::channel::oneshot;
-use tern::{RecvStream, SendStream, TransportConfig, proto::streams::StreamsConfig};
+use tern::{RecvStream, SendStream, TransportConfig, VarInt, proto::streams::StreamsConfig};
 
 use crate::support::{self, Rt, pair_with, timeout};
 
@@ -142,6 +142,11 @@ async fn rebind_in_the_middle_of_a_transfer(rt: &Rt, direction: Direction) {
         &server_info,
         &timeout(rt, served.handshake_info()).await.unwrap()
     ));
+    // Closed and drained, the server's connection still says where its
+    // client was last, not where the handshake found it.
+    conn.close(VarInt::from_u32(0), b"done");
+    eventually(rt, || pair.server.open_connections() == 0).await;
+    assert_eq!(served.remote_address(), Some(new));
 }
 
 /// Writes [`TOTAL`] bytes of a pattern and finishes the stream; returns

@@ -24,6 +24,9 @@ pub struct DrainedConnection {
     /// Why it closed, as its `Closed` event said; `None` if it never
     /// reported one.
     pub error: Option<ConnectionError>,
+    /// The peer's address on the path it used last: after a migration
+    /// (RFC 9000 §9), not the one the handshake information recorded.
+    pub remote_address: std::net::SocketAddr,
 }
 
 impl Endpoint {
@@ -51,6 +54,7 @@ impl Endpoint {
             stats: conn.stats(),
             handshake_info: conn.handshake_info().cloned(),
             error: conn.close_reason().cloned(),
+            remote_address: conn.remote_address(),
         });
     }
 }

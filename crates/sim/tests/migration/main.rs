@@ -6,4 +6,5 @@
 mod nat;
 mod preferred;
 mod probe;
+mod rebind;
 mod spoofing;
