@@ -357,8 +357,8 @@ impl Connection {
         if let Some(next) = self.remote_cids.switch_to_unused() {
             self.remote_cid = next.id;
         }
-        // RFC 9000 §9 asks for no move before the handshake is confirmed,
-        // but the old socket is gone: once the client's handshake is
+        // RFC 9000 §9: no move before the handshake is confirmed; but the
+        // old socket is gone: once the client's handshake is
         // complete (its Finished sent), a PING from the new address lets a
         // server that processed the Finished follow; the HANDSHAKE_DONE it
         // keeps resending to the old address would otherwise never come.
