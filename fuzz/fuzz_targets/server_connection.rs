@@ -10,7 +10,10 @@
 //!
 //! `flags`: bit 0 seals with the next key phase's keys and sets the key
 //! phase bit (a key update, RFC 9001 §6); bit 1 lets time run to the
-//! server's next timer afterwards; bits 4..7 skip packet numbers.
+//! server's next timer afterwards; bits 2..3 pick the packet's DCID among
+//! the connection IDs the server issued (the handshake's first; RFC 9000
+//! §5.1), so that RETIRE_CONNECTION_ID can retire any of them; bits 4..7
+//! skip packet numbers.
 //! Nothing may panic or loop, and the server's connection stays within a
 //! memory bound.
 #![no_main]
@@ -33,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let current = keys(&secret);
     let next = packet_key(&next_secret(&secret));
     let server_conn = duo.server_conn.expect("the server accepted the client");
-    let dcid = duo
+    let handshake_dcid = duo
         .server
         .connection(server_conn)
         .expect("the server's connection")
@@ -45,6 +48,11 @@ fuzz_target!(|data: &[u8]| {
         rest = after;
         let phase = flags & 1 == 1;
         let key = if phase { &next } else { &current.packet };
+        let dcid = duo
+            .server
+            .connection(server_conn)
+            .and_then(|conn| conn.local_cids().nth(usize::from((flags >> 2) & 3)))
+            .unwrap_or(handshake_dcid);
         let packet = seal_short(&current, key, dcid, pn, phase, payload);
         duo.to_server(&packet);
         let mut buf = Vec::new();
