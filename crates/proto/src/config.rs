@@ -140,8 +140,8 @@ pub struct TransportConfig {
     /// 4 by default: a spare for each of a couple of migrations or probed
     /// paths (RFC 9000 §9.5 wants a new ID on each path) and one to
     /// replace a retired ID while its replacement is on the way. Each ID
-    /// costs a route in the endpoint's table and about 32 bytes in the
-    /// connection (48 more while its NEW_CONNECTION_ID is unacknowledged),
+    /// costs a route in the endpoint's table and 32 bytes in the
+    /// connection (32 more while its NEW_CONNECTION_ID is unacknowledged),
     /// whether or not the peer ever migrates; a server with many idle
     /// connections and clients that never move may lower it to 2.
     pub issued_connection_ids: u8,

@@ -71,8 +71,9 @@ pub(crate) struct LocalCids {
     target: u8,
     /// Our `issued_connection_ids`, at least 2.
     configured: u8,
-    /// Entries retired by the peer and not yet taken by the endpoint.
-    unrouted: u8,
+    /// Entries retired by the peer and not yet taken by the endpoint (up
+    /// to twice the target, after a rotation).
+    unrouted: u16,
 }
 
 impl LocalCids {

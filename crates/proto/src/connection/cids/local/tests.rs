@@ -251,3 +251,29 @@ fn an_id_in_the_transport_parameters_takes_sequence_number_one() {
     cids.on_retire(VarInt::from_u32(1), &cid(0)).unwrap();
     assert_eq!(unrouted(&mut cids), [cid(1)]);
 }
+
+#[test]
+fn the_records_are_32_bytes() {
+    assert_eq!(size_of::<Issued>(), 32);
+    assert_eq!(size_of::<Announcement>(), 32);
+}
+
+// The most IDs a table may hold, all retired at once after a rotation, are
+// counted without overflow.
+#[test]
+fn a_rotation_of_the_largest_table_can_be_retired_at_once() {
+    let mut cids = started(u8::MAX, u64::MAX);
+    issue_wanted(&mut cids);
+    assert!(cids.rotate());
+    for _ in 0..cids.wanted() {
+        let sequence = cids.next_sequence;
+        cids.on_issued(ConnectionId::new(&sequence.to_be_bytes()).unwrap(), [0; 16]);
+    }
+    let dcid = ConnectionId::new(&[0xff; 8]).unwrap();
+    for sequence in 0..cids.next_sequence {
+        cids.on_retire(VarInt::from_u64(sequence).unwrap(), &dcid)
+            .unwrap();
+    }
+    assert_eq!(unrouted(&mut cids).len(), 2 * 255);
+    assert_eq!(cids.wanted(), 255);
+}
