@@ -12,19 +12,33 @@
 //! phase bit (a key update, RFC 9001 §6); bit 1 lets time run to the
 //! server's next timer afterwards; bits 2..3 pick the packet's DCID among
 //! the connection IDs the server issued (the handshake's first; RFC 9000
-//! §5.1), so that RETIRE_CONNECTION_ID can retire any of them; bits 4..7
-//! skip packet numbers.
+//! §5.1), so that RETIRE_CONNECTION_ID can retire any of them; bits 4..6
+//! skip packet numbers; bit 7 sends the packet from another address (a
+//! new port, or a new IP, by the packet number's parity), so that the
+//! server follows, validates, falls back and answers challenges on other
+//! paths (RFC 9000 §8.2, §9).
 //! Nothing may panic or loop, and the server's connection stays within a
 //! memory bound.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tern_fuzz::{Duo, configs, keys, next_secret, packet_key, seal_short};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use tern_fuzz::{CLIENT, Duo, configs, keys, next_secret, packet_key, seal_short};
 
 /// What the server's connection may hold, whatever the client sent: the
 /// default windows allow 1 MiB of stream data, 1 MiB of queued datagrams,
 /// and a TLS session.
 const MEMORY_BOUND: u64 = 4 << 20;
+
+/// The client's address after a move: its port changed, or its IP.
+fn elsewhere(pn: u64) -> SocketAddr {
+    if pn % 2 == 0 {
+        SocketAddr::new(CLIENT.ip(), CLIENT.port().wrapping_add(1))
+    } else {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 7, 7, 7)), CLIENT.port())
+    }
+}
 
 fuzz_target!(|data: &[u8]| {
     let mut duo = Duo::new(1);
@@ -54,10 +68,14 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|conn| conn.local_cids().nth(usize::from((flags >> 2) & 3)))
             .unwrap_or(handshake_dcid);
         let packet = seal_short(&current, key, dcid, pn, phase, payload);
-        duo.to_server(&packet);
+        if flags & 0x80 == 0 {
+            duo.to_server(&packet);
+        } else {
+            duo.to_server_from(elsewhere(pn), &packet);
+        }
         let mut buf = Vec::new();
         Duo::alone(&mut duo.server, &mut duo.now, flags & 2 != 0, &mut buf);
-        pn += 1 + u64::from(flags >> 4);
+        pn += 1 + u64::from((flags >> 4) & 7);
         if let Some(conn) = duo.server.connection(server_conn) {
             let memory = conn.stats().memory_bytes;
             assert!(memory <= MEMORY_BOUND, "the server's connection holds {memory} bytes");

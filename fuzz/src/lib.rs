@@ -247,9 +247,15 @@ impl Duo {
 
     /// Hands `datagram` to the server, accepting a new client.
     pub fn to_server(&mut self, datagram: &[u8]) {
+        self.to_server_from(CLIENT, datagram);
+    }
+
+    /// Hands `datagram` to the server as if sent from `from`: the client
+    /// after a NAT rebinding or a move, or an attacker's copy.
+    pub fn to_server_from(&mut self, from: SocketAddr, datagram: &[u8]) {
         self.server.handle(
             self.now,
-            CLIENT,
+            from,
             Some(SERVER.ip()),
             None,
             BytesMut::from(datagram),
