@@ -349,8 +349,7 @@ impl Connection {
     }
 
     /// The next thing the endpoint must do for this connection. Retired IDs
-    /// come first, so that the routes never outnumber what the peer may
-    /// use by more than the retirements in flight.
+    /// come first: their routes go before their replacements' are added.
     pub(crate) fn poll_endpoint_event(&mut self) -> Option<EndpointEvent> {
         if let Some(id) = self.local_cids.poll_unrouted() {
             return Some(EndpointEvent::Unroute(id));
