@@ -81,6 +81,41 @@ pub(crate) fn table(cases: &[Case], pairs: &[(String, String)], results: &[RunRe
     out
 }
 
+/// Failures that come from what a peer does not do: (case, peer, role,
+/// what it does not do), named beside the failure so that the matrix says
+/// whose it is.
+const PEER_LIMITS: &[(&str, &str, &str, &str)] = &[
+    (
+        "connectionmigration",
+        "quinn",
+        "server",
+        "quinn 0.11's server answers the probe of its preferred address with a \
+         PATH_RESPONSE alone, and the runner's check wants the server's own \
+         PATH_CHALLENGE in the first datagram on every new path",
+    ),
+    (
+        "connectionmigration",
+        "quinn",
+        "client",
+        "quinn 0.11's client does not move to a server's preferred address",
+    ),
+];
+
+/// What the peer of a failed run does not do, if the failure is known to
+/// come from it.
+fn peer_limit(r: &RunResult) -> Option<&'static str> {
+    PEER_LIMITS
+        .iter()
+        .find(|(case, peer, role, _)| {
+            *case == r.case
+                && match *role {
+                    "server" => r.server == *peer,
+                    _ => r.client == *peer,
+                }
+        })
+        .map(|limit| limit.3)
+}
+
 /// The notes under the table: every run that did not pass, and why.
 pub(crate) fn notes(results: &[RunResult]) -> String {
     let mut out = String::new();
@@ -106,7 +141,11 @@ pub(crate) fn notes(results: &[RunResult]) -> String {
             // Paths of this machine's run directory mean nothing in the
             // docs: keep the reason before them.
             let reason = reason.split("; logs:").next().unwrap_or(reason);
-            let _ = writeln!(out, "- `{}`, {} → {}: {reason}", r.case, r.client, r.server);
+            let _ = write!(out, "- `{}`, {} → {}: {reason}", r.case, r.client, r.server);
+            if let (Outcome::Fail(_), Some(limit)) = (&r.outcome, peer_limit(r)) {
+                let _ = write!(out, ". The peer's limit: {limit}");
+            }
+            out.push('\n');
         }
         out.push('\n');
     }
@@ -310,3 +349,36 @@ cargo xtask interop --pairs quinn:quinn --cases rebind-port,rebind-addr
 peers without Tern, to see a case's checks judge other implementations;
 such a run does not rewrite this file.
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(case: &'static str, client: &str, server: &str, outcome: Outcome) -> RunResult {
+        RunResult {
+            client: client.into(),
+            server: server.into(),
+            case,
+            outcome,
+            seconds: 1.0,
+            goodput_mbps: None,
+        }
+    }
+
+    #[test]
+    fn a_failure_known_to_be_the_peers_says_so_and_others_do_not() {
+        let fail = || Outcome::Fail("decoded: no challenge".into());
+        let notes = notes(&[
+            run("connectionmigration", "tern", "quinn", fail()),
+            run("connectionmigration", "quinn", "tern", fail()),
+            run("connectionmigration", "tern", "tern", fail()),
+            run("transfer", "tern", "quinn", fail()),
+        ]);
+        let lines: Vec<&str> = notes.lines().filter(|l| l.starts_with("- ")).collect();
+        assert_eq!(lines.len(), 4, "{notes}");
+        assert!(lines[0].contains("quinn 0.11's server answers the probe"));
+        assert!(lines[1].contains("quinn 0.11's client does not move"));
+        assert!(!lines[2].contains("The peer's limit"), "tern's own failure");
+        assert!(!lines[3].contains("The peer's limit"), "another case");
+    }
+}
