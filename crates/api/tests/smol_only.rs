@@ -16,10 +16,7 @@ fn an_echo_runs_on_smol_without_tokio() {
         // Outside any tokio runtime the default runtime is smol's.
         assert!(tern::default_runtime().is_some());
         let _named = SmolRuntime::new();
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let config = tls::server_config(vec![cert.cert.der().clone()], key, &[b"echo"]).unwrap();
-        let server = Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let (server, cert) = echo_server();
         let accepting = server.clone();
         let echo = smol::spawn(async move {
             let incoming = accepting.accept().await.unwrap();
@@ -33,15 +30,7 @@ fn an_echo_runs_on_smol_without_tokio() {
             send.close().await.unwrap();
             conn
         });
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        client.set_default_client_config(tls::client_config(roots, &[b"echo"]).unwrap());
-        let conn = client
-            .connect(server.local_addr().unwrap(), "localhost")
-            .unwrap()
-            .await
-            .unwrap();
+        let (_client, conn) = connect(&server, cert).await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
         send.write_all(b"no tokio here").await.unwrap();
         send.close().await.unwrap();
@@ -61,10 +50,7 @@ fn an_echo_runs_on_smol_without_tokio() {
 #[test]
 fn a_client_rebinds_its_socket_on_smol_without_tokio() {
     smol::block_on(async {
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-        let config = tls::server_config(vec![cert.cert.der().clone()], key, &[b"echo"]).unwrap();
-        let server = Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let (server, cert) = echo_server();
         let accepting = server.clone();
         let served = smol::spawn(async move {
             let incoming = accepting.accept().await.unwrap();
@@ -83,15 +69,7 @@ fn a_client_rebinds_its_socket_on_smol_without_tokio() {
             }
             panic!("the connection ended before the second echo");
         });
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(cert.cert.der().clone()).unwrap();
-        let client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
-        client.set_default_client_config(tls::client_config(roots, &[b"echo"]).unwrap());
-        let conn = client
-            .connect(server.local_addr().unwrap(), "localhost")
-            .unwrap()
-            .await
-            .unwrap();
+        let (client, conn) = connect(&server, cert).await;
         let info = conn.handshake_info().await.unwrap();
         echo(&conn, b"before").await;
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -109,6 +87,34 @@ fn a_client_rebinds_its_socket_on_smol_without_tokio() {
         assert!(served.stats().migrations >= 1);
         assert!(Arc::ptr_eq(&info, &conn.handshake_info().await.unwrap()));
     });
+}
+
+/// A server endpoint on loopback with a fresh certificate for `localhost`,
+/// and that certificate.
+fn echo_server() -> (Endpoint, rustls::pki_types::CertificateDer<'static>) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
+    let der = cert.cert.der().clone();
+    let config = tls::server_config(vec![der.clone()], key, &[b"echo"]).unwrap();
+    let server = Endpoint::server(config, "127.0.0.1:0".parse().unwrap()).unwrap();
+    (server, der)
+}
+
+/// A client endpoint that trusts `cert`, and its connection to `server`.
+async fn connect(
+    server: &Endpoint,
+    cert: rustls::pki_types::CertificateDer<'static>,
+) -> (Endpoint, Connection) {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert).unwrap();
+    let client = Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    client.set_default_client_config(tls::client_config(roots, &[b"echo"]).unwrap());
+    let conn = client
+        .connect(server.local_addr().unwrap(), "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    (client, conn)
 }
 
 /// Sends `message` on a new stream and checks that it comes back.

@@ -148,6 +148,24 @@ impl Pair {
         Self { sim, state }
     }
 
+    /// Replaces the server's endpoint with a fresh one at the same address,
+    /// with the test certificate, `endpoint` and `seed`: a server that
+    /// restarted, which knows none of the connections (its stateless reset
+    /// key is `endpoint`'s, if set).
+    ///
+    /// # Panics
+    /// When the test certificates cannot be made (they always can).
+    pub fn restart_server(&mut self, endpoint: EndpointConfig, seed: u64) {
+        let (_, tls) = certs::test_configs(&[b"hq-interop"]);
+        let config = ServerConfig::new(tls).expect("the test tls config runs quic");
+        *self.sim.node_mut(SERVER) = Endpoint::new(
+            Arc::new(endpoint),
+            Some(Arc::new(config)),
+            Some(SERVER_ADDR),
+            seed,
+        );
+    }
+
     /// Runs until both sides are connected and the handshake confirmed.
     pub fn connect(&mut self, limit: Duration) -> bool {
         self.run_until(limit, |pair| {

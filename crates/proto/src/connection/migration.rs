@@ -65,11 +65,11 @@ pub(super) struct Validation {
     sent: [[u8; 8]; REMEMBERED_CHALLENGES],
     sent_count: usize,
     /// A PATH_CHALLENGE is due.
-    pub(super) due: bool,
+    due: bool,
     /// When another challenge goes out if no response came.
-    pub(super) resend_at: Option<Instant>,
+    resend_at: Option<Instant>,
     /// When the validation fails (RFC 9000 §8.2.4).
-    pub(super) give_up_at: Instant,
+    give_up_at: Instant,
 }
 
 impl Validation {
@@ -94,6 +94,20 @@ impl Validation {
         self.sent[..self.sent_count.min(REMEMBERED_CHALLENGES)]
             .iter()
             .any(|sent| sent.iter().zip(data).fold(0, |acc, (x, y)| acc | (x ^ y)) == 0)
+    }
+
+    /// Runs the timer at `now`: another challenge is due one PTO after
+    /// the last; returns whether the validation ran out of time (RFC 9000
+    /// §8.2.4).
+    pub(super) fn on_timeout(&mut self, now: Instant) -> bool {
+        if now >= self.give_up_at {
+            return true;
+        }
+        if self.resend_at.is_some_and(|at| now >= at) {
+            self.due = true;
+            self.resend_at = None;
+        }
+        false
     }
 
     pub(super) fn deadline(&self) -> Instant {
@@ -387,30 +401,28 @@ impl Connection {
     /// again one PTO after the last, and a validation that ran out of time
     /// fails (RFC 9000 §8.2.4).
     pub(super) fn on_path_timeout(&mut self, now: Instant) {
-        if let Some(v) = self.path.validation.as_mut() {
-            if now >= v.give_up_at {
-                tracing::debug!(remote = %self.path.remote, "path validation failed");
-                self.path.validation = None;
-                self.stats.path_validations_failed += 1;
-                // RFC 9000 §9.3.2: back to the last validated path, if any.
-                if let Some(fallback) = self.previous_path.take() {
-                    self.restore(*fallback);
-                }
-            } else if v.resend_at.is_some_and(|at| now >= at) {
-                v.due = true;
-                v.resend_at = None;
+        if self
+            .path
+            .validation
+            .as_mut()
+            .is_some_and(|v| v.on_timeout(now))
+        {
+            tracing::debug!(remote = %self.path.remote, "path validation failed");
+            self.path.validation = None;
+            self.stats.path_validations_failed += 1;
+            // RFC 9000 §9.3.2: back to the last validated path, if any.
+            if let Some(fallback) = self.previous_path.take() {
+                self.restore(*fallback);
             }
         }
-        if let Some(fallback) = self.previous_path.as_mut()
-            && let Some(v) = fallback.path.validation.as_mut()
+        if self
+            .previous_path
+            .as_mut()
+            .and_then(|f| f.path.validation.as_mut())
+            .is_some_and(|v| v.on_timeout(now))
         {
-            if now >= v.give_up_at {
-                // The path left behind does not answer: nothing to go back to.
-                self.previous_path = None;
-            } else if v.resend_at.is_some_and(|at| now >= at) {
-                v.due = true;
-                v.resend_at = None;
-            }
+            // The path left behind does not answer: nothing to go back to.
+            self.previous_path = None;
         }
         self.on_candidate_timeout(now);
     }

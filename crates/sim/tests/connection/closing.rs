@@ -1,16 +1,15 @@
 //! Closing: application close, keep-alive against the idle timeout, and
 //! stateless reset (RFC 9000 §10).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tern_proto::{
     VarInt,
-    config::{EndpointConfig, ServerConfig, TransportConfig},
+    config::{EndpointConfig, TransportConfig},
     connection::{Closer, ConnectionError, Event},
-    endpoint::Endpoint,
 };
-use tern_sim::{certs, pair::SERVER, quic::SERVER_ADDR};
+use tern_sim::pair::SERVER;
 
 use crate::{LIMIT, connected};
 
@@ -106,15 +105,7 @@ fn a_server_that_lost_its_state_resets_the_client_statelessly() {
         ..EndpointConfig::default()
     };
     let mut pair = connected(13, TransportConfig::default(), endpoint.clone());
-    let (_, tls) = certs::test_configs(&[b"hq-interop"]);
-    *pair.sim.node_mut(SERVER) = Endpoint::new(
-        Arc::new(endpoint),
-        Some(Arc::new(
-            ServerConfig::new(tls).expect("the test tls config runs quic"),
-        )),
-        Some(SERVER_ADDR),
-        99,
-    );
+    pair.restart_server(endpoint, 99);
     pair.view()
         .client_mut()
         .expect("client")

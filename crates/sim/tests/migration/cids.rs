@@ -472,15 +472,7 @@ fn a_stateless_reset_for_an_issued_id_is_recognised() {
             && agreed(view)
     });
     assert!(outcome.is_satisfied());
-    let (_, tls) = certs::test_configs(&[b"hq-interop"]);
-    *pair.sim.node_mut(SERVER) = Endpoint::new(
-        Arc::new(endpoint),
-        Some(Arc::new(
-            ServerConfig::new(tls).expect("the test tls config runs quic"),
-        )),
-        Some(SERVER_ADDR),
-        99,
-    );
+    pair.restart_server(endpoint, 99);
     pair.view()
         .client_mut()
         .expect("client")

@@ -9,16 +9,16 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
-use tern_proto::{
-    Dir,
-    config::{ClientConfig, EndpointConfig, PreferredAddresses, ServerConfig, TransportConfig},
+use tern_proto::config::{
+    ClientConfig, EndpointConfig, PreferredAddresses, ServerConfig, TransportConfig,
 };
 use tern_sim::{
     LinkConfig, TraceEvent, certs,
     pair::{Pair, SERVER},
     quic::{CLIENT_ADDR, SERVER_ADDR},
 };
+
+use crate::upload;
 
 /// The server host's second address, on the same port.
 const PREFERRED: SocketAddrV4 = SocketAddrV4::new(std::net::Ipv4Addr::new(127, 0, 0, 5), 4433);
@@ -56,40 +56,6 @@ fn client_datagrams_to(trace: &[TraceEvent], to: SocketAddr) -> usize {
         .iter()
         .filter(|e| matches!(e, TraceEvent::Sent { from, to: t, .. } if *from == CLIENT_ADDR && *t == to))
         .count()
-}
-
-/// Sends `bytes` from client to server on a stream and runs until the
-/// server read them all.
-fn upload(pair: &mut Pair, bytes: usize) -> bool {
-    let stream = pair
-        .view()
-        .client_mut()
-        .expect("client")
-        .open_stream(Dir::Uni)
-        .expect("a stream");
-    let mut left = Bytes::from(vec![5u8; bytes]);
-    let mut read = 0;
-    let mut incoming = None;
-    pair.run_until(Duration::from_secs(20), |view| {
-        let client = view.client_mut().expect("client");
-        while !left.is_empty() {
-            match client.write_stream(stream, left.clone()) {
-                Ok(n) if n > 0 => drop(left.split_to(n)),
-                _ => break,
-            }
-        }
-        let server = view.server_mut().expect("server");
-        if incoming.is_none() {
-            incoming = server.accept_stream(Dir::Uni);
-        }
-        if let Some(id) = incoming {
-            while let Ok(Some(chunk)) = server.read_stream(id, usize::MAX, true) {
-                read += chunk.bytes.len();
-            }
-        }
-        read == bytes
-    })
-    .is_satisfied()
 }
 
 // RFC 9000 §9.6 (test): the client validates the preferred address and

@@ -3,15 +3,14 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use tern_proto::{
-    Dir,
-    config::{EndpointConfig, TransportConfig},
-};
+use tern_proto::config::{EndpointConfig, TransportConfig};
 use tern_sim::{
     LinkConfig,
     pair::{CLIENT, Pair},
     quic::CLIENT_ADDR,
 };
+
+use crate::upload;
 
 /// The client's new socket.
 const NEW_SOCKET: SocketAddr = SocketAddr::new(CLIENT_ADDR.ip(), 51_000);
@@ -30,39 +29,6 @@ fn rebind_client(pair: &mut Pair, to: SocketAddr) {
     let now = pair.sim.now();
     pair.sim.node_mut(CLIENT).rebind(now, Some(to));
     pair.sim.rebind(CLIENT, to);
-}
-
-/// Runs until the server read `bytes` the client wrote on a new stream.
-fn upload(pair: &mut Pair, bytes: usize) -> bool {
-    let stream = pair
-        .view()
-        .client_mut()
-        .expect("client")
-        .open_stream(Dir::Uni)
-        .expect("a stream");
-    let mut left = bytes::Bytes::from(vec![1u8; bytes]);
-    let mut read = 0;
-    let mut incoming = None;
-    pair.run_until(Duration::from_secs(10), |view| {
-        let client = view.client_mut().expect("client");
-        while !left.is_empty() {
-            match client.write_stream(stream, left.clone()) {
-                Ok(n) if n > 0 => drop(left.split_to(n)),
-                _ => break,
-            }
-        }
-        let server = view.server_mut().expect("server");
-        if incoming.is_none() {
-            incoming = server.accept_stream(Dir::Uni);
-        }
-        if let Some(id) = incoming {
-            while let Ok(Some(chunk)) = server.read_stream(id, usize::MAX, true) {
-                read += chunk.bytes.len();
-            }
-        }
-        read == bytes
-    })
-    .is_satisfied()
 }
 
 // RFC 9000 §9.2, §9.5 (test): after a rebinding the client's packets come

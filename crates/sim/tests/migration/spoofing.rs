@@ -14,6 +14,8 @@ use tern_sim::{
     quic::{CLIENT_ADDR, SERVER_ADDR},
 };
 
+use crate::{read_some, write_some};
+
 /// The attacker's address, where nobody answers.
 const SPOOFED: SocketAddr = SocketAddr::new(
     std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 9, 8, 7)),
@@ -83,16 +85,7 @@ fn transfer_under_copies(seed: u64, copies: usize, first: bool) -> (Pair, usize)
             })
             .collect();
         seen = view.sim.trace().len();
-        let client = view.client_mut().expect("client");
-        while !left.is_empty() {
-            match client.write_stream(stream, left.clone()) {
-                Ok(n) if n > 0 => drop(left.split_to(n)),
-                _ => break,
-            }
-            if left.is_empty() {
-                client.finish_stream(stream).expect("finished");
-            }
-        }
+        write_some(view.client_mut().expect("client"), stream, &mut left);
         for data in fresh {
             if copied < copies {
                 copied += 1;
@@ -100,15 +93,7 @@ fn transfer_under_copies(seed: u64, copies: usize, first: bool) -> (Pair, usize)
                 view.sim.inject(SPOOFED, SERVER_ADDR, None, data);
             }
         }
-        let server = view.server_mut().expect("server");
-        if incoming.is_none() {
-            incoming = server.accept_stream(Dir::Uni);
-        }
-        if let Some(id) = incoming {
-            while let Ok(Some(chunk)) = server.read_stream(id, usize::MAX, true) {
-                read += chunk.bytes.len();
-            }
-        }
+        read += read_some(view.server_mut().expect("server"), &mut incoming);
         read == 300_000 && copied == copies
     });
     assert!(

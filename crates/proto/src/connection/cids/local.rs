@@ -101,6 +101,11 @@ impl LocalCids {
     /// routed and retired like the others but never announced. The caller
     /// routes it first. Returns its sequence number.
     pub(crate) fn issue_in_params(&mut self, id: ConnectionId) -> u64 {
+        self.file(id)
+    }
+
+    /// Files `id` under the next sequence number, which it returns.
+    fn file(&mut self, id: ConnectionId) -> u64 {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
         self.issued.push(Issued {
@@ -144,13 +149,7 @@ impl LocalCids {
     /// and derived `reset_token` from it (RFC 9000 §10.3.2); it goes to the
     /// peer in a NEW_CONNECTION_ID frame.
     pub(crate) fn on_issued(&mut self, id: ConnectionId, reset_token: [u8; 16]) {
-        let sequence = self.next_sequence;
-        self.next_sequence += 1;
-        self.issued.push(Issued {
-            sequence,
-            id,
-            retired: false,
-        });
+        let sequence = self.file(id);
         self.announcements.push(Announcement {
             sequence,
             reset_token,

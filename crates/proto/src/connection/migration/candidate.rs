@@ -249,20 +249,15 @@ impl Connection {
     /// Drops a candidate whose validation ran out of time (RFC 9000
     /// §8.2.4), and sends its challenge again one PTO after the last.
     pub(in crate::connection) fn on_candidate_timeout(&mut self, now: Instant) {
-        let Some(v) = self
+        if self
             .candidate
             .as_mut()
             .and_then(|c| c.path.validation.as_mut())
-        else {
-            return;
-        };
-        if now >= v.give_up_at {
+            .is_some_and(|v| v.on_timeout(now))
+        {
             tracing::debug!("candidate path validation failed");
             self.candidate = None;
             self.stats.path_validations_failed += 1;
-        } else if v.resend_at.is_some_and(|at| now >= at) {
-            v.due = true;
-            v.resend_at = None;
         }
     }
 }
