@@ -5,7 +5,7 @@
 
 use std::{fmt::Write as _, path::Path, process::Command};
 
-use plotters::prelude::*;
+use plotters::{coord::types::RangedCoordf64, prelude::*};
 use serde_json::Value;
 
 use super::stats::{self, Row};
@@ -196,28 +196,41 @@ fn draw(path: &Path, plot: &Plot, series: &[(&str, Vec<(f64, f64)>)]) -> Result<
         .y_label_formatter(&|y| format!("{y:.0}"))
         .draw()
         .map_err(|e| err(&e))?;
-    for ((name, points), color) in series.iter().zip([BLUE, RED]) {
+    let series: Vec<(&str, &[(f64, f64)])> = series
+        .iter()
+        .map(|(name, points)| (*name, points.as_slice()))
+        .collect();
+    draw_lines(&root, &mut chart, &series, &[BLUE, RED]).map_err(|e| err(&e))
+}
+
+/// Draws each series as a line with its points marked, in the next of
+/// `colors`, names it in the legend, draws the legend and writes the plot:
+/// the end of every plot of docs/performance.md.
+pub(crate) fn draw_lines<'a>(
+    root: &DrawingArea<SVGBackend<'a>, plotters::coord::Shift>,
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    series: &[(&str, &[(f64, f64)])],
+    colors: &[RGBColor],
+) -> Result<(), Box<dyn std::error::Error>> {
+    for (&(name, points), &color) in series.iter().zip(colors) {
         chart
             .draw_series(LineSeries::new(
                 points.iter().copied(),
                 color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(*name)
+            ))?
+            .label(name)
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
             });
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
+        chart.draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))?;
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+        .draw()?;
+    root.present()?;
+    Ok(())
 }
 
 /// The text of docs/performance.md.

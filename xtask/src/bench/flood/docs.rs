@@ -7,7 +7,7 @@ use std::{fmt::Write as _, path::Path};
 use plotters::prelude::*;
 
 use super::report::{self, FloodRun, Percentile, Verdict};
-use crate::bench::docs::Machine;
+use crate::bench::docs::{Machine, draw_lines};
 
 /// The first line of the section.
 pub(crate) const BEGIN: &str = "<!-- flood: begin; written by `cargo xtask bench flood` -->";
@@ -183,28 +183,11 @@ fn draw(path: &Path, plot: &Plot, series: &[(String, Vec<(f64, f64)>)]) -> Resul
         mesh.y_labels(decades);
     }
     mesh.draw().map_err(|e| err(&e))?;
-    for ((name, points), color) in series.iter().zip([BLUE, RED, GREEN, MAGENTA]) {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .map_err(|e| err(&e))?
-            .label(name.as_str())
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(points.iter().map(|p| Circle::new(*p, 4, color.filled())))
-            .map_err(|e| err(&e))?;
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))
+    let series: Vec<(&str, &[(f64, f64)])> = series
+        .iter()
+        .map(|(name, points)| (name.as_str(), points.as_slice()))
+        .collect();
+    draw_lines(&root, &mut chart, &series, &[BLUE, RED, GREEN, MAGENTA]).map_err(|e| err(&e))
 }
 
 /// The text of the section, markers included; `load` is the machine's
