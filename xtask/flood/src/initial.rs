@@ -3,7 +3,7 @@
 //! Connection ID.
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::{net::SocketAddr, sync::Arc, time::Instant};
 

@@ -1,35 +1,19 @@
 use std::{
     collections::HashSet,
     net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket},
-    sync::Arc,
     time::Duration,
 };
 
-use rustls::{NamedGroup, RootCertStore};
 use socket2::{Domain, Protocol, Socket, Type};
-use tern_proto::{
-    config::ClientConfig,
-    packet::{InvariantHeader, Version},
-};
+use tern_proto::packet::{InvariantHeader, Version};
 
 use super::{Flood, FloodConfig, FloodError, source_address};
 use crate::initial::{ClientHello, INITIAL_DATAGRAM_SIZE};
 
 fn hello() -> ClientHello {
-    let mut provider = tern_proto::crypto::default_provider();
-    provider
-        .kx_groups
-        .retain(|g| g.name() == NamedGroup::X25519);
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_root_certificates(RootCertStore::empty())
-        .with_no_client_auth();
-    tls.alpn_protocols = vec![b"hq-interop".to_vec()];
-    let config = ClientConfig::new(Arc::new(tls)).unwrap();
     ClientHello::capture(
         tern_sim::epoch(),
-        &config,
+        &crate::initial::tests::x25519_client(),
         "127.0.0.1:4433".parse().unwrap(),
     )
     .unwrap()

@@ -18,7 +18,7 @@ const SERVER: SocketAddr = tern_sim::quic::SERVER_ADDR;
 
 /// A client that offers X25519 alone, so that its ClientHello fits one
 /// Initial. It trusts no certificate: these tests never finish a handshake.
-fn x25519_client() -> ClientConfig {
+pub(crate) fn x25519_client() -> ClientConfig {
     let mut provider = tern_proto::crypto::default_provider();
     provider
         .kx_groups
