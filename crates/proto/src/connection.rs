@@ -43,6 +43,7 @@ mod tests;
 mod timers;
 mod tokens;
 mod undecryptable;
+mod zero_rtt;
 
 use std::{
     collections::VecDeque,
@@ -243,6 +244,10 @@ pub struct Connection {
     path_responses: cids::PathResponses,
     /// Every stream of the connection, and connection flow control.
     streams: crate::streams::Streams,
+    /// The 0-RTT keys, while they are used (see `zero_rtt.rs`).
+    zero_rtt: Option<Box<zero_rtt::ZeroRttKeys>>,
+    /// What became of 0-RTT.
+    zero_rtt_state: zero_rtt::ZeroRttState,
     /// The qlog trace and the states it has reported, when one is kept.
     #[cfg(feature = "qlog")]
     qlog: Option<(crate::qlog::QlogStream, qlog::Reported)>,
@@ -376,6 +381,8 @@ impl Connection {
             local_cids,
             path_responses,
             streams: crate::streams::Streams::new(init.side, streams_config),
+            zero_rtt: None,
+            zero_rtt_state: zero_rtt::ZeroRttState::default(),
             #[cfg(feature = "qlog")]
             qlog,
             #[cfg(feature = "test-hooks")]
@@ -387,6 +394,9 @@ impl Connection {
         if conn.side.is_client() {
             // The ClientHello goes out in the first Initial.
             conn.drive_tls(now);
+            // RFC 9001 §4.6.1: a ticket that allows early data gives 0-RTT
+            // keys with the ClientHello.
+            conn.take_client_zero_rtt_keys();
         }
         conn
     }
@@ -572,11 +582,22 @@ impl Connection {
         } else {
             0
         };
+        let zero_rtt = self
+            .zero_rtt
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<zero_rtt::ZeroRttKeys>());
         // Both sides' transport parameters, behind an `Arc` each.
         let params = std::mem::size_of::<TransportParameters>()
             * (1 + usize::from(self.peer_params.is_some()));
-        (std::mem::size_of::<Self>() + params + crypto + packets + windows + datagrams + cids + tls)
-            as u64
+        (std::mem::size_of::<Self>()
+            + params
+            + crypto
+            + packets
+            + windows
+            + datagrams
+            + cids
+            + tls
+            + zero_rtt) as u64
             + streams
     }
 

@@ -255,6 +255,8 @@ pub struct Streams {
     /// The largest datagram the connection takes: the packet buffer a
     /// received chunk may pin.
     packet_size: u64,
+    /// The frames being handled came in a 0-RTT packet.
+    zero_rtt_input: bool,
 }
 
 /// The index of a direction in per-direction arrays.
@@ -300,6 +302,7 @@ impl Streams {
             write_blocked: Vec::new(),
             reassembly_cost: 0,
             packet_size: 0,
+            zero_rtt_input: false,
         }
     }
 
@@ -364,6 +367,64 @@ impl Streams {
         self.raise_local_max(Dir::Bi, params.initial_max_streams_bidi.into_inner());
         self.raise_local_max(Dir::Uni, params.initial_max_streams_uni.into_inner());
         self.on_send_capacity();
+    }
+
+    /// RFC 9001 §4.6.2: the server rejected 0-RTT, so the limits the
+    /// client used under its remembered parameters no longer hold; the
+    /// server's new ones replace them, lower or not. Returns `false` when
+    /// what was opened and written in 0-RTT does not fit them (nothing is
+    /// changed then).
+    pub fn reset_peer_params(&mut self, params: &TransportParameters) -> bool {
+        let windows = PeerWindows {
+            bidi_local: params.initial_max_stream_data_bidi_local.into_inner(),
+            bidi_remote: params.initial_max_stream_data_bidi_remote.into_inner(),
+            uni: params.initial_max_stream_data_uni.into_inner(),
+        };
+        let max_bidi = params.initial_max_streams_bidi.into_inner();
+        let max_uni = params.initial_max_streams_uni.into_inner();
+        let max_data = params.initial_max_data.into_inner();
+        let saved = std::mem::replace(&mut self.peer_windows, windows);
+        let fits = self.local[di(Dir::Bi)].next <= max_bidi
+            && self.local[di(Dir::Uni)].next <= max_uni
+            && self.send_flow.written <= max_data
+            && self.streams.iter().all(|(id, stream)| {
+                stream
+                    .send
+                    .as_ref()
+                    .is_none_or(|send| send.write_offset <= self.peer_window(*id))
+            });
+        if !fits {
+            self.peer_windows = saved;
+            return false;
+        }
+        self.send_flow.max_data = max_data;
+        let ids: Vec<StreamId> = self.streams.keys().copied().collect();
+        for id in ids {
+            let window = self.peer_window(id);
+            if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                send.max_data = window;
+            }
+        }
+        self.local[di(Dir::Bi)].max = max_bidi;
+        self.local[di(Dir::Uni)].max = max_uni;
+        self.on_send_capacity();
+        true
+    }
+
+    /// Says whether the frames handled next came in a 0-RTT packet, so
+    /// that the streams they carry data for are marked (see
+    /// [`received_0rtt`](Self::received_0rtt)).
+    pub fn set_zero_rtt_input(&mut self, zero_rtt: bool) {
+        self.zero_rtt_input = zero_rtt;
+    }
+
+    /// Whether some data of stream `id` arrived in 0-RTT packets.
+    #[must_use]
+    pub fn received_0rtt(&self, id: StreamId) -> bool {
+        self.streams
+            .get(&id)
+            .and_then(|s| s.recv.as_ref())
+            .is_some_and(|recv| recv.received_0rtt)
     }
 
     /// Records a time and RTT sample; receive window autotuning compares the

@@ -226,6 +226,14 @@ pub struct ConnectionStats {
     /// Path validations that timed out (RFC 9000 §8.2.4); after one the
     /// connection went back to its last validated path, if it had one.
     pub path_validations_failed: u64,
+    /// Client: 0-RTT packets sent (RFC 9001 §4.6.1).
+    pub zero_rtt_packets_sent: u64,
+    /// Client: 0-RTT packets taken out of loss recovery when the server
+    /// rejected early data; what they carried went again in 1-RTT packets
+    /// (RFC 9001 §4.6.2).
+    pub zero_rtt_packets_resent: u64,
+    /// Server: 0-RTT packets opened and processed.
+    pub zero_rtt_packets_received: u64,
     /// Memory the connection holds, in bytes, as this crate accounts it:
     /// its own state, CRYPTO and stream buffers, queued datagrams, held
     /// packets, the duplicate detection windows, both sides' connection IDs

@@ -70,6 +70,10 @@ impl Connection {
             }
         }
         let handshaking = tls.is_handshaking();
+        self.on_server_early_data_decided();
+        let Some(tls) = self.tls.as_ref() else {
+            return Ok(());
+        };
         // A resuming client's TLS session offers the parameters remembered
         // from the previous connection (for 0-RTT) before the server's
         // arrive; the current ones are there once the handshake completed.
@@ -153,12 +157,14 @@ impl Connection {
         let Some(tls) = self.tls.as_ref() else {
             return Ok(());
         };
+        let mut details = tls.details();
+        details.early_data = self.settle_zero_rtt(details.early_data)?;
         self.handshake_complete = true;
         self.state = State::Established;
         let info = Arc::new(HandshakeInfo::new(
             self.side,
             self.version,
-            tls.details(),
+            details,
             peer_params,
             self.local_params.clone(),
             self.tokens.validation,

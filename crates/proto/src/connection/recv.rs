@@ -211,6 +211,10 @@ impl Connection {
     /// there, and it is not a 1-RTT packet reaching a server whose
     /// handshake is not complete.
     pub(super) fn readable_now(&self, level: EncryptionLevel) -> bool {
+        if level == EncryptionLevel::ZeroRtt {
+            // Opened, or dropped, once TLS decided on early data.
+            return self.zero_rtt_state.decided;
+        }
         self.spaces[index(level.space())].keys.is_some() && !self.defers(level)
     }
 
@@ -291,41 +295,18 @@ impl Connection {
             self.on_unprotected_packet(now, &packet);
             return;
         };
-        if level == EncryptionLevel::ZeroRtt
-            || packet.version().is_some_and(|v| v != self.version.to_u32())
-        {
+        if packet.version().is_some_and(|v| v != self.version.to_u32()) {
             self.stats.packets_dropped += 1;
             return;
         }
         let space = level.space();
-        let deferred = self.defers(level);
-        if deferred {
-            self.nudge_handshake(now);
-        }
-        let sp = &self.spaces[index(space)];
-        let Some(keys) = sp.keys.as_ref().filter(|_| !deferred) else {
-            // RFC 9001 §5.7: a packet that arrives before its keys (or, at
-            // a server, a 1-RTT packet before the handshake completed) may
-            // be kept, a bounded few, until it can be read; one for
-            // discarded keys never will be readable.
-            if sp.discarded {
-                self.stats.packets_dropped += 1;
-            } else {
+        let opened = match self.open_packet(now, &mut packet, level) {
+            Opening::Opened(opened) => Some(opened),
+            Opening::Keep => {
                 self.buffer_undecryptable(packet, ecn);
+                return;
             }
-            return;
-        };
-        let opened = if level == EncryptionLevel::OneRtt {
-            self.open_one_rtt(now, &mut packet)
-        } else {
-            match keys.remote.open_decoded(&mut packet, sp.largest_received) {
-                Ok(opened) => Some(opened),
-                Err(CryptoError::AuthenticationFailed) => {
-                    self.on_authentication_failure(now);
-                    None
-                }
-                Err(_) => None,
-            }
+            Opening::Failed => None,
         };
         let Some(opened) = opened else {
             self.stats.packets_dropped += 1;
@@ -371,7 +352,16 @@ impl Connection {
         let largest = self.spaces[index(space)]
             .largest_received
             .is_none_or(|largest| pn > largest);
-        let content = match self.handle_payload(now, space, level, &dcid, payload, origin) {
+        let zero_rtt = level == EncryptionLevel::ZeroRtt;
+        if zero_rtt {
+            self.on_zero_rtt_received(now);
+        } else if level == EncryptionLevel::OneRtt {
+            self.on_one_rtt_opened();
+        }
+        self.streams.set_zero_rtt_input(zero_rtt);
+        let result = self.handle_payload(now, space, level, &dcid, payload, origin);
+        self.streams.set_zero_rtt_input(false);
+        let content = match result {
             Ok(content) => content,
             Err(error) => {
                 self.fail(now, error);
@@ -388,6 +378,55 @@ impl Connection {
             self.answer_probe();
         }
         self.maybe_release_handshake_buffers();
+    }
+
+    /// Removes a packet's protection with the keys of its level, or says
+    /// to keep it for keys not there yet.
+    fn open_packet(
+        &mut self,
+        now: Instant,
+        packet: &mut PartialDecode,
+        level: EncryptionLevel,
+    ) -> Opening {
+        let opened = if level == EncryptionLevel::ZeroRtt {
+            match self.zero_rtt_disposition() {
+                Some(true) => self.open_zero_rtt(packet),
+                // RFC 9001 §5.7: 0-RTT packets that arrive before the
+                // ClientHello was read may be kept until it is.
+                Some(false) => return Opening::Keep,
+                None => None,
+            }
+        } else {
+            let deferred = self.defers(level);
+            if deferred {
+                self.nudge_handshake(now);
+            }
+            let sp = &self.spaces[index(level.space())];
+            let Some(keys) = sp.keys.as_ref().filter(|_| !deferred) else {
+                // RFC 9001 §5.7: a packet that arrives before its keys (or,
+                // at a server, a 1-RTT packet before the handshake
+                // completed) may be kept, a bounded few, until it can be
+                // read; one for discarded keys never will be readable.
+                return if sp.discarded {
+                    Opening::Failed
+                } else {
+                    Opening::Keep
+                };
+            };
+            if level == EncryptionLevel::OneRtt {
+                self.open_one_rtt(now, packet)
+            } else {
+                match keys.remote.open_decoded(packet, sp.largest_received) {
+                    Ok(opened) => Some(opened),
+                    Err(CryptoError::AuthenticationFailed) => {
+                        self.on_authentication_failure(now);
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        };
+        opened.map_or(Opening::Failed, Opening::Opened)
     }
 
     /// A 1-RTT packet of nothing but PING (and padding) is most often a
@@ -647,7 +686,11 @@ impl Connection {
         }
         // RFC 9001 §4.1.2: a client may also confirm the handshake when a
         // 1-RTT packet it sent is acknowledged.
-        if self.side.is_client() && space == SpaceId::Data && self.handshake_complete {
+        if self.side.is_client()
+            && space == SpaceId::Data
+            && self.handshake_complete
+            && self.acks_one_rtt(ack.largest().into_inner())
+        {
             self.confirm_handshake(now);
         }
         Ok(())
@@ -748,4 +791,14 @@ fn carries_initial(data: &[u8], options: DecodeOptions) -> bool {
     crate::packet::CoalescedPackets::new(BytesMut::from(data), options)
         .map_while(Result::ok)
         .any(|packet| packet.packet_type() == crate::packet::PacketType::Initial)
+}
+
+/// What [`Connection::open_packet`] made of a packet.
+enum Opening {
+    /// Its protection is off.
+    Opened(crate::crypto::OpenedPacket),
+    /// Its keys are not there yet: keep it (RFC 9001 §5.7).
+    Keep,
+    /// It cannot be opened: drop it.
+    Failed,
 }

@@ -291,7 +291,13 @@ impl Connection {
     fn should_send_in(&self, now: Instant, space: SpaceId, closing: bool, ack_only: bool) -> bool {
         let sp = &self.spaces[index(space)];
         if sp.keys.is_none() {
-            return false;
+            // RFC 9001 §4.6.1: before its 1-RTT keys, a client that enabled
+            // 0-RTT sends stream frames in 0-RTT packets.
+            return space == SpaceId::Data
+                && !closing
+                && !ack_only
+                && self.sends_zero_rtt()
+                && self.streams.wants_to_send();
         }
         // RFC 9001 §6.6: no packet is sealed past the confidentiality limit.
         if space == SpaceId::Data && !self.may_seal_one_rtt() {
@@ -306,8 +312,10 @@ impl Connection {
             return space != SpaceId::Data || self.handshake_complete;
         }
         if space == SpaceId::Data && !self.handshake_complete && self.side.is_server() {
-            // 1-RTT keys exist before completion, but nothing is due yet.
-            return false;
+            // 1-RTT keys exist before completion, but nothing is due yet,
+            // unless accepted 0-RTT data has an answer (0.5-RTT).
+            return self.sends_half_rtt()
+                && (sp.wants_to_send(now) || self.streams.wants_to_send());
         }
         sp.wants_to_send(now)
             || (space == SpaceId::Data
@@ -348,6 +356,19 @@ impl Connection {
                 };
                 let header = LongHeader {
                     ty,
+                    version: self.version,
+                    dcid: self.remote_cid,
+                    scid: self.local_cid,
+                    pn: truncated,
+                    grease_fixed_bit: false,
+                };
+                let layout = header.encode(buf);
+                (start + layout.pn_offset, Some(layout))
+            }
+            SpaceId::Data if self.spaces[index(space)].keys.is_none() => {
+                // RFC 9000 §17.2.3: a 0-RTT packet, to the server's first ID.
+                let header = LongHeader {
+                    ty: LongHeaderType::ZeroRtt,
                     version: self.version,
                     dcid: self.remote_cid,
                     scid: self.local_cid,
@@ -431,6 +452,21 @@ impl Connection {
         frames: &mut SentFrames,
     ) -> bool {
         let mut ack_eliciting = false;
+        if space == SpaceId::Data && !self.handshake_complete {
+            // RFC 9001 §4.6.1, RFC 9000 §12.4: a client's 0-RTT packets, and
+            // a server's 1-RTT packets before its handshake completes
+            // (0.5-RTT), carry stream frames; the server's acknowledge the
+            // 0-RTT packets too (0-RTT packets carry no ACK).
+            if self.side.is_server() {
+                self.write_ack(now, space, buf, limit);
+            }
+            let before = buf.len();
+            self.streams
+                .write_control_frames(buf, limit, &mut frames.streams);
+            self.streams
+                .write_stream_frames(buf, limit, &mut frames.streams);
+            return buf.len() > before;
+        }
         if space == SpaceId::Data {
             // A 1-RTT probe, or a PING owed to the peer, carries our ACK
             // state too: it is the ack-eliciting packet that loss recovery
@@ -647,13 +683,20 @@ impl Connection {
         let qlog_payload = self.qlog.is_some().then(|| {
             bytes::Bytes::copy_from_slice(&buf[packet.payload_start..buf.len() - TAG_LEN])
         });
-        let Some(keys) = self.spaces[index(packet.space)].keys.as_ref() else {
+        // A Data-space packet before the 1-RTT keys is a 0-RTT packet.
+        let space_keys = self.spaces[index(packet.space)].keys.as_ref();
+        let zero_rtt = packet.space == SpaceId::Data && space_keys.is_none();
+        let keys = match space_keys {
+            Some(keys) => Some(&keys.local),
+            None if zero_rtt => self.zero_rtt_keys(),
+            None => None,
+        };
+        let Some(keys) = keys else {
             buf.truncate(packet.start);
             return;
         };
         let bytes = &mut buf[packet.start..];
         if keys
-            .local
             .seal(packet.pn, bytes, packet.pn_offset - packet.start)
             .is_err()
         {
@@ -662,7 +705,9 @@ impl Connection {
         }
         let size = u16::try_from(buf.len() - packet.start).unwrap_or(u16::MAX);
         self.path.ecn.on_packet_sent(packet.space, packet.pn, ecn);
-        if packet.space == SpaceId::Data {
+        if zero_rtt {
+            self.on_zero_rtt_sent();
+        } else if packet.space == SpaceId::Data {
             self.key_phase.on_sent(packet.pn);
         }
         packet.frames.ect0 = ecn == Some(crate::EcnCodepoint::Ect0);
@@ -681,7 +726,11 @@ impl Connection {
             .on_packet_sent(now, packet.space, packet.pn, sent);
         #[cfg(feature = "qlog")]
         if let (Some((qlog, _)), Some(payload)) = (self.qlog.as_mut(), qlog_payload) {
-            let kind = crate::qlog::PacketKind::from_space(packet.space);
+            let kind = if zero_rtt {
+                crate::qlog::PacketKind::ZeroRtt
+            } else {
+                crate::qlog::PacketKind::from_space(packet.space)
+            };
             qlog.packet_sent(now, kind, packet.pn, usize::from(size), payload);
             self.qlog_metrics(now);
         }

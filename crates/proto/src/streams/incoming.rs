@@ -65,6 +65,7 @@ impl Streams {
         let Some(recv) = recv_half(&mut self.streams, id) else {
             return Ok(());
         };
+        recv.received_0rtt |= self.zero_rtt_input;
         let before = recv.asm.cost();
         let result = recv.on_data(frame.offset.into_inner(), frame.data, frame.fin);
         let after = recv.asm.cost();

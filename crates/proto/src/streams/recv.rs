@@ -64,6 +64,9 @@ pub(super) struct RecvHalf {
     pub(super) stop_queued: bool,
     /// A `Readable` event was raised and not yet followed by a read.
     pub(super) readable_signalled: bool,
+    /// Some of its data arrived in 0-RTT packets (RFC 9001 §4.6.1), which
+    /// an attacker can replay.
+    pub(super) received_0rtt: bool,
 }
 
 impl RecvHalf {
@@ -90,6 +93,7 @@ impl RecvHalf {
             max_data_queued: false,
             stop_queued: false,
             readable_signalled: false,
+            received_0rtt: false,
         }
     }
 
