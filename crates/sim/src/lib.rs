@@ -107,6 +107,7 @@ mod link;
 mod outcome;
 pub mod pair;
 pub mod quic;
+pub mod resume;
 mod seed;
 mod sim;
 mod trace;
