@@ -106,7 +106,7 @@ impl Connection {
         .await?;
         Ok((
             SendStream::new(self.clone(), id),
-            RecvStream::new(self.clone(), id),
+            RecvStream::accepted(self.clone(), id),
         ))
     }
 
@@ -120,7 +120,7 @@ impl Connection {
                 .poll_op(cx, Wait::Accept(Dir::Uni), |c| c.accept_stream(Dir::Uni))
         })
         .await?;
-        Ok(RecvStream::new(self.clone(), id))
+        Ok(RecvStream::accepted(self.clone(), id))
     }
 
     /// Queues an unreliable datagram (RFC 9221). When the outgoing queue is
@@ -184,6 +184,19 @@ impl Connection {
             )
         })
         .await
+    }
+
+    /// Whether the server accepted the early data this connection sent in
+    /// 0-RTT (see [`Connecting::into_0rtt`]), once the handshake completed:
+    /// `true` when it did; `false` when it rejected it (Tern then sent it
+    /// again in 1-RTT packets), when no 0-RTT was sent, or when the
+    /// handshake failed. On a server, whether early data came and was
+    /// accepted. The handshake information's
+    /// [`early_data`](HandshakeInfo::early_data) gives the same outcome.
+    pub async fn zero_rtt_accepted(&self) -> bool {
+        self.handshake_info()
+            .await
+            .is_ok_and(|info| info.early_data() == tern_proto::EarlyData::Accepted)
     }
 
     /// Starts a 1-RTT key update now (RFC 9001 §6); returns whether one
@@ -327,6 +340,36 @@ impl Connecting {
     /// The connection, before its handshake completed.
     pub fn into_connection(self) -> Connection {
         self.conn
+    }
+
+    /// The connection at once, sending in 0-RTT (RFC 9001 §4.6), when a
+    /// session ticket from an earlier connection to this server allows it;
+    /// `Err(self)` otherwise (no ticket, a server that did not offer early
+    /// data, a TLS configuration without `enable_early_data`), to be
+    /// awaited as usual.
+    ///
+    /// On a client, streams opened and written before the handshake
+    /// completes go out in 0-RTT packets, within the limits the server gave
+    /// the connection that issued the ticket. If the server rejects the
+    /// early data, Tern sends it again in 1-RTT packets by itself;
+    /// [`Connection::zero_rtt_accepted`] says which happened. 0-RTT data can
+    /// be replayed by an attacker (RFC 8446 §8): send in it only requests
+    /// that are safe to act on twice.
+    ///
+    /// On a server it always succeeds: the connection can answer streams
+    /// that came in 0-RTT before the handshake completes (0.5-RTT), saving
+    /// the client a round trip ([`RecvStream::is_0rtt`](crate::RecvStream::is_0rtt)
+    /// says which streams did).
+    ///
+    /// # Errors
+    /// `self`, when 0-RTT is not possible.
+    pub fn into_0rtt(self) -> Result<Connection, Self> {
+        let enabled = self
+            .conn
+            .inner
+            .with(|c| c.side().is_server() || c.enable_zero_rtt())
+            .unwrap_or(false);
+        if enabled { Ok(self.conn) } else { Err(self) }
     }
 
     /// The handshake information once the handshake completed (see

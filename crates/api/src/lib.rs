@@ -131,7 +131,7 @@ pub use tern_endpoint::TokioRuntime;
 pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, default_runtime};
 pub use tern_proto as proto;
 pub use tern_proto::{
-    AddressValidation, HandshakeInfo, VarInt,
+    AddressValidation, EarlyData, HandshakeInfo, VarInt,
     config::{
         ClientConfig, EndpointConfig, MemoryTokenStore, PreferredAddresses, RetryPolicy,
         ServerConfig, TokenStore, TransportConfig,

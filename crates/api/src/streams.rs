@@ -177,6 +177,9 @@ pub struct RecvStream {
     /// Read to its end, reset by the peer, or stopped: dropping it sends
     /// nothing.
     done: bool,
+    /// Some of its data came in 0-RTT packets, as far as was known when it
+    /// was accepted.
+    zero_rtt: bool,
 }
 
 impl RecvStream {
@@ -185,7 +188,38 @@ impl RecvStream {
             conn,
             id,
             done: false,
+            zero_rtt: false,
         }
+    }
+
+    /// A stream the peer opened, with what is known of its 0-RTT data.
+    pub(crate) fn accepted(conn: Connection, id: StreamId) -> Self {
+        let zero_rtt = conn
+            .inner
+            .inspect(|c| c.stream_received_0rtt(id), |_| false)
+            .unwrap_or(false);
+        Self {
+            conn,
+            id,
+            done: false,
+            zero_rtt,
+        }
+    }
+
+    /// Whether some of this stream's data arrived in 0-RTT packets (RFC
+    /// 9001 §4.6.1), which an attacker can replay (RFC 8446 §8): act on
+    /// such a request only if acting on it twice is safe (a GET, say), and
+    /// otherwise refuse it or wait for the handshake to complete
+    /// ([`Connection::handshake_info`](crate::Connection::handshake_info)).
+    /// Always `false` for streams this side opened.
+    #[must_use]
+    pub fn is_0rtt(&self) -> bool {
+        self.zero_rtt
+            || self
+                .conn
+                .inner
+                .inspect(|c| c.stream_received_0rtt(self.id), |_| false)
+                .unwrap_or(false)
     }
 
     /// The stream's ID.
