@@ -111,16 +111,23 @@ impl CipherSuiteInfo {
     }
 }
 
-/// What happened to 0-RTT data on a connection.
+/// What happened to 0-RTT data on a connection (RFC 9001 §4.6), as the
+/// packets showed it: a client's TLS offers early data whenever its ticket
+/// allows, but only a connection that sent 0-RTT packets (after
+/// `Connection::enable_zero_rtt`, or `Connecting::into_0rtt` in the API)
+/// reports more than `NotAttempted`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EarlyData {
-    /// The client did not offer 0-RTT.
+    /// No 0-RTT data was sent (client), or none arrived (server).
     #[default]
     NotAttempted,
-    /// The client offered 0-RTT and the server accepted it.
+    /// The client sent 0-RTT data and the server accepted it.
     Accepted,
-    /// The client offered 0-RTT and the server rejected it: data sent in
-    /// 0-RTT packets was lost and must be sent again in 1-RTT.
+    /// The client sent 0-RTT data and the server rejected it (it had no
+    /// session for the ticket, one for other transport parameters, or had
+    /// seen the ticket before): the client sent that data again in 1-RTT
+    /// packets by itself. A server reports it when it dropped 0-RTT
+    /// packets.
     Rejected,
 }
 

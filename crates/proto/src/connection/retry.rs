@@ -60,6 +60,9 @@ impl Connection {
         let sp = &mut self.spaces[index(SpaceId::Initial)];
         sp.probes = 0;
         sp.crypto_send.requeue_unacked();
+        // RFC 9000 §17.2.5.3: 0-RTT packets sent before the Retry were
+        // dropped too; what they carried goes again, to the new ID.
+        self.requeue_zero_rtt();
         // RFC 9000 §10.1: a packet processed from the peer restarts the
         // idle timer.
         self.idle_since = now;

@@ -238,18 +238,7 @@ impl Connection {
         &mut self,
         new: Option<&TransportParameters>,
     ) -> Result<(), TransportError> {
-        let mut dropped = std::mem::take(&mut self.discarded_buf);
-        // Every Data-space packet sent so far was a 0-RTT packet: the
-        // 1-RTT keys arrive with the handshake's completion.
-        self.recovery.discard_space(SpaceId::Data, &mut dropped);
-        let resent = dropped.len();
-        for frames in dropped.drain(..) {
-            if !frames.streams.is_empty() {
-                self.streams.on_lost(frames.streams);
-            }
-        }
-        self.discarded_buf = dropped;
-        self.stats.zero_rtt_packets_resent += resent as u64;
+        let resent = self.requeue_zero_rtt();
         if let Some(new) = new
             && !self.streams.reset_peer_params(new)
         {
@@ -266,6 +255,29 @@ impl Connection {
         }
         tracing::debug!(resent, "0-rtt rejected; its data goes again in 1-rtt");
         Ok(())
+    }
+
+    /// Client: takes every 0-RTT packet in flight out of loss recovery,
+    /// without a congestion signal (the server never processed them; RFC
+    /// 9002 §6.4), and queues their stream frames again; returns how many
+    /// there were. Call it before any 1-RTT packet was sent (at a Retry, or
+    /// as the handshake completes): every Data-space packet sent until then
+    /// is a 0-RTT packet.
+    pub(super) fn requeue_zero_rtt(&mut self) -> usize {
+        if !self.zero_rtt_state.sent {
+            return 0;
+        }
+        let mut dropped = std::mem::take(&mut self.discarded_buf);
+        self.recovery.discard_space(SpaceId::Data, &mut dropped);
+        let resent = dropped.len();
+        for frames in dropped.drain(..) {
+            if !frames.streams.is_empty() {
+                self.streams.on_lost(frames.streams);
+            }
+        }
+        self.discarded_buf = dropped;
+        self.stats.zero_rtt_packets_resent += resent as u64;
+        resent
     }
 
     /// Whether the data of stream `id` (one the peer opened) arrived, in

@@ -363,10 +363,11 @@ impl TlsSession {
     /// A copy of what the handshake has negotiated so far; complete once
     /// [`is_handshaking`](Self::is_handshaking) is false.
     ///
-    /// On the server, [`TlsDetails::early_data`] is `Accepted` or
-    /// `NotAttempted`: rustls does not say whether a client offered 0-RTT
-    /// that the server declined, so the connection sets `Rejected` when it
-    /// dropped 0-RTT packets.
+    /// [`TlsDetails::early_data`] is what TLS decided. On the server it is
+    /// `Accepted` or `NotAttempted`: rustls does not say whether a client
+    /// offered 0-RTT that the server declined. The connection replaces it
+    /// with what its packets showed (see
+    /// [`EarlyData`](crate::EarlyData)).
     ///
     /// rustls does not say which scheme signed the handshake either:
     /// [`TlsDetails::signature_scheme`] is read from the server's

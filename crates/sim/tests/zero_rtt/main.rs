@@ -11,6 +11,7 @@ mod limits;
 mod rejected;
 mod replay;
 mod resumed;
+mod retry;
 
 use std::time::Duration;
 
