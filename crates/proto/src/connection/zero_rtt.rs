@@ -364,3 +364,42 @@ fn check_limits_kept(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::VarInt;
+
+    fn params(streams: u32, data: u32) -> TransportParameters {
+        TransportParameters {
+            initial_max_streams_bidi: VarInt::from_u32(streams),
+            initial_max_data: VarInt::from_u32(data),
+            initial_max_stream_data_bidi_remote: VarInt::from_u32(data),
+            ..TransportParameters::default()
+        }
+    }
+
+    #[test]
+    fn limits_kept_or_raised_pass_and_a_lowered_one_is_protocol_violation() {
+        let old = params(10, 1000);
+        assert!(check_limits_kept(&old, &params(10, 1000)).is_ok());
+        assert!(check_limits_kept(&old, &params(20, 5000)).is_ok());
+        let error = check_limits_kept(&old, &params(9, 1000)).expect_err("fewer streams");
+        assert_eq!(error.code, TransportErrorCode::PROTOCOL_VIOLATION);
+        assert!(
+            error.reason.contains("initial_max_streams_bidi"),
+            "{error:?}"
+        );
+        let error = check_limits_kept(&old, &params(10, 999)).expect_err("less data");
+        assert!(error.reason.contains("initial_max_data"), "{error:?}");
+        let fewer_ids = TransportParameters {
+            active_connection_id_limit: VarInt::from_u32(2),
+            ..params(10, 1000)
+        };
+        let more_ids = TransportParameters {
+            active_connection_id_limit: VarInt::from_u32(8),
+            ..params(10, 1000)
+        };
+        assert!(check_limits_kept(&more_ids, &fewer_ids).is_err());
+    }
+}
