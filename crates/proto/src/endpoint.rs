@@ -485,30 +485,6 @@ impl Endpoint {
         self.refusal_reports.pop_front()
     }
 
-    /// Counters of what the endpoint holds, dropped and refused.
-    #[must_use]
-    pub fn stats(&self) -> EndpointStats {
-        let refused = |reason: InitialRefusal| self.refused[reason.index()];
-        EndpointStats {
-            connections: self.connections.len(),
-            incoming: self.incoming.len(),
-            dropped_datagrams: self.dropped_datagrams,
-            refused_connection_limit: refused(InitialRefusal::ConnectionLimit),
-            refused_tls_config: refused(InitialRefusal::TlsConfig),
-            refused_incoming_limit: refused(InitialRefusal::IncomingLimit),
-            refused_incoming_timeout: refused(InitialRefusal::IncomingTimeout),
-            refused_handshake_limit: refused(InitialRefusal::HandshakeLimit),
-            refused_address_limit: refused(InitialRefusal::AddressLimit),
-            invalid_tokens: refused(InitialRefusal::InvalidToken),
-            retries_sent: self.retries_sent,
-            validated_by_retry: self.validated_by_retry,
-            validated_by_token: self.validated_by_token,
-            stateless_rate_limited: self.stateless_rate_limited,
-            oversized_datagrams: self.oversized_datagrams,
-            undecryptable_bytes: self.undecryptable_bytes,
-        }
-    }
-
     /// The largest datagram [`handle`](Self::handle) takes: the largest
     /// max_udp_payload_size (RFC 9000 §18.2) that the server configuration
     /// or any client connection made advertises, 1200 bytes at least. An

@@ -1,6 +1,8 @@
 //! What an endpoint counts of the clients it refused, retried and
 //! admitted, and the first refusal of each kind for its owner to report.
 
+use super::Endpoint;
+
 /// Why an endpoint refused a client's Initial for a reason of its own, not
 /// because of anything wrong with the packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,4 +117,30 @@ pub struct EndpointStats {
     /// Bytes of packets held for keys not yet available, over all
     /// connections, now (at most `max_undecryptable_bytes`).
     pub undecryptable_bytes: usize,
+}
+
+impl Endpoint {
+    /// Counters of what the endpoint holds, dropped and refused.
+    #[must_use]
+    pub fn stats(&self) -> EndpointStats {
+        let refused = |reason: InitialRefusal| self.refused[reason.index()];
+        EndpointStats {
+            connections: self.connections.len(),
+            incoming: self.incoming.len(),
+            dropped_datagrams: self.dropped_datagrams,
+            refused_connection_limit: refused(InitialRefusal::ConnectionLimit),
+            refused_tls_config: refused(InitialRefusal::TlsConfig),
+            refused_incoming_limit: refused(InitialRefusal::IncomingLimit),
+            refused_incoming_timeout: refused(InitialRefusal::IncomingTimeout),
+            refused_handshake_limit: refused(InitialRefusal::HandshakeLimit),
+            refused_address_limit: refused(InitialRefusal::AddressLimit),
+            invalid_tokens: refused(InitialRefusal::InvalidToken),
+            retries_sent: self.retries_sent,
+            validated_by_retry: self.validated_by_retry,
+            validated_by_token: self.validated_by_token,
+            stateless_rate_limited: self.stateless_rate_limited,
+            oversized_datagrams: self.oversized_datagrams,
+            undecryptable_bytes: self.undecryptable_bytes,
+        }
+    }
 }
