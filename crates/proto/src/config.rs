@@ -1,5 +1,6 @@
 //! Configuration of endpoints and connections.
 
+mod session_cache;
 mod token_store;
 
 use std::{fmt, sync::Arc, time::Duration};
@@ -8,6 +9,8 @@ use bytes::Bytes;
 use rustls::CipherSuite;
 use zeroize::Zeroize;
 
+pub use self::session_cache::AntiReplay;
+pub(crate) use self::session_cache::ZeroRttSessionStore;
 pub(crate) use self::token_store::NamedTokenStore;
 pub use self::token_store::{MemoryTokenStore, TokenStore};
 use crate::{
@@ -327,6 +330,14 @@ pub struct ServerConfig {
     /// and set `max_early_data_size` to 0 or `u32::MAX` as rustls's QUIC
     /// API asks. [`new`](Self::new) checks it; every connection checks it
     /// again.
+    ///
+    /// With `max_early_data_size = u32::MAX` the server accepts 0-RTT from
+    /// clients that resume with a ticket from its `session_storage`
+    /// (rustls accepts 0-RTT only with such stateful tickets, not with a
+    /// `ticketer`). The endpoint then binds each stored session to the
+    /// 0-RTT limits of [`transport`](Self::transport) (RFC 9000 §7.4.1):
+    /// once those change, older tickets get a full handshake. How often a
+    /// ticket may be used is [`anti_replay`](Self::anti_replay).
     pub tls: Arc<rustls::ServerConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
@@ -389,6 +400,11 @@ pub struct ServerConfig {
     /// address is another IP of this host on that port. Not offered when
     /// the endpoint's connection IDs are zero-length (§18.2).
     pub preferred_address: Option<PreferredAddresses>,
+    /// How many times one session ticket may resume a session and carry
+    /// 0-RTT data; [`AntiReplay::SingleUseTickets`] (once) by default.
+    /// Read its documentation for what a replay means to the application.
+    /// Only applies when `tls` accepts 0-RTT (`max_early_data_size`).
+    pub anti_replay: AntiReplay,
 }
 
 /// The server's preferred addresses, one per family (RFC 9000 §9.6); see
@@ -423,6 +439,7 @@ impl ServerConfig {
             new_token_lifetime: admission::DEFAULT_NEW_TOKEN_LIFETIME,
             new_tokens: admission::DEFAULT_NEW_TOKENS,
             preferred_address: None,
+            anti_replay: AntiReplay::default(),
         })
     }
 
@@ -437,6 +454,14 @@ impl ServerConfig {
     #[must_use]
     pub const fn preferred_addresses(mut self, addresses: PreferredAddresses) -> Self {
         self.preferred_address = Some(addresses);
+        self
+    }
+
+    /// Sets how often a session ticket may carry 0-RTT; see
+    /// [`AntiReplay`].
+    #[must_use]
+    pub const fn anti_replay(mut self, anti_replay: AntiReplay) -> Self {
+        self.anti_replay = anti_replay;
         self
     }
 

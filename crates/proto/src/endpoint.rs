@@ -52,6 +52,7 @@ mod incoming;
 mod params;
 mod rate;
 mod ready;
+mod server_tls;
 mod stateless;
 mod stats;
 mod token;
@@ -155,6 +156,8 @@ pub struct Endpoint {
     responses: VecDeque<Response>,
     /// Clients waiting for the owner's decision.
     incoming: incoming::Pending,
+    /// The rustls configuration of the server's handshakes.
+    server_tls: server_tls::ServerTls,
     /// Records of connections that finished, for the owner to take.
     drained: VecDeque<DrainedConnection>,
     /// The connections due in `handle_timeout`, kept to reuse its memory.
@@ -281,6 +284,7 @@ impl Endpoint {
             next_handle: 0,
             responses: VecDeque::new(),
             incoming: incoming::Pending::default(),
+            server_tls: server_tls::ServerTls::default(),
             drained: VecDeque::new(),
             due: Vec::new(),
             local: local.filter(|addr| !addr.ip().is_unspecified()),
@@ -315,6 +319,7 @@ impl Endpoint {
         if let Some(server) = &server {
             self.allow_payload(server.transport.max_udp_payload_size);
         }
+        self.server_tls.retain(server.as_ref());
         self.server = server;
     }
 

@@ -351,7 +351,8 @@ impl Endpoint {
         if incoming.validated == Validated::Retry {
             params.retry_source_connection_id = Some(initial_dcid);
         }
-        let tls = match TlsSession::server(server.tls.clone(), info.version, &params) {
+        let tls = self.server_tls.for_server(&server);
+        let tls = match TlsSession::server(tls, info.version, &params) {
             Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
             Err(error) => {
                 self.refuse(InitialRefusal::TlsConfig, || {

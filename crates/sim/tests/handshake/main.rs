@@ -5,6 +5,7 @@
 //! again with `TERN_SIM_SEED=N` to replay exactly that run.
 
 mod handshake_info;
+mod resumption;
 mod retry;
 mod tls_release;
 
