@@ -580,6 +580,16 @@ pub struct EndpointConfig {
     /// about 700 full-size packets, a few for each of hundreds of
     /// handshakes at once.
     pub max_undecryptable_bytes: usize,
+    /// Bytes of 0-RTT datagrams held for clients whose first Initial has
+    /// not arrived yet (reordered behind them; RFC 9000 §5.2.2), in
+    /// all, counting 128 bytes of overhead per datagram. Each waits at
+    /// most a second, and at most 4 are held per connection ID; when the
+    /// Initial comes they follow it to its connection. Only a server that
+    /// accepts 0-RTT holds any. 256 KiB by default: the reordered 0-RTT of
+    /// dozens of handshakes at once, while a flood of 0-RTT datagrams to
+    /// made-up connection IDs holds no more than that for a second. 0
+    /// holds none.
+    pub max_early_zero_rtt_bytes: usize,
 }
 
 impl Default for EndpointConfig {
@@ -594,6 +604,7 @@ impl Default for EndpointConfig {
             stateless_rate: 200,
             stateless_burst: 64,
             max_undecryptable_bytes: 1 << 20,
+            max_early_zero_rtt_bytes: 256 * 1024,
         }
     }
 }

@@ -48,6 +48,7 @@
 
 mod connections;
 mod drained;
+mod early;
 mod incoming;
 mod params;
 mod rate;
@@ -156,6 +157,8 @@ pub struct Endpoint {
     responses: VecDeque<Response>,
     /// Clients waiting for the owner's decision.
     incoming: incoming::Pending,
+    /// 0-RTT datagrams that came before their client's Initial.
+    early: early::EarlyZeroRtt,
     /// The rustls configuration of the server's handshakes.
     server_tls: server_tls::ServerTls,
     /// Records of connections that finished, for the owner to take.
@@ -284,6 +287,7 @@ impl Endpoint {
             next_handle: 0,
             responses: VecDeque::new(),
             incoming: incoming::Pending::default(),
+            early: early::EarlyZeroRtt::default(),
             server_tls: server_tls::ServerTls::default(),
             drained: VecDeque::new(),
             due: Vec::new(),
@@ -466,7 +470,9 @@ impl Endpoint {
             self.answer_version_negotiation(now, &data, remote, local_ip, cid_len);
             return;
         };
-        self.handle_first_initial(now, remote, local_ip, ecn, version, data);
+        if let Some(data) = self.hold_early_zero_rtt(now, remote, ecn, (version, dcid), data) {
+            self.handle_first_initial(now, remote, local_ip, ecn, version, data);
+        }
     }
 
     /// Drops a client's Initial for a reason of our own: counts it, and
@@ -642,7 +648,11 @@ impl Endpoint {
     pub fn poll_timeout(&mut self) -> Option<Instant> {
         self.connections.refresh();
         let connections = self.connections.next_deadline();
-        let incoming = self.incoming_deadline();
+        let incoming = self
+            .incoming_deadline()
+            .into_iter()
+            .chain(self.early.deadline());
+        let incoming = incoming.min();
         match (connections, incoming) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -668,6 +678,7 @@ impl Endpoint {
         }
         self.due = due;
         self.expire_incoming(now);
+        self.expire_early_zero_rtt(now);
     }
 
     /// The next event of any connection; a connection's events come out

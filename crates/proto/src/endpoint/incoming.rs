@@ -30,7 +30,7 @@ use crate::{
 /// a large ClientHello, retransmissions); later ones are dropped.
 const MAX_HELD_DATAGRAMS: usize = 8;
 /// Bytes held for one incoming at most.
-const MAX_HELD_BYTES: usize = 16 * 1024;
+pub(super) const MAX_HELD_BYTES: usize = 16 * 1024;
 
 /// Names a client waiting for the owner's decision; see
 /// [`Endpoint::poll_incoming`].
@@ -542,7 +542,11 @@ impl Endpoint {
             Validated::Token => self.validated_by_token += 1,
             Validated::No => {}
         }
-        let held_bytes = data.len();
+        // RFC 9000 §5.2.2: the 0-RTT that overtook this Initial follows it.
+        let room = MAX_HELD_BYTES.saturating_sub(data.len());
+        let mut datagrams = vec![(ecn, data)];
+        datagrams.extend(self.early_zero_rtt_for(&first.dcid, remote, room));
+        let held_bytes = datagrams.iter().map(|(_, data)| data.len()).sum();
         self.incoming.insert(Incoming {
             info: IncomingInfo {
                 remote,
@@ -555,7 +559,7 @@ impl Endpoint {
             initial_dcid: first.dcid,
             validated,
             client_scid: first.scid,
-            datagrams: vec![(ecn, data)],
+            datagrams,
             held_bytes,
         });
         tracing::debug!(%remote, ?validated, "incoming client");

@@ -117,6 +117,24 @@ pub struct EndpointStats {
     /// Bytes of packets held for keys not yet available, over all
     /// connections, now (at most `max_undecryptable_bytes`).
     pub undecryptable_bytes: usize,
+    /// 0-RTT datagrams held because they arrived before their client's
+    /// first Initial (RFC 9000 §5.2.2), since the endpoint was made.
+    pub early_zero_rtt_buffered: u64,
+    /// Of those, the ones handed on with their Initial to its incoming,
+    /// and so to its connection once accepted.
+    pub early_zero_rtt_delivered: u64,
+    /// 0-RTT datagrams dropped because no Initial came for them within a
+    /// second; also counted in `dropped_datagrams`.
+    pub early_zero_rtt_expired: u64,
+    /// 0-RTT datagrams arriving before their Initial that were dropped:
+    /// beyond `max_early_zero_rtt_bytes`, beyond a few for one connection
+    /// ID, or from another address than the Initial's; also counted in
+    /// `dropped_datagrams`.
+    pub early_zero_rtt_dropped: u64,
+    /// Bytes held now for 0-RTT datagrams waiting for their Initial,
+    /// counting a fixed overhead per datagram (at most
+    /// `max_early_zero_rtt_bytes`).
+    pub early_zero_rtt_bytes: usize,
 }
 
 impl Endpoint {
@@ -141,6 +159,11 @@ impl Endpoint {
             stateless_rate_limited: self.stateless_rate_limited,
             oversized_datagrams: self.oversized_datagrams,
             undecryptable_bytes: self.undecryptable_bytes,
+            early_zero_rtt_buffered: self.early.buffered,
+            early_zero_rtt_delivered: self.early.delivered,
+            early_zero_rtt_expired: self.early.expired,
+            early_zero_rtt_dropped: self.early.dropped,
+            early_zero_rtt_bytes: self.early.bytes,
         }
     }
 }
