@@ -213,6 +213,11 @@ pub struct ClientConfig {
     /// The TLS configuration; it must allow TLS 1.3, set ALPN protocols and
     /// have a provider with QUIC-capable AES-128-GCM for Initial packets.
     /// [`new`](Self::new) checks it; a connection checks it again.
+    ///
+    /// Its `resumption` is where session tickets are kept, by server name,
+    /// for the next connections (see
+    /// [`session_store`](Self::session_store)); 0-RTT also needs
+    /// `enable_early_data = true`.
     pub tls: Arc<rustls::ClientConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
@@ -236,6 +241,13 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// A client configuration with default transport settings and QUIC v1.
     ///
+    /// Session tickets are kept in `tls.resumption` (rustls's default is a
+    /// store in memory of 256 server names, shared by every connection
+    /// made with `tls` and its clones), so a later connection to the same
+    /// server resumes its session. A client offers 0-RTT only when `tls`
+    /// sets `enable_early_data = true` (rustls's default is `false`; the
+    /// ready-made configurations of the `tern` crate set it).
+    ///
     /// # Errors
     /// A [`TlsConfigError`] that names what keeps `tls` from running QUIC
     /// (no TLS 1.3, no ALPN, no AES-128-GCM for Initial packets, ...) and
@@ -256,6 +268,32 @@ impl ClientConfig {
     #[must_use]
     pub fn token_store(mut self, store: Option<Arc<dyn TokenStore>>) -> Self {
         self.token_store = store;
+        self
+    }
+
+    /// Keeps TLS session tickets in `store`, or none with `None` (every
+    /// handshake is then a full one, and 0-RTT is never attempted).
+    ///
+    /// A ticket lets a later connection to the same server name resume
+    /// the session (a shorter handshake, without the server's certificate)
+    /// and, when the server allows, send 0-RTT data. rustls's
+    /// [`ClientSessionMemoryCache`](rustls::client::ClientSessionMemoryCache)
+    /// is a bounded store in memory. Configurations made from one rustls
+    /// configuration that share a store share its tickets (rustls resumes
+    /// a ticket only under the certificate verifier that accepted the
+    /// server first). The TLS configuration is cloned, so other holders of
+    /// the original `Arc` are unaffected.
+    #[must_use]
+    pub fn session_store(
+        mut self,
+        store: Option<Arc<dyn rustls::client::ClientSessionStore>>,
+    ) -> Self {
+        let mut tls = (*self.tls).clone();
+        tls.resumption = match store {
+            Some(store) => rustls::client::Resumption::store(store),
+            None => rustls::client::Resumption::disabled(),
+        };
+        self.tls = Arc::new(tls);
         self
     }
 

@@ -291,3 +291,24 @@ fn a_replayed_first_flight_resumes_again_when_tickets_are_reusable() {
     let store = replay_resumption(65, AntiReplay::ReusableTickets);
     assert_eq!((store.found(), store.missed()), (2, 0));
 }
+
+#[test]
+fn a_client_without_a_session_store_never_resumes() {
+    let (client, server) = configs(Watched::new());
+    let client = client.session_store(None);
+    let mut pair = first_connection(66, &client, server);
+    let (_, client_info, server_info) = connect_again(&mut pair, &client);
+    assert!(!resumed(&client_info) && !resumed(&server_info));
+}
+
+#[test]
+fn configurations_sharing_a_session_store_resume_each_others_tickets() {
+    let (client, server) = configs(Watched::new());
+    let store = Arc::new(rustls::client::ClientSessionMemoryCache::new(8));
+    let first = client.clone().session_store(Some(store.clone()));
+    let second = client.session_store(Some(store));
+    assert!(!Arc::ptr_eq(&first.tls, &second.tls));
+    let mut pair = first_connection(67, &first, server);
+    let (_, client_info, server_info) = connect_again(&mut pair, &second);
+    assert!(resumed(&client_info) && resumed(&server_info));
+}
