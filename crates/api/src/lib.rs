@@ -133,8 +133,8 @@ pub use tern_proto as proto;
 pub use tern_proto::{
     AddressValidation, EarlyData, HandshakeInfo, VarInt,
     config::{
-        ClientConfig, EndpointConfig, MemoryTokenStore, PreferredAddresses, RetryPolicy,
-        ServerConfig, TokenStore, TransportConfig,
+        AntiReplay, ClientConfig, EndpointConfig, MemoryTokenStore, PreferredAddresses,
+        RetryPolicy, ServerConfig, TokenStore, TransportConfig,
     },
     connection::{
         ConnectionError, ConnectionStats, Event, ExportError, MigrateError, SendDatagramError,

@@ -15,6 +15,7 @@ mod migrate;
 mod qlog;
 mod rebind;
 mod refusals;
+mod resumption;
 mod scale;
 mod streams;
 mod support;
