@@ -45,6 +45,11 @@
 //! [`EndpointConfig::max_incoming`] and
 //! [`ServerConfig::max_connections`] until
 //! [`EndpointConfig::incoming_timeout`] refuses it.
+//!
+//! A server that accepts 0-RTT also holds, for a second, 0-RTT datagrams
+//! that overtook their client's first Initial (RFC 9000 §5.2.2), within
+//! [`EndpointConfig::max_early_zero_rtt_bytes`]; they join the incoming
+//! that Initial makes.
 
 mod connections;
 mod drained;

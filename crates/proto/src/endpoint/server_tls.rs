@@ -24,9 +24,9 @@ impl ServerTls {
     /// its own when it refuses 0-RTT (nothing is cached then), else the
     /// one derived last when `server` is the same `Arc`, or a new one.
     pub(super) fn for_server(&mut self, server: &Arc<ServerConfig>) -> Arc<rustls::ServerConfig> {
-        // RFC 9000 §7.4.1 binds only 0-RTT to the limits of the connection
-        // that issued the ticket: a resumption without early data runs
-        // under the new connection's transport parameters. So a server
+        // RFC 9000 §7.4.1: only 0-RTT is bound to the limits of the
+        // connection that issued the ticket; a resumption without early
+        // data runs under the new connection's transport parameters. So a server
         // that refuses 0-RTT keeps its rustls configuration as it is, and
         // its tickets resume across changes of its transport settings.
         if server.tls.max_early_data_size == 0 {

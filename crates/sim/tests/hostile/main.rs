@@ -6,4 +6,5 @@
 mod aead_limits;
 mod budgets;
 mod cids;
+mod early_zero_rtt;
 mod replay;
