@@ -1,15 +1,20 @@
 //! The ready-made configurations resume: the client endpoint's
 //! connections share one ticket store, and the server keeps sessions for
-//! resumption and 0-RTT.
+//! resumption and 0-RTT: `Connecting::into_0rtt` sends a request in
+//! 0-RTT, the server sees which streams came so, and both sides say the
+//! outcome.
 
-use tern::proto::EarlyData;
+use tern::{Endpoint, proto::EarlyData};
 
 use crate::{
     on_both_runtimes,
     support::{Rt, connected, pair, timeout},
 };
 
-on_both_runtimes!(a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed);
+on_both_runtimes!(
+    a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed,
+    a_second_connection_sends_its_request_in_0rtt,
+);
 
 async fn a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed(rt: Rt) {
     let pair = pair(&rt);
@@ -23,7 +28,69 @@ async fn a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed(rt: Rt) {
     let client = timeout(&rt, second.handshake_info()).await.unwrap();
     let server = timeout(&rt, served.handshake_info()).await.unwrap();
     assert!(client.resumed() && server.resumed());
-    // The ticket allowed 0-RTT: the server's rustls accepted early data,
-    // which it does only with max_early_data_size set and stateful tickets.
-    assert_eq!(server.early_data(), EarlyData::Accepted);
+    // TLS offered and accepted early data, but none was sent.
+    assert_eq!(client.early_data(), EarlyData::NotAttempted);
+    assert_eq!(server.early_data(), EarlyData::NotAttempted);
+}
+
+/// Serves `count` connections: each answers one stream with "ok:" and
+/// whether its request came in 0-RTT, as soon as it arrives (before the
+/// handshake completes when it came in 0-RTT).
+fn serve(rt: &Rt, server: &Endpoint, count: usize) {
+    let server = server.clone();
+    let _task = rt.spawn(async move {
+        for _ in 0..count {
+            let incoming = server.accept().await.expect("incoming");
+            let connecting = incoming.accept().expect("accept");
+            let conn = connecting
+                .into_0rtt()
+                .expect("a server can always answer early");
+            let (mut send, mut recv) = conn.accept_bi().await.expect("accept stream");
+            let zero_rtt = recv.is_0rtt();
+            let request = recv.read_to_end(100).await.expect("request");
+            let answer = format!("ok:{zero_rtt}:{}", String::from_utf8_lossy(&request));
+            send.write_all(answer.as_bytes()).await.expect("write");
+            send.finish().expect("finish");
+            let _ = conn.closed().await;
+        }
+    });
+}
+
+async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
+    let pair = pair(&rt);
+    serve(&rt, &pair.server, 2);
+    let addr = pair.server.local_addr().expect("server address");
+
+    // The first connection: a full handshake, which leaves a ticket.
+    let connecting = pair.client.connect(addr, "localhost").expect("connect");
+    let connecting = match connecting.into_0rtt() {
+        Ok(_) => panic!("no ticket yet, so no 0-RTT"),
+        Err(connecting) => connecting,
+    };
+    let first = timeout(&rt, connecting).await.expect("handshake");
+    let (mut send, mut recv) = first.open_bi().await.expect("open");
+    send.write_all(b"GET /first").await.expect("write");
+    send.finish().expect("finish");
+    let answer = timeout(&rt, recv.read_to_end(100)).await.expect("answer");
+    assert_eq!(answer, b"ok:false:GET /first");
+    assert!(!first.zero_rtt_accepted().await);
+    let info = first.handshake_info().await.expect("info");
+    assert!(!info.resumed());
+    first.close(tern::VarInt::from_u32(0), b"");
+
+    // The second: resumed, its request in 0-RTT.
+    let connecting = pair.client.connect(addr, "localhost").expect("connect");
+    let conn = connecting
+        .into_0rtt()
+        .unwrap_or_else(|_| panic!("the ticket allows 0-RTT"));
+    let (mut send, mut recv) = conn.open_bi().await.expect("open in 0-RTT");
+    send.write_all(b"GET /second").await.expect("write");
+    send.finish().expect("finish");
+    let answer = timeout(&rt, recv.read_to_end(100)).await.expect("answer");
+    assert_eq!(answer, b"ok:true:GET /second", "the server saw 0-RTT data");
+    assert!(timeout(&rt, conn.zero_rtt_accepted()).await);
+    let info = conn.handshake_info().await.expect("info");
+    assert!(info.resumed());
+    assert_eq!(info.early_data(), tern::EarlyData::Accepted);
+    assert!(conn.stats().zero_rtt_packets_sent > 0);
 }
