@@ -7,6 +7,7 @@
 //! again with `TERN_SIM_SEED=N` to replay exactly that run.
 
 mod accepted;
+mod early;
 mod limits;
 mod rejected;
 mod replay;
