@@ -2,12 +2,13 @@
 //! 0-RTT tests: the client's configuration keeps the tickets of the first
 //! connection, and the server's session cache the sessions they name.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
-use tern_proto::config::{ClientConfig, ServerConfig};
+use rustls::server::StoresServerSessions;
+use tern_proto::config::{ClientConfig, EndpointConfig, ServerConfig};
 
 use crate::{
-    certs,
+    LinkConfig, certs,
     pair::{CLIENT, Pair, SERVER},
     quic::SERVER_ADDR,
 };
@@ -21,9 +22,24 @@ use crate::{
 /// When the test certificates cannot be made (they always can).
 #[must_use]
 pub fn zero_rtt_configs() -> (ClientConfig, ServerConfig) {
+    zero_rtt_configs_with_store(None)
+}
+
+/// [`zero_rtt_configs`] with the server's sessions in `store` (rustls's
+/// in-memory cache with `None`).
+///
+/// # Panics
+/// As [`zero_rtt_configs`].
+#[must_use]
+pub fn zero_rtt_configs_with_store(
+    store: Option<Arc<dyn StoresServerSessions>>,
+) -> (ClientConfig, ServerConfig) {
     let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
     let mut server_tls = Arc::unwrap_or_clone(server_tls);
     server_tls.max_early_data_size = u32::MAX;
+    if let Some(store) = store {
+        server_tls.session_storage = store;
+    }
     let mut client_tls = Arc::unwrap_or_clone(client_tls);
     client_tls.enable_early_data = true;
     (
@@ -33,6 +49,32 @@ pub fn zero_rtt_configs() -> (ClientConfig, ServerConfig) {
 }
 
 impl Pair {
+    /// A pair over `link` whose first connection is established within
+    /// `limit`, then run a second more so that the client holds the
+    /// server's tickets (they follow the handshake in 1-RTT CRYPTO frames).
+    ///
+    /// # Panics
+    /// When the handshake does not complete within `limit`.
+    #[must_use]
+    pub fn with_tickets(
+        seed: u64,
+        link: LinkConfig,
+        client: &ClientConfig,
+        server: ServerConfig,
+        limit: Duration,
+    ) -> Self {
+        let mut pair = Self::with_configs(
+            seed,
+            link,
+            client.clone(),
+            server,
+            EndpointConfig::default(),
+        );
+        assert!(pair.connect(limit), "the first handshake completes");
+        let _ = pair.run_until(Duration::from_secs(1), |_| false);
+        pair
+    }
+
     /// Starts another connection from the client's endpoint with `config`
     /// (not yet run), and makes it the pair's connection: the earlier
     /// connections stay where they are, and the server's next accepted

@@ -15,12 +15,12 @@ use bytes::Bytes;
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 use tern_proto::{
     HandshakeInfo,
-    config::{AntiReplay, ClientConfig, EndpointConfig, ServerConfig, TransportConfig},
+    config::{AntiReplay, ClientConfig, ServerConfig, TransportConfig},
     connection::{Connection, Event},
     endpoint::ConnectionHandle,
 };
 use tern_sim::{
-    LinkConfig, TraceEvent, certs,
+    LinkConfig, TraceEvent,
     pair::{CLIENT, Pair, SERVER},
     quic::{CLIENT_ADDR, SERVER_ADDR},
 };
@@ -83,16 +83,7 @@ impl StoresServerSessions for Watched {
 /// A client and a server that accepts 0-RTT, its sessions in `store`, as
 /// the ready-made configurations of the `tern` crate have them.
 fn configs(store: Arc<Watched>) -> (ClientConfig, ServerConfig) {
-    let (client_tls, server_tls) = certs::test_configs(&[b"hq-interop"]);
-    let mut server_tls = Arc::unwrap_or_clone(server_tls);
-    server_tls.max_early_data_size = u32::MAX;
-    server_tls.session_storage = store;
-    let mut client_tls = Arc::unwrap_or_clone(client_tls);
-    client_tls.enable_early_data = true;
-    (
-        ClientConfig::new(Arc::new(client_tls)).expect("client config"),
-        ServerConfig::new(Arc::new(server_tls)).expect("server config"),
-    )
+    tern_sim::resume::zero_rtt_configs_with_store(Some(store))
 }
 
 fn link() -> LinkConfig {
@@ -102,16 +93,7 @@ fn link() -> LinkConfig {
 /// The pair's first connection, established, and its tickets at the
 /// client.
 fn first_connection(seed: u64, client: &ClientConfig, server: ServerConfig) -> Pair {
-    let mut pair = Pair::with_configs(
-        seed,
-        link(),
-        client.clone(),
-        server,
-        EndpointConfig::default(),
-    );
-    assert!(pair.connect(Duration::from_secs(5)));
-    // The tickets follow the handshake in 1-RTT CRYPTO frames.
-    let _ = pair.run_until(Duration::from_secs(1), |_| false);
+    let mut pair = Pair::with_tickets(seed, link(), client, server, Duration::from_secs(5));
     let first = pair
         .view()
         .client()

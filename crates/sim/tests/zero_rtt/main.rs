@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tern_proto::{
     Dir, StreamId,
-    config::{ClientConfig, EndpointConfig, ServerConfig},
+    config::{ClientConfig, ServerConfig},
     connection::Connection,
     streams::ReadError,
 };
@@ -35,19 +35,9 @@ pub(crate) fn link() -> LinkConfig {
 }
 
 /// A first connection between fresh endpoints, run until the client holds
-/// the server's tickets (sent in 1-RTT CRYPTO frames once the handshake
-/// completes), then closed.
+/// the server's tickets.
 pub(crate) fn first_connection(seed: u64, client: &ClientConfig, server: ServerConfig) -> Pair {
-    let mut pair = Pair::with_configs(
-        seed,
-        link(),
-        client.clone(),
-        server,
-        EndpointConfig::default(),
-    );
-    assert!(pair.connect(LIMIT), "the first handshake completes");
-    let _ = pair.run_until(DELAY * 10, |_| false);
-    pair
+    Pair::with_tickets(seed, link(), client, server, LIMIT)
 }
 
 /// Reads `id` to its end; `true` once the FIN was read.
