@@ -28,6 +28,7 @@ mod events;
 mod handshake;
 mod key_update;
 mod migration;
+mod open;
 mod path;
 #[cfg(feature = "qlog")]
 mod qlog;

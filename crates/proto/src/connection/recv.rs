@@ -9,11 +9,10 @@ use bytes::{Bytes, BytesMut};
 
 use super::{
     Closer, Connection, ConnectionError, MIN_INITIAL_SIZE, SentFrames, State, cids,
-    migration::Origin, spaces::index,
+    migration::Origin, open::Opening, spaces::index,
 };
 use crate::{
     ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, SpaceId, TransportError,
-    crypto::CryptoError,
     frame::Ack,
     packet::{DecodeOptions, PartialDecode},
 };
@@ -221,7 +220,7 @@ impl Connection {
     /// RFC 9001 §5.7: a server has 1-RTT keys as soon as it sends its
     /// Finished, but MUST NOT process 1-RTT packets before the handshake is
     /// complete (the client is not authenticated yet); it MAY keep them.
-    fn defers(&self, level: EncryptionLevel) -> bool {
+    pub(super) fn defers(&self, level: EncryptionLevel) -> bool {
         self.side.is_server() && level == EncryptionLevel::OneRtt && !self.handshake_complete
     }
 
@@ -240,7 +239,7 @@ impl Connection {
     /// the 1-RTT packets we cannot acknowledge yet can block for good (seen
     /// with quinn). Only the client's 1-RTT packets trigger it, so it
     /// cannot loop.
-    fn nudge_handshake(&mut self, now: Instant) {
+    pub(super) fn nudge_handshake(&mut self, now: Instant) {
         let pto = self.recovery.pto_duration(&self.path_state());
         if self
             .handshake_nudged_at
@@ -378,55 +377,6 @@ impl Connection {
             self.answer_probe();
         }
         self.maybe_release_handshake_buffers();
-    }
-
-    /// Removes a packet's protection with the keys of its level, or says
-    /// to keep it for keys not there yet.
-    fn open_packet(
-        &mut self,
-        now: Instant,
-        packet: &mut PartialDecode,
-        level: EncryptionLevel,
-    ) -> Opening {
-        let opened = if level == EncryptionLevel::ZeroRtt {
-            match self.zero_rtt_disposition() {
-                Some(true) => self.open_zero_rtt(packet),
-                // RFC 9001 §5.7: 0-RTT packets that arrive before the
-                // ClientHello was read may be kept until it is.
-                Some(false) => return Opening::Keep,
-                None => None,
-            }
-        } else {
-            let deferred = self.defers(level);
-            if deferred {
-                self.nudge_handshake(now);
-            }
-            let sp = &self.spaces[index(level.space())];
-            let Some(keys) = sp.keys.as_ref().filter(|_| !deferred) else {
-                // RFC 9001 §5.7: a packet that arrives before its keys (or,
-                // at a server, a 1-RTT packet before the handshake
-                // completed) may be kept, a bounded few, until it can be
-                // read; one for discarded keys never will be readable.
-                return if sp.discarded {
-                    Opening::Failed
-                } else {
-                    Opening::Keep
-                };
-            };
-            if level == EncryptionLevel::OneRtt {
-                self.open_one_rtt(now, packet)
-            } else {
-                match keys.remote.open_decoded(packet, sp.largest_received) {
-                    Ok(opened) => Some(opened),
-                    Err(CryptoError::AuthenticationFailed) => {
-                        self.on_authentication_failure(now);
-                        None
-                    }
-                    Err(_) => None,
-                }
-            }
-        };
-        opened.map_or(Opening::Failed, Opening::Opened)
     }
 
     /// A 1-RTT packet of nothing but PING (and padding) is most often a
@@ -791,14 +741,4 @@ fn carries_initial(data: &[u8], options: DecodeOptions) -> bool {
     crate::packet::CoalescedPackets::new(BytesMut::from(data), options)
         .map_while(Result::ok)
         .any(|packet| packet.packet_type() == crate::packet::PacketType::Initial)
-}
-
-/// What [`Connection::open_packet`] made of a packet.
-enum Opening {
-    /// Its protection is off.
-    Opened(crate::crypto::OpenedPacket),
-    /// Its keys are not there yet: keep it (RFC 9001 §5.7).
-    Keep,
-    /// It cannot be opened: drop it.
-    Failed,
 }
