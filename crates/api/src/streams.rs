@@ -314,7 +314,7 @@ impl Drop for SendStream {
             // Errors mean the stream or connection is over already.
             let _ = self.conn.inner.with(|c| c.finish_stream(self.id));
         }
-        self.conn.inner.forget_stream(self.id);
+        self.conn.inner.forget_writer(self.id);
     }
 }
 
@@ -328,7 +328,7 @@ impl Drop for RecvStream {
                 .inner
                 .with(|c| c.stop_stream(self.id, VarInt::from_u32(0)));
         }
-        self.conn.inner.forget_stream(self.id);
+        self.conn.inner.forget_reader(self.id);
     }
 }
 

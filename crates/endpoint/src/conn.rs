@@ -277,10 +277,19 @@ impl ConnectionRef {
         Subscription { conn, id }
     }
 
-    /// Forgets the waiters of a stream whose application handle is gone.
-    pub fn forget_stream(&self, id: StreamId) {
+    /// Forgets the tasks waiting to read stream `id`: its receiving
+    /// handle is gone. Those waiting to write it stay.
+    pub fn forget_reader(&self, id: StreamId) {
         if let Some(record) = self.shared.state().conns.get_mut(&self.handle) {
-            record.wakers.forget_stream(id);
+            record.wakers.forget_reader(id);
+        }
+    }
+
+    /// Forgets the tasks waiting to write stream `id`: its sending handle
+    /// is gone. Those waiting to read it stay.
+    pub fn forget_writer(&self, id: StreamId) {
+        if let Some(record) = self.shared.state().conns.get_mut(&self.handle) {
+            record.wakers.forget_writer(id);
         }
     }
 }

@@ -137,9 +137,16 @@ impl ConnWakers {
         }
     }
 
-    /// Forgets the waiters of a stream whose handle is gone.
-    pub(crate) fn forget_stream(&mut self, id: StreamId) {
+    /// Forgets the readers of a stream whose receiving handle is gone; a
+    /// task waiting to write on its sending half stays.
+    pub(crate) fn forget_reader(&mut self, id: StreamId) {
         self.read.remove(&id);
+    }
+
+    /// Forgets the writers of a stream whose sending handle is gone; a
+    /// task waiting to read its receiving half stays (a request sent and
+    /// finished, its `SendStream` dropped while its answer is awaited).
+    pub(crate) fn forget_writer(&mut self, id: StreamId) {
         self.write.remove(&id);
     }
 

@@ -66,11 +66,29 @@ fn a_waiter_registered_twice_is_woken_once_and_a_forgotten_stream_leaves_nothing
     wakers.register(Wait::Write(stream(1)), &waker);
     wakers.register(Wait::Write(stream(1)), &waker);
     wakers.register(Wait::Read(stream(2)), &waker);
-    wakers.forget_stream(stream(2));
+    wakers.forget_reader(stream(2));
     assert_eq!(wakers.waiting_streams(), 1);
     wakers.on_event(&Event::Stream(StreamEvent::Writable { id: stream(1) }));
     assert_eq!(wakes(&count), 1);
     assert_eq!(wakers.waiting_streams(), 0);
+}
+
+// A request written and finished, its SendStream dropped, while another
+// task waits for the answer on the RecvStream: the reader is still woken.
+#[test]
+fn forgetting_one_half_keeps_the_other_halfs_waiter() {
+    let mut wakers = ConnWakers::default();
+    let (reader, reader_waker) = counted();
+    let (writer, writer_waker) = counted();
+    wakers.register(Wait::Read(stream(3)), &reader_waker);
+    wakers.register(Wait::Write(stream(3)), &writer_waker);
+    wakers.forget_writer(stream(3));
+    wakers.on_event(&Event::Stream(StreamEvent::Readable { id: stream(3) }));
+    assert_eq!(wakes(&reader), 1, "the reader is woken");
+    wakers.register(Wait::Write(stream(4)), &writer_waker);
+    wakers.forget_reader(stream(4));
+    wakers.on_event(&Event::Stream(StreamEvent::Writable { id: stream(4) }));
+    assert_eq!(wakes(&writer), 1, "the writer is woken");
 }
 
 #[test]
