@@ -33,14 +33,23 @@ async fn a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed(rt: Rt) {
     assert_eq!(server.early_data(), EarlyData::NotAttempted);
 }
 
-/// Serves `count` connections: each answers one stream with "ok:" and
-/// whether its request came in 0-RTT, as soon as it arrives (before the
-/// handshake completes when it came in 0-RTT).
-fn serve(rt: &Rt, server: &Endpoint, count: usize) {
+/// Serves two connections: each answers one stream with "ok:", whether
+/// its request came in 0-RTT, and the request, as soon as it arrives
+/// (before the handshake completes when it came in 0-RTT). The second
+/// client is accepted only once `written` fires, so that its request is
+/// sure to leave in 0-RTT however fast loopback completes a handshake (the
+/// endpoint holds a client's datagrams until it is accepted).
+fn serve(rt: &Rt, server: &Endpoint, written: futures::channel::oneshot::Receiver<()>) {
     let server = server.clone();
     let _task = rt.spawn(async move {
-        for _ in 0..count {
+        let mut written = Some(written);
+        for n in 0..2 {
             let incoming = server.accept().await.expect("incoming");
+            if n == 1
+                && let Some(written) = written.take()
+            {
+                written.await.expect("the client wrote its request");
+            }
             let connecting = incoming.accept().expect("accept");
             let conn = connecting
                 .into_0rtt()
@@ -58,7 +67,8 @@ fn serve(rt: &Rt, server: &Endpoint, count: usize) {
 
 async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
     let pair = pair(&rt);
-    serve(&rt, &pair.server, 2);
+    let (written, gate) = futures::channel::oneshot::channel();
+    serve(&rt, &pair.server, gate);
     let addr = pair.server.local_addr().expect("server address");
 
     // The first connection: a full handshake, which leaves a ticket.
@@ -76,6 +86,8 @@ async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
     assert!(!first.zero_rtt_accepted().await);
     let info = first.handshake_info().await.expect("info");
     assert!(!info.resumed());
+    // The tickets follow the handshake in 1-RTT.
+    rt.sleep(std::time::Duration::from_millis(200)).await;
     first.close(tern::VarInt::from_u32(0), b"");
 
     // The second: resumed, its request in 0-RTT.
@@ -86,6 +98,7 @@ async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
     let (mut send, mut recv) = conn.open_bi().await.expect("open in 0-RTT");
     send.write_all(b"GET /second").await.expect("write");
     send.finish().expect("finish");
+    written.send(()).expect("the server waits");
     let answer = timeout(&rt, recv.read_to_end(100)).await.expect("answer");
     assert_eq!(answer, b"ok:true:GET /second", "the server saw 0-RTT data");
     assert!(timeout(&rt, conn.zero_rtt_accepted()).await);

@@ -216,17 +216,26 @@ impl Connection {
         }
         let remembered = zero_rtt.and_then(|z| z.remembered);
         let peer = self.peer_params.clone();
-        match (tls_outcome, remembered, peer) {
+        let outcome = match (tls_outcome, remembered, peer) {
             (EarlyData::Accepted, Some(old), Some(new)) => {
                 check_limits_kept(&old, &new)?;
-                Ok(EarlyData::Accepted)
+                EarlyData::Accepted
             }
-            (EarlyData::Accepted, ..) => Ok(EarlyData::Accepted),
+            (EarlyData::Accepted, ..) => EarlyData::Accepted,
             (_, _, new) => {
+                // Streams opened under the remembered limits are held to
+                // the new ones, whether or not their data went out yet.
                 self.on_zero_rtt_rejected(new.as_deref())?;
-                Ok(EarlyData::Rejected)
+                EarlyData::Rejected
             }
-        }
+        };
+        // 0-RTT was enabled, but the handshake completed before anything
+        // went out in it: nothing was accepted or rejected.
+        Ok(if self.zero_rtt_state.sent {
+            outcome
+        } else {
+            EarlyData::NotAttempted
+        })
     }
 
     /// RFC 9001 §4.6.2: the server rejected early data. Its 0-RTT packets

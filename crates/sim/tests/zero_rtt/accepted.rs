@@ -62,3 +62,30 @@ fn an_accepted_0rtt_request_is_answered_a_round_trip_sooner() {
         );
     });
 }
+
+// 0-RTT enabled, but the first write comes after the handshake completed:
+// nothing went in 0-RTT, so neither side reports an outcome for it.
+#[test]
+fn zero_rtt_enabled_but_unused_reports_not_attempted() {
+    let (client, server_config) = configs();
+    let mut pair = first_connection(7, &client, server_config);
+    pair.reconnect(&client);
+    let mut view = pair.view();
+    assert!(view.client_mut().expect("client").enable_zero_rtt());
+    let outcome = pair.run_until(crate::LIMIT, |view| {
+        view.client().is_some_and(|c| c.is_handshake_confirmed())
+            && view.server().is_some_and(|s| !s.is_handshaking())
+    });
+    assert!(outcome.is_satisfied(), "{outcome:?}");
+    let view = pair.view();
+    for side in [Side::Client, Side::Server] {
+        let conn = view.connection(side).expect("connection");
+        let info = conn.handshake_info().expect("info");
+        assert!(info.resumed(), "{side:?}");
+        assert_eq!(info.early_data(), EarlyData::NotAttempted, "{side:?}");
+    }
+    assert_eq!(
+        view.client().expect("client").stats().zero_rtt_packets_sent,
+        0
+    );
+}
