@@ -1,7 +1,9 @@
 //! The client role: fetch every URL of REQUESTS. By default all of them go
 //! over one connection, each on its own stream, in parallel; under the
 //! `multiconnect` test case each URL gets a connection of its own, one
-//! after the other.
+//! after the other; under `resumption` the first URL goes over a first
+//! connection and the others over a second one, which resumes the first's
+//! TLS session with a ticket the server sent on the first.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
@@ -10,7 +12,7 @@ use std::{
 
 use tern::{ClientConfig, Connection, Endpoint, VarInt, tls};
 
-use crate::{ALPN, Options};
+use crate::{ALPN, Connections, Options};
 
 pub(crate) async fn run(
     requests: &str,
@@ -43,18 +45,33 @@ pub(crate) async fn run(
         tls::dangerous_insecure_client_config_with(options.provider(), &[ALPN])
             .map_err(|e| e.to_string())?,
     )?;
-    if options.multiconnect {
-        for url in urls {
+    match options.connections {
+        Connections::PerRequest => {
+            for url in urls {
+                let conn = connect(&endpoint, &tls, addr, host).await?;
+                fetch_all(&conn, &[url], &downloads).await?;
+                // The closed connection drains in the background while the
+                // next handshake starts; `wait_idle` below waits for them
+                // all.
+                conn.close(VarInt::from_u32(0), b"");
+            }
+        }
+        Connections::One => {
             let conn = connect(&endpoint, &tls, addr, host).await?;
-            fetch_all(&conn, &[url], &downloads).await?;
-            // The closed connection drains in the background while the
-            // next handshake starts; `wait_idle` below waits for them all.
+            fetch_all(&conn, &urls, &downloads).await?;
             conn.close(VarInt::from_u32(0), b"");
         }
-    } else {
-        let conn = connect(&endpoint, &tls, addr, host).await?;
-        fetch_all(&conn, &urls, &downloads).await?;
-        conn.close(VarInt::from_u32(0), b"");
+        Connections::Resumed => {
+            // The client configuration keeps the tickets the first
+            // connection receives (RFC 8446 §4.6.1), and the second, made
+            // with the same configuration, offers one (RFC 8446 §2.2).
+            let conn = connect(&endpoint, &tls, addr, host).await?;
+            fetch_all(&conn, &urls[..1], &downloads).await?;
+            conn.close(VarInt::from_u32(0), b"");
+            let conn = connect(&endpoint, &tls, addr, host).await?;
+            fetch_all(&conn, &urls[1..], &downloads).await?;
+            conn.close(VarInt::from_u32(0), b"");
+        }
     }
     endpoint.wait_idle().await;
     Ok(())
@@ -71,23 +88,34 @@ async fn connect(
         .map_err(|e| e.to_string())?
         .await
         .map_err(|e| format!("handshake with {addr} failed: {e}"))?;
-    // The handshake snapshot, for the log: what was negotiated.
+    log_handshake(&conn, addr).await;
+    Ok(conn)
+}
+
+/// Logs the handshake snapshot: what was negotiated, and whether the
+/// session was resumed.
+async fn log_handshake(conn: &Connection, addr: SocketAddr) {
     if let Ok(info) = conn.handshake_info().await {
         eprintln!(
-            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}{}",
+            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}{}{}",
             info.quic_version(),
             info.cipher_suite()
                 .map_or("unknown suite", |suite| suite.name),
-            info.key_exchange_group().unwrap_or("unknown group"),
+            // A resumed session may skip the key exchange (psk_ke).
+            info.key_exchange_group().unwrap_or("no key exchange group"),
             info.handshake_duration(),
             if info.retry_used() {
                 ", after a Retry"
             } else {
                 ""
             },
+            if info.resumed() {
+                ", resumed a TLS session"
+            } else {
+                ""
+            },
         );
     }
-    Ok(conn)
 }
 
 /// Fetches `urls` over `conn`, each on its own stream, all at once; the

@@ -57,6 +57,7 @@ const SUPPORTED: &[&str] = &[
     "retry",
     "rebind-port",
     "rebind-addr",
+    "resumption",
 ];
 
 /// Whether this endpoint does `case` in `role`: a `connectionmigration`
@@ -72,6 +73,31 @@ fn supported(case: &str, role: &str) -> bool {
 const ONE_CONNECTION_PER_REQUEST: &[&str] =
     &["multiconnect", "handshakeloss", "handshakecorruption"];
 
+/// How the client spreads its requests over connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Connections {
+    /// Every request over one connection (most cases).
+    One,
+    /// One connection per request, one after the other (`multiconnect`).
+    PerRequest,
+    /// The first request over a first connection, which is closed; the
+    /// others over a second connection that resumes the first's TLS
+    /// session with a ticket it received (`resumption`).
+    Resumed,
+}
+
+impl Connections {
+    fn for_case(case: &str) -> Self {
+        if ONE_CONNECTION_PER_REQUEST.contains(&case) {
+            Self::PerRequest
+        } else if case == "resumption" {
+            Self::Resumed
+        } else {
+            Self::One
+        }
+    }
+}
+
 /// The ALPN of HTTP/0.9 over QUIC in the interop runner.
 pub(crate) const ALPN: &[u8] = b"hq-interop";
 
@@ -84,8 +110,8 @@ const IMPAIRED_HANDSHAKES: [&str; 3] = ["multiconnect", "handshakeloss", "handsh
 pub(crate) struct Options {
     /// Offer and accept only ChaCha20-Poly1305 (`chacha20`).
     pub(crate) chacha: bool,
-    /// One connection per request, one after the other (`multiconnect`).
-    pub(crate) multiconnect: bool,
+    /// How the client's requests use connections.
+    pub(crate) connections: Connections,
     /// The server makes every new client prove its address with a Retry
     /// (`retry`).
     pub(crate) retry: bool,
@@ -117,7 +143,7 @@ impl Options {
         }
         Ok(Self {
             chacha: case == "chacha20",
-            multiconnect: ONE_CONNECTION_PER_REQUEST.contains(&case),
+            connections: Connections::for_case(case),
             retry: case == "retry",
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
             preferred_address: preferred_address(case)?,

@@ -39,6 +39,7 @@ pub(crate) async fn run(
 }
 
 async fn serve(conn: Connection, www: PathBuf) {
+    tokio::spawn(log_handshake(conn.clone()));
     while let Ok((mut send, mut recv)) = conn.accept_bi().await {
         let www = www.clone();
         tokio::spawn(async move {
@@ -81,5 +82,25 @@ async fn serve(conn: Connection, www: PathBuf) {
             }
             let _ = send.finish();
         });
+    }
+}
+
+/// Logs, once the handshake completed, whether the client resumed a TLS
+/// session, for the run's log.
+async fn log_handshake(conn: Connection) {
+    let remote = conn
+        .remote_address()
+        .map_or_else(|| "?".to_owned(), |addr| addr.to_string());
+    if let Ok(info) = conn.handshake_info().await {
+        eprintln!(
+            "handshake with {remote}: {}{}",
+            info.cipher_suite()
+                .map_or("unknown suite", |suite| suite.name),
+            if info.resumed() {
+                ", resumed a TLS session"
+            } else {
+                ""
+            },
+        );
     }
 }

@@ -229,6 +229,32 @@ fn retry_sends_a_retry_that_the_client_follows() {
     assert!(!run.stderr.contains("Retry"), "{}", run.stderr);
 }
 
+// RFC 8446 §2.2 (test): under `resumption` the first file comes over a
+// first connection, and the others over a second connection that resumes
+// the first's TLS session with its ticket.
+#[test]
+fn resumption_fetches_the_rest_over_a_second_connection_that_resumes() {
+    let files = [("a", 5 * 1024), ("b", 10 * 1024), ("c", 100)];
+    let setup = setup("resumption", "resumption", &files);
+    let run = client_with(&setup, "resumption", &["a", "b", "c"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let handshakes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("handshake with"))
+        .collect();
+    assert_eq!(handshakes.len(), 2, "{}", run.stderr);
+    assert!(!handshakes[0].contains("resumed"), "{}", run.stderr);
+    assert!(
+        handshakes[1].contains("resumed a TLS session"),
+        "{}",
+        run.stderr
+    );
+    for (name, _) in files {
+        assert_same(&setup.dir, name);
+    }
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];
@@ -273,7 +299,7 @@ fn a_missing_file_fails_the_client() {
 fn an_unsupported_case_exits_127() {
     let status = Command::new(BIN)
         .env("ROLE", "client")
-        .env("TESTCASE", "zerortt")
+        .env("TESTCASE", "versionnegotiation")
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(127));
