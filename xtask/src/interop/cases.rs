@@ -54,6 +54,21 @@ pub(crate) enum Check {
     /// used a Destination Connection ID other than the path before's
     /// (RFC 9000 §9.5; `connectionmigration`).
     NewConnectionIdPerPath,
+    /// Decoded, from the client's side: the last connection resumed a TLS
+    /// session (RFC 8446 §2.2): the server's Handshake packets of the first
+    /// connection carried a Certificate and those of the last none, and
+    /// the last connection's ServerHello carried a `pre_shared_key`
+    /// extension. The runner's `resumption` check, part of `zerortt`.
+    Resumed,
+    /// Decoded, from the client's side: the client sent 0-RTT packets
+    /// carrying STREAM frames (its requests, RFC 9001 §4.6.1) on the last
+    /// connection, and the server's EncryptedExtensions accepted them with
+    /// an `early_data` extension (RFC 8446 §4.2.10).
+    ZeroRttAccepted,
+    /// Decoded, from the client's side: its 1-RTT packets carried at most
+    /// this many bytes of payload, the runner's bound in `zerortt` (half of
+    /// what the request names add up to): the requests went in 0-RTT.
+    ClientOneRttAtMost(u64),
 }
 
 /// One test case.
@@ -73,6 +88,8 @@ pub(crate) struct Case {
     pub(crate) handshakes: usize,
     /// Length of the server's certificate chain.
     pub(crate) chain_length: usize,
+    /// Length of each file's name, in random lowercase letters.
+    pub(crate) name_length: usize,
     /// Run over ::1 instead of 127.0.0.1.
     pub ipv6: bool,
     /// The proxy gets a second address ([`crate::proxy::SecondRoute`]) that
@@ -191,6 +208,13 @@ fn drop_retransmissions(seed: u64) -> ProxyConfig {
 
 const MINUTE: Duration = Duration::from_secs(60);
 
+/// The runner's `zerortt` files: how many, and the length of their names.
+const ZERO_RTT_FILES: usize = 40;
+const ZERO_RTT_NAME: usize = 250;
+/// The runner's bound on the client's 1-RTT payload in `zerortt`: half of
+/// what the request names add up to.
+const ZERO_RTT_ONE_RTT_LIMIT: u64 = (ZERO_RTT_FILES * ZERO_RTT_NAME / 2) as u64;
+
 const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
     Case {
         name,
@@ -200,6 +224,7 @@ const fn case(name: &'static str, endpoint_case: &'static str) -> Case {
         files: &[],
         handshakes: 1,
         chain_length: 1,
+        name_length: 10,
         ipv6: false,
         preferred_address: false,
         timeout: MINUTE,
@@ -242,13 +267,9 @@ pub(crate) fn all() -> Vec<Case> {
             checks: &[Check::ChaCha20Negotiated],
             ..case("chacha20", "chacha20")
         },
-        Case {
-            description: "the server sends a Retry; the client's next Initial carries its token; \
-                          one 10 KiB file",
-            files: &[(1, 10 * KB)],
-            checks: &[Check::RetryFollowed],
-            ..case("retry", "retry")
-        },
+    ];
+    cases.extend(retry_and_resumption());
+    cases.extend([
         Case {
             description: "a 10 MiB file while the link is cut for 2 s every 7 s",
             files: &[(1, 10 * MB)],
@@ -304,9 +325,45 @@ pub(crate) fn all() -> Vec<Case> {
             checks: &[Check::EcnMarked],
             ..case("ecn", "ecn")
         },
-    ];
+    ]);
     cases.extend(migration_and_goodput());
     cases
+}
+
+/// The runner's cases of address validation and resumption, in its order.
+fn retry_and_resumption() -> [Case; 3] {
+    [
+        Case {
+            description: "the server sends a Retry; the client's next Initial carries its token; \
+                          one 10 KiB file",
+            files: &[(1, 10 * KB)],
+            checks: &[Check::RetryFollowed],
+            ..case("retry", "retry")
+        },
+        Case {
+            description: "a 5 KiB file over a first connection, then a 10 KiB file over a \
+                          second that resumes its TLS session: no Certificate in the second \
+                          handshake, a pre_shared_key in its ServerHello",
+            files: &[(1, 5 * KB), (1, 10 * KB)],
+            handshakes: 2,
+            checks: &[Check::Resumed],
+            ..case("resumption", "resumption")
+        },
+        Case {
+            description: "40 files of 32 bytes with 250-letter names, the first over a first \
+                          connection, the others requested in 0-RTT on a second that resumes; \
+                          the server accepts the early data",
+            files: &[(ZERO_RTT_FILES, 32)],
+            name_length: ZERO_RTT_NAME,
+            handshakes: 2,
+            checks: &[
+                Check::Resumed,
+                Check::ZeroRttAccepted,
+                Check::ClientOneRttAtMost(ZERO_RTT_ONE_RTT_LIMIT),
+            ],
+            ..case("zerortt", "zerortt")
+        },
+    ]
 }
 
 /// The runner's migration cases, in its order, and its goodput

@@ -1,9 +1,11 @@
 //! The pass conditions of a run, as far as the proxy can see them and, when
 //! tshark is installed and an endpoint wrote a key log, as the decrypted
 //! captures show them. The migration cases' conditions, which only the
-//! decrypted captures show, are in [`migration`].
+//! decrypted captures show, are in [`migration`]; those of resumption and
+//! 0-RTT in [`resumption`].
 
 mod migration;
+mod resumption;
 
 use std::{
     collections::BTreeSet,
@@ -183,7 +185,10 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
         Check::StreamLimitAtMost(_)
         | Check::PathsValidated
         | Check::ClientAddressChanged
-        | Check::NewConnectionIdPerPath => {}
+        | Check::NewConnectionIdPerPath
+        | Check::Resumed
+        | Check::ZeroRttAccepted
+        | Check::ClientOneRttAtMost(_) => {}
         Check::EcnMarked => {
             for (side, stats) in [("client", &report.to_server), ("server", &report.to_client)] {
                 let ect = stats.ecn[ECT0] + stats.ecn[ECT1];
@@ -255,6 +260,9 @@ fn is_decoded(check: Check) -> bool {
             | Check::PathsValidated
             | Check::ClientAddressChanged
             | Check::NewConnectionIdPerPath
+            | Check::Resumed
+            | Check::ZeroRttAccepted
+            | Check::ClientOneRttAtMost(_)
     )
 }
 
@@ -264,15 +272,20 @@ fn is_decoded(check: Check) -> bool {
 pub(crate) fn needs_decoding(check: Check) -> bool {
     matches!(
         check,
-        Check::PathsValidated | Check::ClientAddressChanged | Check::NewConnectionIdPerPath
+        Check::PathsValidated
+            | Check::ClientAddressChanged
+            | Check::NewConnectionIdPerPath
+            | Check::Resumed
+            | Check::ZeroRttAccepted
+            | Check::ClientOneRttAtMost(_)
     )
 }
 
 /// The conditions the runner reads from the decrypted captures, for the
 /// checks of `case` that have one. They run when tshark is installed and an
 /// endpoint wrote a key log (the client's, else the server's, as the
-/// runner prefers). Otherwise the migration checks fail, and the others
-/// are skipped; the run's `logs/decoded-checks.txt` says which and why.
+/// runner prefers). Otherwise the migration, resumption and 0-RTT checks
+/// fail, and the others are skipped; the run's `logs/decoded-checks.txt` says which and why.
 fn decoded_checks(case: &Case, dir: &RunDir, sides: &Sides) -> Result<(), String> {
     let checks: Vec<Check> = case
         .checks
@@ -383,6 +396,9 @@ fn run_decoded(
                 | Check::EcnMarked
                 | Check::PathsValidated
                 | Check::NewConnectionIdPerPath
+                | Check::Resumed
+                | Check::ZeroRttAccepted
+                | Check::ClientOneRttAtMost(_)
         )
     });
     let needs_server = checks.iter().any(|c| {
@@ -406,6 +422,8 @@ fn run_decoded(
     };
     let from_server = |d: &Datagram| sides.sent_by_server(d);
     let from_client = |d: &Datagram| sides.sent_by_client(d);
+    // In `client.pcap`: the server's datagrams, as the proxy passed them on.
+    let from_proxy = |d: &Datagram| !sides.sent_by_client(d);
     for check in checks {
         let found = match *check {
             Check::StreamLimitAtMost(limit) => stream_limit(&client, proxy_port, limit)?,
@@ -417,6 +435,13 @@ fn run_decoded(
             Check::ClientAddressChanged => migration::client_addresses(&server, &from_server)?,
             Check::NewConnectionIdPerPath => {
                 migration::new_connection_id_per_path(&client, &from_client)?
+            }
+            Check::Resumed => resumption::resumed(&client, &from_proxy)?,
+            Check::ZeroRttAccepted => {
+                resumption::zero_rtt_accepted(&client, &from_client, &from_proxy)?
+            }
+            Check::ClientOneRttAtMost(limit) => {
+                resumption::client_one_rtt_at_most(&client, &from_client, limit)?
             }
             _ => continue,
         };
@@ -591,15 +616,19 @@ mod tests {
         assert!(handshake_crypto(&server).is_ok());
     }
 
-    /// A migration case that cannot be decoded would pass on intact files
-    /// alone: it fails. The other decoded checks are skipped.
+    /// A migration, resumption or 0-RTT case that cannot be decoded would
+    /// pass on intact files alone: it fails. The other decoded checks are
+    /// skipped.
     #[test]
-    fn only_the_migration_checks_fail_without_decrypted_captures() {
+    fn checks_that_are_a_cases_whole_proof_fail_without_decrypted_captures() {
         let why = tshark::MISSING;
         for check in [
             Check::PathsValidated,
             Check::ClientAddressChanged,
             Check::NewConnectionIdPerPath,
+            Check::Resumed,
+            Check::ZeroRttAccepted,
+            Check::ClientOneRttAtMost(5000),
         ] {
             let error = undecodable(&[Check::EcnMarked, check], why).unwrap_err();
             assert!(error.contains("tshark is not installed"), "{error}");
@@ -622,6 +651,30 @@ mod tests {
         assert!(checks("rebind-addr").contains(&Check::PathsValidated));
         assert!(checks("connectionmigration").contains(&Check::NewConnectionIdPerPath));
         assert!(checks("connectionmigration").contains(&Check::PathsValidated));
+    }
+
+    /// The resumption cases carry the runner's files and checks: two
+    /// handshakes, the second resumed, and for `zerortt` 40 requests with
+    /// 250-letter names in 0-RTT, the client's 1-RTT payload at most half
+    /// of that.
+    #[test]
+    fn the_resumption_cases_read_the_decrypted_captures() {
+        let all = crate::interop::cases::all();
+        let case = |name: &str| all.iter().find(|c| c.name == name).unwrap().clone();
+        let resumption = case("resumption");
+        assert_eq!(resumption.handshakes, 2);
+        assert_eq!(resumption.checks, [Check::Resumed]);
+        let zerortt = case("zerortt");
+        assert_eq!(zerortt.handshakes, 2);
+        assert_eq!((zerortt.files, zerortt.name_length), (&[(40, 32)][..], 250));
+        assert_eq!(
+            zerortt.checks,
+            [
+                Check::Resumed,
+                Check::ZeroRttAccepted,
+                Check::ClientOneRttAtMost(5000)
+            ]
+        );
     }
 
     fn retried(with_token: u64, to_scid: u64) -> RetryReport {

@@ -91,13 +91,13 @@ impl RunDir {
     }
 }
 
-/// Random names of ten lowercase letters and random contents, as the
-/// runner makes them.
+/// Random names of lowercase letters ([`Case::name_length`]) and random
+/// contents, as the runner makes them.
 fn make_files(rng: &mut StdRng, www: &Path, case: &Case) -> Result<Vec<String>, String> {
     let mut names = Vec::new();
     for &(count, size) in case.files {
         for _ in 0..count {
-            let name: String = (0..10)
+            let name: String = (0..case.name_length)
                 .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
                 .collect();
             let mut data = vec![0; size];

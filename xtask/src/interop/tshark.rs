@@ -22,6 +22,10 @@ use serde_json::Value;
 /// QUIC version 1's long packet type of a Handshake packet (RFC 9000
 /// §17.2).
 pub(crate) const HANDSHAKE: u8 = 2;
+/// QUIC version 1's long packet types of an Initial and of a 0-RTT packet
+/// (RFC 9000 §17.2).
+pub(crate) const INITIAL: u8 = 0;
+pub(crate) const ZERO_RTT: u8 = 1;
 
 /// One QUIC packet as tshark decoded it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +54,21 @@ pub(crate) struct Packet {
     /// tshark had no keys for the packet, or they did not open it
     /// (`quic.decryption_failed`): its frames are unknown.
     pub(crate) decryption_failed: bool,
+    /// The Source Connection ID of a long header, in lowercase hex
+    /// (`quic.scid`).
+    pub(crate) scid: Option<String>,
+    /// The TLS handshake messages whose CRYPTO data ends in the packet, by
+    /// type (`tls.handshake.type`).
+    pub(crate) handshake_types: Vec<u8>,
+    /// The extensions of those messages, by type
+    /// (`tls.handshake.extension.type`).
+    pub(crate) extension_types: Vec<u16>,
+    /// How many STREAM frames the packet carried (`quic.frame_type` 0x08 to
+    /// 0x0f).
+    pub(crate) stream_frames: usize,
+    /// The bytes after a short header (`quic.protected_payload`), as the
+    /// runner counts a 1-RTT packet's payload; `None` for a long header.
+    pub(crate) short_payload_len: Option<usize>,
 }
 
 /// One UDP datagram and the QUIC packets tshark found in it.
@@ -209,6 +228,50 @@ fn packet(quic: &Value) -> Packet {
         path_responses: hex("quic_quic_path_response_data"),
         // An expert-info field: `ek` may nest it below the packet.
         decryption_failed: find(quic, "quic_quic_decryption_failed").is_some(),
+        scid: hex("quic_quic_scid").into_iter().next(),
+        // TLS messages nest in the packet's object.
+        handshake_types: find_all(quic, "tls_tls_handshake_type")
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect(),
+        extension_types: find_all(quic, "tls_tls_handshake_extension_type")
+            .iter()
+            .filter_map(|t| t.parse().ok())
+            .collect(),
+        stream_frames: numbers("quic_quic_frame_type")
+            .iter()
+            .filter(|t| (0x08..=0x0f).contains(*t))
+            .count(),
+        short_payload_len: first(quic.get("quic_quic_protected_payload"))
+            .filter(|_| quic.get("quic_quic_long_packet_type").is_none())
+            .map(|payload| bytes(payload).len() / 2),
+    }
+}
+
+/// Every value of `key` anywhere below `value`, in order.
+fn find_all<'a>(value: &'a Value, key: &str) -> Vec<&'a str> {
+    let mut found = Vec::new();
+    collect(value, key, &mut found);
+    found
+}
+
+fn collect<'a>(value: &'a Value, key: &str, found: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (name, inner) in map {
+                if name == key {
+                    found.extend(strings(Some(inner)));
+                } else {
+                    collect(inner, key, found);
+                }
+            }
+        }
+        Value::Array(list) => {
+            for inner in list {
+                collect(inner, key, found);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -282,12 +345,14 @@ mod tests {
                         long_type: Some(0),
                         ack_ecn: true,
                         crypto_ends: vec![90],
+                        handshake_types: vec![2],
                         ..Packet::default()
                     },
                     Packet {
                         long_type: Some(HANDSHAKE),
                         crypto_ends: vec![1008],
                         initial_max_streams_bidi: Some(100),
+                        handshake_types: vec![8, 11],
                         ..Packet::default()
                     },
                 ],
@@ -337,6 +402,32 @@ mod tests {
         let response = &datagrams[1].packets[0];
         assert_eq!(response.path_responses, ["0102030405060708"]);
         assert!(response.decryption_failed);
+    }
+
+    /// A resumed server flight, as tshark 4.0 writes it (trimmed): the
+    /// ServerHello, reassembled from two Initial packets, with its
+    /// extensions, and EncryptedExtensions and Finished in a Handshake
+    /// packet; then the client's 0-RTT packet with a request, coalesced
+    /// after its Initial, and a 1-RTT packet.
+    #[test]
+    fn handshake_messages_extensions_scids_streams_and_payloads_are_read() {
+        let text = r#"{"timestamp":"1","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"4433","udp_udp_dstport":"50000"},"quic":[{"quic_quic_long_packet_type":"0","quic_quic_scid":"48:c9:dc:76:9c:18:da:f9","quic_quic_frame_type":"6","tls":{"tls_tls_handshake":[null,null],"tls_tls_handshake_fragment":["26","28"],"tls_tls_handshake_type":"2","tls_tls_handshake_extension_type":["51","41","43"]}},{"quic_quic_long_packet_type":"2","quic_quic_scid":"48:c9:dc:76:9c:18:da:f9","quic_quic_frame_type":["6","0"],"tls":{"tls_tls_handshake_type":["8","20"],"tls_tls_handshake_extension_type":["16","57","42"]}}]}}
+{"timestamp":"2","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"50000","udp_udp_dstport":"4433"},"quic":[{"quic_quic_long_packet_type":"0","quic_quic_scid":"f5:2e","quic_quic_frame_type":["6","0"]},{"quic_quic_long_packet_type":"1","quic_quic_scid":"f5:2e","quic_quic_payload":"00:01","quic_quic_frame_type":["11","11","0"],"quic_quic_stream_stream_id":["0","4"]}]}}
+{"timestamp":"3","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"50000","udp_udp_dstport":"4433"},"quic":{"quic_quic_short":null,"quic_quic_dcid":"48:c9","quic_quic_protected_payload":"0a:0b:0c:0d:0e","quic_quic_frame_type":"3"}}}"#;
+        let datagrams = parse_ek(text).unwrap();
+        let hello = &datagrams[0].packets[0];
+        assert_eq!(hello.scid.as_deref(), Some("48c9dc769c18daf9"));
+        assert_eq!(hello.handshake_types, [2]);
+        assert_eq!(hello.extension_types, [51, 41, 43]);
+        let flight = &datagrams[0].packets[1];
+        assert_eq!(flight.handshake_types, [8, 20]);
+        assert_eq!(flight.extension_types, [16, 57, 42]);
+        let early = &datagrams[1].packets[1];
+        assert_eq!(early.long_type, Some(ZERO_RTT));
+        assert_eq!(early.stream_frames, 2);
+        assert_eq!(early.short_payload_len, None);
+        assert_eq!(datagrams[1].packets[0].stream_frames, 0);
+        assert_eq!(datagrams[2].packets[0].short_payload_len, Some(5));
     }
 
     #[test]
