@@ -9,10 +9,14 @@ Run as ``<venv>/bin/python xtask/peers/aioquic/peer.py`` (venv built from
 configured only by environment variables:
 
 * ``ROLE``: ``server`` or ``client``.
-* ``TESTCASE``: ``handshake``, ``transfer``, ``multiconnect``, ``chacha20`` or
+* ``TESTCASE``: ``handshake``, ``transfer``, ``multiconnect``, ``chacha20``,
   ``retry`` (the server sends a Retry to every new client, with aioquic's own
   ``retry`` option of ``QuicServer``; aioquic's client follows a Retry by
-  itself). Anything else prints a one-line reason to stderr and exits 127.
+  itself), ``resumption`` (the client fetches the first URL over a first
+  connection, then the others over a second one that resumes the first's
+  TLS session with its ticket) or ``zerortt`` (as ``resumption``, the second
+  connection sending its requests in 0-RTT packets, before its handshake
+  completes). Anything else prints a one-line reason to stderr and exits 127.
   ``ecn`` is among those: aioquic never sets ECT codepoints on its sockets
   nor reads them, and discards the counts of ACK_ECN frames it receives.
 * ``SSLKEYLOGFILE`` (optional): the TLS key log is appended there.
@@ -31,8 +35,10 @@ path tries to leave ``WWW``.
 The server listens on ``[::]:PORT`` with IPV6_V6ONLY off, so IPv4 and IPv6
 clients both reach it, prints ``listening on ...`` and serves until killed.
 Its bidirectional stream limit is aioquic's fixed 128 (at most 1000, as the
-multiplexing case requires). For ``chacha20`` both sides allow only
-TLS_CHACHA20_POLY1305_SHA256.
+multiplexing case requires). It issues a session ticket on every connection
+and keeps it until a client uses it: a ticket resumes one connection, whose
+0-RTT data aioquic's server accepts (a ticket used once cannot be replayed).
+For ``chacha20`` both sides allow only TLS_CHACHA20_POLY1305_SHA256.
 
 The client skips certificate verification (the test chain is self-signed).
 ``multiconnect`` uses one connection per URL, one after another; the other
@@ -58,15 +64,26 @@ from aioquic.asyncio.server import QuicServer
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.events import (
     ConnectionTerminated,
+    HandshakeCompleted,
     StreamDataReceived,
     StreamReset,
 )
 from aioquic.quic.logger import QuicFileLogger
 from aioquic.quic.packet import QuicProtocolVersion
-from aioquic.tls import CipherSuite
+from aioquic.tls import CipherSuite, SessionTicket
 
 ALPN = "hq-interop"
-SUPPORTED = ("handshake", "transfer", "multiconnect", "chacha20", "retry")
+SUPPORTED = (
+    "handshake",
+    "transfer",
+    "multiconnect",
+    "chacha20",
+    "retry",
+    "resumption",
+    "zerortt",
+)
+# Cases whose client resumes a second connection with a ticket of the first.
+RESUMING = ("resumption", "zerortt")
 # Application error code used to reset a stream whose request can't be served.
 RESET_CODE = 0x101
 # Application error code the client closes with when a download failed.
@@ -195,6 +212,21 @@ class HqServerProtocol(QuicConnectionProtocol):
         return path if os.path.isfile(path) else None
 
 
+class SessionTicketStore:
+    """The tickets the server issued, by label. Each is taken when a client
+    presents it, so a ticket resumes at most one connection and its 0-RTT data
+    is accepted at most once (RFC 8446 §8.1)."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[bytes, SessionTicket] = {}
+
+    def add(self, ticket: SessionTicket) -> None:
+        self._tickets[ticket.ticket] = ticket
+
+    def pop(self, label: bytes) -> SessionTicket | None:
+        return self._tickets.pop(label, None)
+
+
 async def run_server(testcase: str) -> None:
     www = os.environ.get("WWW") or fail("WWW is not set")
     certs = os.environ.get("CERTS") or fail("CERTS is not set")
@@ -215,6 +247,8 @@ async def run_server(testcase: str) -> None:
     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     sock.bind(("::", port, 0, 0))
     loop = asyncio.get_running_loop()
+    # aioquic's server issues tickets only when it has somewhere to keep them.
+    tickets = SessionTicketStore()
     _, server = await loop.create_datagram_endpoint(
         lambda: QuicServer(
             configuration=config,
@@ -222,6 +256,8 @@ async def run_server(testcase: str) -> None:
             # A Retry for every Initial without a token; the token binds the
             # client's address and the original DCID (RFC 9000 §8.1.2).
             retry=testcase == "retry",
+            session_ticket_fetcher=tickets.pop,
+            session_ticket_handler=tickets.add,
         ),
         sock=sock,
     )
@@ -248,6 +284,7 @@ class HqClientProtocol(QuicConnectionProtocol):
         self._queue: list[tuple[str, str]] = []
         self._open: dict[int, tuple[str, object]] = {}  # stream -> (path, file)
         self._done: asyncio.Future | None = None
+        self.handshake: HandshakeCompleted | None = None
 
     def fetch(self, requests: list[tuple[str, str]]) -> asyncio.Future:
         """Start fetching; the future resolves once every file has been saved."""
@@ -289,7 +326,9 @@ class HqClientProtocol(QuicConnectionProtocol):
             self._open_streams()
 
     def quic_event_received(self, event) -> None:
-        if isinstance(event, StreamDataReceived) and event.stream_id in self._open:
+        if isinstance(event, HandshakeCompleted):
+            self.handshake = event
+        elif isinstance(event, StreamDataReceived) and event.stream_id in self._open:
             path, f = self._open[event.stream_id]
             f.write(event.data)
             if event.end_stream:
@@ -346,20 +385,41 @@ def is_ip_literal(host: str) -> bool:
 
 
 async def fetch_over_one_connection(
-    testcase: str, host: str, port: int, requests: list[tuple[str, str]]
+    testcase: str,
+    host: str,
+    port: int,
+    requests: list[tuple[str, str]],
+    tickets: list[SessionTicket] | None = None,
+    zero_rtt: bool = False,
 ) -> None:
+    """Fetches `requests` over one connection. The last ticket of `tickets`, if
+    any, is offered to resume a session, and the tickets the server sends are
+    added to `tickets`. With `zero_rtt`, the requests go out before the
+    handshake completes: in 0-RTT packets, when the ticket allows it."""
     config = make_configuration(is_client=True, testcase=testcase)
     config.verify_mode = ssl.CERT_NONE
     config.server_name = "localhost" if is_ip_literal(host) else host
+    if tickets:
+        config.session_ticket = tickets[-1]
+    handler = tickets.append if tickets is not None else None
     try:
         async with connect(host, port, configuration=config,
-                           create_protocol=HqClientProtocol) as protocol:
+                           create_protocol=HqClientProtocol,
+                           session_ticket_handler=handler,
+                           wait_connected=not zero_rtt) as protocol:
             try:
                 await protocol.fetch(requests)
+                if zero_rtt:
+                    await protocol.wait_connected()
             except Exception as exc:
                 # Tell the server this was a failure, not a normal close.
                 protocol.close(error_code=CLIENT_FAILED, reason_phrase=str(exc))
                 raise
+            done = protocol.handshake
+            if done is not None:
+                print(f"handshake with {host}:{port}: resumed {done.session_resumed}, "
+                      f"0-RTT accepted {done.early_data_accepted}",
+                      file=sys.stderr, flush=True)
             # Leaving the block closes with NO_ERROR and waits until closed.
     except ConnectionError as exc:
         # aioquic raises a bare ConnectionError when the handshake never ends.
@@ -382,9 +442,19 @@ async def run_client(testcase: str) -> None:
         host, port = requests[0][0], requests[0][1]
         if any((h, p) != (host, port) for h, p, _, _ in requests):
             fail("all URLs must name the same server unless TESTCASE=multiconnect")
-        await fetch_over_one_connection(
-            testcase, host, port, [(path, dest) for _, _, path, dest in requests]
-        )
+        paths = [(path, dest) for _, _, path, dest in requests]
+        if testcase in RESUMING:
+            # The first URL brings a ticket; the others resume with it.
+            tickets: list[SessionTicket] = []
+            await fetch_over_one_connection(testcase, host, port, paths[:1], tickets)
+            if not tickets:
+                raise ConnectionError("the server sent no session ticket")
+            await fetch_over_one_connection(
+                testcase, host, port, paths[1:], tickets,
+                zero_rtt=testcase == "zerortt",
+            )
+        else:
+            await fetch_over_one_connection(testcase, host, port, paths)
     print(f"downloaded {len(requests)} file(s) in "
           f"{time.monotonic() - started:.2f} s", file=sys.stderr, flush=True)
 
