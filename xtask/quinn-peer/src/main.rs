@@ -7,7 +7,11 @@
 //! - `ROLE`: `server` or `client`.
 //! - `TESTCASE`: `handshake`, `transfer`, `multiconnect`, `chacha20`, `ecn`,
 //!   `retry` (the server answers every first Initial with a Retry; quinn's
-//!   client follows one by itself) or `connectionmigration` (the server
+//!   client follows one by itself), `resumption` (the client fetches the
+//!   first URL over a first connection and the others over a second one,
+//!   which resumes the first's TLS session with a ticket), `zerortt` (as
+//!   `resumption`, the second connection sending its requests in 0-RTT;
+//!   the server accepts 0-RTT) or `connectionmigration` (the server
 //!   offers `PREFERRED_ADDRESS` as its preferred address; a client runs a
 //!   transfer, as quinn's client does not move to a preferred address);
 //!   anything else exits with code 127.
@@ -64,6 +68,11 @@ pub(crate) enum TestCase {
     Retry,
     /// Like `Transfer`, but the server offers a preferred address.
     ConnectionMigration,
+    /// The first request over one connection, the others over a second
+    /// that resumes the first's TLS session.
+    Resumption,
+    /// Like `Resumption`, the second connection's requests sent in 0-RTT.
+    ZeroRtt,
 }
 
 impl TestCase {
@@ -77,6 +86,8 @@ impl TestCase {
             "ecn" => Self::Ecn,
             "retry" => Self::Retry,
             "connectionmigration" => Self::ConnectionMigration,
+            "resumption" => Self::Resumption,
+            "zerortt" => Self::ZeroRtt,
             _ => return None,
         })
     }
@@ -93,9 +104,15 @@ pub(crate) fn env_opt(name: &str) -> Option<String> {
 }
 
 /// Transport settings shared by both roles; `qlog` is this connection's
-/// qlog stream, if any.
-pub(crate) fn transport_config(qlog: Option<quinn::QlogStream>) -> Arc<quinn::TransportConfig> {
+/// qlog stream, if any. `mtu_discovery` off keeps to quinn's initial MTU.
+pub(crate) fn transport_config(
+    qlog: Option<quinn::QlogStream>,
+    mtu_discovery: bool,
+) -> Arc<quinn::TransportConfig> {
     let mut transport = quinn::TransportConfig::default();
+    if !mtu_discovery {
+        transport.mtu_discovery_config(None);
+    }
     transport
         .max_concurrent_bidi_streams(MAX_CONCURRENT_BIDI.into())
         .max_concurrent_uni_streams(0u32.into())

@@ -30,7 +30,7 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
 
     let crypto = tls::server_crypto(testcase, &certs)?;
     let mut base = quinn::ServerConfig::with_crypto(crypto);
-    base.transport_config(transport_config(None));
+    base.transport_config(transport_config(None, true));
     if testcase == TestCase::ConnectionMigration {
         // RFC 9000 §9.6: offered in the transport parameters with a
         // connection ID of its own; quinn routes packets to it by that
@@ -74,7 +74,7 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
             Some(qlog) => {
                 // One qlog file per connection needs a config per connection.
                 let mut config = base.clone();
-                config.transport_config(transport_config(Some(qlog)));
+                config.transport_config(transport_config(Some(qlog), true));
                 incoming.accept_with(Arc::new(config))
             }
             None => incoming.accept(),

@@ -88,6 +88,13 @@ pub(crate) fn server_crypto(
     config.alpn_protocols = vec![ALPN.to_vec()];
     // The provider's order decides: ChaCha20 first for `chacha20`.
     config.ignore_client_order = true;
+    // RFC 9001 §4.6.1: rustls's QUIC API takes 0 (no 0-RTT) or u32::MAX,
+    // as quinn's `ServerConfig::with_crypto` says. The tickets rustls issues
+    // from its default in-memory session cache are single-use, so a
+    // ticket's 0-RTT data is accepted once.
+    if testcase == TestCase::ZeroRtt {
+        config.max_early_data_size = u32::MAX;
+    }
     if let Some(log) = key_log() {
         config.key_log = log;
     }
@@ -107,6 +114,10 @@ pub(crate) fn client_crypto(testcase: TestCase) -> Result<Arc<QuicClientConfig>,
         .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
         .with_no_client_auth();
     config.alpn_protocols = vec![ALPN.to_vec()];
+    // Tickets go to the config's default in-memory store, which every
+    // connection made with this config shares: a second connection
+    // resumes. `zerortt` also sends early data when a ticket allows it.
+    config.enable_early_data = testcase == TestCase::ZeroRtt;
     if let Some(log) = key_log() {
         config.key_log = log;
     }
