@@ -3,14 +3,16 @@
 //! `multiconnect` test case each URL gets a connection of its own, one
 //! after the other; under `resumption` the first URL goes over a first
 //! connection and the others over a second one, which resumes the first's
-//! TLS session with a ticket the server sent on the first.
+//! TLS session with a ticket the server sent on the first; under `zerortt`
+//! the second connection sends its requests in 0-RTT packets, before its
+//! handshake completes.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     path::{Path, PathBuf},
 };
 
-use tern::{ClientConfig, Connection, Endpoint, VarInt, tls};
+use tern::{ClientConfig, Connection, EarlyData, Endpoint, VarInt, tls};
 
 use crate::{ALPN, Connections, Options};
 
@@ -61,16 +63,23 @@ pub(crate) async fn run(
             fetch_all(&conn, &urls, &downloads).await?;
             conn.close(VarInt::from_u32(0), b"");
         }
-        Connections::Resumed => {
+        Connections::Resumed | Connections::ZeroRtt => {
             // The client configuration keeps the tickets the first
             // connection receives (RFC 8446 §4.6.1), and the second, made
             // with the same configuration, offers one (RFC 8446 §2.2).
             let conn = connect(&endpoint, &tls, addr, host).await?;
             fetch_all(&conn, &urls[..1], &downloads).await?;
             conn.close(VarInt::from_u32(0), b"");
-            let conn = connect(&endpoint, &tls, addr, host).await?;
-            fetch_all(&conn, &urls[1..], &downloads).await?;
-            conn.close(VarInt::from_u32(0), b"");
+            if options.connections == Connections::ZeroRtt {
+                let conn = connect_0rtt(&endpoint, &tls, addr, host)?;
+                fetch_all(&conn, &urls[1..], &downloads).await?;
+                log_handshake(&conn, addr).await;
+                conn.close(VarInt::from_u32(0), b"");
+            } else {
+                let conn = connect(&endpoint, &tls, addr, host).await?;
+                fetch_all(&conn, &urls[1..], &downloads).await?;
+                conn.close(VarInt::from_u32(0), b"");
+            }
         }
     }
     endpoint.wait_idle().await;
@@ -92,12 +101,37 @@ async fn connect(
     Ok(conn)
 }
 
-/// Logs the handshake snapshot: what was negotiated, and whether the
-/// session was resumed.
+/// Starts a connection that sends in 0-RTT (RFC 9001 §4.6.1) when a ticket
+/// allows it: the requests opened on it before its handshake completes go
+/// out in 0-RTT packets. Without such a ticket the requests wait for the
+/// handshake.
+fn connect_0rtt(
+    endpoint: &Endpoint,
+    tls: &ClientConfig,
+    addr: SocketAddr,
+    host: &str,
+) -> Result<Connection, String> {
+    let connecting = endpoint
+        .connect_with(tls, addr, host)
+        .map_err(|e| e.to_string())?;
+    Ok(match connecting.into_0rtt() {
+        Ok(conn) => {
+            eprintln!("0-RTT with {addr}: the requests go before the handshake completes");
+            conn
+        }
+        Err(connecting) => {
+            eprintln!("no ticket allows 0-RTT with {addr}: the requests wait for the handshake");
+            connecting.into_connection()
+        }
+    })
+}
+
+/// Logs the handshake snapshot: what was negotiated, whether the session
+/// was resumed, and what became of 0-RTT.
 async fn log_handshake(conn: &Connection, addr: SocketAddr) {
     if let Ok(info) = conn.handshake_info().await {
         eprintln!(
-            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}{}{}",
+            "handshake with {addr}: QUIC version {:#x}, {}, {} in {:?}{}{}{}",
             info.quic_version(),
             info.cipher_suite()
                 .map_or("unknown suite", |suite| suite.name),
@@ -113,6 +147,12 @@ async fn log_handshake(conn: &Connection, addr: SocketAddr) {
                 ", resumed a TLS session"
             } else {
                 ""
+            },
+            match info.early_data() {
+                EarlyData::Accepted => ", 0-RTT accepted",
+                // RFC 9001 §4.6.2: Tern sent it all again in 1-RTT.
+                EarlyData::Rejected => ", 0-RTT rejected",
+                _ => "",
             },
         );
     }

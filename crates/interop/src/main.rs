@@ -8,8 +8,13 @@
 //! client writes to `/downloads`. For local runs the environment variables
 //! `WWW`, `CERTS`, `DOWNLOADS` and `PORT` override those paths and the
 //! port. HTTP/0.9 over ALPN `hq-interop`. Under `multiconnect` the client
-//! opens one connection per request, one after the other; otherwise every
-//! request shares one connection. Under `retry` the server sends a Retry to
+//! opens one connection per request, one after the other; under
+//! `resumption` it fetches the first URL over a first connection and the
+//! others over a second one that resumes the first's TLS session; under
+//! `zerortt` that second connection sends its requests in 0-RTT packets;
+//! otherwise every request shares one connection. The server issues
+//! session tickets and accepts 0-RTT in every case, as Tern's ready-made
+//! server configuration does. Under `retry` the server sends a Retry to
 //! every client that did not bring a Retry token (`RetryPolicy::Always`);
 //! the client follows a Retry in every case. The runner tells both
 //! endpoints `transfer` for `rebind-port` and `rebind-addr`, whose network
@@ -58,6 +63,7 @@ const SUPPORTED: &[&str] = &[
     "rebind-port",
     "rebind-addr",
     "resumption",
+    "zerortt",
 ];
 
 /// Whether this endpoint does `case` in `role`: a `connectionmigration`
@@ -84,6 +90,10 @@ pub(crate) enum Connections {
     /// others over a second connection that resumes the first's TLS
     /// session with a ticket it received (`resumption`).
     Resumed,
+    /// As [`Resumed`](Self::Resumed), the second connection sending its
+    /// requests in 0-RTT packets, before its handshake completes
+    /// (`zerortt`).
+    ZeroRtt,
 }
 
 impl Connections {
@@ -92,6 +102,8 @@ impl Connections {
             Self::PerRequest
         } else if case == "resumption" {
             Self::Resumed
+        } else if case == "zerortt" {
+            Self::ZeroRtt
         } else {
             Self::One
         }

@@ -86,20 +86,25 @@ async fn serve(conn: Connection, www: PathBuf) {
 }
 
 /// Logs, once the handshake completed, whether the client resumed a TLS
-/// session, for the run's log.
+/// session and sent 0-RTT, for the run's log.
 async fn log_handshake(conn: Connection) {
     let remote = conn
         .remote_address()
         .map_or_else(|| "?".to_owned(), |addr| addr.to_string());
     if let Ok(info) = conn.handshake_info().await {
         eprintln!(
-            "handshake with {remote}: {}{}",
+            "handshake with {remote}: {}{}{}",
             info.cipher_suite()
                 .map_or("unknown suite", |suite| suite.name),
             if info.resumed() {
                 ", resumed a TLS session"
             } else {
                 ""
+            },
+            match info.early_data() {
+                tern::EarlyData::Accepted => ", 0-RTT accepted",
+                tern::EarlyData::Rejected => ", 0-RTT rejected",
+                _ => "",
             },
         );
     }

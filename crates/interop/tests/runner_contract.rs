@@ -255,6 +255,39 @@ fn resumption_fetches_the_rest_over_a_second_connection_that_resumes() {
     }
 }
 
+// RFC 9001 §4.6.1 (test): under `zerortt` the second connection resumes
+// and its requests go in 0-RTT, which the server accepts.
+#[test]
+fn zerortt_sends_the_second_connections_requests_in_0rtt() {
+    let names: Vec<String> = (0..10).map(|i| format!("z{i}")).collect();
+    let files: Vec<(&str, usize)> = names.iter().map(|n| (n.as_str(), 32)).collect();
+    let setup = setup("zerortt", "zerortt", &files);
+    let requests: Vec<&str> = names.iter().map(String::as_str).collect();
+    let run = client_with(&setup, "zerortt", &requests, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("the requests go before the handshake completes"),
+        "{}",
+        run.stderr
+    );
+    let handshakes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("handshake with"))
+        .collect();
+    assert_eq!(handshakes.len(), 2, "{}", run.stderr);
+    assert!(!handshakes[0].contains("0-RTT"), "{}", run.stderr);
+    assert!(
+        handshakes[1].contains("resumed a TLS session, 0-RTT accepted"),
+        "{}",
+        run.stderr
+    );
+    for name in &names {
+        assert_same(&setup.dir, name);
+    }
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];
