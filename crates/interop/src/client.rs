@@ -159,19 +159,22 @@ async fn log_handshake(conn: &Connection, addr: SocketAddr) {
 }
 
 /// Fetches `urls` over `conn`, each on its own stream, all at once; the
-/// stream limit of the server paces how many are open together.
+/// stream limit of the server paces how many are open together. The
+/// requests are written one after the other from this task, so that they
+/// share packets (in 0-RTT, more of them fit in the first flight); each
+/// response is read by a task of its own.
 async fn fetch_all(conn: &Connection, urls: &[&str], downloads: &Path) -> Result<(), String> {
     let mut tasks = Vec::new();
     for url in urls {
         let (_, path) = split(url)?;
-        let (conn, target) = (conn.clone(), downloads.join(path.trim_start_matches('/')));
+        let target = downloads.join(path.trim_start_matches('/'));
         let request = format!("GET {path}\r\n");
+        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+        send.write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        send.finish().map_err(|e| e.to_string())?;
         tasks.push(tokio::spawn(async move {
-            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            send.write_all(request.as_bytes())
-                .await
-                .map_err(|e| e.to_string())?;
-            send.finish().map_err(|e| e.to_string())?;
             let body = recv
                 .read_to_end(usize::MAX)
                 .await
