@@ -1,7 +1,12 @@
 //! `tern get`: fetch files over HTTP/0.9 on QUIC (ALPN `hq-interop`).
 //!
 //! One connection per distinct `host:port`, one bidirectional stream per
-//! URL, all requests of a connection in flight together.
+//! URL, all requests of a connection in flight together. Every connection of
+//! a run shares one client configuration, whose ticket store keeps the
+//! session tickets servers send: a later connection to the same server name
+//! resumes. With `--0rtt` the first URL of a server goes over a first
+//! connection, which brings a ticket, and the others over a second one that
+//! sends its requests in 0-RTT.
 
 use std::{
     error::Error,
@@ -10,7 +15,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tern::{ClientConfig, Connection, Endpoint, ReadError, VarInt, WriteError, tls};
+use tern::{
+    ClientConfig, Connection, EarlyData, Endpoint, HandshakeInfo, ReadError, RecvStream, VarInt,
+    WriteError, tls,
+};
 use tokio::{io::AsyncWriteExt as _, task::JoinSet};
 
 use crate::{certs, serve};
@@ -36,6 +44,13 @@ pub(crate) struct Args {
     /// Give up on a server whose handshake has not completed by then.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     connect_timeout: u64,
+    /// Send requests in 0-RTT, before the handshake completes, when a
+    /// session ticket allows it: the first URL of each server goes over a
+    /// first connection, which brings a ticket, and the others over a
+    /// second connection whose requests go in 0-RTT. An attacker can replay
+    /// 0-RTT data; GET requests are safe to repeat.
+    #[arg(long = "0rtt")]
+    zero_rtt: bool,
 }
 
 /// An `https://host:port/path` URL.
@@ -165,8 +180,14 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let timeout = Duration::from_secs(args.connect_timeout);
     let mut tasks = JoinSet::new();
     for ((host, port), list) in servers {
-        let (config, output) = (config.clone(), args.output.clone());
-        tasks.spawn(fetch_from(host, port, list, config, output, timeout));
+        let server = Server {
+            host,
+            port,
+            config: config.clone(),
+            timeout,
+            zero_rtt: args.zero_rtt,
+        };
+        tasks.spawn(server.fetch(list, args.output.clone()));
     }
     let mut failed = 0_usize;
     while let Some(result) = tasks.join_next().await {
@@ -197,49 +218,239 @@ fn client_config(args: &Args) -> Result<ClientConfig, String> {
     tls::client_config(roots, &[serve::ALPN]).map_err(|e| e.to_string())
 }
 
-/// Fetches every URL of one server over one connection; returns how many
-/// failed (each failure printed).
-async fn fetch_from(
+/// One server of a run, and how to reach it.
+struct Server {
     host: String,
     port: u16,
-    urls: Vec<Url>,
+    /// The run's client configuration, shared by every connection.
     config: ClientConfig,
-    output: PathBuf,
+    /// `--connect-timeout`.
     timeout: Duration,
-) -> usize {
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let (endpoint, conn) = match connect(&host, port, &config, timeout).await {
-        Ok(pair) => pair,
-        Err(why) => {
+    /// `--0rtt`.
+    zero_rtt: bool,
+}
+
+impl Server {
+    /// `host:port`, with brackets around an IPv6 address.
+    fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Fetches every URL of this server: over one connection, or with
+    /// `--0rtt` and more than one URL the first over a first connection and
+    /// the others over a second one in 0-RTT. Returns how many failed (each
+    /// failure printed).
+    async fn fetch(self, mut urls: Vec<Url>, output: PathBuf) -> usize {
+        let authority = self.authority();
+        let fail_all = |urls: &[Url], why: String| {
             eprintln!("tern get: {authority}: {why}");
-            for url in &urls {
+            for url in urls {
                 eprintln!("tern get: {url}: failed: no connection");
             }
-            return urls.len();
+            urls.len()
+        };
+        let (endpoint, addr) = match self.bind().await {
+            Ok(pair) => pair,
+            Err(why) => return fail_all(&urls, why),
+        };
+        let conn = match self.handshake(&endpoint, addr).await {
+            Ok(conn) => conn,
+            Err(why) => return fail_all(&urls, why),
+        };
+        let later = if self.zero_rtt && urls.len() > 1 {
+            urls.split_off(1)
+        } else {
+            Vec::new()
+        };
+        let mut failed = fetch_over(&conn, urls, &output, &authority).await;
+        conn.close(VarInt::from_u32(0), b"done");
+        if !later.is_empty() {
+            failed += self.fetch_in_0rtt(&endpoint, addr, later, &output).await;
         }
-    };
+        let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
+        failed
+    }
+
+    /// Resolves the host and binds a client endpoint for it.
+    async fn bind(&self) -> Result<(Endpoint, SocketAddr), String> {
+        let (host, port) = (self.host.as_str(), self.port);
+        let addr = match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, port),
+            Err(_) => tokio::net::lookup_host((host, port))
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| format!("cannot resolve {host}: check the host name"))?,
+        };
+        let local: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let endpoint = Endpoint::client(local)
+            .map_err(|error| format!("cannot open a UDP socket: {error}"))?;
+        Ok((endpoint, addr))
+    }
+
+    /// Completes a handshake with the server, within `--connect-timeout`,
+    /// and says so.
+    async fn handshake(&self, endpoint: &Endpoint, addr: SocketAddr) -> Result<Connection, String> {
+        let connecting = endpoint
+            .connect_with(&self.config, addr, &self.host)
+            .map_err(|error| format!("cannot connect to {addr}: {error}"))?;
+        let conn = match tokio::time::timeout(self.timeout, connecting).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => {
+                return Err(format!(
+                    "cannot connect to {addr}: {error}; check that the server runs there, \
+                     speaks hq-interop, and that --ca holds its certificate (or use --insecure)"
+                ));
+            }
+            Err(_) => {
+                return Err(format!(
+                    "no handshake with {addr} within {:?}: check the address and that the \
+                     server runs (or raise --connect-timeout)",
+                    self.timeout
+                ));
+            }
+        };
+        if let Some(info) = conn.try_handshake_info() {
+            eprintln!("tern get: {}: connected{}", self.authority(), how(&info));
+        }
+        Ok(conn)
+    }
+
+    /// Fetches `urls` over a second connection that sends its requests in
+    /// 0-RTT when the first connection's ticket allows it (RFC 9001
+    /// §4.6.1), and says whether the server accepted them; without such a
+    /// ticket the requests wait for the handshake.
+    async fn fetch_in_0rtt(
+        &self,
+        endpoint: &Endpoint,
+        addr: SocketAddr,
+        urls: Vec<Url>,
+        output: &Path,
+    ) -> usize {
+        let authority = self.authority();
+        let connecting = match endpoint.connect_with(&self.config, addr, &self.host) {
+            Ok(connecting) => connecting,
+            Err(error) => {
+                eprintln!("tern get: {authority}: cannot connect again: {error}");
+                return urls.len();
+            }
+        };
+        let conn = match connecting.into_0rtt() {
+            Ok(conn) => {
+                eprintln!(
+                    "tern get: {authority}: second connection: {} requests sent in 0-RTT",
+                    urls.len()
+                );
+                conn
+            }
+            Err(_) => {
+                eprintln!(
+                    "tern get: {authority}: no ticket allows 0-RTT (the server sent none, or \
+                     does not take early data): the other requests go after a new handshake"
+                );
+                return match self.handshake(endpoint, addr).await {
+                    Ok(conn) => {
+                        let failed = fetch_over(&conn, urls, output, &authority).await;
+                        conn.close(VarInt::from_u32(0), b"done");
+                        failed
+                    }
+                    Err(why) => {
+                        eprintln!("tern get: {authority}: {why}");
+                        urls.len()
+                    }
+                };
+            }
+        };
+        // The handshake still has --connect-timeout to complete; the
+        // requests waiting on it fail if it does not.
+        let watchdog = {
+            let (conn, timeout) = (conn.clone(), self.timeout);
+            tokio::spawn(async move {
+                if tokio::time::timeout(timeout, conn.handshake_info())
+                    .await
+                    .is_err()
+                {
+                    conn.close(VarInt::from_u32(0), b"handshake timeout");
+                }
+            })
+        };
+        let failed = fetch_over(&conn, urls, output, &authority).await;
+        watchdog.abort();
+        match conn.handshake_info().await {
+            Ok(info) => {
+                let outcome = match info.early_data() {
+                    EarlyData::Accepted => {
+                        "0-RTT accepted: the server answered the requests \
+                                            without waiting for the handshake"
+                    }
+                    // RFC 9001 §4.6.2: Tern sent them again in 1-RTT.
+                    EarlyData::Rejected => {
+                        "0-RTT rejected: the requests were sent again \
+                                            after the handshake"
+                    }
+                    _ => "no 0-RTT",
+                };
+                eprintln!(
+                    "tern get: {authority}: connected again{}; {outcome}",
+                    how(&info)
+                );
+            }
+            Err(error) => eprintln!("tern get: {authority}: second handshake failed: {error}"),
+        }
+        conn.close(VarInt::from_u32(0), b"done");
+        failed
+    }
+}
+
+/// What the `connected` line adds: a Retry followed, a session resumed.
+fn how(info: &HandshakeInfo) -> String {
+    let mut notes = Vec::new();
     // A server that wants clients to prove their address sends a Retry
     // first (RFC 9000 §8.1.2); the connection follows it by itself.
-    let retried = conn
-        .try_handshake_info()
-        .is_some_and(|info| info.retry_used());
-    eprintln!(
-        "tern get: {authority}: connected{}",
-        if retried { " after a Retry" } else { "" }
-    );
+    if info.retry_used() {
+        notes.push("after a Retry");
+    }
+    if info.resumed() {
+        notes.push("resuming a session");
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", notes.join(", "))
+    }
+}
+
+/// Fetches `urls` over `conn`; returns how many failed (each failure
+/// printed). The requests are written one after the other from this task,
+/// so that they share packets (in 0-RTT, more of them fit in the first
+/// flight); each response is saved by a task of its own.
+async fn fetch_over(conn: &Connection, urls: Vec<Url>, output: &Path, authority: &str) -> usize {
+    let mut failed = 0;
     let mut requests = JoinSet::new();
     for url in urls {
-        let (conn, output) = (conn.clone(), output.clone());
-        requests.spawn(async move {
-            let result = fetch(&conn, &url, &output).await;
-            (url, result)
-        });
+        let start = wall_clock();
+        match send(conn, &url).await {
+            Ok(recv) => {
+                let output = output.to_owned();
+                requests.spawn(async move {
+                    let result = fetch(recv, &url, &output, start).await;
+                    (url, result)
+                });
+            }
+            Err(why) => {
+                eprintln!("tern get: {url}: failed: {why}");
+                failed += 1;
+            }
+        }
     }
-    let mut failed = 0;
     while let Some(joined) = requests.join_next().await {
         match joined {
             Ok((url, Ok(report))) => eprintln!("tern get: {url}: {report}"),
@@ -253,58 +464,21 @@ async fn fetch_from(
             }
         }
     }
-    conn.close(VarInt::from_u32(0), b"done");
-    let _ = tokio::time::timeout(Duration::from_secs(1), endpoint.wait_idle()).await;
     failed
 }
 
-/// Resolves `host`, binds a client endpoint and completes the handshake.
-async fn connect(
-    host: &str,
-    port: u16,
-    config: &ClientConfig,
-    timeout: Duration,
-) -> Result<(Endpoint, Connection), String> {
-    let addr = match host.parse::<IpAddr>() {
-        Ok(ip) => SocketAddr::new(ip, port),
-        Err(_) => tokio::net::lookup_host((host, port))
-            .await
-            .ok()
-            .and_then(|mut addrs| addrs.next())
-            .ok_or_else(|| format!("cannot resolve {host}: check the host name"))?,
-    };
-    let local: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    let endpoint =
-        Endpoint::client(local).map_err(|error| format!("cannot open a UDP socket: {error}"))?;
-    let connecting = endpoint
-        .connect_with(config, addr, host)
-        .map_err(|error| format!("cannot connect to {addr}: {error}"))?;
-    match tokio::time::timeout(timeout, connecting).await {
-        Ok(Ok(conn)) => Ok((endpoint, conn)),
-        Ok(Err(error)) => Err(format!(
-            "cannot connect to {addr}: {error}; check that the server runs there, speaks \
-             hq-interop, and that --ca holds its certificate (or use --insecure)"
-        )),
-        Err(_) => Err(format!(
-            "no handshake with {addr} within {timeout:?}: check the address and that the \
-             server runs (or raise --connect-timeout)"
-        )),
-    }
-}
-
-/// Requests `url` on a new stream of `conn` and saves the response in
-/// `output`; returns a line to report.
-async fn fetch(conn: &Connection, url: &Url, output: &Path) -> Result<String, String> {
+/// Saves the response to `url` from `recv` in `output`; returns a line to
+/// report. `start` is when the request was sent.
+async fn fetch(
+    recv: RecvStream,
+    url: &Url,
+    output: &Path,
+    start: Instant,
+) -> Result<String, String> {
     let name = url.file_name()?;
     let target = output.join(name);
     let partial = output.join(format!(".{name}.tern-partial"));
-    let start = wall_clock();
-    let result = receive(conn, url, &partial).await;
-    let bytes = match result {
+    let bytes = match receive(recv, &partial).await {
         Ok(bytes) => bytes,
         Err(why) => {
             let _ = tokio::fs::remove_file(&partial).await;
@@ -325,9 +499,10 @@ async fn fetch(conn: &Connection, url: &Url, output: &Path) -> Result<String, St
     ))
 }
 
-/// Sends the request and writes the response to `path`; returns its size.
-async fn receive(conn: &Connection, url: &Url, path: &Path) -> Result<u64, String> {
-    let (mut send, mut recv) = conn
+/// Opens a stream on `conn` and sends the request for `url` on it; returns
+/// the stream's receiving half.
+async fn send(conn: &Connection, url: &Url) -> Result<RecvStream, String> {
+    let (mut send, recv) = conn
         .open_bi()
         .await
         .map_err(|error| format!("cannot open a stream: {error}"))?;
@@ -349,6 +524,11 @@ async fn receive(conn: &Connection, url: &Url, path: &Path) -> Result<u64, Strin
             WriteError::Stopped(code) => describe(code, "stopped"),
             error => format!("cannot send the request: {error}"),
         })?;
+    Ok(recv)
+}
+
+/// Writes the response on `recv` to `path`; returns its size.
+async fn receive(mut recv: RecvStream, path: &Path) -> Result<u64, String> {
     let mut file = tokio::fs::File::create(path)
         .await
         .map_err(|error| format!("cannot create {}: {error}", path.display()))?;
@@ -381,6 +561,7 @@ fn describe(code: VarInt, how: &str) -> String {
         Ok(serve::BAD_REQUEST) => "the server did not understand the request",
         Ok(serve::FORBIDDEN) => "refused: the path leads outside the server's root",
         Ok(serve::INTERNAL_ERROR) => "the server could not read the file",
+        Ok(serve::TOO_EARLY) => "refused in 0-RTT: send it again after the handshake",
         _ => "the server reset the stream",
     };
     format!("{meaning} (stream {how} with code {code:#x})")

@@ -4,18 +4,28 @@
 //! Each bidirectional stream carries one request, `GET /path\r\n`, and the
 //! answer is the file's bytes followed by FIN, or a reset with one of the
 //! codes below.
+//!
+//! Clients may send requests in 0-RTT, before their handshake completes,
+//! with a ticket from an earlier connection; such a request is answered at
+//! once, before the handshake completes, if it is a GET, and refused with
+//! [`TOO_EARLY`] otherwise: an attacker can replay 0-RTT data, and only a
+//! request that reads is safe to act on twice.
 
 use std::{
     error::Error,
     io::Write as _,
     net::SocketAddr,
     path::{Component, Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use bytes::BytesMut;
 use tern::{
-    AddressValidation, Connection, ConnectionError, Endpoint, RecvStream, RetryPolicy, SendStream,
-    VarInt, tls,
+    AddressValidation, Connection, ConnectionError, EarlyData, Endpoint, RecvStream, RetryPolicy,
+    SendStream, VarInt, tls,
 };
 use tokio::{io::AsyncReadExt as _, task::JoinSet};
 
@@ -32,6 +42,11 @@ pub(crate) const BAD_REQUEST: u32 = 0x11;
 pub(crate) const FORBIDDEN: u32 = 0x12;
 /// Reset code: the file exists but could not be read.
 pub(crate) const INTERNAL_ERROR: u32 = 0x13;
+/// Reset code: a request other than GET came in 0-RTT data, which an
+/// attacker can replay (RFC 8446 §8, RFC 9001 §9.2); as HTTP's 425 Too
+/// Early (RFC 8470 §5.2), the client may send it again after the
+/// handshake.
+pub(crate) const TOO_EARLY: u32 = 0x14;
 /// The longest request line taken, in bytes.
 const MAX_REQUEST: usize = 4 * 1024;
 /// The size of each file read and stream write.
@@ -139,6 +154,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         root.display()
     );
 
+    let early = Arc::new(EarlyRequests::default());
     let mut connections = JoinSet::new();
     let mut accepted = 0_u64;
     let limit = args.max_connections.unwrap_or(u64::MAX);
@@ -159,35 +175,71 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
             }
         };
         accepted += 1;
-        connections.spawn(serve_connection(conn, root.clone()));
+        connections.spawn(serve_connection(conn, root.clone(), early.clone()));
     }
     if accepted >= limit {
         eprintln!("tern serve: {accepted} connections accepted, waiting for them to end");
         while connections.join_next().await.is_some() {}
     }
+    early.report();
     endpoint.close(VarInt::from_u32(0), b"server shutting down");
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await;
     Ok(())
 }
 
-/// Answers every request stream of `conn` until it closes.
-async fn serve_connection(conn: Connection, root: PathBuf) {
+/// What was done with the requests that came in 0-RTT, for the line
+/// `tern serve` prints when it stops.
+#[derive(Debug, Default)]
+pub(crate) struct EarlyRequests {
+    /// GET requests answered.
+    served: AtomicU64,
+    /// Other requests, refused with [`TOO_EARLY`].
+    refused: AtomicU64,
+}
+
+impl EarlyRequests {
+    /// Prints the counts, if any request came in 0-RTT.
+    fn report(&self) {
+        let served = self.served.load(Ordering::Relaxed);
+        let refused = self.refused.load(Ordering::Relaxed);
+        if served + refused > 0 {
+            eprintln!(
+                "tern serve: requests in 0-RTT: {served} GET answered, {refused} others refused"
+            );
+        }
+    }
+}
+
+/// Answers every request stream of `conn` until it closes. Streams are
+/// taken before the handshake completes, so that a GET that came in 0-RTT
+/// is answered at once (0.5-RTT): waiting for the handshake would cost the
+/// round trip 0-RTT saves.
+async fn serve_connection(conn: Connection, root: PathBuf, early: Arc<EarlyRequests>) {
     let peer = conn
         .remote_address()
         .map_or_else(|| "?".to_owned(), |a| a.to_string());
-    let info = match conn.handshake_info().await {
-        Ok(info) => info,
-        Err(error) => {
-            eprintln!("tern serve: {peer}: handshake failed: {error}");
-            return;
-        }
-    };
-    eprintln!("tern serve: {peer}: connected{}", validated_by(&info));
     let mut streams = JoinSet::new();
+    let connected = {
+        let (conn, peer) = (conn.clone(), peer.clone());
+        tokio::spawn(async move {
+            if let Ok(info) = conn.handshake_info().await {
+                eprintln!(
+                    "tern serve: {peer}: connected{}{}",
+                    validated_by(&info),
+                    resumed(&info)
+                );
+            }
+        })
+    };
     let error = loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                streams.spawn(serve_stream(send, recv, root.clone(), peer.clone()));
+                let request = Request {
+                    root: root.clone(),
+                    peer: peer.clone(),
+                    early: early.clone(),
+                };
+                streams.spawn(serve_stream(send, recv, request));
                 // Forget the streams already answered.
                 while streams.try_join_next().is_some() {}
             }
@@ -195,6 +247,11 @@ async fn serve_connection(conn: Connection, root: PathBuf) {
         }
     };
     streams.abort_all();
+    let _ = connected.await;
+    if conn.try_handshake_info().is_none() {
+        eprintln!("tern serve: {peer}: handshake failed: {error}");
+        return;
+    }
     match error {
         // The client closed with 0, or the server closed it (shutting down).
         ConnectionError::Application { code, .. } if code.into_inner() == 0 => {
@@ -215,16 +272,50 @@ pub(crate) fn validated_by(info: &tern::HandshakeInfo) -> &'static str {
     }
 }
 
+/// Whether the client resumed a TLS session, and with 0-RTT, for the
+/// `connected` line.
+fn resumed(info: &tern::HandshakeInfo) -> &'static str {
+    match (info.resumed(), info.early_data()) {
+        (_, EarlyData::Accepted) => " (resumed a session, 0-RTT accepted)",
+        (true, _) => " (resumed a session)",
+        _ => "",
+    }
+}
+
+/// What a stream's request needs of its connection.
+struct Request {
+    /// The served directory (canonical).
+    root: PathBuf,
+    /// The client's address, for the log.
+    peer: String,
+    /// The counts of 0-RTT requests.
+    early: Arc<EarlyRequests>,
+}
+
 /// Answers the request on one stream.
-async fn serve_stream(mut send: SendStream, mut recv: RecvStream, root: PathBuf, peer: String) {
-    let path = match read_request(&mut recv).await {
+async fn serve_stream(mut send: SendStream, mut recv: RecvStream, request: Request) {
+    let Request { root, peer, early } = request;
+    // RFC 9001 §4.6.1: data that came in 0-RTT can be replayed.
+    let zero_rtt = recv.is_0rtt();
+    let path = match read_request(&mut recv, zero_rtt).await {
         Ok(path) => path,
         Err(Refusal { code, why }) => {
-            eprintln!("tern serve: {peer}: bad request: {why}");
+            if code == TOO_EARLY {
+                early.refused.fetch_add(1, Ordering::Relaxed);
+                eprintln!("tern serve: {peer}: refused in 0-RTT: {why}");
+            } else {
+                eprintln!("tern serve: {peer}: bad request: {why}");
+            }
             recv.stop(VarInt::from_u32(code));
             let _ = send.reset(VarInt::from_u32(code));
             return;
         }
+    };
+    let in_0rtt = if zero_rtt {
+        early.served.fetch_add(1, Ordering::Relaxed);
+        " (requested in 0-RTT)"
+    } else {
+        ""
     };
     let file = match resolve(&root, &path) {
         Ok(file) => file,
@@ -238,7 +329,7 @@ async fn serve_stream(mut send: SendStream, mut recv: RecvStream, root: PathBuf,
         }
     };
     match send_file(&mut send, &file).await {
-        Ok(bytes) => eprintln!("tern serve: {peer}: GET {path}: sent {bytes} bytes"),
+        Ok(bytes) => eprintln!("tern serve: {peer}: GET {path}: sent {bytes} bytes{in_0rtt}"),
         Err(why) => {
             eprintln!("tern serve: {peer}: GET {path}: {why}");
             let _ = send.reset(VarInt::from_u32(INTERNAL_ERROR));
@@ -265,8 +356,9 @@ impl Refusal {
 }
 
 /// Reads `GET /path\r\n` (at most [`MAX_REQUEST`] bytes) and returns the
-/// path.
-async fn read_request(recv: &mut RecvStream) -> Result<String, Refusal> {
+/// path; `zero_rtt` says the request came in 0-RTT (see
+/// [`parse_request`]).
+async fn read_request(recv: &mut RecvStream, zero_rtt: bool) -> Result<String, Refusal> {
     let mut request = Vec::new();
     loop {
         let room = MAX_REQUEST + 1 - request.len();
@@ -285,15 +377,26 @@ async fn read_request(recv: &mut RecvStream) -> Result<String, Refusal> {
             break;
         }
     }
-    parse_request(&request)
+    parse_request(&request, zero_rtt)
 }
 
 /// The path of a request line `GET /path`, with or without its line end.
-pub(crate) fn parse_request(request: &[u8]) -> Result<String, Refusal> {
+/// A request with a method other than GET is refused with [`TOO_EARLY`]
+/// when it came in 0-RTT (`zero_rtt`), with [`BAD_REQUEST`] otherwise.
+pub(crate) fn parse_request(request: &[u8], zero_rtt: bool) -> Result<String, Refusal> {
     let line = request.split(|&b| b == b'\n').next().unwrap_or_default();
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let line = std::str::from_utf8(line)
         .map_err(|_| Refusal::new(BAD_REQUEST, "the request is not UTF-8"))?;
+    let method = line.split(' ').next().unwrap_or_default();
+    if zero_rtt && !method.is_empty() && method != "GET" {
+        // RFC 8446 §8: an attacker can replay 0-RTT data; a GET only reads,
+        // anything else might act twice.
+        return Err(Refusal::new(
+            TOO_EARLY,
+            format!("{method:?} is not GET, and 0-RTT data can be replayed"),
+        ));
+    }
     let path = line
         .strip_prefix("GET ")
         .map(str::trim)

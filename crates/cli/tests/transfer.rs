@@ -118,9 +118,14 @@ fn tern_serve_with(dir: &Path, max_connections: u32, extra: &[&str]) -> Server {
 }
 
 fn tern_get(dir: &Path, urls: &[String], out: &str) -> Output {
+    tern_get_with(dir, urls, out, &[])
+}
+
+fn tern_get_with(dir: &Path, urls: &[String], out: &str, extra: &[&str]) -> Output {
     let output = Command::new(TERN)
         .arg("get")
         .args(urls)
+        .args(extra)
         .arg("--output")
         .arg(dir.join(out))
         .arg("--ca")
@@ -313,6 +318,120 @@ fn get_follows_the_retry_of_serve_retry_always() {
     assert!(server.wait().success(), "{log}");
     assert!(
         log.contains(": connected (address validated by a Retry)"),
+        "{log}"
+    );
+}
+
+// RFC 9001 §4.6.1 (test): `tern get --0rtt` fetches the first file over a
+// first connection, which brings a ticket, and sends the other requests in
+// 0-RTT on a second connection that resumes; `tern serve` answers them, and
+// both say so.
+#[test]
+fn get_0rtt_sends_the_later_requests_in_0rtt_and_serve_answers_them() {
+    let dir = scratch("zero-rtt");
+    let names = ["a.txt", "b.txt", "c.txt"];
+    for name in names {
+        fs::write(dir.join("root").join(name), name.repeat(100)).unwrap();
+    }
+    let server = tern_serve(&dir, 2);
+    let urls = names.map(|name| format!("https://localhost:{}/{name}", server.port));
+    let output = tern_get_with(&dir, &urls, "out", &["--0rtt"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{}", server.log());
+    for name in names {
+        assert_eq!(
+            fs::read(dir.join("out").join(name)).unwrap(),
+            name.repeat(100).as_bytes()
+        );
+    }
+    assert!(
+        stderr.contains("second connection: 2 requests sent in 0-RTT"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("connected again resuming a session; 0-RTT accepted"),
+        "{stderr}"
+    );
+    let log = server.log();
+    assert!(server.wait().success(), "{log}");
+    assert_eq!(log.matches("(requested in 0-RTT)").count(), 2, "{log}");
+    assert!(
+        log.contains("requests in 0-RTT: 2 GET answered, 0 others refused"),
+        "{log}"
+    );
+}
+
+/// A client configuration as `tern get --ca` makes it, trusting the
+/// certificate `tern serve` wrote to `cert`.
+fn client(cert: &Path) -> tern::ClientConfig {
+    use tern::rustls::pki_types::pem::PemObject as _;
+
+    let mut roots = tern::rustls::RootCertStore::empty();
+    let pem = fs::read(cert).unwrap();
+    for cert in tern::rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    tern::tls::client_config(roots, &[b"hq-interop"]).unwrap()
+}
+
+/// Sends `request` on a new stream of `conn`; returns the answer, or the
+/// code the stream was reset with.
+async fn ask(conn: &tern::Connection, request: &str) -> Result<Vec<u8>, u64> {
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    // The server may stop our side before our FIN when it refuses.
+    let _ = send.write_all(request.as_bytes()).await;
+    let _ = send.finish();
+    match recv.read_to_end(1 << 20).await {
+        Ok(body) => Ok(body),
+        Err(tern::ReadError::Reset(code)) => Err(code.into_inner()),
+        Err(error) => panic!("{request:?}: {error}"),
+    }
+}
+
+// RFC 8446 §8 (test): `tern serve` refuses a request other than GET that
+// came in 0-RTT, which an attacker can replay, with code 0x14, and answers
+// a GET of the same flight.
+#[test]
+fn serve_refuses_a_request_other_than_get_in_0rtt() {
+    let dir = scratch("zero-rtt-post");
+    fs::write(dir.join("root/a.txt"), b"a").unwrap();
+    let server = tern_serve(&dir, 2);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    let config = client(&dir.join("cert.pem"));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let endpoint = tern::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+        // The first connection brings a ticket.
+        let first = endpoint
+            .connect_with(&config, addr, "localhost")
+            .unwrap()
+            .await
+            .unwrap();
+        assert_eq!(ask(&first, "GET /a.txt\r\n").await, Ok(b"a".to_vec()));
+        first.close(tern::VarInt::from_u32(0), b"");
+        let second = endpoint
+            .connect_with(&config, addr, "localhost")
+            .unwrap()
+            .into_0rtt()
+            .expect("the first connection's ticket allows 0-RTT");
+        let (post, get) = tokio::join!(
+            ask(&second, "POST /a.txt\r\n"),
+            ask(&second, "GET /a.txt\r\n")
+        );
+        assert_eq!(post, Err(0x14));
+        assert_eq!(get, Ok(b"a".to_vec()));
+        assert!(second.zero_rtt_accepted().await);
+        second.close(tern::VarInt::from_u32(0), b"");
+        endpoint.wait_idle().await;
+    });
+    let log = server.log();
+    assert!(server.wait().success(), "{log}");
+    assert!(
+        log.contains("refused in 0-RTT: \"POST\" is not GET"),
+        "{log}"
+    );
+    assert!(
+        log.contains("requests in 0-RTT: 1 GET answered, 1 others refused"),
         "{log}"
     );
 }

@@ -66,6 +66,7 @@ fn reset_codes_of_tern_serve_are_explained() {
     assert!(describe(VarInt::from_u32(serve::NOT_FOUND), "reset").starts_with("not found"));
     assert!(describe(VarInt::from_u32(serve::FORBIDDEN), "reset").starts_with("refused"));
     assert!(describe(VarInt::from_u32(7), "reset").contains("reset with code 0x7"));
+    assert!(describe(VarInt::from_u32(serve::TOO_EARLY), "reset").starts_with("refused in 0-RTT"));
     // A request refused before it was all read stops our sending side.
     let stopped = describe(VarInt::from_u32(serve::BAD_REQUEST), "stopped");
     assert!(

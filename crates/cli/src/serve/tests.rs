@@ -2,15 +2,33 @@ use super::*;
 
 #[test]
 fn request_lines_with_and_without_line_ends_parse() {
-    assert_eq!(parse_request(b"GET /a.txt\r\n").unwrap(), "/a.txt");
-    assert_eq!(parse_request(b"GET /a.txt\n").unwrap(), "/a.txt");
-    assert_eq!(parse_request(b"GET /a.txt").unwrap(), "/a.txt");
+    for zero_rtt in [false, true] {
+        assert_eq!(
+            parse_request(b"GET /a.txt\r\n", zero_rtt).unwrap(),
+            "/a.txt"
+        );
+        assert_eq!(parse_request(b"GET /a.txt\n", zero_rtt).unwrap(), "/a.txt");
+        assert_eq!(parse_request(b"GET /a.txt", zero_rtt).unwrap(), "/a.txt");
+    }
 }
 
 #[test]
 fn other_requests_are_bad_requests() {
     for bad in [&b"POST /a\r\n"[..], b"GET a\r\n", b"", b"GET \xff\r\n"] {
-        assert_eq!(parse_request(bad).unwrap_err().code, BAD_REQUEST);
+        assert_eq!(parse_request(bad, false).unwrap_err().code, BAD_REQUEST);
+    }
+}
+
+// RFC 8446 §8 (test): in 0-RTT, which can be replayed, only GET is taken;
+// anything else is too early, and a malformed GET is still a bad request.
+#[test]
+fn requests_other_than_get_in_0rtt_are_too_early() {
+    for early in [&b"POST /a\r\n"[..], b"DELETE /a", b"get /a\r\n"] {
+        let refusal = parse_request(early, true).unwrap_err();
+        assert_eq!(refusal.code, TOO_EARLY, "{refusal:?}");
+    }
+    for bad in [&b"GET a\r\n"[..], b""] {
+        assert_eq!(parse_request(bad, true).unwrap_err().code, BAD_REQUEST);
     }
 }
 
