@@ -8,8 +8,14 @@
 use std::{
     fs,
     io::{BufRead, BufReader},
+    net::{SocketAddr, UdpSocket},
     path::{Path, PathBuf},
     process::{Child, Command, Output, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+        mpsc,
+    },
     thread,
     time::Duration,
 };
@@ -322,6 +328,79 @@ fn get_follows_the_retry_of_serve_retry_always() {
     );
 }
 
+/// A UDP relay on loopback in front of a server, that holds every datagram
+/// from the server for a while before passing it on: a client's 0-RTT
+/// flight then leaves long before the server's answer can complete its
+/// handshake, however loaded the machine is. Stops when dropped.
+struct SlowReturn {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl SlowReturn {
+    /// How long the server's datagrams are held.
+    const DELAY: Duration = Duration::from_millis(200);
+
+    fn start(server: u16) -> Self {
+        let front = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(("127.0.0.1", server)).unwrap();
+        for socket in [&front, &back] {
+            socket
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .unwrap();
+        }
+        let port = front.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = Arc::new(Mutex::new(None::<SocketAddr>));
+        let (held, due) = mpsc::channel::<(std::time::Instant, Vec<u8>)>();
+        let (from_client, to_server) = (front.try_clone().unwrap(), back.try_clone().unwrap());
+        let (running, seen) = (stop.clone(), client.clone());
+        thread::spawn(move || {
+            let mut buf = vec![0; 65_536];
+            while !running.load(Ordering::Relaxed) {
+                if let Ok((len, from)) = from_client.recv_from(&mut buf) {
+                    *seen.lock().unwrap() = Some(from);
+                    let _ = to_server.send(&buf[..len]);
+                }
+            }
+        });
+        let running = stop.clone();
+        thread::spawn(move || {
+            let mut buf = vec![0; 65_536];
+            while !running.load(Ordering::Relaxed) {
+                if let Ok(len) = back.recv(&mut buf) {
+                    let _ = held.send((now() + Self::DELAY, buf[..len].to_vec()));
+                }
+            }
+        });
+        thread::spawn(move || {
+            // Ends when the thread above does, with the sender.
+            while let Ok((at, datagram)) = due.recv() {
+                thread::sleep(at.saturating_duration_since(now()));
+                if let Some(to) = *client.lock().unwrap() {
+                    let _ = front.send_to(&datagram, to);
+                }
+            }
+        });
+        Self { port, stop }
+    }
+}
+
+impl Drop for SlowReturn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the relay holds datagrams for a wall-clock while"
+)]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 // RFC 9001 §4.6.1 (test): `tern get --0rtt` fetches the first file over a
 // first connection, which brings a ticket, and sends the other requests in
 // 0-RTT on a second connection that resumes; `tern serve` answers them, and
@@ -334,7 +413,8 @@ fn get_0rtt_sends_the_later_requests_in_0rtt_and_serve_answers_them() {
         fs::write(dir.join("root").join(name), name.repeat(100)).unwrap();
     }
     let server = tern_serve(&dir, 2);
-    let urls = names.map(|name| format!("https://localhost:{}/{name}", server.port));
+    let relay = SlowReturn::start(server.port);
+    let urls = names.map(|name| format!("https://localhost:{}/{name}", relay.port));
     let output = tern_get_with(&dir, &urls, "out", &["--0rtt"]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}\n{}", server.log());
@@ -396,7 +476,8 @@ fn serve_refuses_a_request_other_than_get_in_0rtt() {
     let dir = scratch("zero-rtt-post");
     fs::write(dir.join("root/a.txt"), b"a").unwrap();
     let server = tern_serve(&dir, 2);
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], server.port));
+    let relay = SlowReturn::start(server.port);
+    let addr = SocketAddr::from(([127, 0, 0, 1], relay.port));
     let config = client(&dir.join("cert.pem"));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
