@@ -16,8 +16,8 @@ use std::{
 };
 
 use tern::{
-    ClientConfig, Connection, EarlyData, Endpoint, HandshakeInfo, ReadError, RecvStream, VarInt,
-    WriteError, tls,
+    ClientConfig, Connection, EarlyData, Endpoint, HandshakeInfo, ReadError, RecvStream,
+    SendStream, VarInt, WriteError, tls,
 };
 use tokio::{io::AsyncWriteExt as _, task::JoinSet};
 
@@ -438,9 +438,13 @@ async fn fetch_over(conn: &Connection, urls: Vec<Url>, output: &Path, authority:
     for url in urls {
         let start = wall_clock();
         match send(conn, &url).await {
-            Ok(recv) => {
+            Ok((send, recv)) => {
                 let output = output.to_owned();
                 requests.spawn(async move {
+                    // Held until the answer is read: dropping a SendStream
+                    // forgets the wakers of both halves of its stream, and
+                    // a reader already waiting would never be woken.
+                    let _send = send;
                     let result = fetch(recv, &url, &output, start).await;
                     (url, result)
                 });
@@ -500,8 +504,8 @@ async fn fetch(
 }
 
 /// Opens a stream on `conn` and sends the request for `url` on it; returns
-/// the stream's receiving half.
-async fn send(conn: &Connection, url: &Url) -> Result<RecvStream, String> {
+/// both halves of the stream.
+async fn send(conn: &Connection, url: &Url) -> Result<(SendStream, RecvStream), String> {
     let (mut send, recv) = conn
         .open_bi()
         .await
@@ -524,7 +528,7 @@ async fn send(conn: &Connection, url: &Url) -> Result<RecvStream, String> {
             WriteError::Stopped(code) => describe(code, "stopped"),
             error => format!("cannot send the request: {error}"),
         })?;
-    Ok(recv)
+    Ok((send, recv))
 }
 
 /// Writes the response on `recv` to `path`; returns its size.

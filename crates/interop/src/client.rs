@@ -175,6 +175,10 @@ async fn fetch_all(conn: &Connection, urls: &[&str], downloads: &Path) -> Result
             .map_err(|e| e.to_string())?;
         send.finish().map_err(|e| e.to_string())?;
         tasks.push(tokio::spawn(async move {
+            // Held until the answer is read: dropping a SendStream forgets
+            // the wakers of both halves of its stream, and a reader already
+            // waiting would never be woken.
+            let _send = send;
             let body = recv
                 .read_to_end(usize::MAX)
                 .await
