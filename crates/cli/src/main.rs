@@ -6,9 +6,11 @@
 //! - `tern serve --root DIR [--listen ADDR] [--cert PEM --key PEM]
 //!   [--retry always|under-load|never]`: files over HTTP/0.9 on QUIC (ALPN
 //!   `hq-interop`), with new clients sent a Retry to prove their address
-//!   first as `--retry` says.
-//! - `tern get URL... --output DIR [--insecure | --ca PEM]`: fetch them,
-//!   following a server's Retry.
+//!   first as `--retry` says; GETs that come in 0-RTT are answered, other
+//!   requests in 0-RTT refused.
+//! - `tern get URL... --output DIR [--insecure | --ca PEM] [--0rtt]`: fetch
+//!   them, following a server's Retry; with `--0rtt` the later requests to
+//!   a server go in 0-RTT on a second connection that resumes the first.
 //!
 //! See `docs/cli.md`.
 #![forbid(unsafe_code)]

@@ -221,10 +221,11 @@ The runner decrypts its captures with the endpoints' key logs; some of its
 conditions need that. Here they are checked on the decrypted captures when
 `tshark` is installed and an endpoint wrote a key log (the client's, else
 the server's). `.ci/run` installs tshark from Debian's archive. Without
-it, or without a key log, the migration cases below fail, since intact
-files alone prove nothing about migration (the runner calls such a run
-unsupported); the other decoded checks are skipped. The run's
-`logs/decoded-checks.txt` says what was found, or why not:
+it, or without a key log, the migration, resumption and 0-RTT cases below
+fail, since intact files alone prove nothing about migration or
+resumption (the runner calls such a run unsupported); the other decoded
+checks are skipped. The run's `logs/decoded-checks.txt` says what was
+found, or why not:
 
 - `multiplexing`: that the server's `initial_max_streams_bidi`, in its
   Handshake packets as the client receives them, is present and at most
@@ -251,6 +252,21 @@ unsupported); the other decoded checks are skipped. The run's
   packet on the path before, which for the first path is the Initial's
   random DCID: a client that kept the server's connection ID would pass
   there and fails here.
+- `resumption` and `zerortt`: the server's connections are told apart, as
+  the runner does, by the Source Connection ID of its Handshake packets in
+  the client's capture. The first connection's must carry a Certificate
+  and the last's none (the runner's check), and the last connection's
+  ServerHello must carry a `pre_shared_key` extension: the server took a
+  ticket from the first connection (RFC 8446 §2.2, §4.2.11). A third
+  connection fails the check.
+- `zerortt`: also that the client sent 0-RTT packets carrying STREAM
+  frames (its requests, decrypted with the key log's
+  CLIENT_EARLY_TRAFFIC_SECRET), that the server's EncryptedExtensions on
+  the last connection carried an `early_data` extension (it accepted
+  them, RFC 8446 §4.2.10), and, as the runner bounds it, that the
+  payload of the client's 1-RTT packets on both connections adds up to at
+  most 5,000 bytes, half of what the 40 request names of 250 letters add
+  up to.
 
 For `rebind-port` and `rebind-addr` the proxy plays the runner's `rebind`
 scenario (ns-3's `RebindErrorModel`): 1 s after the proxy starts, and then
@@ -281,6 +297,25 @@ moves; a server whose first datagram on that path is only the
 PATH_RESPONSE, as quinn's is, fails the check although RFC 9000 asks no
 more of it. A server passes when it sends its own PATH_CHALLENGE in the
 datagram that carries the PATH_RESPONSE, as Tern's does.
+
+In `resumption` and `zerortt` every client fetches the first file over a
+first connection, closes it, and fetches the others over a second
+connection that offers a ticket the first received; in `zerortt` the
+second connection sends its requests before its handshake completes, in
+0-RTT packets. The endpoints are told the case's own name. Tern's client
+keeps tickets in its configuration's store and opens the second
+connection with `Connecting::into_0rtt`; Tern's server accepts 0-RTT with
+its ready-made configuration. aioquic's server issues tickets only with a
+store to keep them in: the peer gives it one that hands out each ticket
+once, so its 0-RTT data is accepted once; aioquic's client offers the
+last ticket it received and, in `zerortt`, starts without waiting for the
+handshake. quinn's client enables early data in its rustls configuration
+and uses `Connecting::into_0rtt`; quinn's server sets
+`max_early_data_size` to `u32::MAX`. The runner counts the padding of
+path MTU probes in the client's 1-RTT payload: a 1,452-byte probe (Tern)
+or two of up to 1,400 bytes (quinn) on each connection would take more
+than half of the 5,000 bytes, so the Tern and quinn clients do not probe
+the path MTU in `zerortt`.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001
