@@ -435,6 +435,11 @@ fn get_0rtt_sends_the_later_requests_in_0rtt_and_serve_answers_them() {
     let log = server.log();
     assert!(server.wait().success(), "{log}");
     assert_eq!(log.matches("(requested in 0-RTT)").count(), 2, "{log}");
+    // Answered before the handshake completed (0.5-RTT): the client's
+    // Finished cannot come before the relay passed the server's flight on.
+    let answered = log.find("(requested in 0-RTT)").unwrap();
+    let resumed = log.find("(resumed a session");
+    assert!(resumed.is_some_and(|at| answered < at), "{log}");
     assert!(
         log.contains("requests in 0-RTT: 2 GET answered, 0 others refused"),
         "{log}"

@@ -336,3 +336,34 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runner counts path MTU probes in the zerortt client's 1-RTT
+    /// payload, which it bounds: no probes there, and only there.
+    #[test]
+    fn only_zerortt_turns_path_mtu_discovery_off() {
+        let mtu_discovery = |case: &str| {
+            Options::from_env(case)
+                .map(|options| options.transport.mtu_discovery)
+                .unwrap_or_default()
+        };
+        assert!(!mtu_discovery("zerortt"));
+        for case in ["transfer", "resumption", "handshake"] {
+            assert!(mtu_discovery(case), "{case}");
+        }
+    }
+
+    #[test]
+    fn the_resumption_cases_spread_requests_over_two_connections() {
+        assert_eq!(Connections::for_case("resumption"), Connections::Resumed);
+        assert_eq!(Connections::for_case("zerortt"), Connections::ZeroRtt);
+        assert_eq!(
+            Connections::for_case("handshakeloss"),
+            Connections::PerRequest
+        );
+        assert_eq!(Connections::for_case("transfer"), Connections::One);
+    }
+}
