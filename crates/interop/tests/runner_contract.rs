@@ -152,6 +152,17 @@ fn client(setup: &Setup, case: &str, files: &[&str]) -> i32 {
     client_with(setup, case, files, &[]).code
 }
 
+/// The client's two "handshake with" lines, of a case that connects twice.
+fn two_handshakes(run: &ClientRun) -> Vec<&str> {
+    let handshakes: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("handshake with"))
+        .collect();
+    assert_eq!(handshakes.len(), 2, "{}", run.stderr);
+    handshakes
+}
+
 fn assert_same(dir: &Path, file: &str) {
     let sent = std::fs::read(dir.join("www").join(file)).unwrap();
     let got = std::fs::read(dir.join("downloads").join(file)).unwrap();
@@ -238,12 +249,7 @@ fn resumption_fetches_the_rest_over_a_second_connection_that_resumes() {
     let setup = setup("resumption", "resumption", &files);
     let run = client_with(&setup, "resumption", &["a", "b", "c"], &[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let handshakes: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("handshake with"))
-        .collect();
-    assert_eq!(handshakes.len(), 2, "{}", run.stderr);
+    let handshakes = two_handshakes(&run);
     assert!(!handshakes[0].contains("resumed"), "{}", run.stderr);
     assert!(
         handshakes[1].contains("resumed a TLS session"),
@@ -271,12 +277,7 @@ fn zerortt_sends_the_second_connections_requests_in_0rtt() {
         "{}",
         run.stderr
     );
-    let handshakes: Vec<&str> = run
-        .stderr
-        .lines()
-        .filter(|l| l.starts_with("handshake with"))
-        .collect();
-    assert_eq!(handshakes.len(), 2, "{}", run.stderr);
+    let handshakes = two_handshakes(&run);
     assert!(!handshakes[0].contains("0-RTT"), "{}", run.stderr);
     assert!(
         handshakes[1].contains("resumed a TLS session, 0-RTT accepted"),

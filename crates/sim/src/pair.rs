@@ -266,3 +266,19 @@ impl PairState {
         }
     }
 }
+
+/// Reads stream `id` of `conn` into `into`, as far as data is there;
+/// `true` once the FIN was read.
+///
+/// # Panics
+/// When the read fails other than for want of data (a reset, say).
+pub fn read_to_end(conn: &mut Connection, id: tern_proto::StreamId, into: &mut Vec<u8>) -> bool {
+    loop {
+        match conn.read_stream(id, usize::MAX, true) {
+            Ok(Some(chunk)) => into.extend_from_slice(&chunk.bytes),
+            Ok(None) => return true,
+            Err(tern_proto::streams::ReadError::Blocked) => return false,
+            Err(other) => panic!("read on {id}: {other:?}"),
+        }
+    }
+}

@@ -342,17 +342,20 @@ impl Connection {
         let start = buf.len();
         let pn = self.spaces[index(space)].next_pn;
         let truncated = PacketNumber::new(pn, self.recovery.largest_acked(space));
+        // RFC 9000 §17.2.3: a Data-space packet before the 1-RTT keys is a
+        // client's 0-RTT packet, with a long header.
+        let zero_rtt = space == SpaceId::Data && self.spaces[index(space)].keys.is_none();
         let (pn_offset, layout) = match space {
-            SpaceId::Initial | SpaceId::Handshake => {
-                let ty = if space == SpaceId::Initial {
+            _ if zero_rtt || space != SpaceId::Data => {
+                let ty = match space {
                     // RFC 9000 §17.2.2: a client's Initials carry the token
                     // of the Retry it followed or of an earlier connection's
                     // NEW_TOKEN frame; a server's carry none.
-                    LongHeaderType::Initial {
+                    SpaceId::Initial => LongHeaderType::Initial {
                         token: &self.tokens.initial,
-                    }
-                } else {
-                    LongHeaderType::Handshake
+                    },
+                    SpaceId::Handshake => LongHeaderType::Handshake,
+                    SpaceId::Data => LongHeaderType::ZeroRtt,
                 };
                 let header = LongHeader {
                     ty,
@@ -365,20 +368,7 @@ impl Connection {
                 let layout = header.encode(buf);
                 (start + layout.pn_offset, Some(layout))
             }
-            SpaceId::Data if self.spaces[index(space)].keys.is_none() => {
-                // RFC 9000 §17.2.3: a 0-RTT packet, to the server's first ID.
-                let header = LongHeader {
-                    ty: LongHeaderType::ZeroRtt,
-                    version: self.version,
-                    dcid: self.remote_cid,
-                    scid: self.local_cid,
-                    pn: truncated,
-                    grease_fixed_bit: false,
-                };
-                let layout = header.encode(buf);
-                (start + layout.pn_offset, Some(layout))
-            }
-            SpaceId::Data => {
+            _ => {
                 let header = ShortHeader {
                     dcid: mode
                         .path

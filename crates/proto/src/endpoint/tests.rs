@@ -39,6 +39,17 @@ pub(super) const NOWHERE: SocketAddr =
 /// One-way delay of the path.
 const DELAY: Duration = Duration::from_millis(5);
 
+/// The test server configuration ([`configs`]), accepting 0-RTT
+/// (`max_early_data_size = u32::MAX`) or not (0), in a fresh `Arc`.
+pub(super) fn server_config_with_early_data(early_data: bool) -> Arc<ServerConfig> {
+    let (_, server) = configs();
+    let mut tls = (*server.tls).clone();
+    tls.max_early_data_size = if early_data { u32::MAX } else { 0 };
+    let mut server = (*server).clone();
+    server.tls = Arc::new(tls);
+    Arc::new(server)
+}
+
 /// A client configuration and a server configuration that it trusts, made
 /// once (a certificate takes a while).
 pub(super) fn configs() -> (ClientConfig, Arc<ServerConfig>) {

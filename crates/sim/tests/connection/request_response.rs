@@ -9,11 +9,11 @@ use tern_proto::{
     Dir, StreamId,
     config::{EndpointConfig, TransportConfig},
     connection::Connection,
-    streams::{ReadError, StreamsConfig},
+    streams::StreamsConfig,
 };
 use tern_sim::{
     LinkConfig, Seed, TraceEvent,
-    pair::Pair,
+    pair::{Pair, read_to_end},
     quic::{CLIENT_ADDR, SERVER_ADDR},
 };
 
@@ -48,18 +48,6 @@ fn count_datagrams(pair: &mut Pair) -> Rc<RefCell<Sent>> {
         }
     });
     sent
-}
-
-/// Reads `id` to its end; `true` once the FIN was read.
-fn read_to_end(conn: &mut Connection, id: StreamId, into: &mut Vec<u8>) -> bool {
-    loop {
-        match conn.read_stream(id, usize::MAX, true) {
-            Ok(Some(chunk)) => into.extend_from_slice(&chunk.bytes),
-            Ok(None) => return true,
-            Err(ReadError::Blocked) => return false,
-            Err(other) => panic!("read on {id}: {other:?}"),
-        }
-    }
 }
 
 /// The client: one request at a time, the next as soon as the answer is in.

@@ -13,11 +13,11 @@ use bytes::Bytes;
 use tern_proto::{Dir, EarlyData};
 use tern_sim::{
     Seed,
-    pair::SERVER,
+    pair::{SERVER, read_to_end},
     quic::{CLIENT_ADDR, SERVER_ADDR},
 };
 
-use crate::{DELAY, LIMIT, Server, configs, first_connection, read_to_end};
+use crate::{DELAY, LIMIT, Server, configs, first_connection};
 
 /// A request large enough to fill 0-RTT datagrams of its own, after the
 /// ones that carry the ClientHello.

@@ -21,9 +21,11 @@ use tern_proto::{
     Dir, StreamId,
     config::{ClientConfig, ServerConfig},
     connection::Connection,
-    streams::ReadError,
 };
-use tern_sim::{LinkConfig, pair::Pair};
+use tern_sim::{
+    LinkConfig,
+    pair::{Pair, read_to_end},
+};
 
 /// Sim time a run may take.
 pub(crate) const LIMIT: Duration = Duration::from_secs(10);
@@ -38,18 +40,6 @@ pub(crate) fn link() -> LinkConfig {
 /// the server's tickets.
 pub(crate) fn first_connection(seed: u64, client: &ClientConfig, server: ServerConfig) -> Pair {
     Pair::with_tickets(seed, link(), client, server, LIMIT)
-}
-
-/// Reads `id` to its end; `true` once the FIN was read.
-pub(crate) fn read_to_end(conn: &mut Connection, id: StreamId, into: &mut Vec<u8>) -> bool {
-    loop {
-        match conn.read_stream(id, usize::MAX, true) {
-            Ok(Some(chunk)) => into.extend_from_slice(&chunk.bytes),
-            Ok(None) => return true,
-            Err(ReadError::Blocked) => return false,
-            Err(other) => panic!("read on {id}: {other:?}"),
-        }
-    }
 }
 
 /// The server application: answers each request with `response` as soon as

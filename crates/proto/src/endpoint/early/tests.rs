@@ -13,28 +13,18 @@ use rand::{RngCore, SeedableRng, rngs::StdRng};
 use super::{LIFETIME, MAX_PER_DCID, OVERHEAD};
 use crate::{
     ConnectionId,
-    config::{EndpointConfig, ServerConfig},
+    config::EndpointConfig,
     endpoint::{
         Endpoint,
-        tests::{CLIENT, SERVER, configs, epoch},
+        tests::{CLIENT, SERVER, configs, epoch, server_config_with_early_data},
     },
     packet::InvariantHeader,
 };
 
-/// The test server configuration, accepting 0-RTT or not.
-fn server_config(early_data: bool) -> Arc<ServerConfig> {
-    let (_, server) = configs();
-    let mut tls = (*server.tls).clone();
-    tls.max_early_data_size = if early_data { u32::MAX } else { 0 };
-    let mut server = (*server).clone();
-    server.tls = Arc::new(tls);
-    Arc::new(server)
-}
-
 fn server(early_data: bool, config: EndpointConfig) -> Endpoint {
     Endpoint::new(
         Arc::new(config),
-        Some(server_config(early_data)),
+        Some(server_config_with_early_data(early_data)),
         Some(SERVER),
         2,
     )

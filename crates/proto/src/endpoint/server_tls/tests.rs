@@ -6,16 +6,11 @@ use std::sync::Arc;
 use super::ServerTls;
 use crate::{
     config::ServerConfig,
-    endpoint::tests::{Net, SERVER, configs},
+    endpoint::tests::{Net, SERVER, server_config_with_early_data},
 };
 
 fn server(early_data: bool) -> Arc<ServerConfig> {
-    let (_, server) = configs();
-    let mut tls = (*server.tls).clone();
-    tls.max_early_data_size = if early_data { u32::MAX } else { 0 };
-    let mut server = (*server).clone();
-    server.tls = Arc::new(tls);
-    Arc::new(server)
+    server_config_with_early_data(early_data)
 }
 
 fn wraps_its_store(tls: &rustls::ServerConfig) -> bool {
