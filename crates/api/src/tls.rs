@@ -63,12 +63,14 @@ use tern_proto::{
 /// tickets per connection, so the latest 2,048 connections' clients can
 /// come back with one. The oldest entry makes room for a new one.
 ///
-/// Each entry costs about 305 bytes of heap (measured with a counting
-/// allocator, rustls 0.23.48: a 32-byte ticket ID kept twice, a 119-byte
-/// session with Tern's 0-RTT limits, the map and queue slots), and
-/// rustls's cache reserves its slots up front: 0.5 MB when made, 1.25 MB
-/// once full. A busy server whose clients come back after minutes wants
-/// more: give the rustls configuration a larger cache, or one of its own.
+/// rustls's cache reserves its slots up front, 0.5 MB for 4,096 (122
+/// bytes a slot), and each entry costs about 224 bytes more: a 32-byte
+/// ticket ID kept twice and a 119-byte session with Tern's 0-RTT limits,
+/// in malloc's blocks; 1.4 MB once full (measured with a counting
+/// allocator on rustls 0.23.48: `cargo test -p tern-sim --test heap
+/// session_cache -- --nocapture`). A busy server whose clients come back
+/// after minutes wants more: give the rustls configuration a larger
+/// cache, or one of its own.
 pub const SERVER_SESSION_CACHE_SIZE: usize = 4096;
 
 /// Why a ready-made configuration could not be built.

@@ -16,6 +16,7 @@
 
 mod admission;
 mod reassembly;
+mod session_cache;
 
 use std::{
     alloc::{GlobalAlloc, Layout, System},
