@@ -70,7 +70,7 @@ impl Connection {
     /// the ticket. Should the server reject the early data, everything sent
     /// in 0-RTT is sent again in 1-RTT packets under its new parameters,
     /// and the handshake information says
-    /// [`EarlyData::Rejected`](crate::EarlyData::Rejected).
+    /// [`EarlyData::Rejected`].
     ///
     /// Data sent in 0-RTT is not protected against replay (RFC 8446 §8):
     /// send only what may safely be received twice. DATAGRAM frames wait
