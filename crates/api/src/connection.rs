@@ -343,10 +343,11 @@ impl Connecting {
     }
 
     /// The connection at once, sending in 0-RTT (RFC 9001 §4.6), when a
-    /// session ticket from an earlier connection to this server allows it;
-    /// `Err(self)` otherwise (no ticket, a server that did not offer early
-    /// data, a TLS configuration without `enable_early_data`), to be
-    /// awaited as usual.
+    /// session ticket from an earlier connection to this server allows it,
+    /// or when the handshake has already completed (on a fast path it can,
+    /// before this is called; nothing then goes in 0-RTT); `Err(self)`
+    /// otherwise (no ticket, a server that did not offer early data, a TLS
+    /// configuration without `enable_early_data`), to be awaited as usual.
     ///
     /// On a client, streams opened and written before the handshake
     /// completes go out in 0-RTT packets, within the limits the server gave
@@ -367,7 +368,7 @@ impl Connecting {
         let enabled = self
             .conn
             .inner
-            .with(|c| c.side().is_server() || c.enable_zero_rtt())
+            .with(|c| c.side().is_server() || !c.is_handshaking() || c.enable_zero_rtt())
             .unwrap_or(false);
         if enabled { Ok(self.conn) } else { Err(self) }
     }

@@ -344,6 +344,14 @@ impl Server {
             }
         };
         let conn = match connecting.into_0rtt() {
+            Ok(conn) if conn.try_handshake_info().is_some() => {
+                eprintln!(
+                    "tern get: {authority}: second connection: the handshake already \
+                     completed, {} requests go in 1-RTT",
+                    urls.len()
+                );
+                conn
+            }
             Ok(conn) => {
                 eprintln!(
                     "tern get: {authority}: second connection: {} requests sent in 0-RTT",

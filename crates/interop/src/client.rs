@@ -115,6 +115,12 @@ fn connect_0rtt(
         .connect_with(tls, addr, host)
         .map_err(|e| e.to_string())?;
     Ok(match connecting.into_0rtt() {
+        Ok(conn) if conn.try_handshake_info().is_some() => {
+            eprintln!(
+                "0-RTT with {addr}: the handshake already completed, the requests go in 1-RTT"
+            );
+            conn
+        }
         Ok(conn) => {
             eprintln!("0-RTT with {addr}: the requests go before the handshake completes");
             conn

@@ -264,7 +264,8 @@ fn resumption_fetches_the_rest_over_a_second_connection_that_resumes() {
 // RFC 9001 §4.6.1 (test): under `zerortt` the second connection resumes
 // and takes 0-RTT on; whatever it sent in 0-RTT the server accepts. On
 // bare loopback the handshake can complete before the requests are
-// written (it takes about 2 ms), so whether they left in 0-RTT packets is
+// written, even before `into_0rtt` is called (it takes about 2 ms), so
+// whether they left in 0-RTT packets is
 // checked where the network has a round trip: `cargo xtask interop
 // --cases zerortt` reads the 0-RTT packets in the capture.
 #[test]
@@ -277,7 +278,8 @@ fn zerortt_sends_the_second_connections_requests_in_0rtt() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("the requests go before the handshake completes"),
+            .contains("the requests go before the handshake completes")
+            || run.stderr.contains("the handshake already completed"),
         "{}",
         run.stderr
     );

@@ -73,10 +73,6 @@ async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
 
     // The first connection: a full handshake, which leaves a ticket.
     let connecting = pair.client.connect(addr, "localhost").expect("connect");
-    let connecting = match connecting.into_0rtt() {
-        Ok(_) => panic!("no ticket yet, so no 0-RTT"),
-        Err(connecting) => connecting,
-    };
     let first = timeout(&rt, connecting).await.expect("handshake");
     let (mut send, mut recv) = first.open_bi().await.expect("open");
     send.write_all(b"GET /first").await.expect("write");
