@@ -11,6 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use tern::{ConnectionStats, Endpoint, HandshakeInfo, tls};
 
+use crate::version::QuicVersion;
+
 const ALPN: &[u8] = b"tern-demo";
 /// The size of each chunk written; a slice of one shared buffer, not a copy.
 const CHUNK: usize = 64 * 1024;
@@ -24,6 +26,10 @@ pub(crate) struct Args {
     /// Print one JSON object instead of a report.
     #[arg(long)]
     json: bool,
+    /// The QUIC version the client connects with: v1 (RFC 9000) or v2
+    /// (RFC 9369); the server accepts both.
+    #[arg(long, value_enum, value_name = "VERSION", default_value_t = QuicVersion::V1)]
+    quic_version: QuicVersion,
 }
 
 #[expect(
@@ -37,14 +43,22 @@ fn wall_clock() -> Instant {
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()])?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(cert.signing_key.serialize_der().into());
-    let server = Endpoint::server(
-        tls::server_config(vec![cert.cert.der().clone()], key, &[ALPN])?,
+    let server = Endpoint::new_with_runtime(
+        crate::version::accepting_both(),
+        Some(tls::server_config(
+            vec![cert.cert.der().clone()],
+            key,
+            &[ALPN],
+        )?),
         "127.0.0.1:0".parse()?,
+        tern::default_runtime().ok_or("no async runtime runs")?,
     )?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone())?;
     let client = Endpoint::client("127.0.0.1:0".parse()?)?;
-    client.set_default_client_config(tls::client_config(roots, &[ALPN])?);
+    let mut client_config = tls::client_config(roots, &[ALPN])?;
+    client_config.version = args.quic_version.version();
+    client.set_default_client_config(client_config);
 
     // The server reads one stream to its end and reports when it finished.
     let server_side = tokio::spawn({
@@ -167,7 +181,8 @@ fn report(
         ("server", server, server_stats),
     ] {
         println!(
-            "{side}: {} {} ({}), group {}, alpn {}, handshake {:?}, rtt {:?}, peer certificates {}",
+            "{side}: QUIC {}, {} {} ({}), group {}, alpn {}, handshake {:?}, rtt {:?}, peer certificates {}",
+            crate::version::name(info.quic_version()),
             info.tls_version().as_str(),
             info.cipher_suite().map_or("?", |s| s.name),
             info.cipher_suite().map_or("?", |s| s.aead),

@@ -21,6 +21,7 @@ use tern::{
 };
 use tokio::{io::AsyncWriteExt as _, task::JoinSet};
 
+use crate::version::QuicVersion;
 use crate::{certs, serve};
 
 /// Options of `tern get`.
@@ -51,6 +52,9 @@ pub(crate) struct Args {
     /// 0-RTT data; GET requests are safe to repeat.
     #[arg(long = "0rtt")]
     zero_rtt: bool,
+    /// The QUIC version to connect with: v1 (RFC 9000) or v2 (RFC 9369).
+    #[arg(long, value_enum, value_name = "VERSION", default_value_t = QuicVersion::V1)]
+    quic_version: QuicVersion,
 }
 
 /// An `https://host:port/path` URL.
@@ -165,7 +169,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     tokio::fs::create_dir_all(&args.output)
         .await
         .map_err(|error| format!("--output {}: {error}", args.output.display()))?;
-    let config = client_config(&args)?;
+    let mut config = client_config(&args)?;
+    config.version = args.quic_version.version();
 
     // Group the URLs by server, keeping the order they were given in.
     let mut servers: Vec<((String, u16), Vec<Url>)> = Vec::new();
@@ -428,6 +433,9 @@ fn how(info: &HandshakeInfo) -> String {
     }
     if info.resumed() {
         notes.push("resuming a session");
+    }
+    if info.quic_version() == tern::proto::QUIC_V2 {
+        notes.push("on QUIC v2");
     }
     if notes.is_empty() {
         String::new()

@@ -1,6 +1,6 @@
 //! The `tern` command.
 //!
-//! - `tern demo [--bytes N] [--json]`: a server and a client on loopback,
+//! - `tern demo [--bytes N] [--json] [--quic-version v1|v2]`: a server and a client on loopback,
 //!   a transfer, and both sides' handshake information — the server's read
 //!   after it freed its TLS state.
 //! - `tern serve --root DIR [--listen ADDR] [--cert PEM --key PEM]
@@ -8,7 +8,8 @@
 //!   `hq-interop`), with new clients sent a Retry to prove their address
 //!   first as `--retry` says; GETs that come in 0-RTT are answered, other
 //!   requests in 0-RTT refused.
-//! - `tern get URL... --output DIR [--insecure | --ca PEM] [--0rtt]`: fetch
+//! - `tern get URL... --output DIR [--insecure | --ca PEM] [--0rtt]
+//!   [--quic-version v1|v2]`: fetch
 //!   them, following a server's Retry; with `--0rtt` the later requests to
 //!   a server go in 0-RTT on a second connection that resumes the first.
 //!
@@ -19,6 +20,7 @@ mod certs;
 mod demo;
 mod get;
 mod serve;
+mod version;
 
 use std::process::ExitCode;
 

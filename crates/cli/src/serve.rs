@@ -143,8 +143,15 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let config = tls::server_config(identity.chain, identity.key, &[ALPN])
         .map_err(|error| format!("the certificate and key do not fit together: {error}"))?
         .retry_policy(policy);
-    let endpoint = Endpoint::server(config, args.listen)
-        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    // Clients may start on QUIC v1 or v2 (RFC 9369).
+    let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
+    let endpoint = Endpoint::new_with_runtime(
+        crate::version::accepting_both(),
+        Some(config),
+        args.listen,
+        runtime,
+    )
+    .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let local = endpoint.local_addr()?;
     // The first line on stdout, for scripts and tests that asked for port 0.
     println!("listening on {local}");

@@ -328,6 +328,23 @@ fn get_follows_the_retry_of_serve_retry_always() {
     );
 }
 
+// RFC 9369 (test): `tern serve` accepts a client that starts on QUIC v2,
+// and `tern get --quic-version v2` says the connection runs on it.
+#[test]
+fn get_quic_version_v2_fetches_from_serve_over_v2() {
+    let dir = scratch("v2-get");
+    fs::write(dir.join("root/hello.txt"), b"hello, v2\n").unwrap();
+    let server = tern_serve(&dir, 1);
+    let url = format!("https://localhost:{}/hello.txt", server.port);
+    let output = tern_get_with(&dir, &[url], "out", &["--quic-version", "v2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}\n{}", server.log());
+    assert!(stderr.contains("connected on QUIC v2"), "{stderr}");
+    assert_eq!(fs::read(dir.join("out/hello.txt")).unwrap(), b"hello, v2\n");
+    let log = server.log();
+    assert!(server.wait().success(), "{log}");
+}
+
 /// A UDP relay on loopback in front of a server, that holds every datagram
 /// from the server for a while before passing it on: a client's 0-RTT
 /// flight then leaves long before the server's answer can complete its
