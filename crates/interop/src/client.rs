@@ -5,11 +5,17 @@
 //! connection and the others over a second one, which resumes the first's
 //! TLS session with a ticket the server sent on the first; under `zerortt`
 //! the second connection sends its requests in 0-RTT packets, before its
-//! handshake completes.
+//! handshake completes; under `keyupdate` the client starts a 1-RTT key
+//! update once the first bytes of a response arrive, early in the transfer.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
 };
 
 use tern::{ClientConfig, Connection, EarlyData, Endpoint, VarInt, tls};
@@ -57,6 +63,13 @@ pub(crate) async fn run(
                 // all.
                 conn.close(VarInt::from_u32(0), b"");
             }
+        }
+        Connections::One if options.key_update => {
+            let conn = connect(&endpoint, &tls, addr, host).await?;
+            let updated = Arc::new(AtomicBool::new(false));
+            fetch_each(&conn, &urls, &downloads, Some(&updated)).await?;
+            log_key_update(&conn, &updated)?;
+            conn.close(VarInt::from_u32(0), b"");
         }
         Connections::One => {
             let conn = connect(&endpoint, &tls, addr, host).await?;
@@ -132,6 +145,38 @@ fn connect_0rtt(
     })
 }
 
+/// How often the `keyupdate` client asks again for a key update that the
+/// connection refused: until the handshake is confirmed (RFC 9001 §4.1.2),
+/// normally by the HANDSHAKE_DONE that came before the first response
+/// bytes, or a PTO later when it was lost.
+const KEY_UPDATE_RETRY: Duration = Duration::from_millis(1);
+
+/// Starts one 1-RTT key update (RFC 9001 §6) on `conn` unless `updated`
+/// says one already started; returns once it did, or once the connection
+/// closed.
+async fn start_key_update(conn: &Connection, updated: &AtomicBool) {
+    // RFC 9001 §6: not before the handshake is confirmed, and not again
+    // while the previous update is unacknowledged.
+    while !updated.load(Ordering::Acquire) && conn.close_reason().is_none() {
+        if conn.force_key_update() {
+            updated.store(true, Ordering::Release);
+            return;
+        }
+        tokio::time::sleep(KEY_UPDATE_RETRY).await;
+    }
+}
+
+/// Logs the key update of the `keyupdate` case, or fails when none
+/// started: the case would prove nothing.
+fn log_key_update(conn: &Connection, updated: &AtomicBool) -> Result<(), String> {
+    let updates = conn.stats().key_updates;
+    if !updated.load(Ordering::Acquire) || updates == 0 {
+        return Err("no key update started during the transfer".into());
+    }
+    eprintln!("key update: started during the transfer, {updates} key update(s) in all");
+    Ok(())
+}
+
 /// Logs the handshake snapshot: what was negotiated, whether the session
 /// was resumed, and what became of 0-RTT.
 async fn log_handshake(conn: &Connection, addr: SocketAddr) {
@@ -170,6 +215,19 @@ async fn log_handshake(conn: &Connection, addr: SocketAddr) {
 /// share packets (in 0-RTT, more of them fit in the first flight); each
 /// response is read by a task of its own.
 async fn fetch_all(conn: &Connection, urls: &[&str], downloads: &Path) -> Result<(), String> {
+    fetch_each(conn, urls, downloads, None).await
+}
+
+/// As [`fetch_all`]; with `key_update`, the first response to bring bytes
+/// holds its reading until a key update started (`keyupdate`), so the
+/// transfer cannot end before it, and the rest of it goes under the new
+/// keys.
+async fn fetch_each(
+    conn: &Connection,
+    urls: &[&str],
+    downloads: &Path,
+    key_update: Option<&Arc<AtomicBool>>,
+) -> Result<(), String> {
     let mut tasks = Vec::new();
     for url in urls {
         let (_, path) = split(url)?;
@@ -180,15 +238,28 @@ async fn fetch_all(conn: &Connection, urls: &[&str], downloads: &Path) -> Result
             .await
             .map_err(|e| e.to_string())?;
         send.finish().map_err(|e| e.to_string())?;
+        let key_update = key_update.map(|updated| (conn.clone(), updated.clone()));
         tasks.push(tokio::spawn(async move {
             // Held until the answer is read: dropping a SendStream forgets
             // the wakers of both halves of its stream, and a reader already
             // waiting would never be woken.
             let _send = send;
-            let body = recv
+            let mut body = Vec::new();
+            if let Some((conn, updated)) = key_update {
+                let first = recv
+                    .read_chunk(usize::MAX)
+                    .await
+                    .map_err(|e| format!("{request:?}: {e}"))?;
+                if let Some(first) = first {
+                    body.extend_from_slice(&first);
+                    start_key_update(&conn, &updated).await;
+                }
+            }
+            let rest = recv
                 .read_to_end(usize::MAX)
                 .await
                 .map_err(|e| format!("{request:?}: {e}"))?;
+            body.extend_from_slice(&rest);
             tokio::fs::write(&target, body)
                 .await
                 .map_err(|e| format!("cannot write {}: {e}", target.display()))

@@ -12,7 +12,10 @@
 //! `resumption` it fetches the first URL over a first connection and the
 //! others over a second one that resumes the first's TLS session; under
 //! `zerortt` that second connection sends its requests in 0-RTT packets;
-//! otherwise every request shares one connection. The server issues
+//! otherwise every request shares one connection. Under `keyupdate` the
+//! client starts a 1-RTT key update as soon as the handshake is confirmed,
+//! early in the transfer, and fails if none started; the server needs
+//! nothing special, as Tern follows a peer's key update. The server issues
 //! session tickets and accepts 0-RTT in every case, as Tern's ready-made
 //! server configuration does. Under `retry` the server sends a Retry to
 //! every client that did not bring a Retry token (`RetryPolicy::Always`);
@@ -64,6 +67,7 @@ const SUPPORTED: &[&str] = &[
     "rebind-addr",
     "resumption",
     "zerortt",
+    "keyupdate",
 ];
 
 /// Whether this endpoint does `case` in `role`: a `connectionmigration`
@@ -127,6 +131,9 @@ pub(crate) struct Options {
     /// The server makes every new client prove its address with a Retry
     /// (`retry`).
     pub(crate) retry: bool,
+    /// The client starts a 1-RTT key update early in the transfer
+    /// (`keyupdate`).
+    pub(crate) key_update: bool,
     /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
     pub(crate) key_log: bool,
     /// The server's preferred address (RFC 9000 §9.6) for
@@ -165,6 +172,7 @@ impl Options {
             chacha: case == "chacha20",
             connections: Connections::for_case(case),
             retry: case == "retry",
+            key_update: case == "keyupdate",
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
             preferred_address: preferred_address(case)?,
             transport: std::sync::Arc::new(transport),

@@ -296,6 +296,26 @@ fn zerortt_sends_the_second_connections_requests_in_0rtt() {
     }
 }
 
+// RFC 9001 §6 (test): under `keyupdate` the client starts a key update
+// during the transfer, which still completes; `cargo xtask interop --cases
+// keyupdate` reads both key phases in both directions from the capture.
+#[test]
+fn keyupdate_updates_the_keys_during_the_transfer() {
+    let setup = setup("keyupdate", "keyupdate", &[("file", 1024 * 1024)]);
+    let run = client_with(&setup, "keyupdate", &["file"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_same(&setup.dir, "file");
+    assert!(
+        run.stderr
+            .contains("key update: started during the transfer"),
+        "{}",
+        run.stderr
+    );
+    let plain = client_with(&setup, "transfer", &["file"], &[]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    assert!(!plain.stderr.contains("key update"), "{}", plain.stderr);
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];
