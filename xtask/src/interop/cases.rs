@@ -69,6 +69,11 @@ pub(crate) enum Check {
     /// this many bytes of payload, the runner's bound in `zerortt` (half of
     /// what the request names add up to): the requests went in 0-RTT.
     ClientOneRttAtMost(u64),
+    /// Decoded, from the client's side: the 1-RTT packets of each
+    /// direction carried both key phases (RFC 9001 §6): the keys were
+    /// updated and the peer answered with its own. The runner's
+    /// `keyupdate` check.
+    KeyUpdated,
 }
 
 /// One test case.
@@ -270,6 +275,13 @@ pub(crate) fn all() -> Vec<Case> {
     ];
     cases.extend(retry_and_resumption());
     cases.extend([
+        Case {
+            description: "a 1 MiB file; the client updates the 1-RTT keys early in the \
+                          transfer and the server answers: both key phases both ways",
+            files: &[(1, MB)],
+            checks: &[Check::KeyUpdated],
+            ..case("keyupdate", "keyupdate")
+        },
         Case {
             description: "a 10 MiB file while the link is cut for 2 s every 7 s",
             files: &[(1, 10 * MB)],

@@ -2,8 +2,9 @@
 //! tshark is installed and an endpoint wrote a key log, as the decrypted
 //! captures show them. The migration cases' conditions, which only the
 //! decrypted captures show, are in [`migration`]; those of resumption and
-//! 0-RTT in [`resumption`].
+//! 0-RTT in [`resumption`]; that of the key update in [`keyupdate`].
 
+mod keyupdate;
 mod migration;
 mod resumption;
 
@@ -188,7 +189,8 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
         | Check::NewConnectionIdPerPath
         | Check::Resumed
         | Check::ZeroRttAccepted
-        | Check::ClientOneRttAtMost(_) => {}
+        | Check::ClientOneRttAtMost(_)
+        | Check::KeyUpdated => {}
         Check::EcnMarked => {
             for (side, stats) in [("client", &report.to_server), ("server", &report.to_client)] {
                 let ect = stats.ecn[ECT0] + stats.ecn[ECT1];
@@ -263,6 +265,7 @@ fn is_decoded(check: Check) -> bool {
             | Check::Resumed
             | Check::ZeroRttAccepted
             | Check::ClientOneRttAtMost(_)
+            | Check::KeyUpdated
     )
 }
 
@@ -278,14 +281,15 @@ pub(crate) fn needs_decoding(check: Check) -> bool {
             | Check::Resumed
             | Check::ZeroRttAccepted
             | Check::ClientOneRttAtMost(_)
+            | Check::KeyUpdated
     )
 }
 
 /// The conditions the runner reads from the decrypted captures, for the
 /// checks of `case` that have one. They run when tshark is installed and an
 /// endpoint wrote a key log (the client's, else the server's, as the
-/// runner prefers). Otherwise the migration, resumption and 0-RTT checks
-/// fail, and the others are skipped; the run's `logs/decoded-checks.txt` says which and why.
+/// runner prefers). Otherwise the migration, resumption, 0-RTT and key
+/// update checks fail, and the others are skipped; the run's `logs/decoded-checks.txt` says which and why.
 fn decoded_checks(case: &Case, dir: &RunDir, sides: &Sides) -> Result<(), String> {
     let checks: Vec<Check> = case
         .checks
@@ -399,6 +403,7 @@ fn run_decoded(
                 | Check::Resumed
                 | Check::ZeroRttAccepted
                 | Check::ClientOneRttAtMost(_)
+                | Check::KeyUpdated
         )
     });
     let needs_server = checks.iter().any(|c| {
@@ -443,6 +448,7 @@ fn run_decoded(
             Check::ClientOneRttAtMost(limit) => {
                 resumption::client_one_rtt_at_most(&client, &from_client, limit)?
             }
+            Check::KeyUpdated => keyupdate::key_phases(&client, &from_client, &from_proxy)?,
             _ => continue,
         };
         let _ = writeln!(out, "ok: {found}");
@@ -616,9 +622,9 @@ mod tests {
         assert!(handshake_crypto(&server).is_ok());
     }
 
-    /// A migration, resumption or 0-RTT case that cannot be decoded would
-    /// pass on intact files alone: it fails. The other decoded checks are
-    /// skipped.
+    /// A migration, resumption, 0-RTT or key update case that cannot be
+    /// decoded would pass on intact files alone: it fails. The other
+    /// decoded checks are skipped.
     #[test]
     fn checks_that_are_a_cases_whole_proof_fail_without_decrypted_captures() {
         let why = tshark::MISSING;
@@ -629,6 +635,7 @@ mod tests {
             Check::Resumed,
             Check::ZeroRttAccepted,
             Check::ClientOneRttAtMost(5000),
+            Check::KeyUpdated,
         ] {
             let error = undecodable(&[Check::EcnMarked, check], why).unwrap_err();
             assert!(error.contains("tshark is not installed"), "{error}");

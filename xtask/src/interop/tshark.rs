@@ -69,6 +69,10 @@ pub(crate) struct Packet {
     /// The bytes after a short header (`quic.protected_payload`), as the
     /// runner counts a 1-RTT packet's payload; `None` for a long header.
     pub(crate) short_payload_len: Option<usize>,
+    /// A short header's Key Phase bit (`quic.key_phase`, RFC 9000
+    /// §17.3.1), which tshark reads only when it removed header
+    /// protection; `None` for a long header or a packet it could not.
+    pub(crate) key_phase: Option<bool>,
 }
 
 /// One UDP datagram and the QUIC packets tshark found in it.
@@ -245,6 +249,22 @@ fn packet(quic: &Value) -> Packet {
         short_payload_len: first(quic.get("quic_quic_protected_payload"))
             .filter(|_| quic.get("quic_quic_long_packet_type").is_none())
             .map(|payload| bytes(payload).len() / 2),
+        key_phase: flag(quic.get("quic_quic_key_phase"))
+            .filter(|_| quic.get("quic_quic_long_packet_type").is_none()),
+    }
+}
+
+/// A boolean field: `ek` writes it as a JSON boolean or, depending on the
+/// tshark version, as `1` / `0` or `true` / `false` in a string.
+fn flag(value: Option<&Value>) -> Option<bool> {
+    match one(value)? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "1" | "true" | "True" => Some(true),
+            "0" | "false" | "False" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -428,6 +448,21 @@ mod tests {
         assert_eq!(early.short_payload_len, None);
         assert_eq!(datagrams[1].packets[0].stream_frames, 0);
         assert_eq!(datagrams[2].packets[0].short_payload_len, Some(5));
+    }
+
+    /// 1-RTT packets across a key update, the Key Phase bit written as a
+    /// string and as tshark 4.0 writes it, a JSON boolean; a long header
+    /// has none.
+    #[test]
+    fn the_key_phase_of_short_headers_is_read() {
+        let text = r#"{"timestamp":"1","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":[{"quic_quic_long_packet_type":"2","quic_quic_key_phase":"1"},{"quic_quic_short":null,"quic_quic_key_phase":"0"}]}}
+{"timestamp":"2","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_short":null,"quic_quic_key_phase":true}}}
+{"timestamp":"3","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_short":null}}}"#;
+        let datagrams = parse_ek(text).unwrap();
+        assert_eq!(datagrams[0].packets[0].key_phase, None);
+        assert_eq!(datagrams[0].packets[1].key_phase, Some(false));
+        assert_eq!(datagrams[1].packets[0].key_phase, Some(true));
+        assert_eq!(datagrams[2].packets[0].key_phase, None);
     }
 
     #[test]
