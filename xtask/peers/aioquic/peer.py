@@ -16,7 +16,10 @@ configured only by environment variables:
   connection, then the others over a second one that resumes the first's
   TLS session with its ticket) or ``zerortt`` (as ``resumption``, the second
   connection sending its requests in 0-RTT packets, before its handshake
-  completes). Anything else prints a one-line reason to stderr and exits 127.
+  completes) or ``keyupdate`` (the client requests a 1-RTT key update with
+  aioquic's ``request_key_update()`` as soon as the handshake completes;
+  aioquic starts it once the handshake is confirmed, early in the transfer;
+  the server follows by itself). Anything else prints a one-line reason to stderr and exits 127.
   ``ecn`` is among those: aioquic never sets ECT codepoints on its sockets
   nor reads them, and discards the counts of ACK_ECN frames it receives.
 * ``SSLKEYLOGFILE`` (optional): the TLS key log is appended there.
@@ -81,6 +84,7 @@ SUPPORTED = (
     "retry",
     "resumption",
     "zerortt",
+    "keyupdate",
 )
 # Cases whose client resumes a second connection with a ticket of the first.
 RESUMING = ("resumption", "zerortt")
@@ -407,6 +411,13 @@ async def fetch_over_one_connection(
                            create_protocol=HqClientProtocol,
                            session_ticket_handler=handler,
                            wait_connected=not zero_rtt) as protocol:
+            if testcase == "keyupdate":
+                # aioquic holds the update until the handshake is confirmed
+                # (RFC 9001 §6.1): the requests leave with the first keys,
+                # the responses mostly come with the second.
+                protocol._quic.request_key_update()
+                print("key update: requested, for when the handshake is confirmed",
+                      file=sys.stderr, flush=True)
             try:
                 # Not `wait_connected()` after a start without waiting: aioquic
                 # 1.7.2 marks the protocol connected only for a waiter present

@@ -1,9 +1,10 @@
 //! The client role: fetches every URL in `REQUESTS` over HTTP/0.9 and writes
-//! the bodies to `DOWNLOADS`.
+//! the bodies to `DOWNLOADS`. Under `keyupdate` it updates the 1-RTT keys
+//! once the first bytes of a response arrive, early in the transfer.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 
 use quinn::crypto::rustls::QuicClientConfig;
 use tokio::io::AsyncWriteExt as _;
@@ -115,7 +116,7 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
                     break;
                 }
             };
-            let result = fetch(&connection, request, &downloads).await;
+            let result = fetch(&connection, request, &downloads, None).await;
             // The closed connection sends its CONNECTION_CLOSE and waits out
             // its closing period (three PTOs, which heavy loss stretches to
             // tens of seconds) in the background while the next handshake
@@ -130,7 +131,8 @@ pub(crate) async fn run(testcase: TestCase) -> Result<(), String> {
     } else {
         match connect(testcase, &endpoint, &crypto, first, 0).await {
             Ok(connection) => {
-                errors = fetch_all(&connection, requests, &downloads).await;
+                let key_update = testcase == TestCase::KeyUpdate;
+                errors = fetch_all(&connection, requests, &downloads, key_update).await;
                 connection.close(0u32.into(), b"");
             }
             Err(e) => errors.push(e),
@@ -167,7 +169,7 @@ async fn resume(
         Ok(connection) => connection,
         Err(e) => return vec![e],
     };
-    let mut errors: Vec<String> = fetch(&connection, first, downloads)
+    let mut errors: Vec<String> = fetch(&connection, first, downloads, None)
         .await
         .err()
         .into_iter()
@@ -206,7 +208,7 @@ async fn resume(
             }
         }
     };
-    errors.extend(fetch_all(&connection, rest, downloads).await);
+    errors.extend(fetch_all(&connection, rest, downloads, false).await);
     if let Some(accepted) = accepted {
         eprintln!("0-RTT accepted by the server: {}", accepted.await);
     }
@@ -256,21 +258,25 @@ async fn connect(
 }
 
 /// Fetches all `requests` over `connection` in parallel streams, at most
-/// [`CONCURRENT_REQUESTS`] at a time; returns the errors.
+/// [`CONCURRENT_REQUESTS`] at a time; returns the errors. With
+/// `key_update`, the first response to bring bytes updates the keys.
 async fn fetch_all(
     connection: &quinn::Connection,
     requests: Vec<Request>,
     downloads: &Arc<PathBuf>,
+    key_update: bool,
 ) -> Vec<String> {
+    let once = key_update.then(|| Arc::new(Once::new()));
     let permits = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
     let mut tasks = tokio::task::JoinSet::new();
     for request in requests {
         let connection = connection.clone();
         let downloads = downloads.clone();
         let permits = permits.clone();
+        let once = once.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.map_err(|e| e.to_string())?;
-            fetch(&connection, &request, &downloads).await
+            fetch(&connection, &request, &downloads, once.as_deref()).await
         });
     }
     let mut errors = Vec::new();
@@ -286,10 +292,13 @@ async fn fetch_all(
 
 /// Sends `GET path` on a new stream and writes the whole response body to
 /// `downloads/<file name>`; an error if the stream is reset or cut short.
+/// With `key_update`, the first bytes of the response update the keys
+/// (once over all the requests that share it).
 async fn fetch(
     connection: &quinn::Connection,
     request: &Request,
     downloads: &Path,
+    key_update: Option<&Once>,
 ) -> Result<(), String> {
     let fail = |what: &str, e: &dyn std::fmt::Display| format!("{}: {what}: {e}", request.url);
     let (mut send, mut recv) = connection
@@ -307,6 +316,24 @@ async fn fetch(
         .await
         .map_err(|e| fail(&format!("creating {}", destination.display()), &e))?;
     let received = async {
+        if let Some(once) = key_update {
+            let first = recv
+                .read_chunk(usize::MAX, true)
+                .await
+                .map_err(|e| fail("receiving the response", &e))?;
+            if let Some(chunk) = first {
+                file.write_all(&chunk.bytes)
+                    .await
+                    .map_err(|e| fail("writing the file", &e))?;
+                // The server's HANDSHAKE_DONE normally came before its
+                // first response bytes: the handshake is confirmed
+                // (RFC 9001 §6.1). quinn checks only that it completed.
+                once.call_once(|| {
+                    connection.force_key_update();
+                    eprintln!("key update: started on the first bytes of {}", request.url);
+                });
+            }
+        }
         tokio::io::copy(&mut recv, &mut file)
             .await
             .map_err(|e| fail("receiving the response", &e))?;

@@ -13,8 +13,10 @@
 //!   `resumption`, the second connection sending its requests in 0-RTT;
 //!   the server accepts 0-RTT) or `connectionmigration` (the server
 //!   offers `PREFERRED_ADDRESS` as its preferred address; a client runs a
-//!   transfer, as quinn's client does not move to a preferred address);
-//!   anything else exits with code 127.
+//!   transfer, as quinn's client does not move to a preferred address) or
+//!   `keyupdate` (the client updates the 1-RTT keys with quinn's
+//!   `force_key_update` once the first response bytes arrive; the server
+//!   follows by itself); anything else exits with code 127.
 //! - `SSLKEYLOGFILE`: if set, the TLS secrets are logged there (NSS key log format).
 //! - `QLOGDIR`: if set, one qlog file per connection is written there.
 //! - Server: `WWW` (directory served), `CERTS` (directory with `cert.pem` and
@@ -73,6 +75,8 @@ pub(crate) enum TestCase {
     Resumption,
     /// Like `Resumption`, the second connection's requests sent in 0-RTT.
     ZeroRtt,
+    /// Like `Transfer`, the client updating the keys early in the transfer.
+    KeyUpdate,
 }
 
 impl TestCase {
@@ -88,6 +92,7 @@ impl TestCase {
             "connectionmigration" => Self::ConnectionMigration,
             "resumption" => Self::Resumption,
             "zerortt" => Self::ZeroRtt,
+            "keyupdate" => Self::KeyUpdate,
             _ => return None,
         })
     }
