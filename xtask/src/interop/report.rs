@@ -221,10 +221,10 @@ The runner decrypts its captures with the endpoints' key logs; some of its
 conditions need that. Here they are checked on the decrypted captures when
 `tshark` is installed and an endpoint wrote a key log (the client's, else
 the server's). `.ci/run` installs tshark from Debian's archive. Without
-it, or without a key log, the migration, resumption and 0-RTT cases below
-fail, since intact files alone prove nothing about migration or
-resumption (the runner calls such a run unsupported); the other decoded
-checks are skipped. The run's `logs/decoded-checks.txt` says what was
+it, or without a key log, the migration, resumption, 0-RTT and key update
+cases below fail, since intact files alone prove nothing about migration,
+resumption or keys (the runner calls such a run unsupported); the other
+decoded checks are skipped. The run's `logs/decoded-checks.txt` says what was
 found, or why not:
 
 - `multiplexing`: that the server's `initial_max_streams_bidi`, in its
@@ -267,6 +267,11 @@ found, or why not:
   payload of the client's 1-RTT packets on both connections adds up to at
   most 5,000 bytes, half of what the 40 request names of 250 letters add
   up to.
+- `keyupdate`: that the client's 1-RTT packets and the server's, in the
+  client's capture, each carried key phase 0 and key phase 1 (the Key
+  Phase bit, which tshark reads once it removed header protection): the
+  keys were updated and the peer answered with its own (RFC 9001 §6).
+  Packets tshark could not decrypt count for neither phase.
 
 For `rebind-port` and `rebind-addr` the proxy plays the runner's `rebind`
 scenario (ns-3's `RebindErrorModel`): 1 s after the proxy starts, and then
@@ -316,6 +321,18 @@ path MTU probes in the client's 1-RTT payload: a 1,452-byte probe (Tern)
 or two of up to 1,400 bytes (quinn) on each connection would take more
 than half of the 5,000 bytes, so the Tern and quinn clients do not probe
 the path MTU in `zerortt`.
+
+In `keyupdate` every client fetches a 1 MiB file and updates the 1-RTT
+keys early in the transfer; the servers follow by themselves. A key
+update must wait until the handshake is confirmed (RFC 9001 §6.1). Tern's
+client holds its reading after the first response bytes until
+`Connection::force_key_update` starts an update (it refuses before
+confirmation), so the transfer cannot end first, and fails the run if
+none started. aioquic's client calls `request_key_update` once connected,
+which aioquic holds until the handshake is confirmed. quinn's client
+calls `Connection::force_key_update` on the first response bytes, by
+which the server's HANDSHAKE_DONE has normally come: quinn checks only
+that the handshake completed.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001

@@ -2,10 +2,9 @@
 //! the QUIC packets in the proxy's captures, as the runner does.
 //!
 //! tshark is needed for the checks that read decrypted packets; the
-//! migration cases fail without it, the others skip those checks (`.ci/run`
-//! installs it from Debian's archive). [`available`] says whether it can
-//! be used;
-//! [`decode`] runs it once over a capture and keeps, for every QUIC packet
+//! migration, resumption, 0-RTT and key update cases fail without it, the
+//! others skip those checks (`.ci/run` installs it from Debian's archive).
+//! [`available`] says whether it can be used; [`decode`] runs it once over a capture and keeps, for every QUIC packet
 //! of every datagram, the few fields the pass conditions read. tshark's
 //! `ek` output (one JSON object per datagram, with a list of objects when a
 //! datagram coalesces several QUIC packets) keeps each CRYPTO frame with
