@@ -328,7 +328,7 @@ fn get_follows_the_retry_of_serve_retry_always() {
     );
 }
 
-// RFC 9369 (test): `tern serve` accepts a client that starts on QUIC v2,
+// RFC 9369 §3.1 (test): `tern serve` accepts a client that starts on QUIC v2,
 // and `tern get --quic-version v2` says the connection runs on it.
 #[test]
 fn get_quic_version_v2_fetches_from_serve_over_v2() {
