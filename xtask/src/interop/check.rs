@@ -4,6 +4,8 @@
 //! decrypted captures show, are in [`migration`]; those of resumption and
 //! 0-RTT in [`resumption`]; that of the key update in [`keyupdate`].
 
+#[cfg(test)]
+mod fixture;
 mod keyupdate;
 mod migration;
 mod resumption;

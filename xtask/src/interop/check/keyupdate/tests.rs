@@ -1,22 +1,7 @@
-use std::net::SocketAddr;
-
 use super::*;
 use crate::interop::tshark::{INITIAL, Packet};
 
-const SERVER: &str = "127.0.0.1:4433";
-const CLIENT: &str = "127.0.0.1:50000";
-
-fn addr(text: &str) -> SocketAddr {
-    text.parse().unwrap()
-}
-
-fn from_server(d: &Datagram) -> bool {
-    d.src == addr(SERVER)
-}
-
-fn from_client(d: &Datagram) -> bool {
-    d.src == addr(CLIENT)
-}
+use crate::interop::check::fixture::{CLIENT, SERVER, addr, from_client, from_server};
 
 fn short(key_phase: bool) -> Packet {
     Packet {

@@ -1,21 +1,6 @@
-use std::net::SocketAddr;
-
 use super::*;
 
-const SERVER: &str = "127.0.0.1:4433";
-const CLIENT: &str = "127.0.0.1:50000";
-
-fn addr(text: &str) -> SocketAddr {
-    text.parse().unwrap()
-}
-
-fn from_server(d: &Datagram) -> bool {
-    d.src == addr(SERVER)
-}
-
-fn from_client(d: &Datagram) -> bool {
-    d.src == addr(CLIENT)
-}
+use crate::interop::check::fixture::{CLIENT, SERVER, addr, from_client, from_server};
 
 fn datagram(src: &str, dst: &str, packets: Vec<Packet>) -> Datagram {
     Datagram {
