@@ -36,9 +36,12 @@ async fn a_second_connection_of_an_endpoint_resumes_with_0rtt_allowed(rt: Rt) {
 /// Serves two connections: each answers one stream with "ok:", whether
 /// its request came in 0-RTT, and the request, as soon as it arrives
 /// (before the handshake completes when it came in 0-RTT). The second
-/// client is accepted only once `written` fires, so that its request is
-/// sure to leave in 0-RTT however fast loopback completes a handshake (the
-/// endpoint holds a client's datagrams until it is accepted).
+/// client is accepted only once `written` fires, which the client does
+/// once a 0-RTT packet has left: its request is then on the wire before
+/// the server answers at all (the endpoint holds a client's datagrams
+/// until it is accepted), however the runtime schedules the tasks. A
+/// client that only queued its request could otherwise read the server's
+/// whole flight first and send the request in 1-RTT, as it should then.
 fn serve(rt: &Rt, server: &Endpoint, written: futures::channel::oneshot::Receiver<()>) {
     let server = server.clone();
     let _task = rt.spawn(async move {
@@ -94,6 +97,14 @@ async fn a_second_connection_sends_its_request_in_0rtt(rt: Rt) {
     let (mut send, mut recv) = conn.open_bi().await.expect("open in 0-RTT");
     send.write_all(b"GET /second").await.expect("write");
     send.finish().expect("finish");
+    // Only the request goes in 0-RTT, so a 0-RTT packet sent means the
+    // request left.
+    timeout(&rt, async {
+        while conn.stats().zero_rtt_packets_sent == 0 {
+            rt.sleep(std::time::Duration::from_millis(1)).await;
+        }
+    })
+    .await;
     written.send(()).expect("the server waits");
     let answer = timeout(&rt, recv.read_to_end(100)).await.expect("answer");
     assert_eq!(answer, b"ok:true:GET /second", "the server saw 0-RTT data");
