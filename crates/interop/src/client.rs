@@ -6,7 +6,9 @@
 //! TLS session with a ticket the server sent on the first; under `zerortt`
 //! the second connection sends its requests in 0-RTT packets, before its
 //! handshake completes; under `keyupdate` the client starts a 1-RTT key
-//! update once the first bytes of a response arrive, early in the transfer.
+//! update once the first bytes of a response arrive, early in the transfer;
+//! under `v2` it starts on QUIC v1, offers v2, and fails unless the
+//! connection ended on v2.
 
 use std::{
     net::{SocketAddr, ToSocketAddrs},
@@ -46,8 +48,14 @@ pub(crate) async fn run(
     } else {
         "0.0.0.0:0"
     };
-    let endpoint =
-        Endpoint::client(bind.parse().map_err(|e| format!("{e}"))?).map_err(|e| e.to_string())?;
+    let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
+    let endpoint = Endpoint::new_with_runtime(
+        options.endpoint_config(),
+        None,
+        bind.parse().map_err(|e| format!("{e}"))?,
+        runtime,
+    )
+    .map_err(|e| e.to_string())?;
     // The runner's certificates are self-signed for the test network.
     let tls = options.client_config(
         tls::dangerous_insecure_client_config_with(options.provider(), &[ALPN])
@@ -74,6 +82,9 @@ pub(crate) async fn run(
         Connections::One => {
             let conn = connect(&endpoint, &tls, addr, host).await?;
             fetch_all(&conn, &urls, &downloads).await?;
+            if options.quic_v2 {
+                ended_on_v2(&conn)?;
+            }
             conn.close(VarInt::from_u32(0), b"");
         }
         Connections::Resumed | Connections::ZeroRtt => {
@@ -174,6 +185,25 @@ fn log_key_update(conn: &Connection, updated: &AtomicBool) -> Result<(), String>
         return Err("no key update started during the transfer".into());
     }
     eprintln!("key update: started during the transfer, {updates} key update(s) in all");
+    Ok(())
+}
+
+/// Logs the version the `v2` connection ended on, or fails unless it is
+/// QUIC v2: a transfer on v1 proves nothing about compatible version
+/// negotiation (RFC 9368 §2.2).
+fn ended_on_v2(conn: &Connection) -> Result<(), String> {
+    let version = conn
+        .try_handshake_info()
+        .ok_or("the handshake did not complete")?
+        .quic_version();
+    if version != tern::proto::QUIC_V2 {
+        return Err(format!(
+            "the connection started on QUIC v1 and offered v2, but ended on {version:#010x}, \
+             not v2 ({:#010x})",
+            tern::proto::QUIC_V2
+        ));
+    }
+    eprintln!("negotiated QUIC version: {version:#010x} (v2), started on v1");
     Ok(())
 }
 

@@ -15,7 +15,11 @@
 //! otherwise every request shares one connection. Under `keyupdate` the
 //! client starts a 1-RTT key update as soon as the handshake is confirmed,
 //! early in the transfer, and fails if none started; the server needs
-//! nothing special, as Tern follows a peer's key update. The server issues
+//! nothing special, as Tern follows a peer's key update. Under `v2` both
+//! endpoints support QUIC v2 and v1, v2 preferred: the client starts on v1
+//! and offers v2 in its version_information (RFC 9368 §3), a server moves
+//! the connection to v2 by compatible version negotiation (RFC 9368 §2.2),
+//! and the client fails unless the connection ended on v2. The server issues
 //! session tickets and accepts 0-RTT in every case, as Tern's ready-made
 //! server configuration does. Under `retry` the server sends a Retry to
 //! every client that did not bring a Retry token (`RetryPolicy::Always`);
@@ -40,6 +44,8 @@ mod client;
 mod server;
 
 use std::{path::PathBuf, process::ExitCode};
+
+use tern::proto::packet::Version;
 
 /// The test cases this endpoint takes part in, by the name the runner gives
 /// the endpoint (`multiconnect` for handshakeloss and handshakecorruption,
@@ -68,6 +74,7 @@ const SUPPORTED: &[&str] = &[
     "resumption",
     "zerortt",
     "keyupdate",
+    "v2",
 ];
 
 /// Whether this endpoint does `case` in `role`: a `connectionmigration`
@@ -134,6 +141,9 @@ pub(crate) struct Options {
     /// The client starts a 1-RTT key update early in the transfer
     /// (`keyupdate`).
     pub(crate) key_update: bool,
+    /// Both endpoints support QUIC v2 and v1, v2 preferred; the client
+    /// starts on v1 and must end on v2 (`v2`).
+    pub(crate) quic_v2: bool,
     /// Write TLS secrets to `SSLKEYLOGFILE` when it is set.
     pub(crate) key_log: bool,
     /// The server's preferred address (RFC 9000 §9.6) for
@@ -173,10 +183,26 @@ impl Options {
             connections: Connections::for_case(case),
             retry: case == "retry",
             key_update: case == "keyupdate",
+            quic_v2: case == "v2",
             key_log: std::env::var_os("SSLKEYLOGFILE").is_some(),
             preferred_address: preferred_address(case)?,
             transport: std::sync::Arc::new(transport),
         })
+    }
+
+    /// The endpoint settings of either role: under `v2`, QUIC v2 and v1 in
+    /// that order of preference (RFC 9368 §5: a client offers them in its
+    /// version_information, a server moves a v1 connection to the first of
+    /// them its client offered); otherwise Tern's default, v1 only.
+    pub(crate) fn endpoint_config(&self) -> tern::EndpointConfig {
+        if self.quic_v2 {
+            tern::EndpointConfig {
+                supported_versions: vec![Version::V2, Version::V1],
+                ..tern::EndpointConfig::default()
+            }
+        } else {
+            tern::EndpointConfig::default()
+        }
     }
 
     fn key_log_file() -> std::sync::Arc<dyn rustls::KeyLog> {
@@ -211,6 +237,11 @@ impl Options {
             config = config
                 .handshake_cipher_suites(&[CHACHA20.suite()])
                 .map_err(|e| e.to_string())?;
+        }
+        if self.quic_v2 {
+            // RFC 9368 §2: the runner's v2 client starts on v1 and leaves
+            // the move to v2 to the server.
+            config.version = Version::V1;
         }
         config.transport = self.transport.clone();
         Ok(config)
@@ -362,6 +393,23 @@ mod tests {
         for case in ["transfer", "resumption", "handshake"] {
             assert!(mtu_discovery(case), "{case}");
         }
+    }
+
+    /// Under `v2` both roles prefer QUIC v2 and accept v1, and the client
+    /// still starts on v1 (its `ClientConfig::version`); every other case
+    /// keeps Tern's default, v1 only.
+    #[test]
+    fn only_v2_supports_quic_v2_and_prefers_it() {
+        let versions = |case: &str| {
+            Options::from_env(case)
+                .map(|options| options.endpoint_config().supported_versions)
+                .unwrap_or_default()
+        };
+        assert_eq!(versions("v2"), [Version::V2, Version::V1]);
+        for case in ["transfer", "handshake", "keyupdate"] {
+            assert_eq!(versions(case), [Version::V1], "{case}");
+        }
+        assert!(supported("v2", "client") && supported("v2", "server"));
     }
 
     #[test]

@@ -23,8 +23,14 @@ pub(crate) async fn run(
     let config = tern::tls::server_config_with(options.provider(), chain, key, &[ALPN])
         .map_err(|e| e.to_string())?;
     let addr = SocketAddr::from(([0, 0, 0, 0, 0, 0, 0, 0], port));
-    let endpoint =
-        Endpoint::server(options.server_config(config)?, addr).map_err(|e| e.to_string())?;
+    let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
+    let endpoint = Endpoint::new_with_runtime(
+        options.endpoint_config(),
+        Some(options.server_config(config)?),
+        addr,
+        runtime,
+    )
+    .map_err(|e| e.to_string())?;
     println!(
         "listening on {}",
         endpoint.local_addr().map_err(|e| e.to_string())?
@@ -85,15 +91,16 @@ async fn serve(conn: Connection, www: PathBuf) {
     }
 }
 
-/// Logs, once the handshake completed, whether the client resumed a TLS
-/// session and sent 0-RTT, for the run's log.
+/// Logs, once the handshake completed, the QUIC version, whether the client
+/// resumed a TLS session and sent 0-RTT, for the run's log.
 async fn log_handshake(conn: Connection) {
     let remote = conn
         .remote_address()
         .map_or_else(|| "?".to_owned(), |addr| addr.to_string());
     if let Ok(info) = conn.handshake_info().await {
         eprintln!(
-            "handshake with {remote}: {}{}{}",
+            "handshake with {remote}: QUIC version {:#x}, {}{}{}",
+            info.quic_version(),
             info.cipher_suite()
                 .map_or("unknown suite", |suite| suite.name),
             if info.resumed() {
