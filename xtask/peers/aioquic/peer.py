@@ -19,7 +19,12 @@ configured only by environment variables:
   completes) or ``keyupdate`` (the client requests a 1-RTT key update with
   aioquic's ``request_key_update()`` as soon as the handshake completes;
   aioquic starts it once the handshake is confirmed, early in the transfer;
-  the server follows by itself). Anything else prints a one-line reason to stderr and exits 127.
+  the server follows by itself) or ``v2`` (both roles support QUIC v2 and
+  v1, v2 preferred; the client starts on v1 with aioquic's
+  ``original_version`` and offers both in its version_information, and the
+  server moves the connection to v2 by compatible version negotiation,
+  RFC 9368 §2.2, which aioquic does in both roles). Anything else prints a
+  one-line reason to stderr and exits 127.
   ``ecn`` is among those: aioquic never sets ECT codepoints on its sockets
   nor reads them, and discards the counts of ACK_ECN frames it receives.
 * ``SSLKEYLOGFILE`` (optional): the TLS key log is appended there.
@@ -30,7 +35,7 @@ configured only by environment variables:
   ``DOWNLOADS`` (directory the response bodies are written to, named after
   the last path segment of their URL).
 
-Protocol: QUIC v1, ALPN ``hq-interop``. The client sends ``GET /path\\r\\n``
+Protocol: QUIC v1 (v2 as well under ``v2``), ALPN ``hq-interop``. The client sends ``GET /path\\r\\n``
 on a new bidirectional stream and ends it; the server answers with the bytes
 of ``WWW/path`` and FIN, or resets the stream when the file is missing or the
 path tries to leave ``WWW``.
@@ -85,6 +90,7 @@ SUPPORTED = (
     "resumption",
     "zerortt",
     "keyupdate",
+    "v2",
 )
 # Cases whose client resumes a second connection with a ticket of the first.
 RESUMING = ("resumption", "zerortt")
@@ -144,6 +150,15 @@ def make_configuration(is_client: bool, testcase: str) -> QuicConfiguration:
         config.quic_logger = QlogWriter(qlogdir)
     if testcase == "chacha20":
         config.cipher_suites = [CipherSuite.CHACHA20_POLY1305_SHA256]
+    if testcase == "v2":
+        # RFC 9368: listed in preference order. A client offers them in its
+        # version_information; aioquic's server takes the first of the
+        # client's list that it supports and that is compatible.
+        config.supported_versions = [QuicProtocolVersion.VERSION_2,
+                                     QuicProtocolVersion.VERSION_1]
+        if is_client:
+            # The runner's v2 client starts on v1 (RFC 9368 §2.2).
+            config.original_version = QuicProtocolVersion.VERSION_1
     return config
 
 
@@ -428,6 +443,10 @@ async def fetch_over_one_connection(
                 # Tell the server this was a failure, not a normal close.
                 protocol.close(error_code=CLIENT_FAILED, reason_phrase=str(exc))
                 raise
+            if testcase == "v2":
+                version = protocol._quic._version
+                print(f"negotiated QUIC version: {version:#010x}, started on v1",
+                      file=sys.stderr, flush=True)
             done = protocol.handshake
             if done is not None:
                 print(f"handshake with {host}:{port}: resumed {done.session_resumed}, "
