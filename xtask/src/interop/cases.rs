@@ -74,6 +74,13 @@ pub(crate) enum Check {
     /// updated and the peer answered with its own. The runner's
     /// `keyupdate` check.
     KeyUpdated,
+    /// The client started on QUIC v1 and the server moved the connection
+    /// to QUIC v2 by compatible version negotiation (RFC 9368 §2.2,
+    /// RFC 9369): in the clear, the server's Initials carried v2 (and
+    /// perhaps v1 before it); decoded, from the client's side, the client's
+    /// first Initial carried v1 and every Handshake packet of either side
+    /// v2. The runner's `v2` check.
+    V2Negotiated,
 }
 
 /// One test case.
@@ -316,12 +323,9 @@ pub(crate) fn all() -> Vec<Case> {
             network: light_corruption,
             ..case("transfercorruption", "transfer")
         },
-        Case {
-            description: "5 and 10 KiB files over IPv6",
-            files: &[(1, 5 * KB), (1, 10 * KB)],
-            ipv6: true,
-            ..case("ipv6", "transfer")
-        },
+    ]);
+    cases.extend(ipv6_and_v2());
+    cases.extend([
         Case {
             description: "a 9-certificate chain while the client's retransmissions are dropped; \
                           the server stays within 3x",
@@ -374,6 +378,26 @@ fn retry_and_resumption() -> [Case; 3] {
                 Check::ClientOneRttAtMost(ZERO_RTT_ONE_RTT_LIMIT),
             ],
             ..case("zerortt", "zerortt")
+        },
+    ]
+}
+
+/// The runner's cases of the IP and QUIC versions, in its order.
+fn ipv6_and_v2() -> [Case; 2] {
+    [
+        Case {
+            description: "5 and 10 KiB files over IPv6",
+            files: &[(1, 5 * KB), (1, 10 * KB)],
+            ipv6: true,
+            ..case("ipv6", "transfer")
+        },
+        Case {
+            description: "a 1 KiB file; the client starts on QUIC v1 and offers v2, the server \
+                          moves the connection to v2: v1 in the client's first Initial, v2 in \
+                          the server's Initials and in every Handshake packet",
+            files: &[(1, KB)],
+            checks: &[Check::V2Negotiated],
+            ..case("v2", "v2")
         },
     ]
 }

@@ -2,13 +2,15 @@
 //! tshark is installed and an endpoint wrote a key log, as the decrypted
 //! captures show them. The migration cases' conditions, which only the
 //! decrypted captures show, are in [`migration`]; those of resumption and
-//! 0-RTT in [`resumption`]; that of the key update in [`keyupdate`].
+//! 0-RTT in [`resumption`]; that of the key update in [`keyupdate`]; those
+//! of QUIC v2's compatible version negotiation in [`v2`].
 
 #[cfg(test)]
 mod fixture;
 mod keyupdate;
 mod migration;
 mod resumption;
+mod v2;
 
 use std::{
     collections::BTreeSet,
@@ -67,7 +69,9 @@ pub(crate) fn verify(
             case.handshakes
         ));
     }
-    if report.server_initial_versions != BTreeSet::from([QUIC_V1]) {
+    if case.checks.contains(&Check::V2Negotiated) {
+        v2::server_initial_versions(&report.server_initial_versions)?;
+    } else if report.server_initial_versions != BTreeSet::from([QUIC_V1]) {
         return Err(format!(
             "expected only QUIC version 1 in the server's Initials, saw {:?}",
             report.server_initial_versions
@@ -192,7 +196,8 @@ fn check_one(check: Check, report: &Report, view: &ClientHelloView) -> Result<()
         | Check::Resumed
         | Check::ZeroRttAccepted
         | Check::ClientOneRttAtMost(_)
-        | Check::KeyUpdated => {}
+        | Check::KeyUpdated
+        | Check::V2Negotiated => {}
         Check::EcnMarked => {
             for (side, stats) in [("client", &report.to_server), ("server", &report.to_client)] {
                 let ect = stats.ecn[ECT0] + stats.ecn[ECT1];
@@ -268,6 +273,7 @@ fn is_decoded(check: Check) -> bool {
             | Check::ZeroRttAccepted
             | Check::ClientOneRttAtMost(_)
             | Check::KeyUpdated
+            | Check::V2Negotiated
     )
 }
 
@@ -284,14 +290,15 @@ pub(crate) fn needs_decoding(check: Check) -> bool {
             | Check::ZeroRttAccepted
             | Check::ClientOneRttAtMost(_)
             | Check::KeyUpdated
+            | Check::V2Negotiated
     )
 }
 
 /// The conditions the runner reads from the decrypted captures, for the
 /// checks of `case` that have one. They run when tshark is installed and an
 /// endpoint wrote a key log (the client's, else the server's, as the
-/// runner prefers). Otherwise the migration, resumption, 0-RTT and key
-/// update checks fail, and the others are skipped; the run's `logs/decoded-checks.txt` says which and why.
+/// runner prefers). Otherwise the migration, resumption, 0-RTT, key
+/// update and v2 checks fail, and the others are skipped; the run's `logs/decoded-checks.txt` says which and why.
 fn decoded_checks(case: &Case, dir: &RunDir, sides: &Sides) -> Result<(), String> {
     let checks: Vec<Check> = case
         .checks
@@ -406,6 +413,7 @@ fn run_decoded(
                 | Check::ZeroRttAccepted
                 | Check::ClientOneRttAtMost(_)
                 | Check::KeyUpdated
+                | Check::V2Negotiated
         )
     });
     let needs_server = checks.iter().any(|c| {
@@ -451,6 +459,7 @@ fn run_decoded(
                 resumption::client_one_rtt_at_most(&client, &from_client, limit)?
             }
             Check::KeyUpdated => keyupdate::key_phases(&client, &from_client, &from_proxy)?,
+            Check::V2Negotiated => v2::negotiated(&client, &from_client, &from_proxy)?,
             _ => continue,
         };
         let _ = writeln!(out, "ok: {found}");
@@ -624,7 +633,7 @@ mod tests {
         assert!(handshake_crypto(&server).is_ok());
     }
 
-    /// A migration, resumption, 0-RTT or key update case that cannot be
+    /// A migration, resumption, 0-RTT, key update or v2 case that cannot be
     /// decoded would pass on intact files alone: it fails. The other
     /// decoded checks are skipped.
     #[test]
@@ -638,6 +647,7 @@ mod tests {
             Check::ZeroRttAccepted,
             Check::ClientOneRttAtMost(5000),
             Check::KeyUpdated,
+            Check::V2Negotiated,
         ] {
             let error = undecodable(&[Check::EcnMarked, check], why).unwrap_err();
             assert!(error.contains("tshark is not installed"), "{error}");

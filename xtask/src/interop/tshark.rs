@@ -25,13 +25,20 @@ pub(crate) const HANDSHAKE: u8 = 2;
 /// (RFC 9000 §17.2).
 pub(crate) const INITIAL: u8 = 0;
 pub(crate) const ZERO_RTT: u8 = 1;
+/// QUIC version 1's long packet type of a Retry packet (RFC 9000 §17.2).
+pub(crate) const RETRY: u8 = 3;
 
 /// One QUIC packet as tshark decoded it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Packet {
-    /// The long header's packet type (`quic.long.packet_type`); `None` for
-    /// a short header.
+    /// The long header's packet type in version 1's numbering
+    /// (`quic.long.packet_type`, or for QUIC v2 `quic.long.packet_type_v2`,
+    /// whose numbers RFC 9369 §3.2 moved: see [`long_type_v2`]); `None`
+    /// for a short header.
     pub(crate) long_type: Option<u8>,
+    /// The long header's Version field (`quic.version`); `None` for a
+    /// short header.
+    pub(crate) version: Option<u32>,
     /// An ACK frame carried ECN counts (`quic.ack.ect0_count`).
     pub(crate) ack_ecn: bool,
     /// The end of each CRYPTO frame: `quic.crypto.offset` plus
@@ -215,8 +222,16 @@ fn packet(quic: &Value) -> Packet {
         |key: &str| -> Vec<String> { strings(quic.get(key)).into_iter().map(bytes).collect() };
     let offsets = numbers("quic_quic_crypto_offset");
     let lengths = numbers("quic_quic_crypto_length");
+    let v1_type = first(quic.get("quic_quic_long_packet_type")).and_then(|t| t.parse().ok());
+    let v2_type = first(quic.get("quic_quic_long_packet_type_v2"))
+        .and_then(|t| t.parse().ok())
+        .and_then(long_type_v2);
+    let long = v1_type.or(v2_type);
     Packet {
-        long_type: first(quic.get("quic_quic_long_packet_type")).and_then(|t| t.parse().ok()),
+        long_type: long,
+        version: first(quic.get("quic_quic_version"))
+            .filter(|_| long.is_some())
+            .and_then(number),
         ack_ecn: quic.get("quic_quic_ack_ect0_count").is_some(),
         crypto_ends: offsets
             .iter()
@@ -246,10 +261,31 @@ fn packet(quic: &Value) -> Packet {
             .filter(|t| (0x08..=0x0f).contains(*t))
             .count(),
         short_payload_len: first(quic.get("quic_quic_protected_payload"))
-            .filter(|_| quic.get("quic_quic_long_packet_type").is_none())
+            .filter(|_| long.is_none())
             .map(|payload| bytes(payload).len() / 2),
-        key_phase: flag(quic.get("quic_quic_key_phase"))
-            .filter(|_| quic.get("quic_quic_long_packet_type").is_none()),
+        key_phase: flag(quic.get("quic_quic_key_phase")).filter(|_| long.is_none()),
+    }
+}
+
+/// A QUIC v2 long packet type (`quic.long.packet_type_v2`) in version 1's
+/// numbering: RFC 9369 §3.2 gives Initial 0b01, 0-RTT 0b10, Handshake 0b11
+/// and Retry 0b00.
+pub(crate) const fn long_type_v2(bits: u8) -> Option<u8> {
+    match bits {
+        0b01 => Some(INITIAL),
+        0b10 => Some(ZERO_RTT),
+        0b11 => Some(HANDSHAKE),
+        0b00 => Some(RETRY),
+        _ => None,
+    }
+}
+
+/// A number `ek` writes in decimal or, for a field shown in hex such as
+/// `quic.version`, as `0x`-prefixed hex.
+fn number(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
     }
 }
 
@@ -462,6 +498,37 @@ mod tests {
         assert_eq!(datagrams[0].packets[1].key_phase, Some(false));
         assert_eq!(datagrams[1].packets[0].key_phase, Some(true));
         assert_eq!(datagrams[2].packets[0].key_phase, None);
+    }
+
+    /// A v1 Initial, then a v2 Initial and Handshake coalesced and a short
+    /// header, as tshark 4.0 writes them: v2's own type numbers
+    /// (`quic.long.packet_type_v2`, RFC 9369 §3.2) are read in v1's
+    /// numbering, a v2 long header is no short header, and `quic.version`
+    /// is read from its hex.
+    #[test]
+    fn v2_long_headers_are_typed_and_their_versions_read() {
+        let text = r#"{"timestamp":"1","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"1","udp_udp_dstport":"2"},"quic":{"quic_quic_long_packet_type":"0","quic_quic_version":"0x00000001"}}}
+{"timestamp":"2","layers":{"ip":{"ip_ip_src":"127.0.0.1","ip_ip_dst":"127.0.0.1"},"udp":{"udp_udp_srcport":"2","udp_udp_dstport":"1"},"quic":[{"quic_quic_long_packet_type_v2":"1","quic_quic_version":"0x6b3343cf","quic_quic_key_phase":"1"},{"quic_quic_long_packet_type_v2":"3","quic_quic_version":"0x6b3343cf","quic_quic_protected_payload":"00"},{"quic_quic_short":null,"quic_quic_key_phase":"0"}]}}"#;
+        let datagrams = parse_ek(text).unwrap();
+        let v1 = &datagrams[0].packets[0];
+        assert_eq!((v1.long_type, v1.version), (Some(INITIAL), Some(1)));
+        let [initial, handshake, short] = &datagrams[1].packets[..] else {
+            panic!("three packets: {datagrams:?}");
+        };
+        assert_eq!(
+            (initial.long_type, initial.version, initial.key_phase),
+            (Some(INITIAL), Some(0x6b33_43cf), None)
+        );
+        assert_eq!(
+            (handshake.long_type, handshake.version),
+            (Some(HANDSHAKE), Some(0x6b33_43cf))
+        );
+        assert_eq!(handshake.short_payload_len, None);
+        assert_eq!((short.long_type, short.version), (None, None));
+        assert_eq!(short.key_phase, Some(false));
+        assert_eq!(long_type_v2(0b10), Some(ZERO_RTT));
+        assert_eq!(long_type_v2(0b00), Some(RETRY));
+        assert_eq!(long_type_v2(4), None);
     }
 
     #[test]
