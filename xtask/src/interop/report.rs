@@ -195,7 +195,8 @@ pub(crate) fn document(
     out.push_str(
         "Every case checks that every file arrived intact, that the proxy counted the \
          expected number of handshakes (distinct source connection IDs of the server's \
-         Initial packets) and that those Initials were QUIC version 1. The network is \
+         Initial packets) and that those Initials were QUIC version 1 (for `v2`, see \
+         below). The network is \
          the runner's simple-p2p unless the row says otherwise: 15 ms each way, \
          10 Mbit/s, a drop-tail queue of 25 packets.\n\n| case | endpoints run | what |\n|---|---|---|\n",
     );
@@ -221,9 +222,10 @@ The runner decrypts its captures with the endpoints' key logs; some of its
 conditions need that. Here they are checked on the decrypted captures when
 `tshark` is installed and an endpoint wrote a key log (the client's, else
 the server's). `.ci/run` installs tshark from Debian's archive. Without
-it, or without a key log, the migration, resumption, 0-RTT and key update
-cases below fail, since intact files alone prove nothing about migration,
-resumption or keys (the runner calls such a run unsupported); the other
+it, or without a key log, the migration, resumption, 0-RTT, key update
+and v2 cases below fail, since intact files alone prove nothing about
+migration, resumption, keys or versions (the runner calls such a run
+unsupported); the other
 decoded checks are skipped. The run's `logs/decoded-checks.txt` says what was
 found, or why not:
 
@@ -272,6 +274,14 @@ found, or why not:
   Phase bit, which tshark reads once it removed header protection): the
   keys were updated and the peer answered with its own (RFC 9001 §6).
   Packets tshark could not decrypt count for neither phase.
+- `v2`: that, in the client's capture, the client's first Initial
+  carried version 1 (`quic.version`) and every Handshake packet of the
+  client and of the server carried QUIC v2 (0x6b3343cf), at least one
+  each way: the client started on v1 and the handshake ran on v2. tshark
+  types v2 long headers in a field of their own
+  (`quic.long.packet_type_v2`, with RFC 9369's type numbers), which the
+  runner reads too. The runner asks only for v1 among the client's
+  Initials; the first is the stricter reading of a start on v1.
 
 For `rebind-port` and `rebind-addr` the proxy plays the runner's `rebind`
 scenario (ns-3's `RebindErrorModel`): 1 s after the proxy starts, and then
@@ -333,6 +343,22 @@ which aioquic holds until the handshake is confirmed. quinn's client
 calls `Connection::force_key_update` on the first response bytes, by
 which the server's HANDSHAKE_DONE has normally come: quinn checks only
 that the handshake completed.
+
+In `v2` both endpoints support QUIC v2 and v1, v2 preferred, and the
+client starts on v1 and offers v2 in its version_information transport
+parameter (RFC 9368 §3); a server that prefers v2 moves the connection
+to it by compatible version negotiation (RFC 9368 §2.2, RFC 9369), with
+no extra round trip. Tern's client starts on v1 (`ClientConfig::version`)
+with `EndpointConfig::supported_versions` [v2, v1], and fails the run
+unless `handshake_info().quic_version()` says v2 after the transfer;
+Tern's server takes the same list. aioquic does compatible negotiation
+in both roles: its client is given `original_version` v1 and
+`supported_versions` [v2, v1], its server `supported_versions` [v2, v1],
+and it moves to the first of the client's offered versions it supports.
+quinn 0.11 has no QUIC v2 (it knows v1 and drafts 29 to 34) and no
+version_information, so its peer answers `v2` with 127. The proxy reads
+the server's Initial versions in the clear: every other case wants v1
+only, `v2` wants v2 among them and nothing but v1 before it.
 
 `chacha20` needs no key log: the ClientHello and the ServerHello are read
 from the Initial packets, whose keys come from the connection ID (RFC 9001

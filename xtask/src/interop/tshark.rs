@@ -2,7 +2,7 @@
 //! the QUIC packets in the proxy's captures, as the runner does.
 //!
 //! tshark is needed for the checks that read decrypted packets; the
-//! migration, resumption, 0-RTT and key update cases fail without it, the
+//! migration, resumption, 0-RTT, key update and v2 cases fail without it, the
 //! others skip those checks (`.ci/run` installs it from Debian's archive).
 //! [`available`] says whether it can be used; [`decode`] runs it once over a capture and keeps, for every QUIC packet
 //! of every datagram, the few fields the pass conditions read. tshark's
