@@ -316,6 +316,24 @@ fn keyupdate_updates_the_keys_during_the_transfer() {
     assert!(!plain.stderr.contains("key update"), "{}", plain.stderr);
 }
 
+// RFC 9368 §2.2 (test): under `v2` the client starts on v1 and offers v2;
+// a server that supports v1 only keeps it there, and the client then
+// fails the run, though the file arrived: a transfer on v1 proves nothing
+// about v2.
+#[test]
+fn v2_fails_a_connection_that_stayed_on_v1() {
+    let setup = setup("v2-v1-server", "transfer", &[("file", 1024)]);
+    let run = client_with(&setup, "v2", &["file"], &[]);
+    assert_same(&setup.dir, "file");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("started on QUIC v1 and offered v2, but ended on 0x00000001"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];
