@@ -50,7 +50,9 @@
 //! assert_eq!(&packet[opened.payload][..8], &[1, 2, 3, 4, 5, 6, 7, 8]);
 //! ```
 
+mod capture;
 mod cert_verify;
+mod derive;
 mod key_update;
 mod keys;
 pub mod provider;
@@ -80,11 +82,12 @@ pub(crate) fn assert_hides(text: &str, secret: &[u8]) {
     }
 }
 
+pub use capture::CapturingClientTls;
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
 pub use provider::{cipher_suite, default_provider, with_cipher_suites};
 pub use retry::{retry_integrity_tag, verify_retry_integrity};
-pub use session::{KeyChange, TLS_SESSION_HEAP_ESTIMATE, TlsSession};
+pub use session::{KeyChange, TLS_SESSION_HEAP_ESTIMATE, TlsSession, VersionSwitchError};
 pub use tls_config::{TlsConfigError, check_client_config, check_server_config};
 
 use crate::packet::Version;

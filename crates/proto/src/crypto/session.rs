@@ -13,7 +13,10 @@ use rustls::{
 
 use super::{
     DirectionalKeys, Keys, Secrets,
+    capture::{self, Capture, Which, in_scope},
     cert_verify::SchemeScan,
+    derive::DerivingSuite,
+    key_update::DerivedSecrets,
     rustls_version,
     tls_config::{HandshakeSuites, TlsConfigError, check_client_config, check_server_config},
 };
@@ -124,6 +127,28 @@ pub struct TlsSession {
     /// Looks for the server's CertificateVerify in the Handshake-level
     /// bytes: those a server writes, those a client reads.
     scheme_scan: SchemeScan,
+    /// On a capturing client, until its 1-RTT keys are out: the traffic
+    /// secrets rustls derived, and the version to derive keys for once
+    /// [`switch_version`](Self::switch_version) names one. `None` (and no
+    /// heap) on every other session.
+    capture: Option<Box<Capture>>,
+}
+
+/// Why [`TlsSession::switch_version`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VersionSwitchError {
+    /// The session does not capture its secrets (it was not made with
+    /// [`TlsSession::client_capturing`], or its 1-RTT keys are already
+    /// out), so nothing can be derived for another version. Make the
+    /// client's session capturing when it offers other versions.
+    #[error("the tls session does not capture its secrets, so it cannot change quic version")]
+    NotCapturing,
+    /// The negotiated cipher suite is not one of the three TLS 1.3 suites
+    /// Tern derives QUIC keys for (AES-128-GCM, AES-256-GCM,
+    /// ChaCha20-Poly1305). Close the connection with INTERNAL_ERROR.
+    #[error("cannot derive quic keys for the negotiated cipher suite {0:?}")]
+    UnsupportedSuite(rustls::CipherSuite),
 }
 
 /// New packet protection keys from the handshake: every later byte from
@@ -154,15 +179,52 @@ impl TlsSession {
         server_name: &str,
         params: &TransportParameters,
     ) -> Result<Self, TlsConfigError> {
+        Self::new_client(config, version, server_name, params, None)
+    }
+
+    /// [`client`](Self::client) for a client that may be moved to another
+    /// QUIC version by compatible version negotiation (RFC 9368 §2.2): the
+    /// session keeps the TLS traffic secrets rustls derives until its 1-RTT
+    /// keys are out, so that [`switch_version`](Self::switch_version) can
+    /// derive the later keys for the server's choice. `config` must come
+    /// from [`CapturingClientTls::for_config`](super::CapturingClientTls::for_config).
+    ///
+    /// # Errors
+    /// As [`client`](Self::client), and [`TlsConfigError::NotCapturing`]
+    /// when `config` does not come from a [`CapturingClientTls`](super::CapturingClientTls).
+    pub fn client_capturing(
+        config: Arc<rustls::ClientConfig>,
+        version: Version,
+        server_name: &str,
+        params: &TransportParameters,
+    ) -> Result<Self, TlsConfigError> {
+        let mut capture = Some(Box::<Capture>::default());
+        capture::probe(&mut capture, &config);
+        if !capture.as_ref().is_some_and(|capture| capture.probed()) {
+            return Err(TlsConfigError::NotCapturing);
+        }
+        Self::new_client(config, version, server_name, params, capture)
+    }
+
+    fn new_client(
+        config: Arc<rustls::ClientConfig>,
+        version: Version,
+        server_name: &str,
+        params: &TransportParameters,
+        mut capture: Option<Box<Capture>>,
+    ) -> Result<Self, TlsConfigError> {
         let initial_suite = check_client_config(&config, None)?;
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|_| TlsConfigError::InvalidServerName(server_name.to_owned()))?;
-        let conn = tls::ClientConnection::new(
-            config,
-            rustls_version(version),
-            name,
-            encode_params(Side::Client, params),
-        )
+        // rustls derives the early secrets here when it offers 0-RTT.
+        let conn = in_scope(&mut capture, || {
+            tls::ClientConnection::new(
+                config,
+                rustls_version(version),
+                name,
+                encode_params(Side::Client, params),
+            )
+        })
         .map_err(TlsConfigError::Rustls)?;
         Ok(Self {
             conn: conn.into(),
@@ -171,6 +233,7 @@ impl TlsSession {
             handshake_suites: None,
             write_space: SpaceId::Initial,
             scheme_scan: SchemeScan::default(),
+            capture,
         })
     }
 
@@ -198,6 +261,7 @@ impl TlsSession {
             handshake_suites: None,
             write_space: SpaceId::Initial,
             scheme_scan: SchemeScan::default(),
+            capture: None,
         })
     }
 
@@ -244,9 +308,9 @@ impl TlsSession {
             SpaceId::Handshake => tls::Space::Handshake,
             SpaceId::Data => tls::Space::ApplicationData,
         };
-        self.conn
-            .read_hs_in_space(data, tls_space)
-            .map_err(|error| {
+        let conn = &mut self.conn;
+        in_scope(&mut self.capture, || conn.read_hs_in_space(data, tls_space)).map_err(
+            |error| {
                 let code = match self.conn.alert() {
                     Some(alert) => TransportErrorCode::crypto(u8::from(alert)),
                     None => fallback_code(&error),
@@ -257,12 +321,86 @@ impl TlsSession {
                     frame_type: None,
                     reason: Cow::Owned(format!("tls handshake failed: {error}")),
                 }
-            })?;
+            },
+        )?;
         if space == SpaceId::Handshake && self.side() == Side::Client {
             // rustls accepted these bytes: the server's flight.
             self.scheme_scan.feed(data);
         }
-        self.check_negotiated_suite()
+        self.check_negotiated_suite()?;
+        self.settle_switch_suite().map_err(|error| TransportError {
+            code: TransportErrorCode::INTERNAL_ERROR,
+            frame_type: None,
+            reason: Cow::Owned(error.to_string()),
+        })
+    }
+
+    /// Moves this client to QUIC `version` (RFC 9368 §2.2, RFC 9369 §4):
+    /// every [`KeyChange`] that [`write_handshake`](Self::write_handshake)
+    /// returns from now on (the Handshake keys, the 1-RTT keys and the
+    /// [`Secrets`] of their key updates) is derived by Tern for `version`
+    /// from the captured TLS secrets, instead of taken from rustls, whose
+    /// session keeps the version it was made with. Call it as soon as the
+    /// server's first packet shows its choice, before the Handshake keys
+    /// are taken. 0-RTT keys stay rustls's: 0-RTT is sent in the original
+    /// version (RFC 9369 §4).
+    ///
+    /// # Errors
+    /// [`VersionSwitchError::NotCapturing`] when the session was not made
+    /// with [`client_capturing`](Self::client_capturing) or its 1-RTT keys
+    /// are already out; [`VersionSwitchError::UnsupportedSuite`] when the
+    /// negotiated cipher suite is not one Tern derives keys for. A suite
+    /// negotiated after this call is checked by
+    /// [`read_handshake`](Self::read_handshake), which fails with
+    /// INTERNAL_ERROR then.
+    pub fn switch_version(&mut self, version: Version) -> Result<(), VersionSwitchError> {
+        let capture = self
+            .capture
+            .as_deref_mut()
+            .ok_or(VersionSwitchError::NotCapturing)?;
+        capture.target = Some(version);
+        self.settle_switch_suite()
+    }
+
+    /// Once a switched session's suite is negotiated, finds how to derive
+    /// keys for it.
+    fn settle_switch_suite(&mut self) -> Result<(), VersionSwitchError> {
+        let Some(capture) = self.capture.as_deref_mut() else {
+            return Ok(());
+        };
+        if capture.target.is_none() || capture.suite.is_some() {
+            return Ok(());
+        }
+        let Some(negotiated) = self.conn.negotiated_cipher_suite() else {
+            return Ok(());
+        };
+        let suite = negotiated
+            .tls13()
+            .and_then(DerivingSuite::new)
+            .ok_or(VersionSwitchError::UnsupportedSuite(negotiated.suite()))?;
+        capture.suite = Some(suite);
+        Ok(())
+    }
+
+    /// The keys of a level from the captured `client` and `server` secrets,
+    /// derived for the version switched to; `None` when the session has not
+    /// switched. The secrets are dropped (zeroized) either way.
+    fn derived_keys(&mut self, client: Which, server: Which) -> Option<Keys> {
+        let side = self.side();
+        let capture = self.capture.as_deref_mut()?;
+        let secrets = (capture.take(client), capture.take(server));
+        let version = capture.target?;
+        match (capture.suite, secrets) {
+            (Some(suite), (Some(client), Some(server))) => {
+                Some(suite.keys(&client, &server, side, version))
+            }
+            _ => {
+                // Unreachable: client_capturing checked that the key log
+                // captures, and read_handshake that the suite is derivable.
+                tracing::debug!("switched session lacks its secrets; rustls's keys are used");
+                None
+            }
+        }
     }
 
     /// Holds the negotiated suite, once there is one, to the handshake
@@ -299,23 +437,49 @@ impl TlsSession {
     /// server, session tickets (in 1-RTT packets); keep calling it then too.
     pub fn write_handshake(&mut self, buf: &mut Vec<u8>) -> Option<KeyChange> {
         let start = buf.len();
-        let change = self.conn.write_hs(buf);
+        let conn = &mut self.conn;
+        let change = in_scope(&mut self.capture, || conn.write_hs(buf));
         if self.write_space == SpaceId::Handshake && self.side() == Side::Server {
             self.scheme_scan.feed(buf.get(start..).unwrap_or_default());
         }
         match change? {
             tls::KeyChange::Handshake { keys } => {
                 self.write_space = SpaceId::Handshake;
-                Some(KeyChange::Handshake(keys.into()))
+                let keys = match self.derived_keys(Which::ClientHandshake, Which::ServerHandshake) {
+                    Some(derived) => derived,
+                    None => keys.into(),
+                };
+                Some(KeyChange::Handshake(keys))
             }
             tls::KeyChange::OneRtt { keys, next } => {
                 self.write_space = SpaceId::Data;
-                Some(KeyChange::OneRtt {
-                    keys: keys.into(),
-                    secrets: next.into(),
-                })
+                let change = match self.one_rtt_derived() {
+                    Some((keys, secrets)) => KeyChange::OneRtt { keys, secrets },
+                    None => KeyChange::OneRtt {
+                        keys: keys.into(),
+                        secrets: next.into(),
+                    },
+                };
+                // Nothing more to capture: free the secrets and the box.
+                self.capture = None;
+                Some(change)
             }
         }
+    }
+
+    /// The 1-RTT keys and their successors' secrets, derived for the
+    /// version switched to.
+    fn one_rtt_derived(&mut self) -> Option<(Keys, Secrets)> {
+        let side = self.side();
+        let capture = self.capture.as_deref_mut()?;
+        let (client, server) = (
+            capture.take(Which::ClientTraffic)?,
+            capture.take(Which::ServerTraffic)?,
+        );
+        let (suite, version) = (capture.suite?, capture.target?);
+        let keys = suite.keys(&client, &server, side, version);
+        let secrets = DerivedSecrets::after(suite, version, side, &client, &server);
+        Some((keys, secrets.into()))
     }
 
     /// The 0-RTT keys: on a client that offered early data, the keys to

@@ -86,6 +86,11 @@ pub enum TlsConfigError {
     /// `"192.0.2.1"`.
     #[error("invalid server name {0:?}: use a dns name or an ip address")]
     InvalidServerName(String),
+    /// [`TlsSession::client_capturing`](crate::crypto::TlsSession::client_capturing)
+    /// was given a configuration that does not capture TLS secrets. Take
+    /// it from [`CapturingClientTls::for_config`](crate::crypto::CapturingClientTls::for_config).
+    #[error("the client config does not capture tls secrets: take it from CapturingClientTls")]
+    NotCapturing,
     /// rustls refused the configuration for another reason; its error says
     /// which setting to change.
     #[error("tls config not usable for quic: {0}")]

@@ -542,3 +542,5 @@ fn session_keys_and_secrets_debug_shows_no_secret() {
         crate::crypto::assert_hides(&text, secret);
     }
 }
+
+mod switch;
