@@ -52,6 +52,7 @@
 
 mod capture;
 mod cert_verify;
+mod client_hello;
 mod derive;
 mod key_update;
 mod keys;
@@ -83,6 +84,9 @@ pub(crate) fn assert_hides(text: &str, secret: &[u8]) {
 }
 
 pub use capture::CapturingClientTls;
+pub use client_hello::{
+    ClientHelloPeek, MAX_CLIENT_HELLO_LEN, peek_client_hello, peek_client_hello_within,
+};
 pub use key_update::{PacketKeyPair, Secrets};
 pub use keys::{DirectionalKeys, HeaderKey, Keys, OpenedPacket, PacketKey, UnprotectedHeader};
 pub use provider::{cipher_suite, default_provider, with_cipher_suites};
