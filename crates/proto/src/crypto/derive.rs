@@ -29,10 +29,10 @@ use crate::{Side, packet::Version};
 /// The HKDF labels of one QUIC version.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Labels {
-    key: &'static [u8],
-    iv: &'static [u8],
-    hp: &'static [u8],
-    ku: &'static [u8],
+    pub(crate) key: &'static [u8],
+    pub(crate) iv: &'static [u8],
+    pub(crate) hp: &'static [u8],
+    pub(crate) ku: &'static [u8],
 }
 
 impl Labels {

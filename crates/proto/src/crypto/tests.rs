@@ -11,6 +11,7 @@ use crate::{
     packet::{DecodeOptions, PacketNumber, RETRY_INTEGRITY_TAG_LEN},
 };
 
+mod derive;
 mod key_update;
 mod vectors;
 
