@@ -19,15 +19,34 @@
 //!   check a Retry packet's integrity tag (RFC 9001 §5.8, RFC 9369 §3.3.3).
 //! - [`TlsSession`] runs the TLS 1.3 handshake over CRYPTO data and hands
 //!   out each level's keys as a [`KeyChange`] (RFC 9001 §4).
+//! - [`TlsSession::switch_version`] moves a client that started on one QUIC
+//!   version to another chosen by the server in compatible version
+//!   negotiation (RFC 9368 §2.2, RFC 9369 §4). rustls fixes a session's
+//!   QUIC version, and so its HKDF labels, when the session is made, and
+//!   does not let Tern build its keys from a secret. So a client that may
+//!   switch is made with [`TlsSession::client_capturing`] on a
+//!   configuration from [`CapturingClientTls`], whose key log (still
+//!   forwarding to the application's) keeps the TLS traffic secrets; after
+//!   the switch Tern derives the Handshake and 1-RTT packet and header
+//!   keys, and the key update secrets, itself: HKDF-Expand-Label with the
+//!   suite's HKDF and the version's labels, AEAD and header protection
+//!   from aws-lc-rs or ring, for AES-128-GCM, AES-256-GCM and
+//!   ChaCha20-Poly1305. Initial keys and 0-RTT keys stay as before.
+//! - [`peek_client_hello`] reads the quic_transport_parameters out of a
+//!   client's first CRYPTO bytes, so that a server can choose the version
+//!   before it makes its session.
 //! - [`default_provider`] is Tern's rustls crypto provider: aws-lc-rs with
 //!   the post-quantum X25519MLKEM768 key exchange first, or ring with the
 //!   `ring` feature ([`provider`] says how they are chosen).
 //!
 //! Nothing here logs or prints key material: the `Debug` output of every
-//! key type shows only its sizes. Tern holds no key bytes of its own here:
-//! packet and header keys live in the provider's cipher states (aws-lc-rs
-//! or ring, which Tern cannot zeroize), and the TLS secrets in rustls,
-//! which zeroizes them on drop. The stateless reset key, which Tern does
+//! key type shows only its sizes. Packet and header keys live in the
+//! provider's cipher states (aws-lc-rs or ring, which Tern cannot
+//! zeroize). The TLS secrets live in rustls, which zeroizes them on drop,
+//! except on a capturing client: there Tern holds copies of the traffic
+//! secrets until its 1-RTT keys are out, and after a version switch the
+//! key update secrets, all zeroized on drop; the IVs of the packet keys it
+//! derives are zeroized on drop too. The stateless reset key, which Tern does
 //! hold, is a [`ResetKey`](crate::config::ResetKey), zeroized on drop.
 //!
 //! ```
