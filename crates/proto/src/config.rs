@@ -221,7 +221,11 @@ pub struct ClientConfig {
     pub tls: Arc<rustls::ClientConfig>,
     /// Transport settings.
     pub transport: Arc<TransportConfig>,
-    /// The QUIC version to offer.
+    /// The QUIC version the client's first flight uses (default: v1). The
+    /// endpoint's [`supported_versions`](EndpointConfig::supported_versions)
+    /// are offered beside it, and the server may move the connection to
+    /// one of them (RFC 9368); `HandshakeInfo::quic_version` says where it
+    /// ended.
     pub version: Version,
     /// The cipher suites the handshake may settle on, when narrower than
     /// the provider's; `None` (the default) accepts any suite the server
@@ -571,7 +575,18 @@ impl ServerConfig {
 pub struct EndpointConfig {
     /// Makes the connection IDs this endpoint hands out.
     pub cid_generator: Arc<dyn ConnectionIdGenerator>,
-    /// Versions accepted from clients, most preferred first.
+    /// The QUIC versions this endpoint speaks, most preferred first
+    /// (default: v1 alone).
+    ///
+    /// A server accepts clients on any of them, lists them in its Version
+    /// Negotiation packets and its version_information, and moves a client
+    /// to the first of them that the client offered (RFC 9368 §2.2, RFC
+    /// 9369 §4: v1 and v2 are compatible both ways, so a client starting on
+    /// v1 that offers v2 ends on v2 at a server listing v2 first, with no
+    /// extra round trip). A client starts on
+    /// [`ClientConfig::version`] and offers these, in this order, in its
+    /// version_information; after a Version Negotiation packet it starts
+    /// again on the first of these that the packet lists (RFC 9368 §2.1).
     pub supported_versions: Vec<Version>,
     /// Stateless answers (Version Negotiation, stateless resets, refusals
     /// of clients) queued at most; more are dropped rather than buffered.

@@ -44,6 +44,7 @@ mod tests;
 mod timers;
 mod tokens;
 mod undecryptable;
+mod version;
 mod zero_rtt;
 
 use std::{
@@ -62,6 +63,7 @@ pub use self::events::{
 pub use self::migration::MigrateError;
 pub(crate) use self::recv::{constant_time_eq, reset_token_candidate};
 use self::spaces::{PacketSpace, index};
+pub(crate) use self::version::{Negotiation, client_offer, information as version_information};
 use crate::{
     ConnectionId, Side, SpaceId, TransportError, VarInt,
     config::{TokenStore, TransportConfig},
@@ -249,6 +251,9 @@ pub struct Connection {
     zero_rtt: Option<Box<zero_rtt::ZeroRttKeys>>,
     /// What became of 0-RTT.
     zero_rtt_state: zero_rtt::ZeroRttState,
+    /// Version negotiation under way (see `version.rs`); `None` when the
+    /// versions leave no choice, and once the handshake completed.
+    negotiation: Option<Box<version::Negotiation>>,
     /// The qlog trace and the states it has reported, when one is kept.
     #[cfg(feature = "qlog")]
     qlog: Option<(crate::qlog::QlogStream, qlog::Reported)>,
@@ -292,6 +297,8 @@ pub(crate) struct ConnectionInit {
     /// A secret from the endpoint's RNG, which the data of path challenges
     /// are drawn from (RFC 9000 §8.2.1).
     pub(crate) challenge_key: [u8; 16],
+    /// Version negotiation, when the versions leave a choice (RFC 9368).
+    pub(crate) negotiation: Option<Box<version::Negotiation>>,
 }
 
 impl Connection {
@@ -384,6 +391,7 @@ impl Connection {
             streams: crate::streams::Streams::new(init.side, streams_config),
             zero_rtt: None,
             zero_rtt_state: zero_rtt::ZeroRttState::default(),
+            negotiation: init.negotiation,
             #[cfg(feature = "qlog")]
             qlog,
             #[cfg(feature = "test-hooks")]

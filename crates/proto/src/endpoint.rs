@@ -166,6 +166,9 @@ pub struct Endpoint {
     early: early::EarlyZeroRtt,
     /// The rustls configuration of the server's handshakes.
     server_tls: server_tls::ServerTls,
+    /// Client configurations that capture their TLS secrets, for
+    /// connections a server may move to another version (RFC 9368 §2.2).
+    client_tls: crate::crypto::CapturingClientTls,
     /// Records of connections that finished, for the owner to take.
     drained: VecDeque<DrainedConnection>,
     /// The connections due in `handle_timeout`, kept to reuse its memory.
@@ -294,6 +297,7 @@ impl Endpoint {
             incoming: incoming::Pending::default(),
             early: early::EarlyZeroRtt::default(),
             server_tls: server_tls::ServerTls::default(),
+            client_tls: crate::crypto::CapturingClientTls::default(),
             drained: VecDeque::new(),
             due: Vec::new(),
             local: local.filter(|addr| !addr.ip().is_unspecified()),
@@ -357,9 +361,38 @@ impl Endpoint {
         let mut dcid = [0; 16];
         self.rng.fill_bytes(&mut dcid);
         let original_dcid = ConnectionId::new(&dcid).unwrap_or(ConnectionId::EMPTY);
-        let params = local_params(&config.transport, &local_cid, None);
-        let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?
-            .with_handshake_suites(config.handshake_cipher_suites.clone());
+        let mut params = local_params(&config.transport, &local_cid, None);
+        // RFC 9368 §3: the version chosen and the compatible versions the
+        // endpoint would also take, most preferred first.
+        let offer =
+            crate::connection::client_offer(config.version, &self.config.supported_versions);
+        params.version_information = Some(crate::connection::version_information(
+            config.version,
+            &offer,
+        ));
+        // A client the server may move to another version keeps the TLS
+        // secrets to derive that version's keys (see `crypto::capture`).
+        let (tls, rustls_config) = if offer.len() > 1 {
+            let capturing = self.client_tls.for_config(&config.tls);
+            let tls = TlsSession::client_capturing(
+                capturing.clone(),
+                config.version,
+                server_name,
+                &params,
+            )?;
+            (tls, capturing)
+        } else {
+            let tls = TlsSession::client(config.tls.clone(), config.version, server_name, &params)?;
+            (tls, config.tls.clone())
+        };
+        let tls = tls.with_handshake_suites(config.handshake_cipher_suites.clone());
+        let negotiation = crate::connection::Negotiation::client(
+            config.version,
+            offer,
+            rustls_config,
+            server_name,
+            config.handshake_cipher_suites.clone(),
+        );
         // RFC 9000 §8.1.3: an earlier connection's NEW_TOKEN token, used once.
         let (token, token_store) = config.token_for(server_name);
         let mut challenge_key = [0; 16];
@@ -385,6 +418,7 @@ impl Endpoint {
                 token,
                 token_store,
                 challenge_key,
+                negotiation: Some(Box::new(negotiation)),
             },
         );
         let handle = self.insert(conn, &[local_cid]);

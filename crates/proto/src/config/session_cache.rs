@@ -6,15 +6,16 @@
 //! QUIC server API has no hook for the data QUIC must remember with a
 //! ticket. So the store itself carries it: [`ZeroRttSessionStore`] wraps
 //! the configuration's store, prefixes every session it keeps with the
-//! 0-RTT limits of the server's [`TransportConfig`](super::TransportConfig),
-//! and gives a session back only under the same limits.
+//! 0-RTT limits of the server's [`TransportConfig`](super::TransportConfig)
+//! and the QUIC version of the connection, and gives a session back only
+//! under the same limits and version.
 
 use std::{fmt, sync::Arc};
 
 use bytes::BufMut;
 use rustls::server::StoresServerSessions;
 
-use crate::{VarInt, transport_params::TransportParameters};
+use crate::{VarInt, packet::Version, transport_params::TransportParameters};
 
 /// What a server does about 0-RTT replay (RFC 9001 §9.2, RFC 8446 §8):
 /// how many times one session ticket may resume a session, and so carry
@@ -59,8 +60,12 @@ pub enum AntiReplay {
 }
 
 /// Format of the prefix, in its first byte: a store that outlives an
-/// upgrade which changes the prefix gives no old session back.
-const PREFIX_FORMAT: u8 = 1;
+/// upgrade which changes the prefix gives no old session back. Format 1
+/// had the limits alone; format 2 has the limits, then the version.
+const PREFIX_FORMAT: u8 = 2;
+/// The format of a prefix with the version alone, for a server that
+/// refuses 0-RTT (no limits to keep).
+const PREFIX_FORMAT_VERSION_ONLY: u8 = 3;
 
 /// A server's session store that binds each session to the transport
 /// parameters it was issued under, and gives it back once (or, with
@@ -74,6 +79,13 @@ const PREFIX_FORMAT: u8 = 1;
 /// full handshake, and its 0-RTT is rejected rather than accepted under
 /// lower limits.
 ///
+/// RFC 9369 §5: a session ticket is specific to the QUIC version of the
+/// connection that issued it, and a server must not accept one from
+/// another; the prefix names the version too, so a v1 ticket gets a full
+/// handshake on a v2 connection and the other way round. A server that
+/// refuses 0-RTT but speaks several versions binds its sessions to the
+/// version alone ([`new`](Self::new) without limits).
+///
 /// Storage and capacity are the wrapped store's: the rustls
 /// configuration's own `session_storage`, rustls's in-memory cache or the
 /// application's.
@@ -84,17 +96,24 @@ pub(crate) struct ZeroRttSessionStore {
 }
 
 impl ZeroRttSessionStore {
-    /// Wraps `inner` for a server that sends `params` (as
-    /// `endpoint::params::local_params` makes them from its transport
-    /// settings), with the `replay` policy.
+    /// Wraps `inner` for connections of `version` at a server that sends
+    /// `params` (as `endpoint::params::local_params` makes them from its
+    /// transport settings) when it accepts 0-RTT, `None` when it does not,
+    /// with the `replay` policy.
     pub(crate) fn new(
         inner: Arc<dyn StoresServerSessions>,
-        params: &TransportParameters,
+        params: Option<&TransportParameters>,
         replay: AntiReplay,
+        version: Version,
     ) -> Self {
+        let mut prefix = match params {
+            Some(params) => zero_rtt_prefix(params).into_vec(),
+            None => vec![PREFIX_FORMAT_VERSION_ONLY],
+        };
+        prefix.extend_from_slice(&version.to_u32().to_be_bytes());
         Self {
             inner,
-            prefix: zero_rtt_prefix(params),
+            prefix: prefix.into_boxed_slice(),
             replay,
         }
     }
@@ -102,7 +121,9 @@ impl ZeroRttSessionStore {
     /// `value` without the prefix, if it was stored under the same limits.
     fn unwrap_value(&self, mut value: Vec<u8>) -> Option<Vec<u8>> {
         if !value.starts_with(&self.prefix) {
-            tracing::debug!("stored session issued under other transport limits: not resumed");
+            tracing::debug!(
+                "stored session issued under other transport limits or version: not resumed"
+            );
             return None;
         }
         value.drain(..self.prefix.len());

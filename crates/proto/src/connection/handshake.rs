@@ -3,7 +3,7 @@
 
 use std::{collections::VecDeque, sync::Arc, time::Instant};
 
-use super::{Connection, Event, State, spaces::index};
+use super::{Connection, Event, State, spaces::index, version::Hello};
 use crate::{
     Side, SpaceId, TransportError, crypto::KeyChange, frame::Crypto, handshake_info::HandshakeInfo,
     transport_params::TransportParameters,
@@ -24,7 +24,20 @@ impl Connection {
             .map_err(|_| {
                 TransportError::crypto_buffer_exceeded("crypto data beyond the buffer limit")
             })?;
+        if self.side.is_client() {
+            // RFC 9369 §4: CRYPTO data in the version we started on settles
+            // the negotiation on it.
+            self.settle_version();
+        }
         while let Some(chunk) = self.spaces[index(space)].crypto_recv.read() {
+            let chunk = match space {
+                SpaceId::Initial => match self.hold_client_hello(&chunk) {
+                    Hello::Pass => chunk,
+                    Hello::Wait => continue,
+                    Hello::Feed(hello) => hello.into(),
+                },
+                _ => chunk,
+            };
             let Some(tls) = self.tls.as_mut() else {
                 // The server freed TLS after the handshake; a client has no
                 // post-handshake message to send it in QUIC.
@@ -98,6 +111,7 @@ impl Connection {
             Side::Server => Side::Client,
         };
         let params = TransportParameters::decode(sender, raw)?;
+        self.check_version_information(params.version_information.as_ref())?;
         // RFC 9000 §7.3: the connection IDs both sides used must be
         // authenticated by the parameters, the Retry's too: a server must
         // name the Retry the client followed in retry_source_connection_id,
@@ -160,6 +174,7 @@ impl Connection {
         let mut details = tls.details();
         details.early_data = self.settle_zero_rtt(details.early_data)?;
         self.handshake_complete = true;
+        self.end_negotiation();
         self.state = State::Established;
         let info = Arc::new(HandshakeInfo::new(
             self.side,

@@ -43,7 +43,14 @@ impl Connection {
             if level == EncryptionLevel::OneRtt {
                 self.open_one_rtt(now, packet)
             } else {
-                match keys.remote.open_decoded(packet, sp.largest_received) {
+                // RFC 9369 §4: a client's Initial still in the original
+                // version, after the server moved to another.
+                let remote = match level {
+                    EncryptionLevel::Initial => self.original_initial_keys(packet),
+                    _ => None,
+                }
+                .unwrap_or(&keys.remote);
+                match remote.open_decoded(packet, sp.largest_received) {
                     Ok(opened) => Some(opened),
                     Err(CryptoError::AuthenticationFailed) => {
                         self.on_authentication_failure(now);

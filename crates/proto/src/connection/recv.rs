@@ -294,7 +294,11 @@ impl Connection {
             self.on_unprotected_packet(now, &packet);
             return;
         };
-        if packet.version().is_some_and(|v| v != self.version.to_u32()) {
+        // RFC 9369 §4: packets of another version are dropped, but for the
+        // Initials that carry a compatible version negotiation.
+        if packet.version().is_some_and(|v| v != self.version.to_u32())
+            && !self.accepts_other_version(&packet)
+        {
             self.stats.packets_dropped += 1;
             return;
         }

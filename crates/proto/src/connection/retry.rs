@@ -15,13 +15,12 @@ use crate::{
 
 impl Connection {
     /// Processes a packet without protection: a Retry, which a client
-    /// may follow, or a Version Negotiation packet (not handled yet:
-    /// dropped).
+    /// may follow, or a Version Negotiation packet (see `version.rs`).
     pub(super) fn on_unprotected_packet(&mut self, now: Instant, packet: &PartialDecode) {
-        if packet.packet_type() == PacketType::Retry {
-            self.on_retry(now, packet);
-        } else {
-            self.stats.packets_dropped += 1;
+        match packet.packet_type() {
+            PacketType::Retry => self.on_retry(now, packet),
+            PacketType::VersionNegotiation => self.on_version_negotiation(now, packet),
+            _ => self.stats.packets_dropped += 1,
         }
     }
 

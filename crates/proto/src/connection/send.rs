@@ -359,7 +359,12 @@ impl Connection {
                 };
                 let header = LongHeader {
                     ty,
-                    version: self.version,
+                    // RFC 9369 §4: 0-RTT stays in the original version.
+                    version: if zero_rtt {
+                        self.zero_rtt_version()
+                    } else {
+                        self.version
+                    },
                     dcid: self.remote_cid,
                     scid: self.local_cid,
                     pn: truncated,

@@ -151,6 +151,7 @@ pub(super) fn client(now: Instant, setup: ClientSetup) -> Connection {
                 .token_store
                 .map(|store| (store, Arc::<str>::from(SERVER_NAME))),
             challenge_key: [1; 16],
+            negotiation: None,
         },
     )
 }
@@ -210,6 +211,7 @@ pub(super) fn server(now: Instant, setup: ServerSetup) -> Connection {
             token: Bytes::new(),
             token_store: None,
             challenge_key: [2; 16],
+            negotiation: None,
         },
     )
 }

@@ -66,6 +66,12 @@ enum Outgoing {
 }
 
 impl Tokens {
+    /// Forgets a server's NEW_TOKEN tokens, before any was sent: they were
+    /// minted for another version (RFC 9369 §5).
+    pub(super) fn forget_new_tokens(&mut self) {
+        self.outgoing = Vec::new();
+    }
+
     /// The state of a new connection on `side`. A client's validation
     /// follows from its token; a server's is the endpoint's, and only a
     /// server keeps `new_tokens`, at most [`MAX_NEW_TOKENS`], each non-empty

@@ -351,7 +351,10 @@ impl Endpoint {
         if incoming.validated == Validated::Retry {
             params.retry_source_connection_id = Some(initial_dcid);
         }
-        let tls = self.server_tls.for_server(&server);
+        let negotiation = self.server_negotiation(&server, info.version, &mut params);
+        let tls =
+            self.server_tls
+                .for_server(&server, info.version, &self.config.supported_versions);
         let tls = match TlsSession::server(tls, info.version, &params) {
             Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
             Err(error) => {
@@ -368,7 +371,7 @@ impl Endpoint {
             Validated::Retry => AddressValidation::Retry,
             Validated::Token => AddressValidation::Token,
         };
-        let new_tokens = self.mint_new_tokens(now, &server, remote);
+        let new_tokens = self.mint_new_tokens(now, &server, remote, info.version);
         let mut challenge_key = [0; 16];
         self.rng.fill_bytes(&mut challenge_key);
         let mut conn = Connection::new(
@@ -391,6 +394,7 @@ impl Endpoint {
                 token: bytes::Bytes::new(),
                 token_store: None,
                 challenge_key,
+                negotiation,
             },
         );
         let cap = self.config.max_undecryptable_bytes;
@@ -413,21 +417,51 @@ impl Endpoint {
         Ok(handle)
     }
 
+    /// RFC 9368: a server's version_information in `params` (the
+    /// version in use and every version this server supports, each server
+    /// being its own deployment), and what it needs to move the client to
+    /// another of them once the ClientHello is read (§2.2; v1 and v2 are
+    /// compatible both ways, RFC 9369 §4); `None` when it speaks one.
+    fn server_negotiation(
+        &mut self,
+        server: &Arc<ServerConfig>,
+        version: Version,
+        params: &mut crate::transport_params::TransportParameters,
+    ) -> Option<Box<crate::connection::Negotiation>> {
+        let supported = &self.config.supported_versions;
+        params.version_information =
+            Some(crate::connection::version_information(version, supported));
+        let others: Vec<_> = supported
+            .iter()
+            .filter(|v| **v != version)
+            .map(|v| (*v, self.server_tls.for_switch(server, *v)))
+            .collect();
+        (!others.is_empty()).then(|| {
+            Box::new(crate::connection::Negotiation::server(
+                version,
+                supported.clone(),
+                others,
+                server.handshake_cipher_suites.clone(),
+            ))
+        })
+    }
+
     /// RFC 9000 §8.1.3: the tokens a new connection sends its client in
     /// NEW_TOKEN frames once its handshake is confirmed, for the client's
-    /// later connections: `new_tokens` of them, bound to its IP address
-    /// and to `now`.
+    /// later connections: `new_tokens` of them, bound to its IP address,
+    /// to `now` and to `version` (RFC 9369 §5).
     fn mint_new_tokens(
         &mut self,
         now: Instant,
         server: &ServerConfig,
         remote: SocketAddr,
+        version: Version,
     ) -> Vec<bytes::Bytes> {
         let rotation = server.token_key_rotation();
         (0..server.new_tokens)
             .filter_map(|_| {
                 self.tokens
-                    .seal(now, rotation, TokenKind::NewToken, remote, None)
+                    .seal(now, rotation, TokenKind::NewToken, remote, None, version)
                     .map(bytes::Bytes::from)
             })
             .collect()
@@ -585,7 +619,7 @@ impl Endpoint {
         let opened = self.tokens.open(
             now,
             &first.token,
-            refused.remote,
+            (refused.remote, refused.version),
             server.retry_token_lifetime,
             server.new_token_lifetime,
         );

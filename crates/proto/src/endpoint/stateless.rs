@@ -168,6 +168,7 @@ impl Endpoint {
             TokenKind::Retry,
             client.remote,
             Some((&client.original_dcid, &retry_scid)),
+            client.version,
         ) else {
             return;
         };

@@ -37,6 +37,7 @@ use crate::{
     crypto::provider::backend::aead::{
         AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey,
     },
+    packet::Version,
 };
 
 /// The AEAD tag's length.
@@ -160,6 +161,7 @@ impl TokenKeys {
         kind: TokenKind,
         remote: SocketAddr,
         cids: Option<(&ConnectionId, &ConnectionId)>,
+        version: Version,
     ) -> Option<Vec<u8>> {
         self.rotate(now, rotation);
         let issued = self.stamp(now);
@@ -178,7 +180,7 @@ impl TokenKeys {
                 token.extend_from_slice(cid);
             }
         }
-        let aad = associated_data(&token[..header_len], kind, remote);
+        let aad = associated_data(&token[..header_len], kind, remote, version);
         let nonce = Nonce::assume_unique_for_key(nonce);
         let tag = key
             .aead
@@ -188,13 +190,14 @@ impl TokenKeys {
         Some(token)
     }
 
-    /// Opens a token a client at `remote` sent `now`, if it is ours, for
-    /// this address, and younger than its kind's lifetime.
+    /// Opens a token a client at `remote` sent `now` in an Initial of
+    /// `version`, if it is ours, for this address and version, and younger
+    /// than its kind's lifetime.
     pub(super) fn open(
         &self,
         now: Instant,
         token: &[u8],
-        remote: SocketAddr,
+        (remote, version): (SocketAddr, Version),
         retry_lifetime: Duration,
         new_token_lifetime: Duration,
     ) -> Result<Opened, Invalid> {
@@ -218,7 +221,7 @@ impl TokenKeys {
             .ok_or(invalid)?;
         let mut nonce = [0; NONCE_LEN];
         nonce.copy_from_slice(&token[2..HEADER_LEN]);
-        let aad = associated_data(&token[..HEADER_LEN], kind, remote);
+        let aad = associated_data(&token[..HEADER_LEN], kind, remote, version);
         let mut sealed = [0; MAX_PAYLOAD + TAG_LEN];
         let sealed = &mut sealed[..token.len() - HEADER_LEN];
         sealed.copy_from_slice(&token[HEADER_LEN..]);
@@ -261,11 +264,20 @@ impl TokenKeys {
     }
 }
 
-/// The associated data: the clear header, then the client's IP address,
-/// and for a Retry token its port.
-fn associated_data(header: &[u8], kind: TokenKind, remote: SocketAddr) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(HEADER_LEN + 16 + 2);
+/// The associated data: the clear header, the QUIC version, then the
+/// client's IP address, and for a Retry token its port. RFC 9369 §5: a
+/// token is specific to the version of the connection that issued it, and
+/// a server must not accept one from another; §4 lets a Retry token name
+/// its version too, so that a client cannot switch versions after a Retry.
+fn associated_data(
+    header: &[u8],
+    kind: TokenKind,
+    remote: SocketAddr,
+    version: Version,
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(HEADER_LEN + 4 + 16 + 2);
     aad.extend_from_slice(header);
+    aad.extend_from_slice(&version.to_u32().to_be_bytes());
     match remote.ip() {
         IpAddr::V4(ip) => aad.extend_from_slice(&ip.to_ipv6_mapped().octets()),
         IpAddr::V6(ip) => aad.extend_from_slice(&ip.octets()),

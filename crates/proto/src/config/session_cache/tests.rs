@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use rustls::server::{ServerSessionMemoryCache, StoresServerSessions};
 
 use super::{AntiReplay, ZeroRttSessionStore, zero_rtt_prefix};
-use crate::{VarInt, transport_params::TransportParameters};
+use crate::{VarInt, packet::Version, transport_params::TransportParameters};
 
 /// The limits a default server sends.
 fn params() -> TransportParameters {
@@ -25,7 +25,7 @@ fn store(
     params: &TransportParameters,
     replay: AntiReplay,
 ) -> ZeroRttSessionStore {
-    ZeroRttSessionStore::new(inner.clone(), params, replay)
+    ZeroRttSessionStore::new(inner.clone(), Some(params), replay, Version::V1)
 }
 
 fn memory() -> Arc<dyn StoresServerSessions> {
@@ -155,7 +155,12 @@ fn the_applications_store_keeps_the_sessions() {
     let stored = recording.value.lock().unwrap().clone().unwrap();
     assert_eq!(
         stored,
-        [&zero_rtt_prefix(&params())[..], b"session"].concat()
+        [
+            &zero_rtt_prefix(&params())[..],
+            &1u32.to_be_bytes(),
+            b"session"
+        ]
+        .concat()
     );
     assert_eq!(cache.take(b"k"), Some(b"session".to_vec()));
     let reusable = store(&inner, &params(), AntiReplay::ReusableTickets);
@@ -222,5 +227,32 @@ proptest! {
         let (pa, pb) = (zero_rtt_prefix(&a), zero_rtt_prefix(&b));
         let stored = [&pa[..], b"any session bytes"].concat();
         prop_assert_eq!(stored.starts_with(&pb), remembered(&a) == remembered(&b));
+    }
+}
+
+// RFC 9369 §5 (test): a session issued on one version does not resume a
+// connection of the other, with or without 0-RTT limits in the binding.
+#[test]
+fn a_session_resumes_only_connections_of_its_version() {
+    let inner = memory();
+    for limits in [Some(params()), None] {
+        let v1 = ZeroRttSessionStore::new(
+            inner.clone(),
+            limits.as_ref(),
+            AntiReplay::default(),
+            Version::V1,
+        );
+        let v2 = ZeroRttSessionStore::new(
+            inner.clone(),
+            limits.as_ref(),
+            AntiReplay::default(),
+            Version::V2,
+        );
+        assert!(v1.put(b"t1".to_vec(), b"one".to_vec()));
+        assert!(v2.put(b"t2".to_vec(), b"two".to_vec()));
+        assert_eq!(v2.get(b"t1"), None, "a v1 session on v2");
+        assert_eq!(v1.get(b"t2"), None, "a v2 session on v1");
+        assert_eq!(v1.take(b"t1"), Some(b"one".to_vec()));
+        assert_eq!(v2.take(b"t2"), Some(b"two".to_vec()));
     }
 }

@@ -38,13 +38,21 @@ impl Fixture {
                 TokenKind::Retry,
                 remote,
                 Some((&cid(1), &cid(2))),
+                Version::V1,
             )
             .unwrap()
     }
 
     fn new_token(&mut self, at: Duration, remote: SocketAddr) -> Vec<u8> {
         self.keys
-            .seal(self.start + at, ROTATION, TokenKind::NewToken, remote, None)
+            .seal(
+                self.start + at,
+                ROTATION,
+                TokenKind::NewToken,
+                remote,
+                None,
+                Version::V1,
+            )
             .unwrap()
     }
 
@@ -52,7 +60,7 @@ impl Fixture {
         self.keys.open(
             self.start + at,
             token,
-            remote,
+            (remote, Version::V1),
             RETRY_LIFETIME,
             NEW_TOKEN_LIFETIME,
         )
@@ -163,6 +171,7 @@ fn tokens_survive_one_key_rotation_but_not_two() {
         TokenKind::NewToken,
         client,
         None,
+        Version::V1,
     );
     // One rotation: the token's key is the previous one, still held.
     assert!(f.open(long, &token, client).is_ok());
@@ -172,6 +181,7 @@ fn tokens_survive_one_key_rotation_but_not_two() {
         TokenKind::NewToken,
         client,
         None,
+        Version::V1,
     );
     // Two rotations: its key is gone.
     assert_eq!(
@@ -191,4 +201,29 @@ fn a_token_shows_nothing_of_how_many_came_before() {
     assert_eq!(a[..2], b[..2], "kind and key id");
     assert_ne!(a[2..HEADER_LEN], b[2..HEADER_LEN], "fresh nonces");
     assert_ne!(a, b);
+}
+
+// RFC 9369 §5 (test): a token is specific to the version of the
+// connection that issued it; one from v1 does not open on v2, Retry or
+// NEW_TOKEN.
+#[test]
+fn a_token_opens_only_in_its_version() {
+    let mut f = Fixture::new();
+    let client = addr("192.0.2.1:4433");
+    for token in [
+        f.retry(Duration::ZERO, client),
+        f.new_token(Duration::ZERO, client),
+    ] {
+        let open = |version| {
+            f.keys.open(
+                f.start + Duration::from_secs(1),
+                &token,
+                (client, version),
+                RETRY_LIFETIME,
+                NEW_TOKEN_LIFETIME,
+            )
+        };
+        assert!(open(Version::V1).is_ok());
+        assert!(open(Version::V2).is_err(), "a v1 token on v2");
+    }
 }
