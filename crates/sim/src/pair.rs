@@ -94,6 +94,30 @@ impl Pair {
         Self::build(seed, link, client_config, server_config, endpoint, false)
     }
 
+    /// As [`with_configs`](Self::with_configs), with endpoint settings of
+    /// each side's own (a client and a server that support different
+    /// versions, say).
+    ///
+    /// # Panics
+    /// When the client configuration is not usable for QUIC.
+    #[must_use]
+    pub fn with_endpoints(
+        seed: u64,
+        link: LinkConfig,
+        client_config: ClientConfig,
+        server_config: ServerConfig,
+        (client_endpoint, server_endpoint): (EndpointConfig, EndpointConfig),
+    ) -> Self {
+        Self::build_split(
+            seed,
+            link,
+            client_config,
+            server_config,
+            (Arc::new(client_endpoint), Arc::new(server_endpoint)),
+            false,
+        )
+    }
+
     /// As [`with_configs`](Self::with_configs), with both endpoints on
     /// sockets bound to the wildcard address: each answers from whichever
     /// of its node's addresses a datagram reached, and can send from any
@@ -121,16 +145,39 @@ impl Pair {
         wildcard: bool,
     ) -> Self {
         let endpoint = Arc::new(endpoint);
+        Self::build_split(
+            seed,
+            link,
+            client_config,
+            server_config,
+            (endpoint.clone(), endpoint),
+            wildcard,
+        )
+    }
+
+    fn build_split(
+        seed: u64,
+        link: LinkConfig,
+        client_config: ClientConfig,
+        server_config: ServerConfig,
+        (client_endpoint, endpoint): (Arc<EndpointConfig>, Arc<EndpointConfig>),
+        wildcard: bool,
+    ) -> Self {
         let mut sim = Sim::new(seed);
         sim.set_default_link(link);
         let bound = |addr| (!wildcard).then_some(addr);
         let server = Endpoint::new(
-            endpoint.clone(),
+            endpoint,
             Some(Arc::new(server_config)),
             bound(SERVER_ADDR),
             seed.wrapping_mul(2),
         );
-        let client = Endpoint::new(endpoint, None, bound(CLIENT_ADDR), seed.wrapping_mul(2) + 1);
+        let client = Endpoint::new(
+            client_endpoint,
+            None,
+            bound(CLIENT_ADDR),
+            seed.wrapping_mul(2) + 1,
+        );
         assert_eq!(sim.add_node(SERVER_ADDR, server), SERVER);
         assert_eq!(sim.add_node(CLIENT_ADDR, client), CLIENT);
         let now = sim.now();
