@@ -55,7 +55,12 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     )?;
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.cert.der().clone())?;
-    let client = Endpoint::client("127.0.0.1:0".parse()?)?;
+    let client = Endpoint::new_with_runtime(
+        crate::version::offering_only(args.quic_version.version()),
+        None,
+        "127.0.0.1:0".parse()?,
+        tern::default_runtime().ok_or("no async runtime runs")?,
+    )?;
     let mut client_config = tls::client_config(roots, &[ALPN])?;
     client_config.version = args.quic_version.version();
     client.set_default_client_config(client_config);

@@ -296,8 +296,16 @@ impl Server {
         } else {
             (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
         };
-        let endpoint = Endpoint::client(local)
-            .map_err(|error| format!("cannot open a UDP socket: {error}"))?;
+        // The client offers only the version it starts on, so that a server
+        // speaking both keeps it there (RFC 9368 §2.2 lets the server pick).
+        let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
+        let endpoint = Endpoint::new_with_runtime(
+            crate::version::offering_only(self.config.version),
+            None,
+            local,
+            runtime,
+        )
+        .map_err(|error| format!("cannot open a UDP socket: {error}"))?;
         Ok((endpoint, addr))
     }
 

@@ -33,6 +33,18 @@ pub(crate) fn accepting_both() -> EndpointConfig {
     }
 }
 
+/// The endpoint settings of a client that starts on `version` and offers
+/// no other (RFC 9368 §3): a server that speaks both versions keeps it on
+/// the one asked for, and one that does not answers with a Version
+/// Negotiation packet that the client cannot follow, so it fails at once
+/// rather than silently running another version.
+pub(crate) fn offering_only(version: Version) -> EndpointConfig {
+    EndpointConfig {
+        supported_versions: vec![version],
+        ..EndpointConfig::default()
+    }
+}
+
 /// `0x00000001` as "v1", `0x6b3343cf` as "v2", anything else in hex.
 pub(crate) fn name(version: u32) -> String {
     match version {
@@ -56,6 +68,10 @@ mod tests {
         assert_eq!(
             accepting_both().supported_versions,
             vec![Version::V1, Version::V2]
+        );
+        assert_eq!(
+            offering_only(Version::V2).supported_versions,
+            vec![Version::V2]
         );
     }
 }
