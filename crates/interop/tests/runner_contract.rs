@@ -334,6 +334,23 @@ fn v2_fails_a_connection_that_stayed_on_v1() {
     );
 }
 
+// RFC 9368 §2.2, RFC 9369 §4 (test): under `v2` both roles speak v1 and
+// v2, v2 preferred; the client starts on v1, the server moves it to v2
+// without another round trip, and the client says so.
+#[test]
+fn v2_moves_a_v1_client_to_v2() {
+    let setup = setup("v2-both", "v2", &[("file", 1024)]);
+    let run = client_with(&setup, "v2", &["file"], &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_same(&setup.dir, "file");
+    assert!(
+        run.stderr
+            .contains("negotiated QUIC version: 0x6b3343cf (v2), started on v1"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn multiconnect_opens_a_connection_per_request() {
     let files = [("a", 100), ("b", 100), ("c", 100)];

@@ -25,7 +25,9 @@
 //! - [`path`]: ECN validation and path MTU discovery (RFC 9000 §13.4, §14);
 //! - [`connection`], [`endpoint`]: the state machines that tie it together,
 //!   driven with `handle`, `poll_transmit`, `poll_timeout`, `handle_timeout`
-//!   and `poll`;
+//!   and `poll`, with version negotiation between v1 and v2 (RFC 9368,
+//!   RFC 9369 §4; see
+//!   [`EndpointConfig::supported_versions`](config::EndpointConfig::supported_versions));
 //! - [`error`]: transport error codes (RFC 9000 §20.1).
 //!
 //! ## Features
