@@ -17,7 +17,9 @@ use rustls::{
 
 use super::*;
 use crate::{
-    Dir, StreamEvent, StreamId, VarInt, config::TransportConfig, connection::ConnectionError,
+    Dir, StreamEvent, StreamId, VarInt,
+    config::{ClientConfig, TransportConfig},
+    connection::ConnectionError,
 };
 
 mod cids;
