@@ -80,13 +80,10 @@ impl std::fmt::Debug for Negotiation {
 }
 
 impl Negotiation {
-    /// A client's, offering `versions` (most preferred first, `original`
-    /// among them).
-    pub(crate) fn client(
+    /// Nothing chosen, held or kept yet.
+    fn new(
         original: Version,
         versions: Vec<Version>,
-        tls: Arc<rustls::ClientConfig>,
-        server_name: &str,
         handshake_suites: Option<Arc<[rustls::CipherSuite]>>,
     ) -> Self {
         Self {
@@ -97,8 +94,23 @@ impl Negotiation {
             original_initial: None,
             hello: None,
             server_tls: Vec::new(),
-            client_tls: Some((tls, server_name.into())),
+            client_tls: None,
             handshake_suites,
+        }
+    }
+
+    /// A client's, offering `versions` (most preferred first, `original`
+    /// among them).
+    pub(crate) fn client(
+        original: Version,
+        versions: Vec<Version>,
+        tls: Arc<rustls::ClientConfig>,
+        server_name: &str,
+        handshake_suites: Option<Arc<[rustls::CipherSuite]>>,
+    ) -> Self {
+        Self {
+            client_tls: Some((tls, server_name.into())),
+            ..Self::new(original, versions, handshake_suites)
         }
     }
 
@@ -111,15 +123,9 @@ impl Negotiation {
         handshake_suites: Option<Arc<[rustls::CipherSuite]>>,
     ) -> Self {
         Self {
-            original,
-            versions,
-            settled: false,
-            after_vn: false,
-            original_initial: None,
             hello: Some(Vec::new()),
             server_tls,
-            client_tls: None,
-            handshake_suites,
+            ..Self::new(original, versions, handshake_suites)
         }
     }
 }

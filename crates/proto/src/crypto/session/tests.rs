@@ -508,13 +508,17 @@ fn a_handshake_message_split_across_spaces_is_a_crypto_error() {
     assert_eq!(error.code.into_inner(), 0x10a, "{}", error.reason);
 }
 
-/// Every TLS secret rustls logged, as the NSS key log would show it.
+/// Every TLS secret rustls logged, with its label, as the NSS key log
+/// would show it.
 #[derive(Debug, Default)]
-struct CapturedSecrets(std::sync::Mutex<Vec<Vec<u8>>>);
+struct CapturedSecrets(std::sync::Mutex<Vec<(String, Vec<u8>)>>);
 
 impl rustls::KeyLog for CapturedSecrets {
-    fn log(&self, _label: &str, _client_random: &[u8], secret: &[u8]) {
-        self.0.lock().unwrap().push(secret.to_vec());
+    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((label.to_owned(), secret.to_vec()));
     }
 }
 
@@ -538,7 +542,7 @@ fn session_keys_and_secrets_debug_shows_no_secret() {
     let captured = captured.0.lock().unwrap();
     // Both sides log the handshake and traffic secrets of both directions.
     assert!(captured.len() >= 4, "{} secrets logged", captured.len());
-    for secret in captured.iter() {
+    for (_, secret) in captured.iter() {
         crate::crypto::assert_hides(&text, secret);
     }
 }

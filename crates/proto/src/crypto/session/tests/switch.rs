@@ -195,11 +195,11 @@ fn a_switch_on_a_suite_tern_cannot_derive_for_is_refused() {
     assert_eq!(error.code, TransportErrorCode::INTERNAL_ERROR);
 }
 
-#[test]
-fn switched_session_debug_shows_no_secret() {
-    let captured = Arc::new(CapturedSecrets::default());
+/// A v1 capturing client whose application key log is `key_log`,
+/// switched to v2 and through a handshake with a v2 server.
+fn switched_with_key_log(key_log: Arc<CapturedSecrets>) -> (Party, CapturingClientTls) {
     let mut configs = configs(None, H3, H3);
-    configs.client.key_log = captured.clone();
+    configs.client.key_log = key_log;
     let mut cache = CapturingClientTls::default();
     let client = TlsSession::client_capturing(
         cache.for_config(&Arc::new(configs.client)),
@@ -213,24 +213,20 @@ fn switched_session_debug_shows_no_secret() {
     let (mut client, mut server) = (Party::new(client), Party::new(server));
     client.tls.switch_version(Version::V2).unwrap();
     handshake(&mut client, &mut server).unwrap();
+    (client, cache)
+}
+
+#[test]
+fn switched_session_debug_shows_no_secret() {
+    let captured = Arc::new(CapturedSecrets::default());
+    let (mut client, cache) = switched_with_key_log(captured.clone());
     let (keys, secrets) = client.one_rtt.as_mut().unwrap();
     let next = secrets.next_packet_keys();
     let text = format!("{:?} {keys:?} {secrets:#?} {next:?} {cache:?}", client.tls);
     let captured = captured.0.lock().unwrap();
-    // The application's key log still saw every secret.
     assert!(captured.len() >= 4, "{} secrets logged", captured.len());
-    for secret in captured.iter() {
+    for (_, secret) in captured.iter() {
         crate::crypto::assert_hides(&text, secret);
-    }
-}
-
-/// Records the labels rustls logs.
-#[derive(Debug, Default)]
-struct LabelLog(std::sync::Mutex<Vec<String>>);
-
-impl rustls::KeyLog for LabelLog {
-    fn log(&self, label: &str, _client_random: &[u8], _secret: &[u8]) {
-        self.0.lock().unwrap().push(label.to_owned());
     }
 }
 
@@ -238,23 +234,15 @@ impl rustls::KeyLog for LabelLog {
 // log (SSLKEYLOGFILE), switched or not.
 #[test]
 fn a_capturing_session_forwards_every_secret_to_the_applications_key_log() {
-    let labels = Arc::new(LabelLog::default());
-    let mut configs = configs(None, H3, H3);
-    configs.client.key_log = labels.clone();
-    let mut cache = CapturingClientTls::default();
-    let client = TlsSession::client_capturing(
-        cache.for_config(&Arc::new(configs.client)),
-        Version::V1,
-        "localhost",
-        &client_params(),
-    )
-    .unwrap();
-    let server =
-        TlsSession::server(Arc::new(configs.server), Version::V2, &server_params()).unwrap();
-    let (mut client, mut server) = (Party::new(client), Party::new(server));
-    client.tls.switch_version(Version::V2).unwrap();
-    handshake(&mut client, &mut server).unwrap();
-    let logged = labels.0.lock().unwrap().clone();
+    let captured = Arc::new(CapturedSecrets::default());
+    let _ = switched_with_key_log(captured.clone());
+    let logged: Vec<String> = captured
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(l, _)| l.clone())
+        .collect();
     for label in [
         "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
         "SERVER_HANDSHAKE_TRAFFIC_SECRET",
