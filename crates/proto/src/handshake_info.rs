@@ -291,7 +291,10 @@ impl HandshakeInfo {
     }
 
     /// The QUIC version the connection runs, as on the wire
-    /// ([`QUIC_V1`](crate::QUIC_V1) or [`QUIC_V2`](crate::QUIC_V2)).
+    /// ([`QUIC_V1`](crate::QUIC_V1) or [`QUIC_V2`](crate::QUIC_V2)): the
+    /// negotiated version, which may differ from the one the client
+    /// started on when the server moved it (RFC 9368 §2.2). Both sides
+    /// report the same.
     #[must_use]
     pub const fn quic_version(&self) -> u32 {
         self.quic_version
