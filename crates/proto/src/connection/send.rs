@@ -462,11 +462,16 @@ impl Connection {
                 .write_stream_frames(buf, limit, &mut frames.streams);
             return buf.len() > before;
         }
-        if space == SpaceId::Data {
-            // A 1-RTT probe, or a PING owed to the peer, carries our ACK
-            // state too: it is the ack-eliciting packet that loss recovery
-            // repeats, so the acknowledgments get through with it. (Not in
-            // the handshake spaces: see `Connection::nudge_handshake`.)
+        if space != SpaceId::Handshake {
+            // RFC 9000 §13.2.1: a sender bundles ACK frames with the
+            // frames it sends. A probe (1-RTT or Initial), or a PING owed to
+            // the peer, carries our ACK state too: it is the ack-eliciting
+            // packet that loss recovery repeats, so the acknowledgments get
+            // through with it even when the packet that first carried them
+            // was lost and the peer sends nothing more that elicits one (a
+            // server whose ServerHello was lost, answering our probes with
+            // ACK-only packets). Not in the Handshake space: see
+            // `Connection::nudge_handshake`.
             let sp = &mut self.spaces[index(space)];
             if (sp.probes > 0 || sp.ping_pending) && !sp.received.is_empty() {
                 sp.ack_pending = true;

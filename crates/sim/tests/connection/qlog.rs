@@ -10,8 +10,17 @@ use std::{
 };
 
 use serde_json::Value;
-use tern_proto::{ConnectionId, Side, config::TransportConfig, qlog::QlogFactory};
-use tern_sim::{LinkConfig, transfer::TransferRun};
+use tern_proto::{
+    ConnectionId, Side,
+    config::{EndpointConfig, TransportConfig},
+    qlog::QlogFactory,
+};
+use tern_sim::{
+    LinkConfig,
+    pair::Pair,
+    quic::{CLIENT_ADDR, SERVER_ADDR},
+    transfer::TransferRun,
+};
 
 /// A writer into a buffer the test reads afterwards.
 #[derive(Debug, Clone, Default)]
@@ -246,4 +255,64 @@ fn the_first_probe_after_a_blackout_carries_the_lost_stream_data() {
         carries_stream(after),
         "the first packet after the blackout is a bare probe: {after}"
     );
+}
+
+// RFC 9000 §13.2.1 (test): a sender bundles its ACK state with the frames
+// it sends. A client whose acknowledgment of the server's first Initial was
+// lost sends it again with its Initial probes, so a server that only
+// answers with ACK-only packets (as quinn does while its ServerHello is
+// lost) still learns what arrived and repeats what did not.
+#[test]
+fn a_clients_initial_probes_carry_its_ack_state() {
+    let factory = Arc::new(MemoryQlog::default());
+    let transport = TransportConfig {
+        qlog: Some(factory.clone()),
+        ..TransportConfig::default()
+    };
+    let link = LinkConfig::default().delay(Duration::from_millis(20));
+    let mut pair = Pair::new(8, link, transport, EndpointConfig::default());
+    // Only the server's first datagram arrives, and nothing the client sends
+    // after its ClientHello.
+    let mut server_sent = 0;
+    pair.sim.drop_if(SERVER_ADDR, CLIENT_ADDR, move |_| {
+        server_sent += 1;
+        server_sent > 1
+    });
+    let mut client_sent = 0;
+    pair.sim.drop_if(CLIENT_ADDR, SERVER_ADDR, move |_| {
+        client_sent += 1;
+        client_sent > 2
+    });
+    let _ = pair.run_until(Duration::from_secs(3), |_| false);
+    drop(pair);
+    let traces = factory.traces.lock().expect("not poisoned");
+    let (_, _, client) = traces
+        .iter()
+        .find(|(side, _, _)| side.is_client())
+        .expect("a client trace");
+    let records = records(&client.0.lock().expect("not poisoned"));
+    let first_received = records
+        .iter()
+        .position(|e| e["name"] == "quic:packet_received")
+        .expect("the client heard the server once");
+    let frames = |e: &Value| -> Vec<String> {
+        e["data"]["frames"]
+            .as_array()
+            .map(|f| f.iter().map(|f| f["frame_type"].to_string()).collect())
+            .unwrap_or_default()
+    };
+    let probes: Vec<Vec<String>> = records[first_received..]
+        .iter()
+        .filter(|e| e["name"] == "quic:packet_sent")
+        .filter(|e| e["data"]["header"]["packet_type"] == "initial")
+        .map(frames)
+        .filter(|f| f.iter().any(|f| f != "\"ack\"" && f != "\"padding\""))
+        .collect();
+    assert!(probes.len() >= 2, "the client probed: {probes:?}");
+    for probe in &probes {
+        assert!(
+            probe.iter().any(|f| f == "\"ack\""),
+            "a probe without ACK: {probes:?}"
+        );
+    }
 }
