@@ -462,15 +462,15 @@ impl Connection {
                 .write_stream_frames(buf, limit, &mut frames.streams);
             return buf.len() > before;
         }
-        if space != SpaceId::Handshake {
+        if space != SpaceId::Handshake || self.side.is_client() {
             // RFC 9000 §13.2.1: a sender bundles ACK frames with the
-            // frames it sends. A probe (1-RTT or Initial), or a PING owed to
-            // the peer, carries our ACK state too: it is the ack-eliciting
-            // packet that loss recovery repeats, so the acknowledgments get
-            // through with it even when the packet that first carried them
-            // was lost and the peer sends nothing more that elicits one (a
-            // server whose ServerHello was lost, answering our probes with
-            // ACK-only packets). Not in the Handshake space: see
+            // frames it sends. A probe, or a PING owed to the peer, carries
+            // our ACK state too: it is the ack-eliciting packet that loss
+            // recovery repeats, so the acknowledgments get through with it
+            // even when the packet that first carried them was lost and the
+            // peer sends nothing more that elicits one (a server whose
+            // ServerHello was lost, answering our probes with ACK-only
+            // packets). Not a server's in the Handshake space: see
             // `Connection::nudge_handshake`.
             let sp = &mut self.spaces[index(space)];
             if (sp.probes > 0 || sp.ping_pending) && !sp.received.is_empty() {

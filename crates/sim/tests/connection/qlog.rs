@@ -258,12 +258,35 @@ fn the_first_probe_after_a_blackout_carries_the_lost_stream_data() {
 }
 
 // RFC 9000 §13.2.1 (test): a sender bundles its ACK state with the frames
-// it sends. A client whose acknowledgment of the server's first Initial was
-// lost sends it again with its Initial probes, so a server that only
-// answers with ACK-only packets (as quinn does while its ServerHello is
-// lost) still learns what arrived and repeats what did not.
+// it sends. A client whose acknowledgment of the server's first flight was
+// lost sends it again with its probes, Initial and Handshake, so a server
+// that only answers with ACK-only packets (as quinn does while its
+// ServerHello is lost) still learns what arrived and repeats what did not.
 #[test]
-fn a_clients_initial_probes_carry_its_ack_state() {
+fn a_clients_probes_carry_its_ack_state() {
+    // The server's first datagram alone (a part of its Initial flight), or
+    // its first two (Initial and Handshake packets): nothing the client
+    // sends after its ClientHello arrives.
+    for (server_datagrams, space) in [(1, "initial"), (2, "handshake")] {
+        let probes = client_probes(server_datagrams, space);
+        assert!(
+            probes.len() >= 2,
+            "the client probed in {space}: {probes:?}"
+        );
+        for probe in &probes {
+            assert!(
+                probe.iter().any(|f| f == "ack"),
+                "a {space} probe without ACK: {probes:?}"
+            );
+        }
+    }
+}
+
+/// The frames of the ack-eliciting packets of `space` the client sends
+/// after it first hears from the server, when only the server's first
+/// `server_datagrams` datagrams arrive and none of the client's after its
+/// ClientHello.
+fn client_probes(server_datagrams: usize, space: &str) -> Vec<Vec<String>> {
     let factory = Arc::new(MemoryQlog::default());
     let transport = TransportConfig {
         qlog: Some(factory.clone()),
@@ -271,12 +294,10 @@ fn a_clients_initial_probes_carry_its_ack_state() {
     };
     let link = LinkConfig::default().delay(Duration::from_millis(20));
     let mut pair = Pair::new(8, link, transport, EndpointConfig::default());
-    // Only the server's first datagram arrives, and nothing the client sends
-    // after its ClientHello.
     let mut server_sent = 0;
     pair.sim.drop_if(SERVER_ADDR, CLIENT_ADDR, move |_| {
         server_sent += 1;
-        server_sent > 1
+        server_sent > server_datagrams
     });
     let mut client_sent = 0;
     pair.sim.drop_if(CLIENT_ADDR, SERVER_ADDR, move |_| {
@@ -294,25 +315,21 @@ fn a_clients_initial_probes_carry_its_ack_state() {
     let first_received = records
         .iter()
         .position(|e| e["name"] == "quic:packet_received")
-        .expect("the client heard the server once");
-    let frames = |e: &Value| -> Vec<String> {
-        e["data"]["frames"]
-            .as_array()
-            .map(|f| f.iter().map(|f| f["frame_type"].to_string()).collect())
-            .unwrap_or_default()
-    };
-    let probes: Vec<Vec<String>> = records[first_received..]
+        .expect("the client heard the server");
+    records[first_received..]
         .iter()
         .filter(|e| e["name"] == "quic:packet_sent")
-        .filter(|e| e["data"]["header"]["packet_type"] == "initial")
-        .map(frames)
-        .filter(|f| f.iter().any(|f| f != "\"ack\"" && f != "\"padding\""))
-        .collect();
-    assert!(probes.len() >= 2, "the client probed: {probes:?}");
-    for probe in &probes {
-        assert!(
-            probe.iter().any(|f| f == "\"ack\""),
-            "a probe without ACK: {probes:?}"
-        );
-    }
+        .filter(|e| e["data"]["header"]["packet_type"] == space)
+        .map(|e| {
+            e["data"]["frames"]
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|f| f["frame_type"].as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .filter(|f: &Vec<String>| f.iter().any(|f| f != "ack" && f != "padding"))
+        .collect()
 }
