@@ -277,7 +277,11 @@ fn a_clients_probes_carry_its_ack_state() {
             );
         }
     }
-    assert!(checked >= 4, "the client probed: {checked} probes");
+    // With the default provider's X25519MLKEM768 the ServerHello spans two
+    // Initial packets, so after the first datagram the client probes in the
+    // Initial space; with ring's X25519 it fits one, and the client's
+    // packets are Handshake ones from the start.
+    assert!(checked >= 2, "the client probed: {checked} probes");
 }
 
 /// The space and frames of every ack-eliciting Initial and Handshake
