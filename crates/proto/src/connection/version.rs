@@ -135,12 +135,13 @@ impl Negotiation {
 /// `original` among them (at the end when the endpoint did not list it).
 #[must_use]
 pub(crate) fn client_offer(original: Version, supported: &[Version]) -> Vec<Version> {
-    let mut offer: Vec<Version> = supported
-        .iter()
-        .copied()
-        .filter(|v| compatible(original, *v))
-        .collect();
-    offer.dedup();
+    let mut offer: Vec<Version> = Vec::with_capacity(supported.len() + 1);
+    for &v in supported {
+        // A version listed twice is offered once, at its first place.
+        if compatible(original, v) && !offer.contains(&v) {
+            offer.push(v);
+        }
+    }
     if !offer.contains(&original) {
         offer.push(original);
     }
