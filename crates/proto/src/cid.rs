@@ -7,6 +7,10 @@ use rand::RngCore;
 
 use crate::coding::UnexpectedEnd;
 
+mod sharded;
+
+pub use sharded::ShardedRandomConnectionIdGenerator;
+
 #[cfg(test)]
 mod tests;
 
@@ -143,6 +147,31 @@ pub trait ConnectionIdGenerator: Send + Sync + fmt::Debug {
     /// The length of every ID this generator makes. Short headers carry no
     /// length, so an endpoint's IDs must all have the same one.
     fn cid_len(&self) -> usize;
+
+    /// Generators for the `shards` shards of one endpoint (several event
+    /// loops on one port): the `i`th makes IDs that carry shard `i`, and
+    /// every one of them reads it back with
+    /// [`shard_of`](Self::shard_of), so that a datagram that reached the
+    /// wrong shard can be handed to the right one. `rng` draws whatever
+    /// secret the generators share. `None` (the default) when this
+    /// generator cannot carry a shard, or not that many.
+    fn sharded(
+        &self,
+        shards: usize,
+        rng: &mut dyn RngCore,
+    ) -> Option<Vec<std::sync::Arc<dyn ConnectionIdGenerator>>> {
+        let _ = (shards, rng);
+        None
+    }
+
+    /// The shard an ID of [`sharded`](Self::sharded)'s generators carries.
+    /// `None` when this generator is not one of them, or when `cid` is not
+    /// one of its IDs (a wrong length, a shard out of range). Any other
+    /// `cid` gives some shard, always the same one for the same bytes.
+    fn shard_of(&self, cid: &[u8]) -> Option<usize> {
+        let _ = cid;
+        None
+    }
 }
 
 /// Makes uniformly random connection IDs of a fixed length.
@@ -183,5 +212,15 @@ impl ConnectionIdGenerator for RandomConnectionIdGenerator {
 
     fn cid_len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    /// Up to 256 shards, for IDs of at least
+    /// [`ShardedRandomConnectionIdGenerator::MIN_LEN`] bytes.
+    fn sharded(
+        &self,
+        shards: usize,
+        rng: &mut dyn RngCore,
+    ) -> Option<Vec<std::sync::Arc<dyn ConnectionIdGenerator>>> {
+        ShardedRandomConnectionIdGenerator::all(usize::from(self.len), shards, rng)
     }
 }

@@ -75,7 +75,10 @@ pub mod transmit;
 pub mod transport_params;
 pub mod varint;
 
-pub use cid::{ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator};
+pub use cid::{
+    ConnectionId, ConnectionIdGenerator, RandomConnectionIdGenerator,
+    ShardedRandomConnectionIdGenerator,
+};
 pub use crypto::{CryptoError, TlsSession};
 pub use error::{TransportError, TransportErrorCode};
 pub use frame::{Dir, Frame, FrameDecodeError, FrameType, Frames, StreamId};
