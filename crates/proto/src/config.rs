@@ -3,7 +3,11 @@
 mod session_cache;
 mod token_store;
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{
+    fmt,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use bytes::Bytes;
 use rustls::CipherSuite;
@@ -600,6 +604,14 @@ pub struct EndpointConfig {
     /// ([`Endpoint::new`](crate::endpoint::Endpoint::new)). `Debug` prints
     /// it as `<redacted>`.
     pub reset_key: Option<ResetKey>,
+    /// Secret from which the keys of address validation tokens (Retry and
+    /// NEW_TOKEN, RFC 9000 §8.1.3) derive, with the instant their periods
+    /// and issue times count from. Endpoints that must open each other's
+    /// tokens (the shards of one endpoint on one port) share it. `None`
+    /// (the default) takes 32 bytes of randomness as for
+    /// [`reset_key`](Self::reset_key), counted from the endpoint's first
+    /// token. `Debug` prints it as `<redacted>`.
+    pub token_key: Option<TokenKey>,
     /// Clients whose first Initial waits for the owner's decision (see
     /// [`Endpoint::poll_incoming`](crate::endpoint::Endpoint::poll_incoming))
     /// at most; the Initial of a further client is refused with
@@ -652,6 +664,7 @@ impl Default for EndpointConfig {
             supported_versions: vec![Version::V1],
             max_stateless_responses: 64,
             reset_key: None,
+            token_key: None,
             max_incoming: 1024,
             incoming_timeout: Some(Duration::from_secs(10)),
             stateless_rate: 200,
@@ -696,6 +709,52 @@ impl From<[u8; 32]> for ResetKey {
 impl Drop for ResetKey {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+/// The secret of address validation tokens shared by several endpoints
+/// (see [`EndpointConfig::token_key`]): 32 secret bytes, and the instant
+/// from which key periods and issue times count, the same for all of
+/// them.
+///
+/// `Debug` prints `<redacted>`, and the bytes are zeroized when the key is
+/// dropped (each clone wipes its own copy).
+#[derive(Clone)]
+pub struct TokenKey {
+    bytes: [u8; 32],
+    epoch: Instant,
+}
+
+impl TokenKey {
+    /// A key of these bytes (take them from a secure random source),
+    /// counting from `epoch`.
+    #[must_use]
+    pub const fn new(bytes: [u8; 32], epoch: Instant) -> Self {
+        Self { bytes, epoch }
+    }
+
+    /// The key's bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The instant key periods and issue times count from.
+    #[must_use]
+    pub const fn epoch(&self) -> Instant {
+        self.epoch
+    }
+}
+
+impl fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+impl Drop for TokenKey {
+    fn drop(&mut self) {
+        self.bytes.zeroize();
     }
 }
 

@@ -278,8 +278,15 @@ impl Endpoint {
         let max_udp_payload = server
             .as_ref()
             .map_or(0, |s| usize::from(s.transport.max_udp_payload_size));
+        let tokens = match &config.token_key {
+            // Shared keys; this endpoint's own secret seeds its nonces.
+            Some(shared) => {
+                token::TokenKeys::new(shared.as_bytes(), token_key, Some(shared.epoch()))
+            }
+            None => token::TokenKeys::new(token_key, token_key, None),
+        };
         Self {
-            tokens: token::TokenKeys::new(token_key),
+            tokens,
             retries_sent: 0,
             validated_by_retry: 0,
             validated_by_token: 0,

@@ -616,8 +616,10 @@ impl Endpoint {
         if first.token.is_empty() {
             return Some((Validated::No, first.dcid));
         }
+        let rotation = server.token_key_rotation();
         let opened = self.tokens.open(
             now,
+            rotation,
             &first.token,
             (refused.remote, refused.version),
             server.retry_token_lifetime,

@@ -20,9 +20,13 @@
 //! Nonces are random, from an RNG of the token keys' own, so a token says
 //! nothing of how many others were made; 96 random bits make a repeat
 //! under one key negligible (below 2^-40 after 2^28 tokens), and keys
-//! rotate: a new one is drawn after each `rotation` (the longest token
-//! lifetime), and tokens sealed under the one before still open until the
-//! next rotation.
+//! rotate: each `rotation` (the longest token lifetime) from the epoch
+//! starts a period with a key of its own, derived from a master secret,
+//! and tokens sealed in the period before still open. Endpoints given the
+//! same master secret and epoch
+//! ([`EndpointConfig::token_key`](crate::config::EndpointConfig::token_key):
+//! the shards of one endpoint) open each other's tokens; each still draws
+//! its own nonces.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -34,8 +38,9 @@ use zeroize::Zeroizing;
 
 use crate::{
     ConnectionId,
-    crypto::provider::backend::aead::{
-        AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey,
+    crypto::provider::backend::{
+        aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey},
+        hmac,
     },
     packet::Version,
 };
@@ -82,35 +87,48 @@ pub(super) enum Invalid {
     Other,
 }
 
-/// One sealing key.
+/// One sealing key, for one rotation period.
 struct Key {
-    id: u8,
+    /// The period it serves, counted in rotations from the epoch.
+    period: u64,
     aead: LessSafeKey,
 }
 
 impl Key {
-    fn draw(id: u8, rng: &mut impl RngCore) -> Self {
+    /// RFC 9000 §8.1.3 leaves the token's protection to the server: each
+    /// period's key is HMAC-SHA256 of the period's number under the master
+    /// secret, so that endpoints sharing the secret and the epoch (the
+    /// shards of one endpoint) seal and open each other's tokens with no
+    /// state in common.
+    fn derive(master: &hmac::Key, period: u64) -> Self {
+        let mut label = [0; 16];
+        label[..8].copy_from_slice(b"tern tok");
+        label[8..].copy_from_slice(&period.to_be_bytes());
+        let tag = hmac::sign(master, &label);
         let mut bytes = Zeroizing::new([0; 32]);
-        rng.fill_bytes(&mut *bytes);
-        Self::new(id, &bytes)
-    }
-
-    fn new(id: u8, bytes: &[u8; 32]) -> Self {
-        let aead = UnboundKey::new(&AES_256_GCM, bytes)
+        bytes.copy_from_slice(&tag.as_ref()[..32]);
+        let aead = UnboundKey::new(&AES_256_GCM, &*bytes)
             .map(LessSafeKey::new)
             .unwrap_or_else(|_| unreachable!("a 32-byte key suits AES-256-GCM"));
-        Self { id, aead }
+        Self { period, aead }
+    }
+
+    /// The key id written in tokens: the period's low byte.
+    fn id(&self) -> u8 {
+        self.period.to_be_bytes()[7]
     }
 }
 
-/// The endpoint's token keys: the current one, and the one before it.
+/// The endpoint's token keys: the current period's, and the one before.
 pub(super) struct TokenKeys {
-    /// Draws nonces and later keys.
+    /// Draws nonces: each endpoint its own, even when keys are shared.
     rng: StdRng,
-    current: Key,
+    /// What every period's key derives from.
+    master: hmac::Key,
+    current: Option<Key>,
     previous: Option<Key>,
-    /// When `current` was drawn, and what issue times count from.
-    drawn_at: Option<Instant>,
+    /// What periods and issue times count from: given when keys are
+    /// shared, else the endpoint's first use of a token.
     epoch: Option<Instant>,
 }
 
@@ -121,31 +139,39 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys seeded by `seed`: the first key and the RNG of nonces and
-    /// later keys derive from it.
-    pub(super) fn new(seed: &[u8; 32]) -> Self {
-        let mut rng = StdRng::from_seed(*seed);
+    /// Keys derived from `master`, counted from `epoch` (or from their
+    /// first use), with nonces drawn from an RNG seeded by `nonce_seed`.
+    pub(super) fn new(master: &[u8; 32], nonce_seed: &[u8; 32], epoch: Option<Instant>) -> Self {
         Self {
-            current: Key::draw(0, &mut rng),
-            rng,
+            rng: StdRng::from_seed(*nonce_seed),
+            master: hmac::Key::new(hmac::HMAC_SHA256, master),
+            current: None,
             previous: None,
-            drawn_at: None,
-            epoch: None,
+            epoch,
         }
     }
 
-    /// Draws a new key when the current one is `rotation` old.
-    fn rotate(&mut self, now: Instant, rotation: Duration) {
-        let drawn_at = *self.drawn_at.get_or_insert(now);
-        if now.saturating_duration_since(drawn_at) < rotation {
-            return;
+    /// Moves to the key of `now`'s period: keys change every `rotation`
+    /// (the longest token lifetime), and the previous period's key still
+    /// opens tokens, so a token outlives at most one rotation.
+    fn rotate(&mut self, now: Instant, rotation: Duration) -> &Key {
+        let epoch = *self.epoch.get_or_insert(now);
+        let elapsed = now.saturating_duration_since(epoch).as_nanos();
+        let period = u64::try_from(elapsed / rotation.as_nanos().max(1)).unwrap_or(u64::MAX);
+        if self.current.as_ref().is_none_or(|key| key.period != period) {
+            let previous = match self.current.take() {
+                Some(key) if key.period.checked_add(1) == Some(period) => Some(key),
+                _ => period.checked_sub(1).map(|p| Key::derive(&self.master, p)),
+            };
+            self.previous = previous;
+            self.current = Some(Key::derive(&self.master, period));
         }
-        let next = Key::draw(self.current.id.wrapping_add(1), &mut self.rng);
-        self.previous = Some(std::mem::replace(&mut self.current, next));
-        self.drawn_at = Some(now);
+        self.current
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("set just above"))
     }
 
-    /// Milliseconds from the endpoint's first token to `now`.
+    /// Milliseconds from the epoch to `now`.
     fn stamp(&mut self, now: Instant) -> u64 {
         let epoch = *self.epoch.get_or_insert(now);
         u64::try_from(now.saturating_duration_since(epoch).as_millis()).unwrap_or(u64::MAX)
@@ -163,14 +189,13 @@ impl TokenKeys {
         cids: Option<(&ConnectionId, &ConnectionId)>,
         version: Version,
     ) -> Option<Vec<u8>> {
-        self.rotate(now, rotation);
         let issued = self.stamp(now);
         let mut nonce = [0; NONCE_LEN];
         self.rng.fill_bytes(&mut nonce);
-        let key = &self.current;
+        let key = self.rotate(now, rotation);
         let mut token = Vec::with_capacity(MAX_TOKEN_LEN);
         token.push(kind as u8);
-        token.push(key.id);
+        token.push(key.id());
         token.extend_from_slice(&nonce);
         let header_len = token.len();
         token.extend_from_slice(&issued.to_be_bytes());
@@ -192,10 +217,11 @@ impl TokenKeys {
 
     /// Opens a token a client at `remote` sent `now` in an Initial of
     /// `version`, if it is ours, for this address and version, and younger
-    /// than its kind's lifetime.
+    /// than its kind's lifetime; keys rotate every `rotation`.
     pub(super) fn open(
-        &self,
+        &mut self,
         now: Instant,
+        rotation: Duration,
         token: &[u8],
         (remote, version): (SocketAddr, Version),
         retry_lifetime: Duration,
@@ -214,10 +240,11 @@ impl TokenKeys {
             return Err(invalid);
         }
         let key_id = token[1];
-        let key = [Some(&self.current), self.previous.as_ref()]
+        self.rotate(now, rotation);
+        let key = [self.current.as_ref(), self.previous.as_ref()]
             .into_iter()
             .flatten()
-            .find(|key| key.id == key_id)
+            .find(|key| key.id() == key_id)
             .ok_or(invalid)?;
         let mut nonce = [0; NONCE_LEN];
         nonce.copy_from_slice(&token[2..HEADER_LEN]);

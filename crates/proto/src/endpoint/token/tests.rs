@@ -25,7 +25,7 @@ struct Fixture {
 impl Fixture {
     fn new() -> Self {
         Self {
-            keys: TokenKeys::new(&[7; 32]),
+            keys: TokenKeys::new(&[7; 32], &[7; 32], None),
             start: crate::endpoint::tests::epoch(),
         }
     }
@@ -56,9 +56,10 @@ impl Fixture {
             .unwrap()
     }
 
-    fn open(&self, at: Duration, token: &[u8], remote: SocketAddr) -> Result<Opened, Invalid> {
+    fn open(&mut self, at: Duration, token: &[u8], remote: SocketAddr) -> Result<Opened, Invalid> {
         self.keys.open(
             self.start + at,
+            ROTATION,
             token,
             (remote, Version::V1),
             RETRY_LIFETIME,
@@ -152,7 +153,7 @@ fn any_changed_byte_makes_a_token_invalid() {
 
 #[test]
 fn garbage_and_truncated_tokens_are_refused_without_panic() {
-    let f = Fixture::new();
+    let mut f = Fixture::new();
     let client = addr("192.0.2.1:4433");
     for token in [&[][..], &[0], &[1], &[7; 40], &[0; 40], &[0; 400]] {
         assert!(f.open(Duration::ZERO, token, client).is_err());
@@ -163,31 +164,90 @@ fn garbage_and_truncated_tokens_are_refused_without_panic() {
 fn tokens_survive_one_key_rotation_but_not_two() {
     let client = addr("192.0.2.1:4433");
     let mut f = Fixture::new();
-    let long = Duration::from_secs(10);
-    let token = f.retry(Duration::ZERO, client);
-    let _ = f.keys.seal(
-        f.start + long,
-        Duration::from_secs(5),
-        TokenKind::NewToken,
-        client,
-        None,
-        Version::V1,
-    );
-    // One rotation: the token's key is the previous one, still held.
-    assert!(f.open(long, &token, client).is_ok());
-    let _ = f.keys.seal(
-        f.start + long * 2,
-        Duration::from_secs(5),
-        TokenKind::NewToken,
-        client,
-        None,
-        Version::V1,
-    );
-    // Two rotations: its key is gone.
-    assert_eq!(
-        f.open(long + Duration::from_secs(1), &token, client),
-        Err(Invalid::Retry)
-    );
+    let rotation = Duration::from_secs(5);
+    let token = f
+        .keys
+        .seal(
+            f.start,
+            rotation,
+            TokenKind::NewToken,
+            client,
+            None,
+            Version::V1,
+        )
+        .unwrap();
+    let open = |f: &mut Fixture, secs| {
+        f.keys.open(
+            f.start + Duration::from_secs(secs),
+            rotation,
+            &token,
+            (client, Version::V1),
+            RETRY_LIFETIME,
+            NEW_TOKEN_LIFETIME,
+        )
+    };
+    // Same period, then one rotation: the token's key is the previous one.
+    assert_eq!(open(&mut f, 4), Ok(Opened::NewToken));
+    assert_eq!(open(&mut f, 7), Ok(Opened::NewToken));
+    // Two rotations: its key is gone, though the token is young enough.
+    assert_eq!(open(&mut f, 12), Err(Invalid::Other));
+}
+
+#[test]
+fn endpoints_sharing_the_master_secret_and_epoch_open_each_others_tokens() {
+    let client = addr("192.0.2.1:4433");
+    let start = crate::endpoint::tests::epoch();
+    let mut a = TokenKeys::new(&[9; 32], &[1; 32], Some(start));
+    let mut b = TokenKeys::new(&[9; 32], &[2; 32], Some(start));
+    let mut other = TokenKeys::new(&[8; 32], &[3; 32], Some(start));
+    // `b` first acts long after the epoch, in the token's next period.
+    let sealed_at = start + ROTATION - Duration::from_secs(60);
+    let token = a
+        .seal(
+            sealed_at,
+            ROTATION,
+            TokenKind::NewToken,
+            client,
+            None,
+            Version::V1,
+        )
+        .unwrap();
+    let opened_at = start + ROTATION + Duration::from_secs(60);
+    let open = |keys: &mut TokenKeys| {
+        keys.open(
+            opened_at,
+            ROTATION,
+            &token,
+            (client, Version::V1),
+            RETRY_LIFETIME,
+            NEW_TOKEN_LIFETIME,
+        )
+    };
+    assert_eq!(open(&mut b), Ok(Opened::NewToken));
+    assert_eq!(open(&mut other), Err(Invalid::Other));
+    // Each draws its own nonces: the same instant gives different ones.
+    let again_a = a
+        .seal(
+            sealed_at,
+            ROTATION,
+            TokenKind::NewToken,
+            client,
+            None,
+            Version::V1,
+        )
+        .unwrap();
+    let again_b = b
+        .seal(
+            sealed_at,
+            ROTATION,
+            TokenKind::NewToken,
+            client,
+            None,
+            Version::V1,
+        )
+        .unwrap();
+    assert_eq!(again_a[1], again_b[1], "same key id");
+    assert_ne!(again_a[2..HEADER_LEN], again_b[2..HEADER_LEN]);
 }
 
 #[test]
@@ -214,9 +274,10 @@ fn a_token_opens_only_in_its_version() {
         f.retry(Duration::ZERO, client),
         f.new_token(Duration::ZERO, client),
     ] {
-        let open = |version| {
+        let mut open = |version| {
             f.keys.open(
                 f.start + Duration::from_secs(1),
+                ROTATION,
                 &token,
                 (client, version),
                 RETRY_LIFETIME,
