@@ -709,7 +709,7 @@ fn deliver(
 }
 
 /// Fills `out` from the operating system's secure random source.
-fn os_random(out: &mut [u8]) {
+pub(crate) fn os_random(out: &mut [u8]) {
     // A documented panic: no endpoint is safer than a predictable one.
     SystemRandom::new()
         .fill(out)
@@ -717,7 +717,7 @@ fn os_random(out: &mut [u8]) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -55,6 +55,22 @@ impl RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// This policy for one of `shards` shards of an endpoint: the
+    /// threshold of [`UnderLoad`](Self::UnderLoad) is shared among them,
+    /// rounded up.
+    pub(crate) fn shared(self, shards: usize) -> Self {
+        match self {
+            Self::UnderLoad {
+                handshakes_in_progress,
+            } => Self::UnderLoad {
+                handshakes_in_progress: handshakes_in_progress.div_ceil(shards.max(1)),
+            },
+            other => other,
+        }
+    }
+}
+
 impl Default for RetryPolicy {
     /// [`RetryPolicy::UnderLoad`] at
     /// [`DEFAULT_UNDER_LOAD`](Self::DEFAULT_UNDER_LOAD).

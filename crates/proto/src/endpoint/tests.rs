@@ -26,7 +26,7 @@ mod cids;
 
 /// The fixed base instant every test measures from.
 #[expect(clippy::disallowed_methods, reason = "tests need one base instant")]
-pub(super) fn epoch() -> Instant {
+pub(crate) fn epoch() -> Instant {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
 }
@@ -43,7 +43,7 @@ const DELAY: Duration = Duration::from_millis(5);
 
 /// The test server configuration ([`configs`]), accepting 0-RTT
 /// (`max_early_data_size = u32::MAX`) or not (0), in a fresh `Arc`.
-pub(super) fn server_config_with_early_data(early_data: bool) -> Arc<ServerConfig> {
+pub(crate) fn server_config_with_early_data(early_data: bool) -> Arc<ServerConfig> {
     let (_, server) = configs();
     let mut tls = (*server.tls).clone();
     tls.max_early_data_size = if early_data { u32::MAX } else { 0 };
