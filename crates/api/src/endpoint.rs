@@ -4,7 +4,10 @@ use std::{
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -29,9 +32,15 @@ use crate::{Connection, EndpointError, Incoming, connection::Connecting};
 /// connections with it.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
-    inner: EndpointRef,
+    /// Its event loops: one, or one per shard (see
+    /// [`server_multicore`](Self::server_multicore)); never empty.
+    shards: Vec<EndpointRef>,
+    /// The shard `accept` looks at first, so that none is favoured.
+    next_accept: Arc<AtomicUsize>,
     client_config: Arc<Mutex<Option<ClientConfig>>>,
 }
+
+mod sharded;
 
 impl Endpoint {
     /// A server on `addr` that accepts connections with `config`, on the
@@ -87,10 +96,22 @@ impl Endpoint {
             server.map(Arc::new),
             specific,
         );
-        Ok(Self {
-            inner: EndpointRef::start(runtime, socket, endpoint)?,
+        Ok(Self::from_shards(vec![EndpointRef::start(
+            runtime, socket, endpoint,
+        )?]))
+    }
+
+    fn from_shards(shards: Vec<EndpointRef>) -> Self {
+        Self {
+            shards,
+            next_accept: Arc::default(),
             client_config: Arc::default(),
-        })
+        }
+    }
+
+    /// The first shard: the endpoint itself when it has one.
+    fn first(&self) -> &EndpointRef {
+        &self.shards[0]
     }
 
     /// The configuration [`connect`](Self::connect) uses.
@@ -132,7 +153,7 @@ impl Endpoint {
         addr: SocketAddr,
         server_name: &str,
     ) -> Result<Connecting, EndpointError> {
-        match self.inner.connect(config, addr, server_name) {
+        match self.first().connect(config, addr, server_name) {
             Ok(conn) => Ok(Connecting::new(Connection::from_ref(conn))),
             Err(StartError::Connect(error)) => Err(error.into()),
             Err(_) => Err(EndpointError::Closing),
@@ -151,7 +172,7 @@ impl Endpoint {
     /// # Errors
     /// When the operating system cannot tell.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.inner.local_addr())
+        Ok(self.first().local_addr())
     }
 
     /// Moves the endpoint to `socket`, a UDP socket you bound (port 0 for
@@ -191,33 +212,48 @@ impl Endpoint {
     ///
     /// # Errors
     /// When the socket cannot be set up or registered with the runtime (the
-    /// endpoint keeps its socket then), or the endpoint's event loop has
-    /// ended ([`std::io::ErrorKind::NotConnected`]).
+    /// endpoint keeps its socket then), the endpoint's event loop has
+    /// ended ([`std::io::ErrorKind::NotConnected`]), or the endpoint has
+    /// several shards ([`std::io::ErrorKind::Unsupported`]: they share one
+    /// port, and one socket cannot replace theirs).
     pub fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
-        self.inner.rebind(socket, &socket_config())
+        if self.shards.len() > 1 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "an endpoint with several shards cannot move to another socket",
+            ));
+        }
+        self.first().rebind(socket, &socket_config())
     }
 
     /// Closes every connection with `code` and `reason`, refuses incoming
     /// ones, and stops accepting; the event loop ends, and the socket
     /// closes, once every connection has drained.
     pub fn close(&self, code: VarInt, reason: &[u8]) {
-        self.inner.close(code, reason);
+        for shard in &self.shards {
+            shard.close(code, reason);
+        }
     }
 
     /// What the endpoint has dropped and refused since it started: the
     /// client Initials it refused for reasons of its own (the connection
     /// limit, a TLS configuration that cannot run QUIC) are counted here,
-    /// and the first of each kind is also logged at `warn`.
+    /// and the first of each kind is also logged at `warn`. For an endpoint
+    /// with several shards, the sum over them.
     #[must_use]
     pub fn stats(&self) -> EndpointStats {
-        self.inner.stats()
+        let mut total = EndpointStats::default();
+        for shard in &self.shards {
+            total += shard.stats();
+        }
+        total
     }
 
     /// Connections the endpoint holds now: handshaking, established, or
     /// closing (until they drained).
     #[must_use]
     pub fn open_connections(&self) -> usize {
-        self.inner.open_connections()
+        self.shards.iter().map(EndpointRef::open_connections).sum()
     }
 
     /// Waits until every connection has finished closing.
@@ -242,10 +278,24 @@ impl Future for Accept<'_> {
     type Output = Option<Incoming>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.endpoint
-            .inner
-            .poll_accept(cx)
-            .map(|i| i.map(Incoming::new))
+        let shards = &self.endpoint.shards;
+        let start = self.endpoint.next_accept.fetch_add(1, Ordering::Relaxed);
+        let mut closed = 0;
+        // Every shard registers the waker, so news on any wakes this task.
+        for i in 0..shards.len() {
+            match shards[(start + i) % shards.len()].poll_accept(cx) {
+                Poll::Ready(Some(incoming)) => return Poll::Ready(Some(Incoming::new(incoming))),
+                Poll::Ready(None) => closed += 1,
+                Poll::Pending => {}
+            }
+        }
+        // All shards close together; one whose runtime is gone takes no
+        // more clients while the others still do.
+        if closed == shards.len() {
+            Poll::Ready(None)
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -260,6 +310,10 @@ impl Future for WaitIdle<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.endpoint.inner.poll_idle(cx)
+        let mut idle = true;
+        for shard in &self.endpoint.shards {
+            idle &= shard.poll_idle(cx).is_ready();
+        }
+        if idle { Poll::Ready(()) } else { Poll::Pending }
     }
 }

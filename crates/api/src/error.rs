@@ -82,4 +82,8 @@ pub enum EndpointError {
     /// The endpoint is closing.
     #[error("the endpoint is closing")]
     Closing,
+    /// The endpoint could not be split into shards (see
+    /// [`Endpoint::server_multicore`](crate::Endpoint::server_multicore)).
+    #[error(transparent)]
+    Shards(#[from] tern_proto::config::ShardError),
 }

@@ -128,7 +128,7 @@ pub use rustls;
 pub use tern_endpoint::SmolRuntime;
 #[cfg(feature = "runtime-tokio")]
 pub use tern_endpoint::TokioRuntime;
-pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, default_runtime};
+pub use tern_endpoint::{AsyncTimer, AsyncUdpSocket, Lagged, Runtime, ShardStats, default_runtime};
 pub use tern_proto as proto;
 pub use tern_proto::{
     AddressValidation, EarlyData, HandshakeInfo, VarInt,

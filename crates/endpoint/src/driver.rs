@@ -26,6 +26,7 @@ use tern_proto::{Transmit, endpoint::ConnectionHandle};
 
 use crate::{
     AsyncTimer, AsyncUdpSocket, RecvMeta,
+    shard::{Handed, ShardLink},
     shared::{EndpointShared, State},
 };
 
@@ -45,6 +46,9 @@ const ROUNDS_PER_POLL: usize = 16;
 const PARKED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Datagrams sent in one GSO call at most.
 const MAX_GSO_SEGMENTS: usize = 32;
+/// Datagrams other shards handed over, taken per round at most: as many
+/// as one receive brings, so that neither starves the other.
+const HANDED_PER_ROUND: usize = BATCH;
 
 /// The driver's send buffer, reused from turn to turn.
 #[derive(Debug)]
@@ -73,8 +77,9 @@ impl Default for IoBuffers {
     }
 }
 
-/// Starts the driver task of `shared`.
-pub(crate) fn spawn(shared: &Arc<EndpointShared>) {
+/// Starts the driver task of `shared`; `link` when it is one shard of
+/// several on one port.
+pub(crate) fn spawn(shared: &Arc<EndpointShared>, link: Option<ShardLink>) {
     let runtime = shared.runtime().clone();
     // The timer is made disarmed: the driver arms it with the endpoint's
     // first deadline, and polls it only while armed.
@@ -85,6 +90,7 @@ pub(crate) fn spawn(shared: &Arc<EndpointShared>) {
         armed: TimerSlot::default(),
         recv: vec![0; RECV_BUF * BATCH],
         ended: false,
+        link,
     }));
 }
 
@@ -97,10 +103,15 @@ struct Driver {
     recv: Vec<u8>,
     /// It returned `Ready`: dropping it then is normal.
     ended: bool,
+    /// The other shards of the endpoint, when it has several.
+    link: Option<ShardLink>,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(link) = &self.link {
+            link.gone();
+        }
         if !self.ended {
             // The runtime dropped the task: nobody will drive these
             // connections again, so every waiter must learn it now.
@@ -131,7 +142,11 @@ impl Future for Driver {
         let mut busy_to_the_end = true;
         for _ in 0..ROUNDS_PER_POLL {
             let now = shared.now();
-            let mut progress = receive(&*socket, &mut state, &mut this.recv, cx, now);
+            let link = this.link.as_ref();
+            let mut progress = receive(&*socket, &mut state, &mut this.recv, cx, now, link);
+            if let Some(link) = link {
+                progress |= take_handed(link, &mut state, now);
+            }
             if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 state.endpoint.handle_timeout(now);
                 progress = true;
@@ -148,6 +163,9 @@ impl Future for Driver {
         if state.finished() {
             state.stop(false);
             this.ended = true;
+            if let Some(link) = &this.link {
+                link.gone();
+            }
             return Poll::Ready(());
         }
         // The timer holds the endpoint's earliest deadline, or nothing: a
@@ -208,13 +226,15 @@ impl TimerSlot {
     }
 }
 
-/// Receives one batch and feeds it to the protocol endpoint.
+/// Receives one batch and feeds it to the protocol endpoint, or, for a
+/// datagram whose connection ID names another live shard, hands it there.
 fn receive(
     socket: &dyn AsyncUdpSocket,
     state: &mut State,
     buf: &mut [u8],
     cx: &mut Context<'_>,
     now: Instant,
+    link: Option<&ShardLink>,
 ) -> bool {
     let mut metas = [RecvMeta::default(); BATCH];
     // On the stack: nothing is allocated per receive.
@@ -231,6 +251,20 @@ fn receive(
                     // before it costs a copy.
                     if datagram.len() > max {
                         state.endpoint.drop_oversized();
+                        continue;
+                    }
+                    if let Some(link) = link
+                        && let Some(shard) = link.owner(datagram)
+                    {
+                        link.hand_over(
+                            shard,
+                            Handed {
+                                remote: meta.addr,
+                                local_ip: meta.dst_ip,
+                                ecn: meta.ecn,
+                                data: BytesMut::from(datagram),
+                            },
+                        );
                         continue;
                     }
                     state.endpoint.handle(
@@ -251,6 +285,22 @@ fn receive(
         }
         Poll::Pending => false,
     }
+}
+
+/// Feeds the protocol endpoint the datagrams other shards handed over,
+/// up to [`HANDED_PER_ROUND`]; whether there were any.
+fn take_handed(link: &ShardLink, state: &mut State, now: Instant) -> bool {
+    let mut any = false;
+    for _ in 0..HANDED_PER_ROUND {
+        let Some(handed) = link.next_handed() else {
+            break;
+        };
+        state
+            .endpoint
+            .handle(now, handed.remote, handed.local_ip, handed.ecn, handed.data);
+        any = true;
+    }
+    any
 }
 
 /// The datagrams of one receive: the first `len` bytes of `received` (no

@@ -25,7 +25,11 @@ use tern_proto::{
     endpoint::{AcceptError, ConnectError, Endpoint, EndpointStats, IncomingId, RetryError},
 };
 
-use crate::{AsyncUdpSocket, ConnectionRef, Runtime, SocketConfig, shared::EndpointShared};
+use crate::{
+    AsyncUdpSocket, ConnectionRef, Runtime, SocketConfig,
+    shard::{Router, ShardLink, ShardStats},
+    shared::EndpointShared,
+};
 
 /// Why a connection could not be started.
 #[derive(Debug)]
@@ -37,10 +41,24 @@ pub enum StartError {
     Connect(ConnectError),
 }
 
+/// What one shard of an endpoint starts with
+/// ([`EndpointRef::start_sharded`]).
+#[derive(Debug)]
+pub struct ShardSetup {
+    /// The runtime its event loop runs on.
+    pub runtime: Arc<dyn Runtime>,
+    /// Its socket, bound with `SO_REUSEPORT` to the endpoint's address.
+    pub socket: Arc<dyn AsyncUdpSocket>,
+    /// Its protocol endpoint, made from its shard's configuration.
+    pub endpoint: Endpoint,
+}
+
 /// The application's handle to an endpoint. Clones count; see the module
 /// documentation for what the last drop does.
 pub struct EndpointRef {
     shared: Arc<EndpointShared>,
+    /// Its index and the other shards, when it is one shard of several.
+    shard: Option<(usize, Arc<Router>)>,
 }
 
 impl std::fmt::Debug for EndpointRef {
@@ -62,8 +80,80 @@ impl EndpointRef {
         let local = socket.local_addr()?;
         let shared = Arc::new(EndpointShared::new(runtime, socket, local, endpoint));
         shared.state().endpoint_refs = 1;
-        crate::driver::spawn(&shared);
-        Ok(Self { shared })
+        crate::driver::spawn(&shared, None);
+        Ok(Self {
+            shared,
+            shard: None,
+        })
+    }
+
+    /// Starts the event loops of the shards of one endpoint, one per
+    /// element of `shards` (a runtime, a socket, and the protocol endpoint
+    /// of that shard), and links them: a datagram one shard receives for a
+    /// connection ID that names another (see
+    /// [`ConnectionIdGenerator::shard_of`](tern_proto::ConnectionIdGenerator::shard_of))
+    /// is handed to that shard on a queue of `queue` datagrams, dropped
+    /// when the queue is full. The sockets should share one port with
+    /// `SO_REUSEPORT` ([`SocketConfig::reuse_port`](crate::SocketConfig::reuse_port)),
+    /// and the endpoints come from
+    /// [`EndpointConfig::shards`](tern_proto::config::EndpointConfig::shards),
+    /// so that the `i`th makes IDs of shard `i` and all share their keys.
+    ///
+    /// # Errors
+    /// When a socket cannot tell its local address; no loop is started
+    /// then.
+    pub fn start_sharded(shards: Vec<ShardSetup>, queue: usize) -> std::io::Result<Vec<Self>> {
+        let mut parts = Vec::with_capacity(shards.len());
+        for ShardSetup {
+            runtime,
+            socket,
+            endpoint,
+        } in shards
+        {
+            let local = socket.local_addr()?;
+            let generator = endpoint.cid_generator().clone();
+            let shared = Arc::new(EndpointShared::new(runtime, socket, local, endpoint));
+            shared.state().endpoint_refs = 1;
+            let (sender, receiver) = std::sync::mpsc::sync_channel(queue);
+            parts.push((shared, sender, receiver, generator));
+        }
+        let router = Arc::new(Router::new(
+            parts
+                .iter()
+                .map(|(shared, sender, _, _)| (shared.clone(), sender.clone()))
+                .collect(),
+        ));
+        Ok(parts
+            .into_iter()
+            .enumerate()
+            .map(|(index, (shared, _, receiver, generator))| {
+                let link = ShardLink::new(index, router.clone(), receiver, generator);
+                crate::driver::spawn(&shared, Some(link));
+                Self {
+                    shared,
+                    shard: Some((index, router.clone())),
+                }
+            })
+            .collect())
+    }
+
+    /// The hand-over counters of this shard, when the endpoint is one
+    /// shard of several ([`start_sharded`](Self::start_sharded)).
+    #[must_use]
+    pub fn shard_stats(&self) -> Option<ShardStats> {
+        let (index, router) = self.shard.as_ref()?;
+        let mut stats = router.stats(*index);
+        stats.connections = self.open_connections();
+        Some(stats)
+    }
+
+    /// A future that completes when this endpoint's event loop has ended,
+    /// normally or because its runtime shut down; it does not keep the
+    /// endpoint alive as a handle does.
+    pub fn stopped(&self) -> Stopped {
+        Stopped {
+            shared: self.shared.clone(),
+        }
     }
 
     /// The current time, from the runtime's clock.
@@ -231,7 +321,33 @@ impl Clone for EndpointRef {
         self.shared.state().endpoint_refs += 1;
         Self {
             shared: self.shared.clone(),
+            shard: self.shard.clone(),
         }
+    }
+}
+
+/// The future of [`EndpointRef::stopped`].
+#[must_use = "futures do nothing unless awaited"]
+pub struct Stopped {
+    shared: Arc<EndpointShared>,
+}
+
+impl std::fmt::Debug for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Stopped").field(&self.shared).finish()
+    }
+}
+
+impl std::future::Future for Stopped {
+    type Output = ();
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.shared.state();
+        if state.stopped {
+            return Poll::Ready(());
+        }
+        state.endpoint_wakers.register(cx.waker());
+        Poll::Pending
     }
 }
 

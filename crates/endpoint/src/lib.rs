@@ -97,18 +97,20 @@ mod conn;
 mod driver;
 mod endpoint_ref;
 mod runtime;
+mod shard;
 mod shared;
 mod socket;
 mod udp;
 
 pub use conn::{ConnectionRef, Lagged, Subscription, Wait};
 pub use driver::split_gro;
-pub use endpoint_ref::{EndpointRef, IncomingRef, StartError};
+pub use endpoint_ref::{EndpointRef, IncomingRef, ShardSetup, StartError, Stopped};
 #[cfg(feature = "runtime-smol")]
 pub use runtime::SmolRuntime;
 #[cfg(feature = "runtime-tokio")]
 pub use runtime::TokioRuntime;
 pub use runtime::{AsyncTimer, AsyncUdpSocket, Runtime, default_runtime};
+pub use shard::ShardStats;
 pub use socket::{SocketConfig, bind_udp, configure_bound};
 pub use tern_proto;
 pub use udp::{BATCH_SIZE, RecvMeta};

@@ -477,6 +477,14 @@ impl Endpoint {
         self.max_udp_payload = self.max_udp_payload.max(usize::from(size));
     }
 
+    /// The generator of this endpoint's connection IDs, which also reads
+    /// back the shard an ID carries
+    /// ([`ConnectionIdGenerator::shard_of`](crate::ConnectionIdGenerator::shard_of)).
+    #[must_use]
+    pub fn cid_generator(&self) -> &Arc<dyn crate::ConnectionIdGenerator> {
+        &self.config.cid_generator
+    }
+
     /// A new connection ID of ours (RFC 9000 §5.1), from the configured
     /// generator and the endpoint's RNG, drawn again while it routes to a
     /// connection already (at most `UNIQUE_CID_ATTEMPTS` draws; then the

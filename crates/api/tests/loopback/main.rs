@@ -17,6 +17,7 @@ mod rebind;
 mod refusals;
 mod resumption;
 mod scale;
+mod shards;
 mod streams;
 mod support;
 

@@ -137,6 +137,91 @@ pub struct EndpointStats {
     pub early_zero_rtt_bytes: usize,
 }
 
+/// Adds the counters of `other`, as for the shards of one endpoint.
+impl std::ops::AddAssign for EndpointStats {
+    fn add_assign(&mut self, other: Self) {
+        // Destructured so that a new field cannot be forgotten here.
+        let Self {
+            connections: _,
+            incoming: _,
+            dropped_datagrams: _,
+            refused_connection_limit: _,
+            refused_tls_config: _,
+            refused_incoming_limit: _,
+            refused_incoming_timeout: _,
+            refused_handshake_limit: _,
+            refused_address_limit: _,
+            invalid_tokens: _,
+            retries_sent: _,
+            validated_by_retry: _,
+            validated_by_token: _,
+            stateless_rate_limited: _,
+            oversized_datagrams: _,
+            undecryptable_bytes: _,
+            early_zero_rtt_buffered: _,
+            early_zero_rtt_delivered: _,
+            early_zero_rtt_expired: _,
+            early_zero_rtt_dropped: _,
+            early_zero_rtt_bytes: _,
+        } = other;
+        self.connections = self.connections.saturating_add(other.connections);
+        self.incoming = self.incoming.saturating_add(other.incoming);
+        self.dropped_datagrams = self
+            .dropped_datagrams
+            .saturating_add(other.dropped_datagrams);
+        self.refused_connection_limit = self
+            .refused_connection_limit
+            .saturating_add(other.refused_connection_limit);
+        self.refused_tls_config = self
+            .refused_tls_config
+            .saturating_add(other.refused_tls_config);
+        self.refused_incoming_limit = self
+            .refused_incoming_limit
+            .saturating_add(other.refused_incoming_limit);
+        self.refused_incoming_timeout = self
+            .refused_incoming_timeout
+            .saturating_add(other.refused_incoming_timeout);
+        self.refused_handshake_limit = self
+            .refused_handshake_limit
+            .saturating_add(other.refused_handshake_limit);
+        self.refused_address_limit = self
+            .refused_address_limit
+            .saturating_add(other.refused_address_limit);
+        self.invalid_tokens = self.invalid_tokens.saturating_add(other.invalid_tokens);
+        self.retries_sent = self.retries_sent.saturating_add(other.retries_sent);
+        self.validated_by_retry = self
+            .validated_by_retry
+            .saturating_add(other.validated_by_retry);
+        self.validated_by_token = self
+            .validated_by_token
+            .saturating_add(other.validated_by_token);
+        self.stateless_rate_limited = self
+            .stateless_rate_limited
+            .saturating_add(other.stateless_rate_limited);
+        self.oversized_datagrams = self
+            .oversized_datagrams
+            .saturating_add(other.oversized_datagrams);
+        self.undecryptable_bytes = self
+            .undecryptable_bytes
+            .saturating_add(other.undecryptable_bytes);
+        self.early_zero_rtt_buffered = self
+            .early_zero_rtt_buffered
+            .saturating_add(other.early_zero_rtt_buffered);
+        self.early_zero_rtt_delivered = self
+            .early_zero_rtt_delivered
+            .saturating_add(other.early_zero_rtt_delivered);
+        self.early_zero_rtt_expired = self
+            .early_zero_rtt_expired
+            .saturating_add(other.early_zero_rtt_expired);
+        self.early_zero_rtt_dropped = self
+            .early_zero_rtt_dropped
+            .saturating_add(other.early_zero_rtt_dropped);
+        self.early_zero_rtt_bytes = self
+            .early_zero_rtt_bytes
+            .saturating_add(other.early_zero_rtt_bytes);
+    }
+}
+
 impl Endpoint {
     /// Counters of what the endpoint holds, dropped and refused.
     #[must_use]
