@@ -143,7 +143,8 @@ impl Endpoint {
         self.connect_with(&config, addr, server_name)
     }
 
-    /// Connects with an explicit client configuration.
+    /// Connects with an explicit client configuration. An endpoint of
+    /// several shards makes its client connections on its first shard.
     ///
     /// # Errors
     /// As [`connect`](Self::connect).

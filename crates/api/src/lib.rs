@@ -100,6 +100,15 @@
 //! `runtime-smol`), or your own through [`Endpoint::new_with_runtime`].
 //! futures' `AsyncRead` / `AsyncWrite` are always implemented.
 //!
+//! ## Every core on one port
+//!
+//! [`Endpoint::server_multicore`] runs a server as several shards: one
+//! event loop per core, each on a thread of its own with its own
+//! `SO_REUSEPORT` socket on the common port, sharing no lock. A client
+//! whose address changes is still served by the shard holding its
+//! connection, and the shards' stateless resets and Retry tokens are good
+//! at all of them. [`Endpoint::new_sharded`] takes the runtimes instead.
+//!
 //! ## Debugging
 //!
 //! - TLS secrets: `ClientConfig::key_log` and `ServerConfig::key_log` take a

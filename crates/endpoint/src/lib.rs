@@ -10,6 +10,14 @@
 //! so an idle endpoint's task sleeps until a datagram or a handle wakes it;
 //! a task that used its whole turn on work wakes itself to carry on.
 //!
+//! An endpoint can also run as several shards on one port
+//! ([`EndpointRef::start_sharded`]): one event loop per shard, each with
+//! its own `SO_REUSEPORT` socket and connections, sharing no lock. Every
+//! connection ID a shard issues carries the shard
+//! ([`tern_proto::ConnectionIdGenerator::shard_of`]), and a datagram the
+//! kernel delivered to another shard (its client's address changed) is
+//! handed to the right one on a bounded queue; [`ShardStats`] counts them.
+//!
 //! ## The I/O layer
 //!
 //! The event loop never names an async runtime. It holds an

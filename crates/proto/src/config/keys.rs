@@ -5,7 +5,7 @@ use std::{fmt, time::Instant};
 use zeroize::Zeroize;
 
 /// The secret of address validation tokens shared by several endpoints
-/// (see [`EndpointConfig::token_key`]): 32 secret bytes, and the instant
+/// (see [`EndpointConfig::token_key`](super::EndpointConfig::token_key)): 32 secret bytes, and the instant
 /// from which key periods and issue times count, the same for all of
 /// them.
 ///
