@@ -424,3 +424,62 @@ fn only_the_datagram_that_starts_the_client_hello_is_retried() {
     assert_eq!(endpoint.stats().retries_sent, 1);
     assert_eq!(endpoint.stats().incoming, 0);
 }
+
+/// The shards of one endpoint ([`EndpointConfig::shards`]): shard `i`
+/// seeded with `i + 1`, all with the server configuration `change` makes.
+fn shards(count: usize, change: impl FnOnce(&mut ServerConfig)) -> Vec<Endpoint> {
+    let (_, server_tls) = certs::test_configs(&[b"hq-interop"]);
+    let mut config = ServerConfig::new(server_tls).expect("the test tls config runs quic");
+    change(&mut config);
+    let server = std::sync::Arc::new(config.shard(count));
+    tern_proto::config::EndpointConfig::default()
+        .shards(count, epoch())
+        .expect("the random generator shards")
+        .into_iter()
+        .zip(1..)
+        .map(|(config, seed)| {
+            Endpoint::new(
+                std::sync::Arc::new(config),
+                Some(server.clone()),
+                Some(tern_sim::quic::SERVER_ADDR),
+                seed,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_retry_token_sealed_by_one_shard_validates_at_another() {
+    // RFC 9000 §8.1.3 (test): the shards of one endpoint share the token
+    // key, so a client whose next Initial reaches another shard than the
+    // one that sent its Retry is still validated there.
+    let mut endpoints = shards(2, |c| c.retry = RetryPolicy::Always);
+    let initial = client_initial(41);
+    feed(&mut endpoints[0], &initial);
+    let sent = drain_transmits(&mut endpoints[0]);
+    let retry = parse_retry(&sent[0].1, &cids(&initial).0);
+    assert_eq!(
+        endpoints[1].cid_generator().shard_of(&retry.scid),
+        Some(0),
+        "the Retry's new ID names the shard that made it"
+    );
+    feed(
+        &mut endpoints[1],
+        &initial_with_token(&retry.scid, &retry.token),
+    );
+    assert_eq!(endpoints[1].stats().validated_by_retry, 1);
+    assert_eq!(endpoints[1].stats().invalid_tokens, 0);
+    assert!(
+        endpoints[1].poll_incoming().is_some(),
+        "the client waits there"
+    );
+
+    // The shards of another endpoint have other keys: the token is
+    // refused with INVALID_TOKEN.
+    let mut strangers = shards(2, |c| c.retry = RetryPolicy::Always);
+    feed(
+        &mut strangers[1],
+        &initial_with_token(&retry.scid, &retry.token),
+    );
+    assert_eq!(strangers[1].stats().invalid_tokens, 1);
+}
