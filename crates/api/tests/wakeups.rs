@@ -9,10 +9,11 @@
 //!
 //! Each server runs on a runtime wrapper that counts how often its driver
 //! task is polled and how often its timer fires, and the CPU time of the
-//! runtime's threads is read from `/proc/self/task`. Four servers idle at
+//! runtime's threads is read from `/proc/self/task`. Five servers idle at
 //! once, after (0) nothing, (a) a client Initial whose sender never
 //! answered, (b) a connection closed cleanly, (c) a connection whose peer
-//! vanished after the handshake; then again while two threads load every
+//! vanished after the handshake, (d) a connection closed cleanly at a
+//! server of two shards; then again while two threads load every
 //! core, since a stale timer is a race. Over the next 10 s each driver may
 //! be polled twice at most, and over 2 s the runtime's threads may use 2%
 //! of a core at most. Both runtimes.
@@ -179,6 +180,8 @@ fn the_cpu_of_named_threads_is_measured() {
 /// A server with counters.
 struct Server {
     name: &'static str,
+    /// Its event loops: one, or one per shard.
+    shards: u64,
     endpoint: Endpoint,
     polls: Arc<AtomicU64>,
     fires: Arc<AtomicU64>,
@@ -206,6 +209,17 @@ fn cert() -> (
 }
 
 fn server(name: &'static str, runtime: &Arc<dyn Runtime>, idle_timeout: Duration) -> Server {
+    sharded_server(name, runtime, idle_timeout, 1)
+}
+
+/// A server of `shards` event loops (one: `Endpoint::new_with_runtime`;
+/// more: `Endpoint::new_sharded`), all counted together.
+fn sharded_server(
+    name: &'static str,
+    runtime: &Arc<dyn Runtime>,
+    idle_timeout: Duration,
+    shards: usize,
+) -> Server {
     let (cert, key) = cert();
     let mut config: ServerConfig = tls::server_config(vec![cert], key, &[ALPN]).unwrap();
     config.transport = Arc::new(TransportConfig {
@@ -221,13 +235,25 @@ fn server(name: &'static str, runtime: &Arc<dyn Runtime>, idle_timeout: Duration
         polls: Arc::default(),
         fires: Arc::default(),
     };
-    let endpoint = Endpoint::new_with_runtime(
-        EndpointConfig::default(),
-        Some(config),
-        "127.0.0.1:0".parse().unwrap(),
-        Arc::new(counting.clone()),
-    )
-    .unwrap();
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let endpoint = if shards == 1 {
+        Endpoint::new_with_runtime(
+            EndpointConfig::default(),
+            Some(config),
+            addr,
+            Arc::new(counting.clone()),
+        )
+        .unwrap()
+    } else {
+        let runtime: Arc<dyn Runtime> = Arc::new(counting.clone());
+        Endpoint::new_sharded(
+            EndpointConfig::default(),
+            Some(config),
+            addr,
+            vec![runtime; shards],
+        )
+        .unwrap()
+    };
     // The acceptor runs on the runtime itself, not the counting wrapper:
     // only the event loop's polls are counted.
     let accepted: Arc<Mutex<Vec<tern::Connection>>> = Arc::default();
@@ -241,6 +267,7 @@ fn server(name: &'static str, runtime: &Arc<dyn Runtime>, idle_timeout: Duration
     }));
     Server {
         name,
+        shards: u64::try_from(shards).unwrap(),
         endpoint,
         polls: counting.polls,
         fires: counting.fires,
@@ -327,13 +354,19 @@ fn connected(server: &Server, client: &Endpoint) -> (tern::Connection, tern::Con
     (conn, incoming)
 }
 
-/// Runs the four scenarios on `runtime`, waits for every connection to
+/// Runs the five scenarios on `runtime`, waits for every connection to
 /// go, and checks the drivers and the threads named `thread_prefixes`.
-fn four_idle_servers(runtime: &Arc<dyn Runtime>, thread_prefixes: &[&str]) {
+fn five_idle_servers(runtime: &Arc<dyn Runtime>, thread_prefixes: &[&str]) {
     let fresh = server("0: never a datagram", runtime, IDLE_TIMEOUT);
     let unanswered = server("a: an Initial nobody answers", runtime, IDLE_TIMEOUT);
     let closed = server("b: a connection closed cleanly", runtime, IDLE_TIMEOUT);
     let vanished = server("c: a peer that vanished", runtime, IDLE_TIMEOUT);
+    let sharded = sharded_server(
+        "d: two shards, a connection closed cleanly",
+        runtime,
+        IDLE_TIMEOUT,
+        2,
+    );
 
     half_open(&unanswered, runtime);
 
@@ -342,15 +375,17 @@ fn four_idle_servers(runtime: &Arc<dyn Runtime>, thread_prefixes: &[&str]) {
     let (conn, incoming_closed) = connected(&closed, &client);
     conn.close(VarInt::from_u32(0), b"bye");
     let (_silent, incoming_vanished) = connected(&vanished, &client);
+    let (conn, incoming_sharded) = connected(&sharded, &client);
+    conn.close(VarInt::from_u32(0), b"bye");
     // The client stops without a word: its runtime and socket are gone.
     clients.shutdown_background();
     drop(client);
 
-    let servers = [fresh, unanswered, closed, vanished];
+    let servers = [fresh, unanswered, closed, vanished, sharded];
     for server in &servers {
         wait_for(server.name, || server.endpoint.stats().connections == 0);
     }
-    drop((incoming_closed, incoming_vanished));
+    drop((incoming_closed, incoming_vanished, incoming_sharded));
     // Let the last wake-ups of the closing connections settle.
     thread::sleep(Duration::from_millis(200));
 
@@ -375,7 +410,7 @@ fn four_idle_servers(runtime: &Arc<dyn Runtime>, thread_prefixes: &[&str]) {
             server.name
         );
         assert!(
-            polls <= MAX_IDLE_POLLS,
+            polls <= MAX_IDLE_POLLS * server.shards,
             "{}: the idle driver was polled {polls} times in {WATCH:?} (its timer fired {fires} times)",
             server.name
         );
@@ -383,7 +418,7 @@ fn four_idle_servers(runtime: &Arc<dyn Runtime>, thread_prefixes: &[&str]) {
     }
     assert!(
         cpu <= MAX_CPU,
-        "four idle servers used {cpu:?} of CPU in {CPU_WINDOW:?}"
+        "five idle servers used {cpu:?} of CPU in {CPU_WINDOW:?}"
     );
 }
 
@@ -420,15 +455,15 @@ fn idle_servers_use_no_cpu_on_tokio() {
         .build()
         .unwrap();
     let runtime: Arc<dyn Runtime> = Arc::new(TokioRuntime::new(tokio.handle().clone()));
-    four_idle_servers(&runtime, &["idle-server"]);
-    under_load(|| four_idle_servers(&runtime, &["idle-server"]));
+    five_idle_servers(&runtime, &["idle-server"]);
+    under_load(|| five_idle_servers(&runtime, &["idle-server"]));
 }
 
 #[test]
 fn idle_servers_use_no_cpu_on_smol() {
     let runtime: Arc<dyn Runtime> = Arc::new(SmolRuntime::new());
-    four_idle_servers(&runtime, &["smol-", "async-io"]);
-    under_load(|| four_idle_servers(&runtime, &["smol-", "async-io"]));
+    five_idle_servers(&runtime, &["smol-", "async-io"]);
+    under_load(|| five_idle_servers(&runtime, &["smol-", "async-io"]));
 }
 
 /// Connections a busy-looking idle server holds in the last test.
