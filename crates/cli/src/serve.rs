@@ -27,6 +27,7 @@ use tern::{
     AddressValidation, Connection, ConnectionError, EarlyData, Endpoint, RecvStream, RetryPolicy,
     SendStream, VarInt, tls,
 };
+use tern_quic_lb::{Config as QuicLbConfig, QuicLbGenerator};
 use tokio::{io::AsyncReadExt as _, task::JoinSet};
 
 use crate::certs;
@@ -82,6 +83,12 @@ pub(crate) struct Args {
     /// new clients are sent a Retry [default: 256].
     #[arg(long, value_name = "N")]
     retry_threshold: Option<usize>,
+    /// Issue QUIC-LB connection IDs (draft-ietf-quic-load-balancers) that
+    /// carry the server ID of this configuration: JSON of the draft's
+    /// `ietf-quic-lb-server` model, so that a QUIC-LB load balancer routes
+    /// the connections here.
+    #[arg(long, value_name = "FILE")]
+    quic_lb_config: Option<PathBuf>,
 }
 
 /// The values of `tern serve --retry`.
@@ -115,6 +122,15 @@ impl Retry {
 /// went.
 pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     let policy = args.retry.policy(args.retry_threshold)?;
+    let mut endpoint_config = crate::version::accepting_both();
+    if let Some(path) = &args.quic_lb_config {
+        let generator = quic_lb_generator(path)?;
+        eprintln!(
+            "tern serve: {}",
+            describe_quic_lb(generator.codec().config())
+        );
+        endpoint_config.cid_generator = Arc::new(generator);
+    }
     let root = std::fs::canonicalize(&args.root)
         .ok()
         .filter(|root| root.is_dir())
@@ -145,13 +161,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .retry_policy(policy);
     // Clients may start on QUIC v1 or v2 (RFC 9369).
     let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
-    let endpoint = Endpoint::new_with_runtime(
-        crate::version::accepting_both(),
-        Some(config),
-        args.listen,
-        runtime,
-    )
-    .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let endpoint = Endpoint::new_with_runtime(endpoint_config, Some(config), args.listen, runtime)
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
     let local = endpoint.local_addr()?;
     // The first line on stdout, for scripts and tests that asked for port 0.
     println!("listening on {local}");
@@ -192,6 +203,38 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     endpoint.close(VarInt::from_u32(0), b"server shutting down");
     let _ = tokio::time::timeout(std::time::Duration::from_secs(2), endpoint.wait_idle()).await;
     Ok(())
+}
+
+/// The connection ID generator of `--quic-lb-config FILE`.
+pub(crate) fn quic_lb_generator(path: &Path) -> Result<QuicLbGenerator, String> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        format!(
+            "--quic-lb-config {}: cannot read it: {error}",
+            path.display()
+        )
+    })?;
+    let config = QuicLbConfig::from_json(&text)
+        .map_err(|error| format!("--quic-lb-config {}: {error}", path.display()))?;
+    Ok(QuicLbGenerator::new(config))
+}
+
+/// The line `tern serve` prints about its QUIC-LB configuration.
+fn describe_quic_lb(config: &QuicLbConfig) -> String {
+    let server_id: String = config
+        .server_id()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!(
+        "QUIC-LB config {}, server ID {server_id}, {}-byte connection IDs, {}",
+        config.config_id(),
+        config.cid_len(),
+        if config.key().is_some() {
+            "encrypted"
+        } else {
+            "in plaintext"
+        }
+    )
 }
 
 /// What was done with the requests that came in 0-RTT, for the line

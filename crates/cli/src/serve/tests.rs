@@ -106,3 +106,39 @@ fn retry_values_map_to_the_servers_policy() {
     assert!(Retry::Always.policy(Some(3)).is_err());
     assert!(Retry::Never.policy(Some(3)).is_err());
 }
+
+#[test]
+fn a_quic_lb_config_file_is_read_or_refused_saying_why() {
+    let dir = scratch("quic-lb");
+    let good = dir.join("lb.json");
+    std::fs::write(
+        &good,
+        r#"{"ietf-quic-lb-server:quic-lb": {"config-id": 2, "server-id-length": 2,
+            "nonce-length": 6, "server-id": "ab:cd",
+            "cid-key": "8f:95:f0:92:45:76:5f:80:25:69:34:e5:0c:66:20:7f"}}"#,
+    )
+    .unwrap();
+    let generator = quic_lb_generator(&good).unwrap();
+    assert_eq!(generator.codec().config().server_id(), [0xab, 0xcd]);
+    assert_eq!(
+        describe_quic_lb(generator.codec().config()),
+        "QUIC-LB config 2, server ID abcd, 9-byte connection IDs, encrypted"
+    );
+
+    let missing = quic_lb_generator(&dir.join("none.json")).unwrap_err();
+    assert!(missing.contains("none.json: cannot read it"), "{missing}");
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"config-id": 7}"#).unwrap();
+    let error = quic_lb_generator(&bad).unwrap_err();
+    assert!(
+        error.starts_with("--quic-lb-config ") && error.contains("not a QUIC-LB server"),
+        "{error}"
+    );
+    std::fs::write(
+        &bad,
+        r#"{"config-id": 7, "server-id-length": 1, "nonce-length": 4, "server-id": "01"}"#,
+    )
+    .unwrap();
+    let error = quic_lb_generator(&bad).unwrap_err();
+    assert!(error.contains("config-id 7 is out of range"), "{error}");
+}
