@@ -379,6 +379,9 @@ impl<'a> FourPass<'a> {
     }
 
     /// draft-ietf-quic-load-balancers §5.5.2: the passes undone, 4 to 1.
+    /// (The draft's pseudocode clears the first bits of `left_1` after
+    /// computing `right_1`; it is `right_1` whose first bits are cleared,
+    /// as in encryption's step 5.)
     fn decrypt(&self, block: &mut [u8]) {
         let (mut left, mut right) = self.split(block);
         self.pass(4, &right, &mut left, true);
