@@ -89,6 +89,12 @@ pub(crate) struct Args {
     /// the connections here.
     #[arg(long, value_name = "FILE")]
     quic_lb_config: Option<PathBuf>,
+    /// Event loops on the one port, each on a thread of its own with its
+    /// own SO_REUSEPORT socket; 0 runs one per core. With more than one,
+    /// a client's datagrams reach the loop holding its connection even
+    /// after its address changes.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    shards: usize,
 }
 
 /// The values of `tern serve --retry`.
@@ -160,9 +166,19 @@ pub(crate) async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         .map_err(|error| format!("the certificate and key do not fit together: {error}"))?
         .retry_policy(policy);
     // Clients may start on QUIC v1 or v2 (RFC 9369).
-    let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
-    let endpoint = Endpoint::new_with_runtime(endpoint_config, Some(config), args.listen, runtime)
-        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    let endpoint = if args.shards == 1 {
+        let runtime = tern::default_runtime().ok_or("no async runtime runs")?;
+        Endpoint::new_with_runtime(endpoint_config, Some(config), args.listen, runtime)
+    } else {
+        Endpoint::server_multicore_with(endpoint_config, config, args.listen, args.shards)
+    }
+    .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    if endpoint.shard_count() > 1 {
+        eprintln!(
+            "tern serve: {} event loops, one per thread",
+            endpoint.shard_count()
+        );
+    }
     let local = endpoint.local_addr()?;
     // The first line on stdout, for scripts and tests that asked for port 0.
     println!("listening on {local}");

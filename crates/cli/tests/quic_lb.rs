@@ -146,11 +146,30 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn served_connection_ids_decode_to_the_configured_server_id() {
-    let dir = scratch("quic-lb");
+    served_ids_carry_the_server_id("quic-lb", "1");
+}
+
+/// With two event loops, the shard goes into the nonce: the IDs still
+/// carry the server ID alone where the load balancer reads it.
+#[test]
+fn served_connection_ids_of_two_shards_decode_to_the_configured_server_id() {
+    served_ids_carry_the_server_id("quic-lb-shards", "2");
+}
+
+fn served_ids_carry_the_server_id(name: &str, shards: &str) {
+    let dir = scratch(name);
     fs::write(dir.join("root/a.txt"), "QUIC-LB".repeat(1000)).unwrap();
     let config_path = dir.join("lb.json");
     fs::write(&config_path, CONFIG).unwrap();
-    let (server, port) = serve(&dir, &["--quic-lb-config", config_path.to_str().unwrap()]);
+    let (server, port) = serve(
+        &dir,
+        &[
+            "--quic-lb-config",
+            config_path.to_str().unwrap(),
+            "--shards",
+            shards,
+        ],
+    );
     let relay = Relay::start(port);
     let output = Command::new(TERN)
         .args(["get", &format!("https://localhost:{}/a.txt", relay.port)])
@@ -171,6 +190,12 @@ fn served_connection_ids_decode_to_the_configured_server_id() {
         log.contains("QUIC-LB config 1, server ID c4605e, 10-byte connection IDs, encrypted"),
         "{log}"
     );
+    if shards != "1" {
+        assert!(
+            log.contains(&format!("{shards} event loops, one per thread")),
+            "{log}"
+        );
+    }
     let seen = relay.seen.lock().unwrap().clone();
     drop(relay);
     drop(server);

@@ -48,6 +48,23 @@ impl Endpoint {
         addr: SocketAddr,
         shards: usize,
     ) -> Result<Self, EndpointError> {
+        Self::server_multicore_with(EndpointConfig::default(), config, addr, shards)
+    }
+
+    /// As [`server_multicore`](Self::server_multicore), with endpoint
+    /// settings: `endpoint` is split into the shards' with
+    /// [`EndpointConfig::shards`], so its connection ID generator must
+    /// support sharding (the default random one and the QUIC-LB one of
+    /// `tern-quic-lb` do).
+    ///
+    /// # Errors
+    /// As [`server_multicore`](Self::server_multicore).
+    pub fn server_multicore_with(
+        endpoint: EndpointConfig,
+        config: ServerConfig,
+        addr: SocketAddr,
+        shards: usize,
+    ) -> Result<Self, EndpointError> {
         let shards = if shards == 0 {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         } else {
@@ -70,8 +87,7 @@ impl Endpoint {
                     runtime
                 })
                 .collect();
-            let endpoint =
-                Self::new_sharded(EndpointConfig::default(), Some(config), addr, runtimes)?;
+            let endpoint = Self::new_sharded(endpoint, Some(config), addr, runtimes)?;
             for (index, (thread, shard)) in threads.into_iter().zip(&endpoint.shards).enumerate() {
                 let stopped = shard.stopped();
                 std::thread::Builder::new()
@@ -83,12 +99,7 @@ impl Endpoint {
         #[cfg(not(feature = "runtime-tokio"))]
         {
             let runtime = tern_endpoint::default_runtime().ok_or(EndpointError::NoRuntime)?;
-            Self::new_sharded(
-                EndpointConfig::default(),
-                Some(config),
-                addr,
-                vec![runtime; shards],
-            )
+            Self::new_sharded(endpoint, Some(config), addr, vec![runtime; shards])
         }
     }
 
