@@ -18,6 +18,7 @@
 //!   docs/performance.md (see `bench::flood`).
 #![forbid(unsafe_code)]
 
+mod balancer;
 mod bench;
 mod fuzz;
 mod interop;
