@@ -2,3 +2,4 @@
 #![allow(dead_code, reason = "work in progress")]
 
 mod decode;
+mod route;
