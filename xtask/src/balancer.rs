@@ -3,3 +3,4 @@
 
 mod decode;
 mod route;
+mod relay;

@@ -28,7 +28,7 @@ mod loopback_tests;
 mod pcap;
 mod quic;
 mod retry;
-mod socket;
+pub(crate) mod socket;
 #[cfg(test)]
 mod tests;
 
