@@ -1,6 +1,23 @@
-//! A CID-routing UDP load balancer on loopback, for testing QUIC-LB.
-#![allow(dead_code, reason = "work in progress")]
+//! `cargo xtask balancer`: a CID-routing UDP load balancer on loopback,
+//! for testing a fleet of Tern servers that issue QUIC-LB connection IDs
+//! (draft-ietf-quic-load-balancers).
+//!
+//! - [`decode`]: the load balancer's side of QUIC-LB, from a connection ID
+//!   to a server ID and a backend, written apart from the servers'
+//!   generator so that the two check each other.
+//! - [`route`]: the routing decision of one datagram, by CID with the
+//!   draft's fallback for unroutable ones, or by the client's address.
+//! - [`relay`]: the sockets: one front socket, one upstream socket per
+//!   client address, replies relayed back.
+//! - [`run`] and [`client`]: the experiment. Several `tern serve`
+//!   processes with QUIC-LB configurations behind the balancer, and an
+//!   in-process client whose connections download files while its
+//!   endpoint moves to a fresh port, as after a NAT rebinding.
 
+mod client;
 mod decode;
-mod route;
 mod relay;
+mod route;
+mod run;
+
+pub(crate) use run::{Args, run};

@@ -13,7 +13,7 @@ mod cases;
 mod certs;
 mod check;
 mod initial;
-mod peers;
+pub(crate) mod peers;
 mod report;
 mod run;
 mod tshark;

@@ -16,6 +16,11 @@
 //!   floods a Tern server with client Initials under each Retry policy
 //!   while honest clients connect, and writes the flood section of
 //!   docs/performance.md (see `bench::flood`).
+//! - `cargo xtask balancer [--tern-bin PATH] [--route cid|4tuple]
+//!   [--plaintext]` runs `tern serve` processes issuing QUIC-LB connection
+//!   IDs behind a CID-routing test load balancer, while a client's
+//!   connections download files across a change of its address (see
+//!   `balancer`).
 #![forbid(unsafe_code)]
 
 mod balancer;
@@ -49,6 +54,8 @@ enum Command {
     Interop(interop::Args),
     /// Run the same workloads on Tern and on quinn and report the ratios.
     Bench(bench::Args),
+    /// Run a fleet of `tern serve` behind a QUIC-LB test load balancer.
+    Balancer(balancer::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +66,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(&args),
         Command::Interop(args) => interop::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Balancer(args) => balancer::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

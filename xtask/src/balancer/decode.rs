@@ -108,11 +108,6 @@ impl LbConfig {
         Ok(())
     }
 
-    /// The config rotation codepoint.
-    pub(crate) fn config_id(&self) -> u8 {
-        self.config_id
-    }
-
     /// The length of this configuration's CIDs: the first octet, the
     /// server ID and the nonce.
     pub(crate) fn cid_len(&self) -> usize {
@@ -356,6 +351,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 ///
 /// # Errors
 /// On an odd number of digits or a non-hex character.
+#[cfg(test)]
 pub(crate) fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
     if digits.len() % 2 == 1 {

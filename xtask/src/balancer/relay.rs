@@ -158,11 +158,6 @@ impl Balancer {
         self.local
     }
 
-    /// Client addresses with a live mapping.
-    pub(crate) fn mappings(&self) -> usize {
-        lock(&self.shared.mappings).len()
-    }
-
     /// What the balancer did so far.
     pub(crate) fn report(&self) -> Report {
         let c = &self.shared.counters;

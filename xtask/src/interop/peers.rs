@@ -56,7 +56,7 @@ fn output(command: &mut Command) -> Option<String> {
 /// runs), else `target/` under the root. Without this, a run with
 /// `CARGO_TARGET_DIR` set would build there and start whatever older
 /// binary `target/` still held.
-fn cargo_target_dir(root: &Path) -> PathBuf {
+pub(crate) fn cargo_target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => root.join(dir),
         _ => root.join("target"),
