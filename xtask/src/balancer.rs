@@ -9,7 +9,7 @@
 //!   draft's fallback for unroutable ones, or by the client's address.
 //! - [`relay`]: the sockets: one front socket, one upstream socket per
 //!   client address, replies relayed back.
-//! - [`run`] and [`client`]: the experiment. Several `tern serve`
+//! - [`run`](mod@run) and [`client`]: the experiment. Several `tern serve`
 //!   processes with QUIC-LB configurations behind the balancer, and an
 //!   in-process client whose connections download files while its
 //!   endpoint moves to a fresh port, as after a NAT rebinding.

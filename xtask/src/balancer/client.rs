@@ -99,8 +99,8 @@ async fn download_all(plan: Plan) -> Result<ClientReport, String> {
     let mut roots = tern::rustls::RootCertStore::empty();
     for path in &plan.certs {
         use tern::rustls::pki_types::{CertificateDer, pem::PemObject};
-        let cert = CertificateDer::from_pem_file(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let cert =
+            CertificateDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))?;
         roots
             .add(cert)
             .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -211,7 +211,8 @@ impl Download {
         send.write_all(format!("GET {}\r\n", self.path).as_bytes())
             .await
             .map_err(|e| format!("send the request: {e}"))?;
-        send.finish().map_err(|e| format!("finish the request: {e}"))?;
+        send.finish()
+            .map_err(|e| format!("finish the request: {e}"))?;
         let mut offset = 0_usize;
         let mut server = None;
         while let Some(chunk) = recv

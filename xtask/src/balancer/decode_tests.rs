@@ -57,7 +57,13 @@ fn unencrypted_vectors_decode_to_their_server_ids() {
     // 0b001_01010 = 0x2a, followed by the server ID in clear. The nonce's
     // lost digit cannot be recovered; it does not affect the server ID, and
     // we take 3487d9700b.
-    check_vector(1, "350d28b420", "3487d9700b", "2a350d28b4203487d9700b", None);
+    check_vector(
+        1,
+        "350d28b420",
+        "3487d9700b",
+        "2a350d28b4203487d9700b",
+        None,
+    );
     // As printed, the CID reads config 1 and server ID a350d28b42: not it.
     let decoder = decoder_for(1, "350d28b420", 5, None);
     assert_eq!(

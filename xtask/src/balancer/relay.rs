@@ -117,7 +117,11 @@ impl Balancer {
     pub(crate) fn start(listen: SocketAddr, router: Router, idle: Duration) -> io::Result<Self> {
         let front = Endpoint::bind(listen)?;
         let counters = Counters {
-            per_backend: router.backends().iter().map(|_| AtomicU64::new(0)).collect(),
+            per_backend: router
+                .backends()
+                .iter()
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             ..Counters::default()
         };
         let shared = Arc::new(Shared {
@@ -140,7 +144,7 @@ impl Balancer {
             front.front.recv_loop(
                 &front.stop,
                 |received| {
-                    front.from_client(&received);
+                    front.route_datagram(&received);
                     true
                 },
                 |_| bump(&front.counters.socket_errors),
@@ -208,7 +212,7 @@ impl Drop for Balancer {
 
 impl Shared {
     /// Routes one client datagram.
-    fn from_client(self: &Arc<Self>, received: &Received<'_>) {
+    fn route_datagram(self: &Arc<Self>, received: &Received<'_>) {
         let c = &self.counters;
         let Ok(decision) = self.router.route(received.data, received.from) else {
             bump(&c.dropped);
@@ -269,7 +273,7 @@ impl Shared {
             socket.recv_loop(
                 &stopped,
                 |received| {
-                    shared.from_backend(client, &received);
+                    shared.relay_reply(client, &received);
                     true
                 },
                 |_| bump(&shared.counters.socket_errors),
@@ -289,7 +293,7 @@ impl Shared {
     }
 
     /// Relays a backend's datagram to `client`.
-    fn from_backend(&self, client: SocketAddr, received: &Received<'_>) {
+    fn relay_reply(&self, client: SocketAddr, received: &Received<'_>) {
         let c = &self.counters;
         if !self.router.backends().contains(&received.from) {
             bump(&c.replies_dropped);

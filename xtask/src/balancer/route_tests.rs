@@ -25,11 +25,20 @@ fn router(mode: Mode) -> Router {
     let key = <[u8; 16]>::try_from(bytes(KEY).as_slice()).expect("key");
     let mut config = LbConfig::new(0, 3, 4, Some(key)).expect("config");
     config.add_server(&[0, 0, 1], addr(1001)).expect("sid");
-    config.add_server(&bytes("ed793a"), addr(1002)).expect("sid");
+    config
+        .add_server(&bytes("ed793a"), addr(1002))
+        .expect("sid");
     config.add_server(&[0, 0, 3], addr(1003)).expect("sid");
     let mut decoder = Decoder::default();
     decoder.insert(config);
-    Router::new(decoder, vec![addr(1001), addr(1002), addr(1003)], 8, mode, 7).expect("router")
+    Router::new(
+        decoder,
+        vec![addr(1001), addr(1002), addr(1003)],
+        8,
+        mode,
+        7,
+    )
+    .expect("router")
 }
 
 /// A long header packet (an Initial of QUIC v1) to `dcid` from `scid`.
@@ -155,7 +164,9 @@ fn the_4tuple_mode_ignores_the_cid() {
 fn a_server_id_mapped_to_an_address_without_backend_is_dropped() {
     let key = <[u8; 16]>::try_from(bytes(KEY).as_slice()).expect("key");
     let mut config = LbConfig::new(0, 3, 4, Some(key)).expect("config");
-    config.add_server(&bytes("ed793a"), addr(9999)).expect("sid");
+    config
+        .add_server(&bytes("ed793a"), addr(9999))
+        .expect("sid");
     let mut decoder = Decoder::default();
     decoder.insert(config);
     let router = Router::new(decoder, vec![addr(1001)], 8, Mode::Cid, 0).expect("router");

@@ -339,7 +339,10 @@ fn summarize(
             let mine = client.outcomes.iter().filter(|o| o.server == Some(i));
             ServerReport {
                 server_id: hex(sid),
-                address: addresses.get(i).copied().unwrap_or(SocketAddr::from(([0; 4], 0))),
+                address: addresses
+                    .get(i)
+                    .copied()
+                    .unwrap_or(SocketAddr::from(([0; 4], 0))),
                 connections: mine.clone().count(),
                 completed: mine.filter(|o| o.completed()).count(),
             }
@@ -370,7 +373,11 @@ fn print_report(report: &RunReport) {
     println!(
         "balancer: route by {}, {} CIDs: {} connections, {} completed, {} broken, {} rebind(s) ({}) in {:.1} s",
         report.route,
-        if report.keyed { "encrypted" } else { "plaintext" },
+        if report.keyed {
+            "encrypted"
+        } else {
+            "plaintext"
+        },
         report.connections,
         report.completed,
         report.broken,
