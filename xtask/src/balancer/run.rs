@@ -75,6 +75,10 @@ struct RunReport {
     connections: usize,
     completed: usize,
     broken: usize,
+    /// Bytes the broken connections had received, all together.
+    broken_bytes: u64,
+    /// The size of each download.
+    file_size: usize,
     rebinds: usize,
     client_addresses: Vec<SocketAddr>,
     elapsed_seconds: f64,
@@ -360,6 +364,13 @@ fn summarize(
         connections: client.outcomes.len(),
         completed,
         broken: client.outcomes.len() - completed,
+        broken_bytes: client
+            .outcomes
+            .iter()
+            .filter(|o| !o.completed())
+            .map(|o| o.bytes)
+            .sum(),
+        file_size: args.file_size,
         rebinds: client.addresses.len().saturating_sub(1),
         client_addresses: client.addresses,
         elapsed_seconds: elapsed.as_secs_f64(),
@@ -412,6 +423,13 @@ fn print_report(report: &RunReport) {
     );
     for (error, count) in &report.errors {
         println!("  broken: {count} x {error}");
+    }
+    if report.broken > 0 {
+        let each = report.broken_bytes / u64::try_from(report.broken).unwrap_or(1);
+        println!(
+            "  the broken connections had received {each} of {} bytes each on average",
+            report.file_size
+        );
     }
 }
 
