@@ -28,6 +28,10 @@ use std::{
 use super::route::{How, Router};
 use crate::proxy::socket::{Endpoint, Received};
 
+/// The most client addresses mapped at once: each costs a socket and a
+/// thread, and a flood of spoofed source addresses must not take them all.
+const MAX_MAPPINGS: usize = 4096;
+
 /// What the balancer did, from [`Balancer::stop`].
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub(crate) struct Report {
@@ -42,8 +46,9 @@ pub(crate) struct Report {
     pub(crate) fallback_reasons: BTreeMap<String, u64>,
     /// Client datagrams sent to each backend, in the router's order.
     pub(crate) per_backend: Vec<u64>,
-    /// Client datagrams that went nowhere (empty, cut short, or a socket
-    /// that could not be made).
+    /// Client datagrams that went nowhere (empty, cut short, or no
+    /// upstream socket: it could not be made, or the table of client
+    /// addresses is full).
     pub(crate) dropped: u64,
     /// Backend datagrams relayed to their client.
     pub(crate) replies: u64,
@@ -259,6 +264,9 @@ impl Shared {
         if let Some(mapping) = mappings.get_mut(&client) {
             mapping.last_seen = crate::now();
             return Ok(Arc::clone(&mapping.upstream));
+        }
+        if mappings.len() >= MAX_MAPPINGS {
+            return Err(io::Error::other("too many client addresses mapped"));
         }
         let any = if backend.is_ipv4() {
             SocketAddr::from((Ipv4Addr::LOCALHOST, 0))

@@ -3,6 +3,8 @@
 
 use std::{collections::BTreeSet, net::SocketAddr};
 
+use proptest::prelude::*;
+
 use super::*;
 use crate::balancer::decode::{LbConfig, parse_hex};
 
@@ -175,4 +177,18 @@ fn a_server_id_mapped_to_an_address_without_backend_is_dropped() {
         Err(Discard::NoBackend)
     );
     assert!(Router::new(Decoder::default(), Vec::new(), 8, Mode::Cid, 0).is_err());
+}
+
+proptest! {
+    #[test]
+    fn any_datagram_is_routed_or_dropped_without_panicking(
+        datagram in proptest::collection::vec(any::<u8>(), 0..64),
+        port in any::<u16>(),
+        four_tuple in any::<bool>(),
+    ) {
+        let router = router(if four_tuple { Mode::FourTuple } else { Mode::Cid });
+        if let Ok(decision) = router.route(&datagram, addr(port)) {
+            prop_assert!(decision.backend < router.backends().len());
+        }
+    }
 }
