@@ -33,7 +33,10 @@ use std::{
 };
 
 use bytes::BytesMut;
-use tern_proto::{ConnectionIdGenerator, EcnCodepoint};
+use tern_proto::{
+    ConnectionIdGenerator, EcnCodepoint,
+    packet::{LongType, Version},
+};
 
 use crate::shared::EndpointShared;
 
@@ -141,6 +144,9 @@ impl ShardLink {
     /// The live shard other than this one that `datagram`'s destination
     /// connection ID names, if any.
     pub(crate) fn owner(&self, datagram: &[u8]) -> Option<usize> {
+        if !carries_our_id(datagram) {
+            return None;
+        }
         let dcid = destination_cid(datagram, self.generator.cid_len())?;
         let shard = self.generator.shard_of(dcid)?;
         let inbox = self.router.inboxes.get(shard)?;
@@ -180,6 +186,33 @@ impl ShardLink {
     }
 }
 
+/// Whether the first packet of `datagram` is one whose destination ID
+/// the server chose: a short header, or a Handshake packet of a version we
+/// know. A client's Initial and 0-RTT packets may carry an ID of its own
+/// choosing (RFC 9000 §7.2), which names a shard at random: they stay
+/// where the kernel put them, which is where every packet of the
+/// handshake comes from (the client's address cannot change before the
+/// handshake is confirmed, RFC 9000 §9), so the connection is made by the
+/// shard whose socket its client's address reaches, and nothing is handed
+/// over while the address stays.
+pub(crate) fn carries_our_id(datagram: &[u8]) -> bool {
+    let Some(&first) = datagram.first() else {
+        return false;
+    };
+    if first & 0x80 == 0 {
+        return true;
+    }
+    let Some(version) = datagram
+        .get(1..5)
+        .and_then(|v| v.try_into().ok())
+        .map(u32::from_be_bytes)
+        .and_then(Version::from_u32)
+    else {
+        return false;
+    };
+    LongType::from_bits(version, (first >> 4) & 0b11) == LongType::Handshake
+}
+
 /// The destination connection ID of a QUIC datagram's first packet, by
 /// the version-independent header rules (RFC 8999 §5): a long header
 /// states its length in its sixth byte, a short header carries
@@ -201,6 +234,29 @@ pub(crate) fn destination_cid(datagram: &[u8], local_len: usize) -> Option<&[u8]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_short_headers_and_handshake_packets_route_by_their_id() {
+        let long = |first: u8, version: u32| {
+            let mut datagram = vec![first];
+            datagram.extend_from_slice(&version.to_be_bytes());
+            datagram.extend_from_slice(&[8; 20]);
+            datagram
+        };
+        assert!(carries_our_id(&[0x40, 1, 2, 3]));
+        // v1: Initial 0b00, 0-RTT 0b01, Handshake 0b10, Retry 0b11.
+        assert!(!carries_our_id(&long(0xc0, 1)));
+        assert!(!carries_our_id(&long(0xd0, 1)));
+        assert!(carries_our_id(&long(0xe0, 1)));
+        // v2 (RFC 9369 §3.2): Initial 0b01, 0-RTT 0b10, Handshake 0b11.
+        assert!(!carries_our_id(&long(0xd0, 0x6b33_43cf)));
+        assert!(!carries_our_id(&long(0xe0, 0x6b33_43cf)));
+        assert!(carries_our_id(&long(0xf0, 0x6b33_43cf)));
+        // An unknown version, a truncated header, nothing.
+        assert!(!carries_our_id(&long(0xe0, 0x1a2a_3a4a)));
+        assert!(!carries_our_id(&[0xe0, 0, 0]));
+        assert!(!carries_our_id(&[]));
+    }
 
     #[test]
     fn the_destination_id_is_read_from_long_and_short_headers() {

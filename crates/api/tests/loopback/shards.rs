@@ -54,10 +54,19 @@ fn sharded_server(
     rt: &Rt,
     runtimes: Vec<Arc<dyn tern::Runtime>>,
 ) -> (Endpoint, Endpoint, tern::ClientConfig) {
+    sharded_server_with(rt, EndpointConfig::default(), runtimes)
+}
+
+/// As [`sharded_server`], with the server's endpoint settings.
+fn sharded_server_with(
+    rt: &Rt,
+    config: EndpointConfig,
+    runtimes: Vec<Arc<dyn tern::Runtime>>,
+) -> (Endpoint, Endpoint, tern::ClientConfig) {
     let (server, client_config) = server_config();
     let addr = "127.0.0.1:0".parse().expect("addr");
-    let server = Endpoint::new_sharded(EndpointConfig::default(), Some(server), addr, runtimes)
-        .expect("sharded server");
+    let server =
+        Endpoint::new_sharded(config, Some(server), addr, runtimes).expect("sharded server");
     let client = Endpoint::new_with_runtime(EndpointConfig::default(), None, addr, rt.0.clone())
         .expect("client");
     client.set_default_client_config(client_config.clone());
@@ -139,7 +148,13 @@ async fn a_client_whose_port_changes_mid_transfer_is_served_by_its_shard(rt: Rt)
 }
 
 async fn clients_are_spread_over_the_shards(rt: Rt) {
-    let (server, _client, config) = sharded_server(&rt, vec![rt.0.clone(), rt.0.clone()]);
+    // IDs of 16 bytes, as long as the first ID a Tern client picks for
+    // the server: that one names some shard too.
+    let ids = EndpointConfig {
+        cid_generator: Arc::new(tern::proto::RandomConnectionIdGenerator::new(16).unwrap()),
+        ..EndpointConfig::default()
+    };
+    let (server, _client, config) = sharded_server_with(&rt, ids, vec![rt.0.clone(), rt.0.clone()]);
     support::accept_every(&rt, &server);
     let addr = server.local_addr().unwrap();
     // Each client from its own port: the kernel hashes each to a shard.
@@ -166,6 +181,11 @@ async fn clients_are_spread_over_the_shards(rt: Rt) {
     assert!(stats.iter().all(|s| s.connections > 0), "{stats:?}");
     assert_eq!(server.open_connections(), 16);
     assert_eq!(server.stats().connections, 16);
+    // Each connection lives on the shard its client's address reaches:
+    // nothing was handed over, not even a first Initial whose ID the
+    // client chose.
+    let handed: u64 = stats.iter().map(|s| s.handed_out).sum();
+    assert_eq!(handed, 0, "{stats:?}");
 }
 
 /// A server whose shards each run on a tokio runtime of their own thread:
