@@ -8,10 +8,14 @@
 //! x25519-aes128|x25519-aes256|defaults`.
 //!
 //! `bench-peer tern flood-server ...` and `bench-peer tern flood-client
-//! ...` are the two processes of `cargo xtask bench flood` (see [`flood`]).
+//! ...` are the two processes of `cargo xtask bench flood` (see [`flood`]);
+//! `bench-peer tern shards-server ...` and `bench-peer tern shards-client
+//! ...` those of `cargo xtask bench shards` (see [`shards`]).
 
 mod flood;
 mod harness;
+mod shards;
+mod shards_client;
 mod stack;
 mod sys;
 mod tls;
@@ -183,12 +187,14 @@ fn run<S: Stack>(args: &Args, tls: tls::Tls) -> Result<Vec<Metric>, String> {
 fn main() {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if let [stack, mode, rest @ ..] = raw.as_slice()
-        && mode.starts_with("flood-")
+        && (mode.starts_with("flood-") || mode.starts_with("shards-"))
     {
-        let result = if stack == "tern" {
-            flood::main(mode, rest)
-        } else {
+        let result = if stack != "tern" {
             Err(format!("{mode} runs on tern only, not {stack}"))
+        } else if mode.starts_with("shards-") {
+            shards::main(mode, rest)
+        } else {
+            flood::main(mode, rest)
         };
         if let Err(e) = result {
             eprintln!("bench-peer: {e}");

@@ -14,6 +14,18 @@ pub fn thread_cpu() -> Duration {
     clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID).map_or(Duration::ZERO, Duration::from)
 }
 
+/// User plus system CPU time of the whole process so far, in seconds
+/// (getrusage).
+pub fn process_cpu() -> f64 {
+    let seconds = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(u64::try_from(t.tv_sec()).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec()).unwrap_or(0))
+    };
+    nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        (seconds(u.user_time()) + seconds(u.system_time())).as_secs_f64()
+    })
+}
+
 /// The system allocator, counting the bytes live at any moment.
 pub struct Counting;
 
