@@ -12,9 +12,12 @@
 //! `cargo xtask bench flood` is another benchmark, of Tern alone: a
 //! handshake flood against a server with each Retry policy (see
 //! [`flood`]); it writes its own section of docs/performance.md.
+//! `cargo xtask bench shards` measures a Tern server of 1 and of 2 shards
+//! (see [`shards`]) and writes its section of docs/scale-out.md.
 
 mod docs;
 mod flood;
+mod shards;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -90,6 +93,10 @@ enum BenchCommand {
     /// How a Tern server holds a handshake flood with each Retry policy,
     /// as honest clients see it; writes its section of docs/performance.md.
     Flood(flood::Args),
+    /// A Tern server of 1 and of 2 shards: handshakes/s, bulk MB/s, and
+    /// the heap and resident set of idle connections; writes its section
+    /// of docs/scale-out.md.
+    Shards(shards::Args),
 }
 
 /// Runs the benchmark.
@@ -98,8 +105,10 @@ enum BenchCommand {
 /// When bench-peer does not build, a workload is unknown, or a run failed
 /// (the rows of the runs that succeeded are still written).
 pub(crate) fn run(args: &Args) -> Result<(), String> {
-    if let Some(BenchCommand::Flood(flood)) = &args.command {
-        return flood::run(flood);
+    match &args.command {
+        Some(BenchCommand::Flood(flood)) => return flood::run(flood),
+        Some(BenchCommand::Shards(shards)) => return shards::run(shards),
+        None => {}
     }
     let root = crate::workspace_root();
     let workloads: Vec<String> = if args.workloads.is_empty() {

@@ -12,7 +12,7 @@
 //! [`docs`]), which `cargo xtask bench` leaves alone.
 
 mod docs;
-mod procfs;
+pub(super) mod procfs;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -180,7 +180,7 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
 }
 
 /// A child process killed when dropped, so that no run leaves one behind.
-struct Guard(Child);
+pub(super) struct Guard(pub(super) Child);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -190,7 +190,7 @@ impl Drop for Guard {
 }
 
 /// Lines a child prints, on a channel, as they come.
-fn lines(child: &mut Child) -> Result<mpsc::Receiver<String>, String> {
+pub(super) fn lines(child: &mut Child) -> Result<mpsc::Receiver<String>, String> {
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -204,7 +204,7 @@ fn lines(child: &mut Child) -> Result<mpsc::Receiver<String>, String> {
     Ok(rx)
 }
 
-fn spawn(peer: &Path, args: &[&str]) -> Result<Guard, String> {
+pub(super) fn spawn(peer: &Path, args: &[&str]) -> Result<Guard, String> {
     Command::new(peer)
         .args(args)
         .stdin(Stdio::piped())
@@ -215,7 +215,11 @@ fn spawn(peer: &Path, args: &[&str]) -> Result<Guard, String> {
         .map_err(|e| format!("cannot start bench-peer: {e}"))
 }
 
-fn json_line(rx: &mpsc::Receiver<String>, timeout: Duration, what: &str) -> Result<Value, String> {
+pub(super) fn json_line(
+    rx: &mpsc::Receiver<String>,
+    timeout: Duration,
+    what: &str,
+) -> Result<Value, String> {
     let line = rx
         .recv_timeout(timeout)
         .map_err(|_| format!("{what} printed nothing within {} s", timeout.as_secs()))?;

@@ -374,7 +374,7 @@ fn bench_flood_parses_as_a_subcommand_and_reproduces_its_options() {
     {
         crate::Command::Bench(b) => match b.command {
             Some(BenchCommand::Flood(a)) => a,
-            None => panic!("not flood"),
+            _ => panic!("not flood"),
         },
         _ => panic!("not bench"),
     };
