@@ -1,6 +1,6 @@
 //! The two processes of `cargo xtask bench shards`, on Tern only.
 //!
-//! - `bench-peer tern shards-server --shards N [--cert rsa3072|ecdsa]
+//! - `bench-peer tern shards-server --shards N [--cert rsa3072|rsa4096|ecdsa]
 //!   [--accept-threads A] [--hold] [--max-connections N]`: a server of N
 //!   shards (`Endpoint::server_multicore`) on 127.0.0.1 that accepts every
 //!   client and answers the harness's requests (`harness::serve`; with
@@ -61,8 +61,10 @@ fn parse(args: &[String]) -> Result<ServerOpts, String> {
         };
         match flag.as_str() {
             "--shards" => opts.shards = number()?.max(1),
-            "--cert" if value == "rsa3072" || value == "ecdsa" => opts.cert = value.clone(),
-            "--cert" => return Err(format!("--cert {value}: rsa3072 or ecdsa")),
+            "--cert" if ["rsa3072", "rsa4096", "ecdsa"].contains(&value.as_str()) => {
+                opts.cert = value.clone();
+            }
+            "--cert" => return Err(format!("--cert {value}: rsa3072, rsa4096 or ecdsa")),
             "--accept-threads" => opts.accept_threads = Some(number()?.max(1)),
             "--max-connections" => opts.max_connections = number()?,
             _ => return Err(format!("unknown option {flag}")),
@@ -91,7 +93,8 @@ pub fn print(value: &serde_json::Value) -> Result<(), String> {
 fn server(opts: ServerOpts) -> Result<(), String> {
     let started = now();
     let (cert, key) = match opts.cert.as_str() {
-        "rsa3072" => tls::certificate_rsa3072()?,
+        "rsa3072" => tls::certificate_rsa(3072)?,
+        "rsa4096" => tls::certificate_rsa(4096)?,
         _ => tls::certificate()?,
     };
     let tls = tls::configs("tern", Suite::Aes128, cert.clone(), key.clone())?;

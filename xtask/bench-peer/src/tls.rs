@@ -70,13 +70,19 @@ pub fn certificate() -> Result<(Vec<u8>, Vec<u8>), String> {
     Ok((cert.cert.der().to_vec(), cert.signing_key.serialize_der()))
 }
 
-/// A throwaway certificate for "localhost" with an RSA-3072 key (signed
-/// with PKCS#1 SHA-256; the server signs its handshakes with RSA-PSS), and
-/// its PKCS#8 key, as DER. An RSA-3072 signature costs the server a
-/// millisecond or more while checking it costs the client tens of
-/// microseconds: handshakes against it are bound by the server.
-pub fn certificate_rsa3072() -> Result<(Vec<u8>, Vec<u8>), String> {
-    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)
+/// A throwaway certificate for "localhost" with an RSA key of `bits`
+/// (3072 or 4096; signed with PKCS#1 SHA-256, while the server signs its
+/// handshakes with RSA-PSS), and its PKCS#8 key, as DER. An RSA-3072
+/// signature costs the server a millisecond or more while checking it
+/// costs the client tens of microseconds: handshakes against it are bound
+/// by the server.
+pub fn certificate_rsa(bits: u32) -> Result<(Vec<u8>, Vec<u8>), String> {
+    let size = match bits {
+        3072 => rcgen::RsaKeySize::_3072,
+        4096 => rcgen::RsaKeySize::_4096,
+        _ => return Err(format!("no RSA key of {bits} bits here: 3072 or 4096")),
+    };
+    let key = rcgen::KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, size)
         .map_err(|e| format!("rcgen: {e}"))?;
     let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
         .and_then(|params| params.self_signed(&key))

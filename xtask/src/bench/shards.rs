@@ -55,12 +55,18 @@ pub(crate) struct Args {
     /// each.
     #[arg(long, default_value_t = 64)]
     endpoints: usize,
-    /// Handshake loops of the load, spread over its endpoints.
-    #[arg(long, default_value_t = 64)]
+    /// Handshake loops of the load, spread over its endpoints: enough to
+    /// keep every shard busy while handshakes wait on the network.
+    #[arg(long, default_value_t = 128)]
     concurrency: usize,
-    /// Threads of the client process.
-    #[arg(long, default_value_t = 1)]
+    /// Threads of the client process: two, so that the client is not held
+    /// to one core when the server leaves the other free.
+    #[arg(long, default_value_t = 2)]
     client_threads: usize,
+    /// The server's certificate for the runs of `handshakes` and `bulk`:
+    /// rsa3072, rsa4096 or ecdsa.
+    #[arg(long, default_value = "rsa3072")]
+    cert: String,
     /// Write the runs, summaries and idle figures as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -101,10 +107,13 @@ impl Args {
         if let Some(seconds) = self.seconds {
             command.push_str(&format!(" --seconds {seconds}"));
         }
+        if self.cert != "rsa3072" {
+            command.push_str(&format!(" --cert {}", self.cert));
+        }
         for (name, value, default) in [
             ("endpoints", self.endpoints, 64),
-            ("concurrency", self.concurrency, 64),
-            ("client-threads", self.client_threads, 1),
+            ("concurrency", self.concurrency, 128),
+            ("client-threads", self.client_threads, 2),
         ] {
             if value != default {
                 command.push_str(&format!(" --{name} {value}"));
@@ -159,7 +168,8 @@ pub(crate) fn run(args: &Args) -> Result<(), String> {
     if let Some(idle) = &idle {
         println!("{}", report::idle_lines(idle));
     }
-    for line in report::goals(&summaries, idle.as_ref()) {
+    let cpus = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    for line in report::goals(&summaries, idle.as_ref(), cpus) {
         println!("- {line}");
     }
     if let Some(path) = &args.json {
@@ -266,7 +276,7 @@ fn client_args(server: &Server, workload: &str, args: &Args) -> Result<Vec<Strin
 
 /// One run of `workload` on a fresh server of `shards` shards.
 fn run_one(peer: &Path, shards: usize, workload: &str, args: &Args) -> Result<Run, String> {
-    let mut server = Server::start(peer, shards, &["--cert", "rsa3072"])?;
+    let mut server = Server::start(peer, shards, &["--cert", &args.cert])?;
     let client_args = client_args(&server, workload, args)?;
     let mut client = spawn(
         peer,
@@ -349,13 +359,14 @@ fn markdown(
         "*Written by `{}`; do not edit by hand.*\n\n\
          A Tern server of 1 and of 2 shards (`Endpoint::server_multicore`: one event loop \
          per shard, each on its own thread with its own `SO_REUSEPORT` socket on one \
-         port), on 127.0.0.1, against a load from another process: {} client \
-         endpoints, each with its own socket, so that the kernel spreads them over the \
-         shards by 4-tuple. The server runs one accept thread per shard (the application \
+         port), on 127.0.0.1, against a load from another process ({} threads): {} \
+         client endpoints, each with its own socket, so that the kernel spreads them over \
+         the shards by 4-tuple. The server runs one accept thread per shard (the application \
          side: it accepts every client and answers its requests). Each run is a fresh \
          server; runs alternate 1 and 2 shards, {} of each here; each window lasts {} s \
          after {} s of warm-up.\n",
         args.reproduce(),
+        args.client_threads,
         args.endpoints,
         args.runs(),
         args.seconds(),
@@ -367,16 +378,17 @@ fn markdown(
          (8 bytes for 64), close, over and over; every handshake is full (no resumption, \
          no token, no Retry). The server's certificate has an RSA-3072 key: its \
          signature costs the server about a millisecond, checking it costs the client \
-         tens of microseconds, so the workload is bound by the server.\n\
+         tens of microseconds, so the workload is bound by the server. Certificate \
+         of these runs: {}.\n\
          - `bulk`: one connection per endpoint, each downloading 16 MiB responses one \
          after another; MB/s counts 10^6 bytes read by the client a second.\n\
          - CPU in cores is CPU seconds of the process (user plus system) per second of \
          the window: 1.0 is one core busy all the time; the machine has {} cores for \
          server and client together.\n",
-        args.concurrency, machine.cpus,
+        args.concurrency, args.cert, machine.cpus,
     );
     let _ = writeln!(out, "{}", report::table(summaries));
-    for line in report::goals(summaries, idle) {
+    for line in report::goals(summaries, idle, machine.cpus) {
         let _ = writeln!(out, "- {line}");
     }
     let _ = writeln!(

@@ -196,6 +196,25 @@ pub(crate) struct Summary {
     pub(crate) runs: usize,
 }
 
+impl Summary {
+    /// CPU seconds per handshake (or per MB) of the server and of the
+    /// client, from the 2-shard medians.
+    pub(crate) fn cost(&self) -> Option<(f64, f64)> {
+        let rate = self.two.filter(|r| *r > 0.0)?;
+        Some((self.server_cores.1? / rate, self.client_cores.1? / rate))
+    }
+
+    /// The highest 2/1 ratio the machine allows with these costs, when the
+    /// client runs on the same `cpus` cores: 1 shard does at most 1/s a
+    /// second (one core), 2 shards at most 2/s and, with the client's c
+    /// beside them, `cpus`/(s + c).
+    pub(crate) fn ceiling(&self, cpus: usize) -> Option<f64> {
+        let (s, c) = self.cost()?;
+        let cpus = f64::from(u32::try_from(cpus).ok()?);
+        (s > 0.0).then(|| (cpus * s / (s + c)).min(2.0))
+    }
+}
+
 /// The summary of `workload` over `runs`.
 pub(crate) fn summarize(runs: &[Run], workload: &str) -> Summary {
     let pick = |shards: usize, f: fn(&Run) -> f64| {
@@ -262,13 +281,12 @@ pub(crate) fn table(summaries: &[Summary]) -> String {
 }
 
 /// One line per goal of the issue: whether the figures meet it.
-pub(crate) fn goals(summaries: &[Summary], idle: Option<&Idle>) -> Vec<String> {
+/// `cpus` is the machine's core count, for the ceiling (see
+/// [`Summary::ceiling`]).
+pub(crate) fn goals(summaries: &[Summary], idle: Option<&Idle>, cpus: usize) -> Vec<String> {
     let mut lines = Vec::new();
-    if let Some(ratio) = summaries
-        .iter()
-        .find(|s| s.workload == "handshakes")
-        .and_then(|s| s.ratio)
-    {
+    let handshakes = summaries.iter().find(|s| s.workload == "handshakes");
+    if let Some((summary, ratio)) = handshakes.and_then(|s| Some((s, s.ratio?))) {
         let met = if ratio >= HANDSHAKE_GOAL {
             "met"
         } else {
@@ -277,6 +295,14 @@ pub(crate) fn goals(summaries: &[Summary], idle: Option<&Idle>) -> Vec<String> {
         lines.push(format!(
             "handshakes/s with 2 shards ≥ {HANDSHAKE_GOAL}× 1 shard: {ratio:.2}×, {met}"
         ));
+        if let (Some((s, c)), Some(ceiling)) = (summary.cost(), summary.ceiling(cpus)) {
+            lines.push(format!(
+                "CPU per handshake (2 shards): server {:.0} µs, client {:.0} µs; with the \
+                 client on the same {cpus} cores, 2 shards can reach at most {ceiling:.2}× 1 shard",
+                s * 1e6,
+                c * 1e6,
+            ));
+        }
     }
     if let Some(idle) = idle {
         let met = if idle.rss_after < IDLE_RSS_GOAL && idle.held >= idle.asked as u64 {

@@ -89,14 +89,21 @@ fn summaries_take_medians_by_shard_count_and_the_ratio_of_two_to_one() {
     assert!(table.contains("| handshakes (handshakes/s) | 500.0 (480.0–520.0) | 950.0 (900.0–1000) | 1.90× | 0.900 / 1.80 | 0.300 / 0.300 |"), "{table}");
     assert!(table.contains("| bulk (MB/s) | 200.0 | — | — |"), "{table}");
 
-    let goals = report::goals(&[s.clone()], None);
-    assert_eq!(goals.len(), 1);
+    let goals = report::goals(std::slice::from_ref(&s), None, 2);
+    // 0.9 cores at 500/s, 1.8 at 950/s; 0.3 client cores at 950/s.
+    assert_eq!(goals.len(), 2);
+    let (server, client) = s.cost().expect("costs");
+    assert!((server - 1.8 / 950.0).abs() < 1e-12 && (client - 0.3 / 950.0).abs() < 1e-12);
+    // 2 cores × s/(s + c) = 2 × 1.8/2.1.
+    assert!((s.ceiling(2).expect("a ceiling") - 2.0 * 1.8 / 2.1).abs() < 1e-9);
+    assert_eq!(s.ceiling(8), Some(2.0));
+    assert!(goals[1].ends_with("at most 1.71× 1 shard"), "{goals:?}");
     assert!(goals[0].ends_with("1.90×, met"), "{goals:?}");
     let short = report::summarize(
         &[run("handshakes", 1, 500.0), run("handshakes", 2, 800.0)],
         "handshakes",
     );
-    assert!(report::goals(&[short], None)[0].ends_with("1.60×, not met"));
+    assert!(report::goals(&[short], None, 2)[0].ends_with("1.60×, not met"));
 }
 
 #[test]
@@ -115,13 +122,13 @@ fn idle_figures_are_per_held_connection_and_the_goal_wants_all_under_a_gibibyte(
     };
     assert_eq!(idle.heap_per_conn(), Some(4000.0));
     assert_eq!(idle.rss_per_conn(), Some(5000.0));
-    assert!(report::goals(&[], Some(&idle))[0].ends_with(", met"));
+    assert!(report::goals(&[], Some(&idle), 2)[0].ends_with(", met"));
     assert!(report::idle_lines(&idle).contains("4000 bytes of heap, 5000 bytes resident"));
     idle.held = 999;
-    assert!(report::goals(&[], Some(&idle))[0].ends_with("not met"));
+    assert!(report::goals(&[], Some(&idle), 2)[0].ends_with("not met"));
     idle.held = 1000;
     idle.rss_after = 1 << 30;
-    assert!(report::goals(&[], Some(&idle))[0].ends_with("not met"));
+    assert!(report::goals(&[], Some(&idle), 2)[0].ends_with("not met"));
     idle.held = 0;
     assert_eq!(idle.heap_per_conn(), None);
 }
