@@ -304,6 +304,17 @@ pub(crate) fn goals(summaries: &[Summary], idle: Option<&Idle>, cpus: usize) -> 
             ));
         }
     }
+    for s in summaries {
+        if let ((Some(s1), Some(s2)), (Some(c1), Some(c2))) = (s.server_cores, s.client_cores) {
+            lines.push(format!(
+                "{}: server and client together used {:.2} of the {cpus} cores with 1 shard, \
+                 {:.2} with 2",
+                s.workload,
+                s1 + c1,
+                s2 + c2,
+            ));
+        }
+    }
     if let Some(idle) = idle {
         let met = if idle.rss_after < IDLE_RSS_GOAL && idle.held >= idle.asked as u64 {
             "met"
@@ -311,10 +322,12 @@ pub(crate) fn goals(summaries: &[Summary], idle: Option<&Idle>, cpus: usize) -> 
             "not met"
         };
         lines.push(format!(
-            "{} idle connections on {} shards under 1 GiB resident: {:.0} MiB with {} held, {met}",
+            "{} idle connections on {} shards under 1 GiB (2^30 bytes) resident: {:.0} MiB \
+             ({:.3} × 10^9 bytes) with {} held, {met}",
             idle.asked,
             idle.shards,
             idle.rss_after as f64 / f64::from(1 << 20),
+            idle.rss_after as f64 / 1e9,
             idle.held,
         ));
     }

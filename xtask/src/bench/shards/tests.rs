@@ -91,7 +91,11 @@ fn summaries_take_medians_by_shard_count_and_the_ratio_of_two_to_one() {
 
     let goals = report::goals(std::slice::from_ref(&s), None, 2);
     // 0.9 cores at 500/s, 1.8 at 950/s; 0.3 client cores at 950/s.
-    assert_eq!(goals.len(), 2);
+    assert_eq!(goals.len(), 3);
+    assert_eq!(
+        goals[2],
+        "handshakes: server and client together used 1.20 of the 2 cores with 1 shard, 2.10 with 2"
+    );
     let (server, client) = s.cost().expect("costs");
     assert!((server - 1.8 / 950.0).abs() < 1e-12 && (client - 0.3 / 950.0).abs() < 1e-12);
     // 2 cores × s/(s + c) = 2 × 1.8/2.1.
@@ -122,7 +126,11 @@ fn idle_figures_are_per_held_connection_and_the_goal_wants_all_under_a_gibibyte(
     };
     assert_eq!(idle.heap_per_conn(), Some(4000.0));
     assert_eq!(idle.rss_per_conn(), Some(5000.0));
-    assert!(report::goals(&[], Some(&idle), 2)[0].ends_with(", met"));
+    let line = &report::goals(&[], Some(&idle), 2)[0];
+    assert!(
+        line.ends_with("15 MiB (0.015 × 10^9 bytes) with 1000 held, met"),
+        "{line}"
+    );
     assert!(report::idle_lines(&idle).contains("4000 bytes of heap, 5000 bytes resident"));
     idle.held = 999;
     assert!(report::goals(&[], Some(&idle), 2)[0].ends_with("not met"));
