@@ -147,6 +147,9 @@ impl Future for Driver {
             if let Some(link) = link {
                 progress |= take_handed(link, &mut state, now);
             }
+            // The handshakes of clients accepted from other tasks (a
+            // shard's accepts are deferred to its loop).
+            progress |= state.endpoint.handle_deferred(now);
             if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 state.endpoint.handle_timeout(now);
                 progress = true;

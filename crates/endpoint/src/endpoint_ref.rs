@@ -259,6 +259,7 @@ impl EndpointRef {
                 shared: self.shared.clone(),
                 id,
                 decided: false,
+                defer: self.shard.is_some(),
             }));
         }
         state.endpoint_wakers.register(cx.waker());
@@ -383,6 +384,9 @@ pub struct IncomingRef {
     shared: Arc<EndpointShared>,
     id: IncomingId,
     decided: bool,
+    /// Its endpoint is one shard of several: the handshake's work is left
+    /// to the shard's event loop (see [`accept`](Self::accept)).
+    defer: bool,
 }
 
 impl std::fmt::Debug for IncomingRef {
@@ -421,6 +425,14 @@ impl IncomingRef {
     /// Accepts it: the handshake starts, with `server` for this connection
     /// or the endpoint's server configuration.
     ///
+    /// With one event loop, the client's first datagrams are processed and
+    /// the server's first flight sent from the calling task, at once. At a
+    /// shard of several, the connection is made here and the handshake's
+    /// work (TLS, the certificate signature) is left to the shard's event
+    /// loop, on its own thread: one task accepting for every shard would
+    /// otherwise do every shard's signatures itself, holding each shard's
+    /// lock meanwhile.
+    ///
     /// # Errors
     /// [`AcceptError`] when the endpoint cannot take it (the client is
     /// refused then).
@@ -436,11 +448,19 @@ impl IncomingRef {
                 return Err(AcceptError::UnknownIncoming);
             }
             let now = self.shared.now();
-            let handle = state.endpoint.accept_incoming(now, self.id, server)?;
-            let conn = ConnectionRef::new_locked(&self.shared, &mut state, handle);
-            // Its first flight leaves now, not when the driver's turn comes.
-            crate::driver::send_now(&mut state, handle, now);
-            conn
+            if self.defer {
+                let handle = state
+                    .endpoint
+                    .accept_incoming_deferred(now, self.id, server)?;
+                ConnectionRef::new_locked(&self.shared, &mut state, handle)
+            } else {
+                let handle = state.endpoint.accept_incoming(now, self.id, server)?;
+                let conn = ConnectionRef::new_locked(&self.shared, &mut state, handle);
+                // Its first flight leaves now, not when the driver's turn
+                // comes.
+                crate::driver::send_now(&mut state, handle, now);
+                conn
+            }
         };
         self.shared.wake();
         Ok(conn)

@@ -51,6 +51,7 @@
 //! [`EndpointConfig::max_early_zero_rtt_bytes`]; they join the incoming
 //! that Initial makes.
 
+mod accept;
 mod client;
 mod connections;
 mod drained;
@@ -165,6 +166,9 @@ pub struct Endpoint {
     incoming: incoming::Pending,
     /// 0-RTT datagrams that came before their client's Initial.
     early: early::EarlyZeroRtt,
+    /// Datagrams of clients accepted with `accept_incoming_deferred`,
+    /// for `handle_deferred`.
+    deferred: VecDeque<accept::Deferred>,
     /// The rustls configuration of the server's handshakes.
     server_tls: server_tls::ServerTls,
     /// Client configurations that capture their TLS secrets, for
@@ -304,6 +308,7 @@ impl Endpoint {
             responses: VecDeque::new(),
             incoming: incoming::Pending::default(),
             early: early::EarlyZeroRtt::default(),
+            deferred: VecDeque::new(),
             server_tls: server_tls::ServerTls::default(),
             client_tls: crate::crypto::CapturingClientTls::default(),
             drained: VecDeque::new(),

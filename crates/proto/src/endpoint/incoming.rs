@@ -3,26 +3,23 @@
 //! then it is held as an incoming, with no connection and no TLS session,
 //! until the owner accepts, refuses, retries or ignores it.
 
-use rand::RngCore;
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, SocketAddr},
-    sync::Arc,
     time::{Duration, Instant},
 };
 
 use bytes::BytesMut;
 
 use super::{
-    ConnectionHandle, Endpoint, InitialRefusal, local_params,
+    Endpoint, InitialRefusal,
     stateless::Refused,
-    token::{Invalid, Opened, TokenKind},
+    token::{Invalid, Opened},
 };
 use crate::{
-    AddressValidation, ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, Side,
-    config::ServerConfig,
-    connection::{Connection, ConnectionInit, MIN_INITIAL_SIZE},
-    crypto::{Keys, TlsConfigError, TlsSession},
+    ConnectionId, EcnCodepoint, EncryptionLevel, Frame, Frames, Side,
+    connection::MIN_INITIAL_SIZE,
+    crypto::{Keys, TlsConfigError},
     packet::{DecodeOptions, PacketType, PartialDecode, Version},
 };
 
@@ -42,11 +39,11 @@ pub struct IncomingId(u64);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IncomingInfo {
-    remote: SocketAddr,
-    local_ip: Option<IpAddr>,
+    pub(super) remote: SocketAddr,
+    pub(super) local_ip: Option<IpAddr>,
     remote_address_validated: bool,
-    original_dcid: ConnectionId,
-    version: Version,
+    pub(super) original_dcid: ConnectionId,
+    pub(super) version: Version,
     received_at: Instant,
 }
 
@@ -139,7 +136,7 @@ pub enum RetryError {
 
 /// How a pending client's address was validated before its handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Validated {
+pub(super) enum Validated {
     /// Not: the handshake itself will.
     No,
     /// By a Retry token; the Initial's DCID is the Retry's SCID.
@@ -150,15 +147,15 @@ enum Validated {
 
 /// A client waiting for the owner's decision, and its datagrams.
 #[derive(Debug)]
-struct Incoming {
-    info: IncomingInfo,
+pub(super) struct Incoming {
+    pub(super) info: IncomingInfo,
     /// The DCID of the Initial that made this incoming: the original DCID,
     /// or after a Retry the Retry's SCID. Initial keys derive from it
     /// (RFC 9001 §5.2), and the client's datagrams route by it.
-    initial_dcid: ConnectionId,
-    validated: Validated,
-    client_scid: ConnectionId,
-    datagrams: Vec<(Option<EcnCodepoint>, BytesMut)>,
+    pub(super) initial_dcid: ConnectionId,
+    pub(super) validated: Validated,
+    pub(super) client_scid: ConnectionId,
+    pub(super) datagrams: Vec<(Option<EcnCodepoint>, BytesMut)>,
     held_bytes: usize,
 }
 
@@ -216,7 +213,7 @@ impl Pending {
         IncomingId(id)
     }
 
-    fn remove(&mut self, id: IncomingId) -> Option<Incoming> {
+    pub(super) fn remove(&mut self, id: IncomingId) -> Option<Incoming> {
         let incoming = self.by_id.remove(&id.0)?;
         self.by_dcid.remove(&incoming.initial_dcid);
         let ip = incoming.info.remote.ip();
@@ -292,179 +289,6 @@ impl Endpoint {
             .by_id
             .get(&id.0)
             .map(|incoming| &incoming.info)
-    }
-
-    /// Makes the connection of a pending client, with `server` (`None`:
-    /// the endpoint's configuration), and feeds it the client's datagrams
-    /// held so far, in order. Poll for transmits afterwards: the server's
-    /// first flight is ready.
-    ///
-    /// # Errors
-    /// [`AcceptError::UnknownIncoming`] when `id` is not pending (nothing
-    /// is sent then). Otherwise the client is refused with
-    /// CONNECTION_REFUSED and the error says why:
-    /// [`AcceptError::NoServerConfig`], [`AcceptError::ConnectionLimit`]
-    /// (counted in [`EndpointStats`](super::EndpointStats) and reported),
-    /// [`AcceptError::TlsConfig`] (counted and reported likewise).
-    pub fn accept_incoming(
-        &mut self,
-        now: Instant,
-        id: IncomingId,
-        server: Option<Arc<ServerConfig>>,
-    ) -> Result<ConnectionHandle, AcceptError> {
-        let Some(incoming) = self.incoming.remove(id) else {
-            return Err(AcceptError::UnknownIncoming);
-        };
-        let Some(server) = server.or_else(|| self.server.clone()) else {
-            self.refuse_held(&incoming);
-            return Err(AcceptError::NoServerConfig);
-        };
-        if self.connections.len() + self.incoming.len() >= server.max_connections {
-            self.refuse_connection_limit(server.max_connections);
-            self.refuse_held(&incoming);
-            return Err(AcceptError::ConnectionLimit);
-        }
-        let info = &incoming.info;
-        let initial_dcid = incoming.initial_dcid;
-        let local_cid = self.new_cid();
-        let mut params = local_params(&server.transport, &local_cid, Some(&info.original_dcid));
-        // RFC 9000 §18.2: the server's token for the ID it chose.
-        params.stateless_reset_token = Some(self.reset_token(&local_cid));
-        // RFC 9000 §9.6, §5.1.1: the preferred address comes with an ID of
-        // its own, sequence number 1, and its reset token; none with
-        // zero-length IDs (§18.2).
-        let preferred_cid = server
-            .preferred_address
-            .filter(|p| (p.ipv4.is_some() || p.ipv6.is_some()) && !local_cid.is_empty())
-            .map(|p| {
-                let cid = self.new_cid();
-                params.preferred_address = Some(crate::transport_params::PreferredAddress {
-                    ipv4: p.ipv4,
-                    ipv6: p.ipv6,
-                    connection_id: cid,
-                    stateless_reset_token: self.reset_token(&cid),
-                });
-                cid
-            });
-        // RFC 9000 §7.3: after a Retry, the server names the Retry's SCID,
-        // which the client's Initial used as its DCID.
-        if incoming.validated == Validated::Retry {
-            params.retry_source_connection_id = Some(initial_dcid);
-        }
-        let negotiation = self.server_negotiation(&server, info.version, &mut params);
-        let tls =
-            self.server_tls
-                .for_server(&server, info.version, &self.config.supported_versions);
-        let tls = match TlsSession::server(tls, info.version, &params) {
-            Ok(tls) => tls.with_handshake_suites(server.handshake_cipher_suites.clone()),
-            Err(error) => {
-                self.refuse(InitialRefusal::TlsConfig, || {
-                    format!("the server's tls configuration cannot run quic: {error}")
-                });
-                self.refuse_held(&incoming);
-                return Err(AcceptError::TlsConfig(error));
-            }
-        };
-        let (remote, local_ip) = (info.remote, info.local_ip);
-        let validation = match incoming.validated {
-            Validated::No => AddressValidation::None,
-            Validated::Retry => AddressValidation::Retry,
-            Validated::Token => AddressValidation::Token,
-        };
-        let new_tokens = self.mint_new_tokens(now, &server, remote, info.version);
-        let mut challenge_key = [0; 16];
-        self.rng.fill_bytes(&mut challenge_key);
-        let mut conn = Connection::new(
-            now,
-            ConnectionInit {
-                side: Side::Server,
-                version: info.version,
-                config: server.transport.clone(),
-                tls,
-                retain_tls_state: server.retain_tls_state,
-                local_cid,
-                remote_cid: incoming.client_scid,
-                original_dcid: initial_dcid,
-                remote,
-                local: self.local,
-                local_ip,
-                local_params: params,
-                validation,
-                new_tokens,
-                token: bytes::Bytes::new(),
-                token_store: None,
-                challenge_key,
-                negotiation,
-            },
-        );
-        let cap = self.config.max_undecryptable_bytes;
-        for (ecn, data) in incoming.datagrams {
-            super::deliver(
-                &mut conn,
-                &mut self.undecryptable_bytes,
-                cap,
-                (now, remote, local_ip, ecn),
-                data,
-            );
-        }
-        let mut routes = vec![local_cid, initial_dcid];
-        if let Some(cid) = preferred_cid {
-            conn.issue_preferred_cid(cid);
-            routes.push(cid);
-        }
-        let handle = self.insert(conn, &routes);
-        tracing::debug!(%remote, handle = handle.0, "incoming accepted");
-        Ok(handle)
-    }
-
-    /// RFC 9368: a server's version_information in `params` (the
-    /// version in use and every version this server supports, each server
-    /// being its own deployment), and what it needs to move the client to
-    /// another of them once the ClientHello is read (§2.2; v1 and v2 are
-    /// compatible both ways, RFC 9369 §4); `None` when it speaks one.
-    fn server_negotiation(
-        &mut self,
-        server: &Arc<ServerConfig>,
-        version: Version,
-        params: &mut crate::transport_params::TransportParameters,
-    ) -> Option<Box<crate::connection::Negotiation>> {
-        let supported = &self.config.supported_versions;
-        params.version_information =
-            Some(crate::connection::version_information(version, supported));
-        let others: Vec<_> = supported
-            .iter()
-            .filter(|v| **v != version)
-            .map(|v| (*v, self.server_tls.for_switch(server, *v)))
-            .collect();
-        (!others.is_empty()).then(|| {
-            Box::new(crate::connection::Negotiation::server(
-                version,
-                supported.clone(),
-                others,
-                server.handshake_cipher_suites.clone(),
-            ))
-        })
-    }
-
-    /// RFC 9000 §8.1.3: the tokens a new connection sends its client in
-    /// NEW_TOKEN frames once its handshake is confirmed, for the client's
-    /// later connections: `new_tokens` of them, bound to its IP address,
-    /// to `now` and to `version` (RFC 9369 §5).
-    fn mint_new_tokens(
-        &mut self,
-        now: Instant,
-        server: &ServerConfig,
-        remote: SocketAddr,
-        version: Version,
-    ) -> Vec<bytes::Bytes> {
-        let rotation = server.token_key_rotation();
-        (0..server.new_tokens)
-            .filter_map(|_| {
-                self.tokens
-                    .seal(now, rotation, TokenKind::NewToken, remote, None, version)
-                    .map(bytes::Bytes::from)
-            })
-            .collect()
     }
 
     /// Refuses a pending client: RFC 9000 §10.2.3, it is answered without
@@ -707,7 +531,7 @@ impl Endpoint {
         true
     }
 
-    fn refuse_connection_limit(&mut self, max: usize) {
+    pub(super) fn refuse_connection_limit(&mut self, max: usize) {
         self.refuse(InitialRefusal::ConnectionLimit, || {
             format!(
                 "the server holds max_connections ({max}) connections and clients waiting for a \
@@ -718,7 +542,7 @@ impl Endpoint {
 
     /// Answers a pending client with a refusal; its datagrams count as
     /// dropped.
-    fn refuse_held(&mut self, incoming: &Incoming) {
+    pub(super) fn refuse_held(&mut self, incoming: &Incoming) {
         self.dropped_datagrams += incoming.datagrams.len() as u64;
         self.send_refusal(&incoming.refused());
     }

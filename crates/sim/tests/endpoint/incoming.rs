@@ -85,6 +85,41 @@ fn a_client_initial_waits_as_an_incoming_with_no_connection() {
 }
 
 #[test]
+fn a_deferred_accept_does_the_handshake_work_at_handle_deferred() {
+    // The same client accepted at once and deferred: the deferred one
+    // makes its connection but sends nothing, and processes nothing, until
+    // the owner calls handle_deferred; then it sends the same flight.
+    let initial = client_initial(31);
+    let mut at_once = server();
+    feed(&mut at_once, &initial);
+    accept_one(&mut at_once);
+    let flight = drain_transmits(&mut at_once);
+    assert!(!flight.is_empty(), "the server's first flight");
+
+    let mut later = server();
+    feed(&mut later, &initial);
+    let id = later.poll_incoming().expect("an incoming");
+    later
+        .accept_incoming_deferred(epoch(), id, None)
+        .expect("accepted");
+    assert_eq!(later.connection_count(), 1);
+    assert!(later.has_deferred());
+    assert!(
+        drain_transmits(&mut later).is_empty(),
+        "no TLS work yet, so nothing to send"
+    );
+    assert!(later.handle_deferred(epoch()));
+    assert!(!later.has_deferred());
+    assert!(!later.handle_deferred(epoch()), "nothing left");
+    let deferred_flight = drain_transmits(&mut later);
+    assert_eq!(
+        deferred_flight.iter().map(|(t, _)| t.size).sum::<usize>(),
+        flight.iter().map(|(t, _)| t.size).sum::<usize>(),
+        "the same flight, once the datagrams reached the connection"
+    );
+}
+
+#[test]
 fn a_refused_incoming_is_answered_with_connection_refused_in_an_initial() {
     // RFC 9000 §10.2.3 (test): the refusal is an Initial packet carrying
     // CONNECTION_CLOSE with CONNECTION_REFUSED (§20.1), under the Initial
