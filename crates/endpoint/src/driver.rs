@@ -46,6 +46,9 @@ const ROUNDS_PER_POLL: usize = 16;
 const PARKED: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 /// Datagrams sent in one GSO call at most.
 const MAX_GSO_SEGMENTS: usize = 32;
+/// Accepted clients whose handshake work (TLS, the certificate signature)
+/// a shard's loop does per round at most, its lock held.
+const HANDSHAKES_PER_ROUND: usize = 2;
 /// Datagrams other shards handed over, taken per round at most: as many
 /// as one receive brings, so that neither starves the other.
 const HANDED_PER_ROUND: usize = BATCH;
@@ -148,8 +151,8 @@ impl Future for Driver {
                 progress |= take_handed(link, &mut state, now);
             }
             // The handshakes of clients accepted from other tasks (a
-            // shard's accepts are deferred to its loop).
-            progress |= state.endpoint.handle_deferred(now);
+            // shard's accepts are deferred to its loop), a few a round.
+            progress |= state.endpoint.handle_deferred(now, HANDSHAKES_PER_ROUND);
             if state.endpoint.poll_timeout().is_some_and(|t| t <= now) {
                 state.endpoint.handle_timeout(now);
                 progress = true;
@@ -160,6 +163,14 @@ impl Future for Driver {
             if !progress {
                 busy_to_the_end = false;
                 break;
+            }
+            if this.link.is_some() {
+                // A shard's rounds can hold handshakes' signatures: the
+                // tasks waiting for its lock (on other threads, each
+                // serving connections of every shard) get it between
+                // rounds rather than after all of them.
+                drop(state);
+                state = shared.state();
             }
         }
         drop(socket);

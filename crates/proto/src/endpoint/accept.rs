@@ -86,13 +86,25 @@ impl Endpoint {
         !self.deferred.is_empty()
     }
 
-    /// Hands accepted clients' datagrams held by
-    /// [`accept_incoming_deferred`](Self::accept_incoming_deferred) to
-    /// their connections, in order; whether there were any. Poll for
-    /// transmits afterwards.
-    pub fn handle_deferred(&mut self, now: Instant) -> bool {
+    /// Hands the datagrams held by
+    /// [`accept_incoming_deferred`](Self::accept_incoming_deferred) of at
+    /// most `clients` accepted clients to their connections, in order;
+    /// whether there were any. Poll for transmits afterwards.
+    pub fn handle_deferred(&mut self, now: Instant, clients: usize) -> bool {
         let mut any = false;
-        while let Some(deferred) = self.deferred.pop_front() {
+        let mut served = 0;
+        let mut last = None;
+        while let Some(next) = self.deferred.front() {
+            if last != Some(next.handle) {
+                if served == clients {
+                    break;
+                }
+                served += 1;
+                last = Some(next.handle);
+            }
+            let Some(deferred) = self.deferred.pop_front() else {
+                break;
+            };
             any = true;
             if let Some(conn) = self.connections.touch(deferred.handle) {
                 super::deliver(

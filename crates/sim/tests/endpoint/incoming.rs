@@ -108,9 +108,11 @@ fn a_deferred_accept_does_the_handshake_work_at_handle_deferred() {
         drain_transmits(&mut later).is_empty(),
         "no TLS work yet, so nothing to send"
     );
-    assert!(later.handle_deferred(epoch()));
+    assert!(!later.handle_deferred(epoch(), 0), "no client asked for");
+    assert!(later.has_deferred());
+    assert!(later.handle_deferred(epoch(), 1));
     assert!(!later.has_deferred());
-    assert!(!later.handle_deferred(epoch()), "nothing left");
+    assert!(!later.handle_deferred(epoch(), 1), "nothing left");
     let deferred_flight = drain_transmits(&mut later);
     assert_eq!(
         deferred_flight.iter().map(|(t, _)| t.size).sum::<usize>(),
