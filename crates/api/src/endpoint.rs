@@ -215,10 +215,10 @@ impl Endpoint {
     /// When the socket cannot be set up or registered with the runtime (the
     /// endpoint keeps its socket then), the endpoint's event loop has
     /// ended ([`std::io::ErrorKind::NotConnected`]), or the endpoint has
-    /// several shards ([`std::io::ErrorKind::Unsupported`]: they share one
-    /// port, and one socket cannot replace theirs).
+    /// several shards or is one of them ([`std::io::ErrorKind::Unsupported`]:
+    /// they share one port, and one socket cannot replace theirs).
     pub fn rebind(&self, socket: std::net::UdpSocket) -> std::io::Result<()> {
-        if self.shards.len() > 1 {
+        if self.shards.len() > 1 || self.first().shard_stats().is_some() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
                 "an endpoint with several shards cannot move to another socket",

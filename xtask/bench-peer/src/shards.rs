@@ -11,11 +11,10 @@
 //!   exits.
 //!
 //! The application side runs on A threads (as many as shards unless
-//! told), each a current-thread runtime with its own accept loop on the
-//! one endpoint. `Incoming::accept` builds the server's first flight,
-//! certificate signature included, on the thread that calls it: with a
-//! single accept loop every handshake's signature would be made on that
-//! one thread, however many shards receive the datagrams.
+//! told), each a current-thread runtime with its own accept loop on one
+//! shard (`Endpoint::shards`, thread `i` on shard `i % N`): it accepts and
+//! serves that shard's clients alone, and never waits for another shard's
+//! lock. The handshakes' TLS work runs on the shards' own threads.
 //! - `bench-peer tern shards-client ...`: the load, in a process of its
 //!   own (see [`crate::shards_client`]).
 
@@ -114,8 +113,11 @@ fn server(opts: ServerOpts) -> Result<(), String> {
         tern::Endpoint::server_multicore(config, SocketAddr::from(([127, 0, 0, 1], 0)), opts.shards)
             .map_err(|e| e.to_string())?;
     let accept_threads = opts.accept_threads.unwrap_or(opts.shards);
+    // Each accept thread serves one shard's clients (`Endpoint::shards`),
+    // so that it never waits for another shard's lock.
+    let shards = endpoint.shards();
     for i in 0..accept_threads {
-        let (endpoint, hold) = (endpoint.clone(), opts.hold);
+        let (endpoint, hold) = (shards[i % shards.len()].clone(), opts.hold);
         std::thread::Builder::new()
             .name(format!("accept-{i}"))
             .spawn(move || {

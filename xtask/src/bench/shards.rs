@@ -361,12 +361,12 @@ fn markdown(
          per shard, each on its own thread with its own `SO_REUSEPORT` socket on one \
          port), on 127.0.0.1, against a load from another process ({} threads): {} \
          client endpoints, each with its own socket, so that the kernel spreads them over \
-         the shards by 4-tuple. The server runs one accept thread per shard (the application \
-         side: it accepts every client and answers its requests): `Incoming::accept` \
-         makes the server's first flight, certificate signature included, on the \
-         thread that calls it, so a single accept loop would make every shard's \
-         signatures on one thread; the `accept` share of the server's CPU below is \
-         that work, the `tern-shard` share the event loops. Each run is a fresh \
+         the shards by 4-tuple. The application side is one accept thread per shard, \
+         each accepting and serving that shard's clients alone (`Endpoint::shards`), so \
+         that it never waits for another shard's lock; a shard's event loop does its \
+         handshakes' TLS work, certificate signature included, on its own thread. The \
+         `tern-shard` share of the server's CPU below is the event loops, the `accept` \
+         share the application threads. Each run is a fresh \
          server; runs alternate 1 and 2 shards, {} of each here; each window lasts {} s \
          after {} s of warm-up.\n",
         args.reproduce(),

@@ -167,12 +167,37 @@ impl Endpoint {
         )?))
     }
 
-    /// How many shards (event loops) the endpoint runs: 1 unless it was
+    /// How many shards (event loops) this handle covers: 1 unless it was
     /// made by [`server_multicore`](Self::server_multicore) or
-    /// [`new_sharded`](Self::new_sharded).
+    /// [`new_sharded`](Self::new_sharded) (and 1 for one of their
+    /// [`shards`](Self::shards)).
     #[must_use]
     pub fn shard_count(&self) -> usize {
         self.shards.len()
+    }
+
+    /// Each shard as an endpoint of its own, in shard order; for an
+    /// endpoint of one event loop, itself. [`accept`](Self::accept) on one
+    /// takes only that shard's clients, and the handles of its connections
+    /// lock only that shard. An application with one accepting task (or
+    /// thread) per shard serves each shard's clients apart, so that none
+    /// waits while another shard is busy, as one task accepting for all of
+    /// them does when a shard holds its lock for a handshake's signature.
+    /// Closing one closes that shard alone; the endpoint ends when every
+    /// handle of every shard is gone.
+    #[must_use]
+    pub fn shards(&self) -> Vec<Self> {
+        if self.shards.len() == 1 {
+            return vec![self.clone()];
+        }
+        self.shards
+            .iter()
+            .map(|shard| Self {
+                shards: vec![shard.clone()],
+                next_accept: Arc::default(),
+                client_config: self.client_config.clone(),
+            })
+            .collect()
     }
 
     /// The counters of each shard, in shard order: connections held, and

@@ -19,6 +19,7 @@ use crate::support::{self, ALPN, Rt, timeout};
 crate::on_both_runtimes!(
     a_client_whose_port_changes_mid_transfer_is_served_by_its_shard,
     clients_are_spread_over_the_shards,
+    each_shard_accepts_its_own_clients,
 );
 
 /// Bytes the server sends.
@@ -186,6 +187,61 @@ async fn clients_are_spread_over_the_shards(rt: Rt) {
     // client chose.
     let handed: u64 = stats.iter().map(|s| s.handed_out).sum();
     assert_eq!(handed, 0, "{stats:?}");
+}
+
+async fn each_shard_accepts_its_own_clients(rt: Rt) {
+    let (server, _client, config) = sharded_server(&rt, vec![rt.0.clone(), rt.0.clone()]);
+    let shards = server.shards();
+    assert_eq!(shards.len(), 2);
+    let err = shards[0]
+        .rebind(UdpSocket::bind("127.0.0.1:0").unwrap())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        std::io::ErrorKind::Unsupported,
+        "a shard shares its port"
+    );
+    // One accepting task per shard, each counting what it took.
+    let accepted: Vec<Arc<std::sync::atomic::AtomicUsize>> =
+        (0..2).map(|_| Arc::default()).collect();
+    for (shard, count) in shards.iter().zip(&accepted) {
+        assert_eq!(shard.shard_count(), 1);
+        let (shard, count) = (shard.clone(), count.clone());
+        let _task = rt.spawn(async move {
+            let mut held = Vec::new();
+            while let Some(incoming) = shard.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                held.push(incoming.accept().unwrap().await.unwrap());
+            }
+        });
+    }
+    let addr = server.local_addr().unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..12 {
+        let endpoint = Endpoint::new_with_runtime(
+            EndpointConfig::default(),
+            None,
+            "127.0.0.1:0".parse().unwrap(),
+            rt.0.clone(),
+        )
+        .unwrap();
+        let conn = timeout(
+            &rt,
+            endpoint.connect_with(&config, addr, "localhost").unwrap(),
+        )
+        .await
+        .expect("handshake");
+        clients.push((endpoint, conn));
+    }
+    let stats = server.shard_stats();
+    for (shard, count) in stats.iter().zip(&accepted) {
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::Relaxed),
+            shard.connections,
+            "each task took its own shard's clients: {stats:?}"
+        );
+    }
+    assert_eq!(server.open_connections(), 12);
 }
 
 /// A server whose shards each run on a tokio runtime of their own thread:

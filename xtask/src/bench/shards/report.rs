@@ -74,8 +74,8 @@ pub(crate) struct Run {
     /// The same for the client process.
     pub(crate) client_cores: f64,
     /// Server CPU seconds per second of the window, by thread kind:
-    /// `tern-shard` (the event loops), `accept` (the application threads,
-    /// where `Incoming::accept` signs), `other`.
+    /// `tern-shard` (the event loops, which do the handshakes' TLS work),
+    /// `accept` (the application threads), `other`.
     pub(crate) server_threads: BTreeMap<String, f64>,
     /// Connections each shard held at the window's end.
     pub(crate) shard_connections: Vec<u64>,
