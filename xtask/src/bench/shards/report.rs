@@ -204,14 +204,15 @@ impl Summary {
         Some((self.server_cores.1? / rate, self.client_cores.1? / rate))
     }
 
-    /// The highest 2/1 ratio the machine allows with these costs, when the
-    /// client runs on the same `cpus` cores: 1 shard does at most 1/s a
-    /// second (one core), 2 shards at most 2/s and, with the client's c
-    /// beside them, `cpus`/(s + c).
+    /// The highest 2/1 ratio the machine allows with the 2-shard costs,
+    /// when the client runs on the same `cpus` cores: 2 shards do at most
+    /// 2/s a second (two cores) and, with the client's c beside them,
+    /// `cpus`/(s + c); over the measured 1-shard rate.
     pub(crate) fn ceiling(&self, cpus: usize) -> Option<f64> {
         let (s, c) = self.cost()?;
         let cpus = f64::from(u32::try_from(cpus).ok()?);
-        (s > 0.0).then(|| (cpus * s / (s + c)).min(2.0))
+        let one = self.one.filter(|r| *r > 0.0)?;
+        (s > 0.0).then(|| (2.0 / s).min(cpus / (s + c)) / one)
     }
 }
 
