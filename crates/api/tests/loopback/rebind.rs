@@ -96,7 +96,7 @@ async fn rebind_in_the_middle_of_a_transfer(rt: &Rt, direction: Direction) {
     let (resume, resume_rx) = oneshot::channel();
     let writer = rt.spawn(async move {
         let send = sender.open_uni().await.expect("open");
-        write_pattern(send).await
+        write_pattern(send, TOTAL).await
     });
     let reader = rt.spawn(async move {
         let recv = reader.accept_uni().await.expect("accept");
@@ -149,16 +149,16 @@ async fn rebind_in_the_middle_of_a_transfer(rt: &Rt, direction: Direction) {
     assert_eq!(served.remote_address(), Some(new));
 }
 
-/// Writes [`TOTAL`] bytes of a pattern and finishes the stream; returns
+/// Writes `total` bytes of a pattern and finishes the stream; returns
 /// their digest.
-async fn write_pattern(mut send: SendStream) -> u64 {
+pub(crate) async fn write_pattern(mut send: SendStream, total: usize) -> u64 {
     let pattern: Bytes = (0..64 * 1024_u32)
         .map(|i| u8::try_from(i % 251).unwrap())
         .collect::<Vec<_>>()
         .into();
     let mut hasher = DefaultHasher::new();
     let mut sent = 0;
-    while sent < TOTAL {
+    while sent < total {
         send.write_chunk(pattern.clone()).await.expect("write");
         hasher.write(&pattern);
         sent += pattern.len();

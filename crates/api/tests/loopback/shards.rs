@@ -11,7 +11,6 @@ use std::{
     time::Duration,
 };
 
-use bytes::Bytes;
 use tern::{ConnectionError, Endpoint, EndpointConfig, ServerConfig, TransportConfig, tls};
 
 use crate::support::{self, ALPN, Rt, timeout};
@@ -83,20 +82,8 @@ async fn a_client_whose_port_changes_mid_transfer_is_served_by_its_shard(rt: Rt)
     };
     let (conn, served) = support::connected(&rt, &pair).await;
     let writer = rt.spawn(async move {
-        let mut send = served.open_uni().await.expect("open");
-        let pattern: Bytes = (0..64 * 1024_u32)
-            .map(|i| u8::try_from(i % 251).unwrap())
-            .collect::<Vec<_>>()
-            .into();
-        let mut hasher = DefaultHasher::new();
-        let mut sent = 0;
-        while sent < TOTAL {
-            send.write_chunk(pattern.clone()).await.expect("write");
-            hasher.write(&pattern);
-            sent += pattern.len();
-        }
-        send.finish().expect("finish");
-        (hasher.finish(), served)
+        let send = served.open_uni().await.expect("open");
+        (crate::rebind::write_pattern(send, TOTAL).await, served)
     });
     let mut recv = timeout(&rt, conn.accept_uni()).await.expect("accept");
     let mut hasher = DefaultHasher::new();
@@ -159,23 +146,7 @@ async fn clients_are_spread_over_the_shards(rt: Rt) {
     support::accept_every(&rt, &server);
     let addr = server.local_addr().unwrap();
     // Each client from its own port: the kernel hashes each to a shard.
-    let mut clients = Vec::new();
-    for _ in 0..16 {
-        let endpoint = Endpoint::new_with_runtime(
-            EndpointConfig::default(),
-            None,
-            "127.0.0.1:0".parse().unwrap(),
-            rt.0.clone(),
-        )
-        .unwrap();
-        let conn = timeout(
-            &rt,
-            endpoint.connect_with(&config, addr, "localhost").unwrap(),
-        )
-        .await
-        .expect("handshake");
-        clients.push((endpoint, conn));
-    }
+    let _clients = clients_from_their_own_ports(&rt, &config, addr, 16).await;
     let stats = server.shard_stats();
     assert_eq!(stats.iter().map(|s| s.connections).sum::<usize>(), 16);
     // 16 clients all on one shard: 2^-15.
@@ -216,23 +187,7 @@ async fn each_shard_accepts_its_own_clients(rt: Rt) {
         });
     }
     let addr = server.local_addr().unwrap();
-    let mut clients = Vec::new();
-    for _ in 0..12 {
-        let endpoint = Endpoint::new_with_runtime(
-            EndpointConfig::default(),
-            None,
-            "127.0.0.1:0".parse().unwrap(),
-            rt.0.clone(),
-        )
-        .unwrap();
-        let conn = timeout(
-            &rt,
-            endpoint.connect_with(&config, addr, "localhost").unwrap(),
-        )
-        .await
-        .expect("handshake");
-        clients.push((endpoint, conn));
-    }
+    let _clients = clients_from_their_own_ports(&rt, &config, addr, 12).await;
     let stats = server.shard_stats();
     for (shard, count) in stats.iter().zip(&accepted) {
         assert_eq!(
@@ -242,6 +197,30 @@ async fn each_shard_accepts_its_own_clients(rt: Rt) {
         );
     }
     assert_eq!(server.open_connections(), 12);
+}
+
+/// `n` clients, each an endpoint on a port of its own (the kernel hashes
+/// each to a shard), connected to `addr`.
+async fn clients_from_their_own_ports(
+    rt: &Rt,
+    config: &tern::ClientConfig,
+    addr: std::net::SocketAddr,
+    n: usize,
+) -> Vec<(Endpoint, tern::Connection)> {
+    let mut clients = Vec::new();
+    for _ in 0..n {
+        let endpoint = Endpoint::new_with_runtime(
+            EndpointConfig::default(),
+            None,
+            "127.0.0.1:0".parse().unwrap(),
+            rt.0.clone(),
+        )
+        .unwrap();
+        let connecting = endpoint.connect_with(config, addr, "localhost").unwrap();
+        let conn = timeout(rt, connecting).await.expect("handshake");
+        clients.push((endpoint, conn));
+    }
+    clients
 }
 
 /// A server whose shards each run on a tokio runtime of their own thread:

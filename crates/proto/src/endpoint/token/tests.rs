@@ -193,6 +193,12 @@ fn tokens_survive_one_key_rotation_but_not_two() {
     assert_eq!(open(&mut f, 12), Err(Invalid::Other));
 }
 
+/// A NEW_TOKEN token for `client` sealed by `keys` at `at`.
+fn new_token_at(keys: &mut TokenKeys, at: Instant, client: SocketAddr) -> Vec<u8> {
+    keys.seal(at, ROTATION, TokenKind::NewToken, client, None, Version::V1)
+        .unwrap()
+}
+
 #[test]
 fn endpoints_sharing_the_master_secret_and_epoch_open_each_others_tokens() {
     let client = addr("192.0.2.1:4433");
@@ -202,16 +208,7 @@ fn endpoints_sharing_the_master_secret_and_epoch_open_each_others_tokens() {
     let mut other = TokenKeys::new(&[8; 32], &[3; 32], Some(start));
     // `b` first acts long after the epoch, in the token's next period.
     let sealed_at = start + ROTATION - Duration::from_secs(60);
-    let token = a
-        .seal(
-            sealed_at,
-            ROTATION,
-            TokenKind::NewToken,
-            client,
-            None,
-            Version::V1,
-        )
-        .unwrap();
+    let token = new_token_at(&mut a, sealed_at, client);
     let opened_at = start + ROTATION + Duration::from_secs(60);
     let open = |keys: &mut TokenKeys| {
         keys.open(
@@ -226,26 +223,8 @@ fn endpoints_sharing_the_master_secret_and_epoch_open_each_others_tokens() {
     assert_eq!(open(&mut b), Ok(Opened::NewToken));
     assert_eq!(open(&mut other), Err(Invalid::Other));
     // Each draws its own nonces: the same instant gives different ones.
-    let again_a = a
-        .seal(
-            sealed_at,
-            ROTATION,
-            TokenKind::NewToken,
-            client,
-            None,
-            Version::V1,
-        )
-        .unwrap();
-    let again_b = b
-        .seal(
-            sealed_at,
-            ROTATION,
-            TokenKind::NewToken,
-            client,
-            None,
-            Version::V1,
-        )
-        .unwrap();
+    let again_a = new_token_at(&mut a, sealed_at, client);
+    let again_b = new_token_at(&mut b, sealed_at, client);
     assert_eq!(again_a[1], again_b[1], "same key id");
     assert_ne!(again_a[2..HEADER_LEN], again_b[2..HEADER_LEN]);
 }
