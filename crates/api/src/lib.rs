@@ -107,7 +107,9 @@
 //! `SO_REUSEPORT` socket on the common port, sharing no lock. A client
 //! whose address changes is still served by the shard holding its
 //! connection, and the shards' stateless resets and Retry tokens are good
-//! at all of them. [`Endpoint::new_sharded`] takes the runtimes instead.
+//! at all of them. [`Endpoint::shards`] gives each shard as an endpoint of
+//! its own, for one accepting task per shard; [`Endpoint::new_sharded`]
+//! takes the runtimes instead.
 //!
 //! ## Debugging
 //!

@@ -36,6 +36,11 @@ impl Endpoint {
     /// runtime (smol's global executor, as many threads as it has). The
     /// handles ([`accept`](Self::accept), connections, streams) are used
     /// from any task on any runtime, as with [`server`](Self::server).
+    /// An accepted client's TLS work (the server's first flight, its
+    /// certificate signature) runs on its shard's thread, not on the task
+    /// that accepted it; accept with one task per shard
+    /// ([`shards`](Self::shards)) so that no task waits for another
+    /// shard's busy lock.
     /// [`new_sharded`](Self::new_sharded) takes the runtimes, for instance
     /// a tokio multi-thread runtime once per shard.
     ///
